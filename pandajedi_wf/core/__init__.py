@@ -1,0 +1,1 @@
+"""Pieces shared by the workflow and the carousel code paths (no JEDI, no DB imports)."""
