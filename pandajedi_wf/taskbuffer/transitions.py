@@ -1,0 +1,63 @@
+"""JEDI_WF_TRANSITIONS: the append-only history of every status change of workflows, steps and staging requests.
+
+Both the workflow processor and the carousel write here through ``record``, inside the same transaction as the
+status change itself, so the history can never disagree with the current state.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from .connection import WfDatabase
+
+TABLE = "JEDI_WF_TRANSITIONS"
+SEQUENCE = "JEDI_WF_TRANSITION_ID_SEQ"
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    entity_type: str  # 'workflow', 'step' or 'staging'
+    entity_id: int
+    workflow_id: int | None
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor: str
+    time: datetime.datetime
+
+
+def record(db: WfDatabase, records: list[TransitionRecord]) -> None:
+    db.executemany(
+        f"INSERT INTO {db.table(TABLE)} (transition_id, entity_type, entity_id, workflow_id, from_status, to_status, reason, actor, transition_time) "
+        f"VALUES ({db.table(SEQUENCE)}.nextval, :entity_type, :entity_id, :workflow_id, :from_status, :to_status, :reason, :actor, :time) ",
+        [
+            {
+                ":entity_type": r.entity_type,
+                ":entity_id": r.entity_id,
+                ":workflow_id": r.workflow_id,
+                ":from_status": r.from_status,
+                ":to_status": r.to_status,
+                ":reason": (r.reason or "")[:4000],
+                ":actor": r.actor[:128],
+                ":time": r.time,
+            }
+            for r in records
+        ],
+    )
+
+
+def history(db: WfDatabase, entity_type: str, entity_id: int) -> list[dict]:
+    return db.query_dicts(
+        f"SELECT transition_id, from_status, to_status, reason, actor, transition_time FROM {db.table(TABLE)} "
+        "WHERE entity_type=:entity_type AND entity_id=:entity_id ORDER BY transition_id",
+        {":entity_type": entity_type, ":entity_id": entity_id},
+    )
+
+
+def workflow_history(db: WfDatabase, workflow_id: int) -> list[dict]:
+    return db.query_dicts(
+        f"SELECT transition_id, entity_type, entity_id, from_status, to_status, reason, actor, transition_time FROM {db.table(TABLE)} "
+        "WHERE workflow_id=:workflow_id ORDER BY transition_id",
+        {":workflow_id": workflow_id},
+    )
