@@ -1,0 +1,24 @@
+# Sourced by bin/demo and bin/test: make this machine able to run pandajedi_wf from a fresh clone.
+# - PostgreSQL server binaries (Debian's package) for the embedded test/demo database;
+# - a virtualenv .venv with this package (editable) and its pinned dependencies, incl. upstream PanDA/JEDI.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "[bootstrap] installing PostgreSQL server (Debian package 'postgresql')"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+STAMP=".venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)"
+if [ ! -f "$STAMP" ]; then
+    echo "[bootstrap] creating .venv and installing pandajedi_wf with its pinned dependencies (about a minute)"
+    "$PY" -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e ".[test]"
+    touch "$STAMP"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
