@@ -1,0 +1,273 @@
+"""One carousel cycle: follow rules, recover intents, switch stuck sources, admit queued requests.
+
+The decisions are the pure functions of ``admission`` and ``progress``; this module only applies them
+through a ``StagingDDM`` and a ``RequestBook`` (where request rows live: memory in the benchmark, the
+DB in the JEDI agent).  Every DDM call that creates or changes a rule is preceded by saving the intent
+(``submitting`` / ``switching``), so replaying a cycle after a crash never creates a second rule.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress, StagingDDM
+
+from . import lifecycle as lc
+from .admission import admit
+from .config import CarouselConfig
+from .source_choice import expected_completion_seconds
+from .progress import FAIL, SWITCH, last_progress_time, lifetime_extension, stuck_verdict, updated_throughput
+from .state import CarouselLoad, Load, StagingRequest
+
+ACTIVITY = "Data Carousel"
+
+
+@dataclass
+class RequestRecord:
+    """The agent's row for one staging request."""
+
+    request: StagingRequest
+    status: str = lc.QUEUED
+    source: str | None = None
+    rule_id: str | None = None
+    files_done: int = 0
+    last_progress_at: float = 0.0
+    expected_start_at: float = 0.0  # when the source should reach this request's files (its queue ahead drained)
+    switches: int = 0
+    tried: tuple[str, ...] = ()
+    started_at: float | None = None
+    done_at: float | None = None
+    error: str = ""
+
+    @property
+    def files_left(self) -> int:
+        return max(self.request.n_files - self.files_done, 0)
+
+    @property
+    def bytes_left(self) -> int:
+        r = self.request
+        return r.n_bytes * self.files_left // r.n_files if r.n_files else 0
+
+
+class RequestBook(abc.ABC):
+    """Where request records are kept; ``save`` must enforce the staging-request lifecycle."""
+
+    @abc.abstractmethod
+    def records(self, statuses: Iterable[str]) -> list[RequestRecord]: ...
+
+    @abc.abstractmethod
+    def save(self, record: RequestRecord, status: str, **changes) -> RequestRecord: ...
+
+
+class MemoryBook(RequestBook):
+    def __init__(self, requests: Iterable[StagingRequest] = ()):
+        self.by_id: dict[int, RequestRecord] = {r.request_id: RequestRecord(r) for r in requests}
+
+    def records(self, statuses: Iterable[str]) -> list[RequestRecord]:
+        wanted = set(statuses)
+        return [rec for rec in self.by_id.values() if rec.status in wanted]
+
+    def save(self, record: RequestRecord, status: str, **changes) -> RequestRecord:
+        if status != record.status:
+            lc.STAGING_REQUEST.check(record.status, status)
+        new = replace(record, status=status, **changes)
+        self.by_id[record.request.request_id] = new
+        return new
+
+
+def current_load(records: Iterable[RequestRecord], throughput: dict[str, float] | None = None) -> CarouselLoad:
+    """Sum what in-flight requests still need from tapes, users and shares, and what they hold on disk."""
+    tapes: dict[str, Load] = {}
+    users: dict[str, Load] = {}
+    shares: dict[str, int] = {}
+    buffers: dict[str, int] = {}
+    for rec in records:
+        r = rec.request
+        if rec.status in lc.HOLDS_BUFFER and rec.source is not None:
+            buffers[r.destination] = buffers.get(r.destination, 0) + r.n_bytes
+        if rec.status in lc.IN_FLIGHT and rec.source is not None:
+            tapes[rec.source] = tapes.get(rec.source, Load()).plus(rec.files_left, rec.bytes_left)
+            users[r.user] = users.get(r.user, Load()).plus(rec.files_left, rec.bytes_left)
+            shares[r.gshare] = shares.get(r.gshare, 0) + rec.bytes_left
+    return CarouselLoad(tapes, users, shares, buffers, dict(throughput or {}))
+
+
+@dataclass
+class CycleReport:
+    started: int = 0
+    pinned: int = 0
+    done: int = 0
+    switched: int = 0
+    failed: int = 0
+    requeued: int = 0
+    extended: int = 0
+    errors: list[str] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+def _queue_ahead_seconds(tape: str, load: CarouselLoad, config: CarouselConfig) -> float:
+    """How long the tape needs for the bytes already queued before a new request's files."""
+    return expected_completion_seconds(tape, 0, load.tapes, load.throughput, config)
+
+
+def _create_or_find(ddm: StagingDDM, rec: RequestRecord, config: CarouselConfig) -> str:
+    r = rec.request
+    existing = ddm.find_staging_rule(r.dataset, r.destination)
+    if existing:
+        return existing
+    try:
+        return ddm.create_staging_rule(r.dataset, rec.source, r.destination, ACTIVITY, config.rule_lifetime_seconds)
+    except DuplicateRuleError:
+        found = ddm.find_staging_rule(r.dataset, r.destination)
+        if found:
+            return found
+        raise
+
+
+def _submit(book: RequestBook, ddm: StagingDDM, rec: RequestRecord, config: CarouselConfig, now: float, report: CycleReport) -> None:
+    """SUBMITTING -> STAGING (rule created or found); back to QUEUED if DDM refuses."""
+    try:
+        rule_id = _create_or_find(ddm, rec, config)
+    except DDMError as exc:
+        report.errors.append(f"{rec.request.dataset}: {exc}")
+        book.save(rec, lc.QUEUED, source=None, error=str(exc))
+        return
+    book.save(rec, lc.STAGING, rule_id=rule_id, started_at=rec.started_at or now, last_progress_at=now, error="")
+
+
+def _switch(book: RequestBook, ddm: StagingDDM, rec: RequestRecord, report: CycleReport) -> None:
+    """SWITCHING -> STAGING once the rule reads from the recorded source (safe to repeat)."""
+    try:
+        ddm.switch_rule_source(rec.rule_id, rec.source)
+    except DDMError as exc:
+        report.errors.append(f"{rec.request.dataset}: {exc}")
+        return  # stays SWITCHING; retried next cycle
+    book.save(rec, lc.STAGING)
+
+
+def _follow(
+    config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport
+) -> dict[str, int]:
+    """Update staging requests from their rules; returns bytes delivered per tape this cycle."""
+    staging = book.records([lc.STAGING])
+    delivered: dict[str, int] = {}
+    progress: dict[str, RuleProgress] = ddm.get_rules([rec.rule_id for rec in staging]) if staging else {}
+    load = current_load(book.records(lc.IN_FLIGHT), throughput)
+    for rec in staging:
+        rule = progress.get(rec.rule_id)
+        if rule is None:
+            book.save(rec, lc.QUEUED, source=None, rule_id=None, files_done=0, error="rule vanished in DDM")
+            report.requeued += 1
+            continue
+        gained = rule.locks_ok - rec.files_done
+        if gained > 0 and rec.source is not None and rec.request.n_files:
+            delivered[rec.source] = delivered.get(rec.source, 0) + rec.request.n_bytes * gained // rec.request.n_files
+        seen = last_progress_time(rec.files_done, rule.locks_ok, rec.last_progress_at, now)
+        rec = book.save(rec, lc.STAGING, files_done=rule.locks_ok, last_progress_at=seen)
+        if rule.locks_ok >= rec.request.n_files:
+            book.save(rec, lc.DONE, done_at=now)
+            report.done += 1
+            continue
+        if new_lifetime := lifetime_extension(rule.expires_at, now, config):
+            try:
+                ddm.extend_rule_lifetime(rec.rule_id, new_lifetime)
+                report.extended += 1
+            except DDMError as exc:
+                report.errors.append(f"{rec.request.dataset}: {exc}")
+        verdict = stuck_verdict(
+            now=now,
+            last_progress_at=max(seen, rec.expected_start_at),
+            files_replicating=rule.locks_replicating,
+            files_stuck=rule.locks_stuck,
+            queue_drain_seconds=_queue_ahead_seconds(rec.source, load, config) if rec.source else 0.0,
+            switches=rec.switches,
+            current=rec.source,
+            tried=rec.tried,
+            candidates=rec.request.sources,
+            n_bytes_left=rec.bytes_left,
+            tapes=load.tapes,
+            throughput=throughput,
+            config=config,
+        )
+        if verdict.action == SWITCH:
+            rec = book.save(
+                rec,
+                lc.SWITCHING,
+                source=verdict.source,
+                expected_start_at=now + _queue_ahead_seconds(verdict.source, load, config),
+                switches=rec.switches + 1,
+                tried=tuple(dict.fromkeys(rec.tried + (rec.source, verdict.source))),
+                last_progress_at=now,
+                error=verdict.reason,
+            )
+            _switch(book, ddm, rec, report)
+            report.switched += 1
+        elif verdict.action == FAIL:
+            book.save(rec, lc.FAILED, error=verdict.reason)
+            report.failed += 1
+            try:
+                ddm.delete_rule(rec.rule_id)
+            except DDMError as exc:
+                report.errors.append(f"{rec.request.dataset}: {exc}")
+    return delivered
+
+
+def run_cycle(
+    config: CarouselConfig,
+    book: RequestBook,
+    ddm: StagingDDM,
+    now: float,
+    throughput: dict[str, float],
+    *,
+    elapsed: float = 0.0,
+    busy_tapes: Iterable[str] = (),
+) -> CycleReport:
+    """One pass.  ``throughput`` (bytes/s per tape) is updated in place from tapes in ``busy_tapes``
+    (tapes that had work during the whole ``elapsed`` seconds since the previous cycle)."""
+    report = CycleReport()
+    for rec in book.records([lc.SUBMITTING]):  # intents left by a crash
+        _submit(book, ddm, rec, config, now, report)
+    for rec in book.records([lc.SWITCHING]):
+        _switch(book, ddm, rec, report)
+
+    delivered = _follow(config, book, ddm, now, throughput, report)
+    for tape in busy_tapes:
+        measured = updated_throughput(throughput.get(tape), delivered.get(tape, 0), elapsed, config)
+        if measured:
+            throughput[tape] = measured
+
+    queued = book.records([lc.QUEUED])
+    load = current_load(book.records(lc.HOLDS_BUFFER), throughput)
+    decision = admit(config, [rec.request for rec in queued], load)
+    by_id = {rec.request.request_id: rec for rec in queued}
+    tapes = dict(load.tapes)
+    for start in decision.starts:
+        expected = now
+        if start.source is not None:
+            expected += _queue_ahead_seconds(start.source, CarouselLoad(tapes=tapes, throughput=throughput), config)
+            tapes[start.source] = tapes.get(start.source, Load()).plus(start.request.n_files, start.request.n_bytes)
+        rec = book.save(
+            by_id[start.request.request_id],
+            lc.SUBMITTING,
+            source=start.source,
+            tried=(start.source,) if start.source else (),
+            expected_start_at=expected,
+        )
+        _submit(book, ddm, rec, config, now, report)
+        report.started += 1
+        report.pinned += start.source is None
+    for hold in decision.held:
+        report.held[hold.reason] = report.held.get(hold.reason, 0) + 1
+    return report
+
+
+def retire(book: RequestBook, ddm: StagingDDM, rec: RequestRecord) -> RequestRecord:
+    """DONE -> RETIRED once the consuming tasks finished: release the rule, free the disk buffer."""
+    if rec.rule_id:
+        try:
+            ddm.delete_rule(rec.rule_id)
+        except DDMError:
+            pass  # already gone in DDM: nothing left to release
+    return book.save(rec, lc.RETIRED)

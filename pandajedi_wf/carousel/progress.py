@@ -1,0 +1,108 @@
+"""Following a staging rule: stuck detection, the next source to try, lifetime extension, throughput.
+
+Upstream leaves stuck rules to humans.  Here a request that has made no progress for
+``stuck_timeout_seconds`` (or whose every remaining file is stuck in Rucio) gets a new source: an
+untried replica first, best expected completion first; when every replica was tried, the best one is
+retried (moving the rule re-queues the stuck transfers).  After ``max_source_switches`` it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from .config import CarouselConfig
+from .source_choice import rank_sources
+from .state import Load
+
+WAIT = "wait"
+SWITCH = "switch"
+FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class StuckVerdict:
+    action: str  # wait | switch | fail
+    source: str | None = None
+    reason: str = ""
+
+
+def last_progress_time(previous_files_done: int, files_done: int, previous_time: float, now: float) -> float:
+    """When the request last gained a file: ``now`` if new files arrived, else the time kept so far."""
+    return now if files_done > previous_files_done else previous_time
+
+
+def is_stuck(
+    last_progress_at: float, now: float, config: CarouselConfig, *, files_replicating: int = 1, files_stuck: int = 0, queue_drain_seconds: float = 0.0
+) -> bool:
+    """No new file for ``stuck_timeout_seconds`` beyond the time the source tape needs to drain what is
+    queued on it: a retried file waits at the back of that queue and is not stuck."""
+    if files_stuck > 0 and files_replicating == 0:
+        return True  # Rucio gave up on every remaining file: no point in waiting for the timeout
+    return now - last_progress_at >= config.stuck_timeout_seconds + queue_drain_seconds
+
+
+def next_source(
+    current: str | None,
+    tried: Iterable[str],
+    candidates: Iterable[str],
+    n_bytes_left: int,
+    tapes: Mapping[str, Load],
+    throughput: Mapping[str, float],
+    config: CarouselConfig,
+) -> str | None:
+    """The tape to switch to: best untried one, else the best of all (a retry); None if no tape is usable."""
+    tried = set(tried) | ({current} if current else set())
+    ranked = rank_sources(candidates, n_bytes_left, tapes, throughput, config)
+    untried = [s for s in ranked if s not in tried]
+    if untried:
+        return untried[0]
+    return ranked[0] if ranked else None
+
+
+def stuck_verdict(
+    *,
+    now: float,
+    last_progress_at: float,
+    files_replicating: int,
+    files_stuck: int,
+    queue_drain_seconds: float = 0.0,
+    switches: int,
+    current: str | None,
+    tried: Iterable[str],
+    candidates: Iterable[str],
+    n_bytes_left: int,
+    tapes: Mapping[str, Load],
+    throughput: Mapping[str, float],
+    config: CarouselConfig,
+) -> StuckVerdict:
+    """Wait, switch to a named source, or fail: the whole stuck-rule policy in one place."""
+    if not is_stuck(last_progress_at, now, config, files_replicating=files_replicating, files_stuck=files_stuck, queue_drain_seconds=queue_drain_seconds):
+        return StuckVerdict(WAIT)
+    idle = now - last_progress_at
+    why = f"{files_stuck} stuck / {files_replicating} replicating files, no progress for {idle:.0f} s"
+    if switches >= config.max_source_switches:
+        return StuckVerdict(FAIL, None, f"{why}; {switches} source switches already used")
+    source = next_source(current, tried, candidates, n_bytes_left, tapes, throughput, config)
+    if source is None:
+        return StuckVerdict(FAIL, None, f"{why}; no usable source left")
+    return StuckVerdict(SWITCH, source, why)
+
+
+def lifetime_extension(expires_at: float | None, now: float, config: CarouselConfig) -> int | None:
+    """New lifetime (seconds from now) to set on a rule about to expire, or None to leave it."""
+    if expires_at is None or expires_at - now >= config.extend_below_seconds:
+        return None
+    return config.lifetime_extension_seconds
+
+
+def updated_throughput(previous: float | None, bytes_done: int, seconds: float, config: CarouselConfig) -> float | None:
+    """EWMA of a tape's bytes/s.  Feed only intervals during which the tape had work queued all along;
+    an idle interval would read as a slow tape."""
+    if seconds <= 0:
+        return previous
+    sample = bytes_done / seconds
+    if previous is None:
+        return sample
+    alpha = config.throughput_smoothing
+    return alpha * sample + (1 - alpha) * previous

@@ -1,0 +1,1 @@
+"""DDM access for the carousel: the StagingDDM interface and its Rucio implementation."""

@@ -1,0 +1,353 @@
+"""Discrete-event tape simulator behind the StagingDDM interface.
+
+Physics, deliberately simple and explicit:
+- each tape endpoint has ``drives`` drives reading at ``drive_bytes_per_second``; a free drive takes the
+  next bring-online batch (up to ``batch_files`` files, FTS submits 200), mounts (``mount_seconds``) and
+  reads the files one after the other, so one file alone lands after mount + size / bandwidth;
+- every read attempt may fail (drive time spent, retried after ``retry_delay_seconds``) or get stuck
+  (the lock stays STUCK until the rule's source is switched, which starts a fresh attempt);
+- recalled files occupy the destination's disk buffer from arrival until their rule is deleted; the
+  capacity is a soft cap: occupancy may exceed it and the peak is reported (policies are judged on it);
+- the clock only moves in ``advance(seconds)``; with the same seed and the same calls, same results.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from pandajedi_wf.ddm.adapter import (
+    RULE_OK,
+    RULE_REPLICATING,
+    RULE_STUCK,
+    DatasetNotFoundError,
+    DuplicateRuleError,
+    Replica,
+    RuleNotFoundError,
+    RuleProgress,
+    StagedFile,
+    StagingDDM,
+)
+
+WAITING, OK, STUCK = "waiting", "ok", "stuck"
+
+
+@dataclass(frozen=True)
+class TapeEndpoint:
+    name: str
+    drives: int
+    drive_bytes_per_second: float
+    mount_seconds: float = 90.0
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.drives * self.drive_bytes_per_second
+
+
+@dataclass(frozen=True)
+class SimDataset:
+    name: str
+    file_bytes: tuple[int, ...]
+    tapes: tuple[str, ...]
+    disks: tuple[str, ...] = ()
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(self.file_bytes)
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    failure_probability: float = 0.0  # per read attempt: drive time lost, retried later
+    stuck_probability: float = 0.0  # per read attempt: lock STUCK until the source is switched
+    hang_probability: float = 0.0  # per read attempt: request lost silently, lock stays REPLICATING
+    retry_delay_seconds: float = 600.0
+
+
+@dataclass
+class _Rule:
+    rule_id: str
+    dataset: SimDataset
+    destination: str
+    source: str | None
+    created_at: float
+    expires_at: float | None
+    states: list[str]
+    attempts: list[int]  # generation of each file's current attempt; stale queue entries are skipped
+    recalled: bool  # False for pins: nothing enters the buffer
+    ok_count: int = 0
+    stuck_count: int = 0
+    first_file_at: float | None = None
+    done_at: float | None = None
+
+
+@dataclass
+class TapeStats:
+    busy_seconds: float = 0.0  # drive-seconds spent mounting and reading
+    bytes_read: int = 0
+    mounts: int = 0
+
+
+@dataclass
+class BufferStats:
+    capacity: int | None
+    used: int = 0
+    peak: int = 0
+    seconds_over_capacity: float = 0.0
+
+
+def _source_rse(expression: str | None) -> str | None:
+    """'rse_type=DISK|TAPE_X' (upstream's form) or 'TAPE_X' -> 'TAPE_X'."""
+    if not expression:
+        return None
+    return expression.split("|")[-1].strip()
+
+
+class TapeSimulator(StagingDDM):
+    def __init__(
+        self,
+        tapes: Iterable[TapeEndpoint],
+        datasets: Iterable[SimDataset],
+        *,
+        buffers: Mapping[str, int | None] | None = None,
+        faults: FaultModel = FaultModel(),
+        seed: int = 0,
+        start_time: float = 0.0,
+        batch_files: int = 200,
+    ):
+        self.tapes = {t.name: t for t in tapes}
+        self.datasets = {d.name: d for d in datasets}
+        for d in self.datasets.values():
+            unknown = [t for t in d.tapes if t not in self.tapes]
+            if unknown:
+                raise ValueError(f"dataset {d.name} names unknown tape(s) {unknown}")
+        self.faults = faults
+        self.batch_files = batch_files
+        self.now = float(start_time)
+        self.rng = random.Random(seed)
+        self.rules: dict[str, _Rule] = {}
+        self.buffers: dict[str, BufferStats] = {name: BufferStats(cap) for name, cap in (buffers or {}).items()}
+        self.tape_stats = {name: TapeStats() for name in self.tapes}
+        self.stuck_attempts = 0
+        self.failed_attempts = 0
+        self.hung_attempts = 0
+        self._queues: dict[str, deque] = {name: deque() for name in self.tapes}
+        self._free_drives = {name: t.drives for name, t in self.tapes.items()}
+        self._events: list = []
+        self._seq = itertools.count()
+        self._rule_ids = itertools.count(1)
+        self._by_target: dict[tuple[str, str], str] = {}
+
+    # ---- clock -------------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"cannot advance the clock by {seconds} s")
+        target = self.now + seconds
+        while self._events and self._events[0][0] <= target:
+            when, _, kind, payload = heapq.heappop(self._events)
+            self._account_buffers(when)
+            self.now = when
+            if kind == "file":
+                self._land(*payload)
+            elif kind == "drive_free":
+                self._free_drives[payload] += 1
+                self._dispatch(payload)
+            elif kind == "retry":
+                tape, entry = payload
+                self._queues[tape].append(entry)
+                self._dispatch(tape)
+        self._account_buffers(target)
+        self.now = target
+        for rule in [r for r in self.rules.values() if r.expires_at is not None and r.expires_at <= self.now]:
+            self._remove(rule)
+
+    def _push(self, when: float, kind: str, payload) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), kind, payload))
+
+    def _account_buffers(self, until: float) -> None:
+        for buf in self.buffers.values():
+            if buf.capacity is not None and buf.used > buf.capacity:
+                buf.seconds_over_capacity += until - self.now
+
+    # ---- tape drives -------------------------------------------------------------------------------
+
+    def _live(self, entry) -> bool:
+        rule_id, index, attempt = entry
+        rule = self.rules.get(rule_id)
+        return rule is not None and rule.attempts[index] == attempt and rule.states[index] == WAITING
+
+    def _dispatch(self, tape_name: str) -> None:
+        tape, queue = self.tapes[tape_name], self._queues[tape_name]
+        while self._free_drives[tape_name] > 0 and queue:
+            batch = []
+            while queue and len(batch) < self.batch_files:
+                entry = queue.popleft()
+                if self._live(entry):
+                    batch.append(entry)
+            if not batch:
+                return
+            self._free_drives[tape_name] -= 1
+            stats = self.tape_stats[tape_name]
+            stats.mounts += 1
+            clock = self.now + tape.mount_seconds
+            for entry in batch:
+                rule = self.rules[entry[0]]
+                draw = self.rng.random()
+                if draw < self.faults.stuck_probability:
+                    self.stuck_attempts += 1
+                    self._push(clock, "file", (entry, STUCK))
+                    continue
+                draw -= self.faults.stuck_probability
+                if draw < self.faults.hang_probability:
+                    self.hung_attempts += 1
+                    continue
+                draw -= self.faults.hang_probability
+                size = rule.dataset.file_bytes[entry[1]]
+                clock += size / tape.drive_bytes_per_second
+                stats.bytes_read += size
+                if draw < self.faults.failure_probability:
+                    self.failed_attempts += 1
+                    self._push(clock + self.faults.retry_delay_seconds, "retry", (tape_name, entry))
+                else:
+                    self._push(clock, "file", (entry, OK))
+            stats.busy_seconds += clock - self.now
+            self._push(clock, "drive_free", tape_name)
+
+    def _land(self, entry, outcome: str) -> None:
+        if not self._live(entry):
+            return
+        rule = self.rules[entry[0]]
+        index = entry[1]
+        rule.states[index] = outcome
+        if outcome == STUCK:
+            rule.stuck_count += 1
+            return
+        rule.ok_count += 1
+        if rule.first_file_at is None:
+            rule.first_file_at = self.now
+        if rule.ok_count == len(rule.states):
+            rule.done_at = self.now
+        if rule.recalled:
+            self._occupy(rule.destination, rule.dataset.file_bytes[index])
+
+    def _occupy(self, destination: str, n_bytes: int) -> None:
+        buf = self.buffers.setdefault(destination, BufferStats(None))
+        buf.used += n_bytes
+        buf.peak = max(buf.peak, buf.used)
+
+    def _queue_missing(self, rule: _Rule) -> None:
+        tape = _source_rse(rule.source)
+        if tape not in self.tapes or tape not in rule.dataset.tapes:
+            for i, state in enumerate(rule.states):  # no such source: Rucio would mark the locks stuck
+                if state == WAITING:
+                    rule.states[i] = STUCK
+                    rule.stuck_count += 1
+            return
+        for i, state in enumerate(rule.states):
+            if state == WAITING:
+                self._queues[tape].append((rule.rule_id, i, rule.attempts[i]))
+        self._dispatch(tape)
+
+    def _remove(self, rule: _Rule) -> None:
+        del self.rules[rule.rule_id]
+        self._by_target.pop((rule.dataset.name, rule.destination), None)
+        if rule.recalled:
+            freed = sum(size for size, state in zip(rule.dataset.file_bytes, rule.states) if state == OK)
+            self.buffers.setdefault(rule.destination, BufferStats(None)).used -= freed
+
+    # ---- StagingDDM --------------------------------------------------------------------------------
+
+    def _rule(self, rule_id: str) -> _Rule:
+        try:
+            return self.rules[rule_id]
+        except KeyError:
+            raise RuleNotFoundError(f"rule {rule_id} not found") from None
+
+    def create_staging_rule(self, dataset, source_expression, destination, activity, lifetime, copies=1, grouping="DATASET") -> str:
+        if dataset not in self.datasets:
+            raise DatasetNotFoundError(f"dataset {dataset} not found")
+        if (dataset, destination) in self._by_target:
+            raise DuplicateRuleError(f"a rule for {dataset} on {destination} already exists: {self._by_target[(dataset, destination)]}")
+        ds = self.datasets[dataset]
+        source = _source_rse(source_expression)
+        pin = source is None and bool(ds.disks) or source in ds.disks
+        rule_id = f"sim-{next(self._rule_ids):06d}"
+        n = len(ds.file_bytes)
+        rule = _Rule(
+            rule_id=rule_id,
+            dataset=ds,
+            destination=destination,
+            source=source_expression if source_expression else (None if pin else ds.tapes[0]),
+            created_at=self.now,
+            expires_at=None if lifetime is None else self.now + lifetime,
+            states=[OK if pin else WAITING] * n,
+            attempts=[0] * n,
+            recalled=not pin,
+        )
+        self.rules[rule_id] = rule
+        self._by_target[(dataset, destination)] = rule_id
+        if pin:
+            rule.ok_count, rule.first_file_at, rule.done_at = n, self.now, self.now
+        else:
+            self._queue_missing(rule)
+        return rule_id
+
+    def find_staging_rule(self, dataset: str, destination: str) -> str | None:
+        return self._by_target.get((dataset, destination))
+
+    def get_rules(self, rule_ids: Iterable[str]) -> dict[str, RuleProgress]:
+        progress = {}
+        for rule_id in rule_ids:
+            rule = self.rules.get(rule_id)
+            if rule is None:
+                continue
+            replicating = len(rule.states) - rule.ok_count - rule.stuck_count
+            state = RULE_OK if rule.ok_count == len(rule.states) else RULE_STUCK if rule.stuck_count else RULE_REPLICATING
+            progress[rule_id] = RuleProgress(rule_id, state, rule.ok_count, replicating, rule.stuck_count, rule.source, rule.expires_at)
+        return progress
+
+    def list_staged_files(self, rule_id: str) -> list[StagedFile]:
+        rule = self._rule(rule_id)
+        return [StagedFile("sim", f"{rule.dataset.name}.{i:06d}", rule.destination) for i, s in enumerate(rule.states) if s == OK]
+
+    def extend_rule_lifetime(self, rule_id: str, lifetime: int) -> None:
+        self._rule(rule_id).expires_at = self.now + lifetime
+
+    def switch_rule_source(self, rule_id: str, source_expression: str | None) -> None:
+        rule = self._rule(rule_id)
+        rule.source = source_expression
+        for i, state in enumerate(rule.states):
+            if state != OK:
+                rule.attempts[i] += 1
+                rule.states[i] = WAITING
+        rule.stuck_count = 0
+        self._queue_missing(rule)
+
+    def delete_rule(self, rule_id: str) -> None:
+        self._remove(self._rule(rule_id))
+
+    def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
+        result = {}
+        for name in datasets:
+            ds = self.datasets.get(name)
+            if ds is None:
+                result[name] = []
+                continue
+            n = len(ds.file_bytes)
+            result[name] = [Replica(rse, True, n, ds.n_bytes, n) for rse in ds.tapes] + [Replica(rse, False, n, ds.n_bytes, n) for rse in ds.disks]
+        return result
+
+    # ---- observations for benchmarks (not part of StagingDDM) ---------------------------------------
+
+    def rule_times(self, rule_id: str) -> tuple[float, float | None, float | None]:
+        """(created, first file on disk, all files on disk) of a live rule."""
+        rule = self._rule(rule_id)
+        return rule.created_at, rule.first_file_at, rule.done_at
+
+    def tape_has_work(self, tape: str) -> bool:
+        return self._free_drives[tape] < self.tapes[tape].drives or bool(self._queues[tape])

@@ -1,0 +1,77 @@
+import pytest
+
+from pandajedi_wf.carousel import lifecycle as lc
+from pandajedi_wf.carousel.config import load_config
+from pandajedi_wf.carousel.progress import FAIL, SWITCH, WAIT, is_stuck, lifetime_extension, next_source, stuck_verdict, updated_throughput
+from pandajedi_wf.carousel.state import Load
+from pandajedi_wf.core.lifecycle import IllegalTransition
+
+CONFIG = load_config(
+    {
+        "stuck_timeout_seconds": 100,
+        "max_source_switches": 2,
+        "tapes": {"FAST": {"expected_bytes_per_second": 100.0}, "SLOW": {"expected_bytes_per_second": 1.0}, "MID": {"expected_bytes_per_second": 10.0}},
+        "rule_lifetime_seconds": 1000,
+        "lifetime_extension_seconds": 900,
+        "extend_below_seconds": 50,
+    }
+)
+
+
+def verdict(**kw):
+    args = dict(now=1000.0, last_progress_at=0.0, files_replicating=3, files_stuck=0, switches=0, current="FAST", tried=("FAST",),
+                candidates=("FAST", "SLOW", "MID"), n_bytes_left=10, tapes={}, throughput={}, config=CONFIG)
+    args.update(kw)
+    return stuck_verdict(**args)
+
+
+def test_no_progress_for_timeout_switches_to_best_untried_source():
+    v = verdict()
+    assert (v.action, v.source) == (SWITCH, "MID")
+
+
+def test_progress_within_timeout_waits():
+    assert verdict(last_progress_at=950.0).action == WAIT
+
+
+def test_queue_drain_time_extends_the_timeout():
+    assert verdict(last_progress_at=850.0, queue_drain_seconds=100.0).action == WAIT
+    assert verdict(last_progress_at=750.0, queue_drain_seconds=100.0).action == SWITCH
+
+
+def test_all_remaining_files_stuck_switches_immediately():
+    assert verdict(last_progress_at=999.0, files_replicating=0, files_stuck=2).action == SWITCH
+
+
+def test_out_of_switches_fails():
+    v = verdict(switches=2)
+    assert v.action == FAIL and "2 source switches" in v.reason
+
+
+def test_single_source_is_retried():
+    assert next_source("ONLY", ("ONLY",), ("ONLY",), 10, {}, {}, CONFIG) == "ONLY"
+    assert next_source("FAST", (), ("FAST", "SLOW"), 10, {"SLOW": Load(1, 10**6)}, {}, CONFIG) == "SLOW"
+
+
+def test_stuck_timeout_boundary():
+    assert is_stuck(0.0, 100.0, CONFIG) and not is_stuck(0.0, 99.9, CONFIG)
+
+
+def test_lifetime_extension_only_near_expiry():
+    assert lifetime_extension(1060.0, 1000.0, CONFIG) is None
+    assert lifetime_extension(1040.0, 1000.0, CONFIG) == 900
+    assert lifetime_extension(None, 1000.0, CONFIG) is None
+
+
+def test_throughput_ewma():
+    assert updated_throughput(None, 1000, 10.0, CONFIG) == 100.0
+    assert updated_throughput(100.0, 2000, 10.0, CONFIG) == pytest.approx(0.3 * 200 + 0.7 * 100)
+    assert updated_throughput(50.0, 0, 0.0, CONFIG) == 50.0
+
+
+def test_lifecycle_guards_rule_creation_with_an_intent_state():
+    with pytest.raises(IllegalTransition):
+        lc.STAGING_REQUEST.check(lc.QUEUED, lc.STAGING)  # no rule without recording the intent first
+    lc.STAGING_REQUEST.check(lc.QUEUED, lc.SUBMITTING)
+    lc.STAGING_REQUEST.check(lc.STAGING, lc.SWITCHING)
+    assert lc.STAGING_REQUEST.is_final(lc.RETIRED) and not lc.STAGING_REQUEST.is_final(lc.DONE)
