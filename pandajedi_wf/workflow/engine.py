@@ -1,0 +1,467 @@
+"""What to do next for one workflow: a pure function of the parsed workflow and its step rows.
+
+``next_actions(workflow, steps, context)`` walks the workflow in topological order,
+expands scatter and loop instances as their inputs become known, and returns the
+actions the DB processor must apply.  Within one call it applies its own actions to
+a private view of the statuses, so a chain advances as far as it can in one cycle
+(create -> ready -> submit); called again on the state after those actions were
+applied it returns nothing new: work is never duplicated.
+
+Step instances are keyed by ``node_key``: path segments ``NNN`` (node id), plus
+``s<k>`` for the k-th scatter instance, plus ``i<n>/`` before the body of loop
+iteration n; e.g. ``004s1i2/001`` is node 1 in iteration 2 of the second scattered
+copy of loop node 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .build import Limits
+from .conditions import evaluate
+from .lifecycles import STEP_ACTIVE, STEP_ENDED, step_outcome
+from .model import Node, Workflow
+from .naming import task_name
+
+
+@dataclass
+class StepRecord:
+    """The engine's view of one step row."""
+
+    node_key: str
+    node_id: int
+    status: str
+    iteration: int = 0
+    scatter_index: int | None = None
+    task_id: int | None = None
+    jedi_status: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    results: dict | None = None  # a junction's results.json
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """Output of a step instance: its task name and the file types it writes."""
+
+    task_name: str
+    output_types: tuple[str, ...] = ()
+
+
+@dataclass
+class StepSpec:
+    """Everything needed to build the JEDI task of one step instance (see taskparams)."""
+
+    node_key: str
+    node_id: int
+    name: str
+    type: str
+    task_name: str
+    inputs: dict[str, Any]  # opt_* name -> literal, DatasetRef or list of them
+    placeholders: dict[str, Any]  # %{name} -> value (workflow inputs, loop params, i)
+    parent_task_name: str | None = None  # set when the step may read a running parent (noWaitParent)
+    is_workflow_output: bool = False
+    output_types: tuple[str, ...] = ()
+
+
+@dataclass
+class RunContext:
+    out_ds: str
+    user_name: str = ""
+    vo: str = "atlas"
+    workflow_id: int | None = None
+    workflow_status: str = "running"
+    task_templates: dict | None = None
+    prod_source_label: str = "user"
+    no_wait_parent: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class CreateStep:
+    node_key: str
+    node_id: int
+    name: str
+    type: str
+    iteration: int
+    scatter_index: int | None
+    parents: tuple[str, ...]
+    container: str | None  # key of the enclosing sub-workflow instance
+    task_name: str | None
+
+
+@dataclass(frozen=True)
+class MakeReady:
+    node_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    node_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmitStep:
+    node_key: str
+    task_name: str
+    spec: StepSpec = field(compare=False)
+    task_params: dict | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SetStepStatus:
+    """Status of a sub-workflow or loop instance, derived from its body."""
+
+    node_key: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelStep:
+    node_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetWorkflowStatus:
+    status: str
+    reason: str
+
+
+Action = CreateStep | MakeReady | Skip | SubmitStep | SetStepStatus | CancelStep | SetWorkflowStatus
+
+
+def aggregate_status(statuses: list[str]) -> str:
+    """Status of a finished group: done if all done/skipped, finished if some output, else failed."""
+    if all(s in ("done", "skipped") for s in statuses):
+        return "done"
+    if any(s in ("done", "finished") for s in statuses):
+        return "finished"
+    return "failed"
+
+
+@dataclass
+class _Scope:
+    """One body instance being walked: the top workflow, a sub-workflow copy or a loop iteration."""
+
+    workflow: Workflow
+    prefix: str
+    values: dict[str, Any]
+    scatter_path: tuple[int, ...]
+    iterations: tuple[int, ...]
+    container: str | None
+    keys: dict[int, list[str]] = field(default_factory=dict)  # node id -> instance keys
+
+
+class _Walk:
+    def __init__(self, workflow: Workflow, steps: dict[str, StepRecord], ctx: RunContext):
+        self.workflow = workflow
+        self.records = steps
+        self.ctx = ctx
+        self.status = {k: r.status for k, r in steps.items()}
+        self.actions: list[Action] = []
+        self.consumed = self._consumed_ids(workflow)
+        self.mode = ctx.workflow_status
+
+    @staticmethod
+    def _consumed_ids(workflow: Workflow) -> set[int]:
+        ids: set[int] = set()
+        for node in workflow.walk():
+            ids.update(node.parents)
+        return ids
+
+    # ---- emitting ----------------------------------------------------------
+    def emit(self, action: Action, key: str | None = None, status: str | None = None) -> None:
+        self.actions.append(action)
+        if key is not None and status is not None:
+            self.status[key] = status
+
+    # ---- scopes ------------------------------------------------------------
+    def scope(self, scope: _Scope) -> list[str]:
+        """Walk one body; return the statuses of its instances ([] entries mean not all known)."""
+        statuses: list[str] = []
+        for node in scope.workflow.nodes:
+            keys = self.instances(node, scope)
+            scope.keys[node.id] = keys
+            for index, key in enumerate(keys):
+                self.step(node, key, index if node.scatter else None, scope)
+                statuses.append(self.status.get(key, "defined"))
+        return statuses
+
+    def instances(self, node: Node, scope: _Scope) -> list[str]:
+        base = f"{scope.prefix}{node.id:03d}"
+        if not node.scatter:
+            return [base]
+        width = self.scatter_width(node, scope)
+        return [f"{base}s{k}" for k in range(width)]
+
+    def scatter_width(self, node: Node, scope: _Scope) -> int:
+        lengths = []
+        for name in node.scatter:
+            value = self.input_value(node.inputs[name], scope)
+            lengths.append(len(value) if isinstance(value, list) else 1)
+        width = min(lengths) if lengths else 0
+        return min(width, self.ctx.limits.max_scatter)
+
+    # ---- one instance ------------------------------------------------------
+    def step(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> None:
+        if key not in self.status:
+            parents = tuple(k for p in node.parents for k in scope.keys.get(p, []))
+            iteration = scope.iterations[-1] if scope.iterations else 0
+            name = self.task_name(node, scope, scatter_index) if node.is_leaf else None
+            self.emit(CreateStep(key, node.id, node.name, node.type, iteration, scatter_index, parents, scope.container, name), key, "defined")
+        status = self.status[key]
+        if status == "defined":
+            self.decide(node, key, scope)
+            status = self.status[key]
+        if status == "ready":
+            if self.mode == "finishing":
+                self.emit(Skip(key, "workflow is finishing"), key, "skipped")
+            elif node.is_leaf:
+                if self.mode in ("running", "parsed"):
+                    spec = self.spec(node, key, scatter_index, scope)
+                    self.emit(SubmitStep(key, spec.task_name, spec, self.task_params(spec)), key, "submitting")
+            else:
+                self.emit(SetStepStatus(key, "running", "parents satisfied; body opened"), key, "running")
+        if self.status[key] == "running" and not node.is_leaf:
+            self.body(node, key, scatter_index, scope)
+
+    def decide(self, node: Node, key: str, scope: _Scope) -> None:
+        """defined -> ready / skipped, from parents' outcomes and the condition."""
+        outcomes = {p: self.node_outcome(p, scope) for p in node.parents}
+        cond_parents = node.condition.parent_ids() if node.condition else set()
+        names = {n.id: n.name for n in scope.workflow.nodes}
+        for pid, outcome in outcomes.items():
+            if pid not in cond_parents and outcome in ("failed", "skipped"):
+                self.emit(Skip(key, f"parent {names[pid]!r} {'failed' if outcome == 'failed' else 'was skipped'}"), key, "skipped")
+                return
+        if node.condition is not None:
+            verdict = evaluate(node.condition, lambda pid: outcomes.get(pid))
+            if verdict is False:
+                self.emit(Skip(key, f"condition {node.condition} is false"), key, "skipped")
+                return
+            if verdict is None or any(outcomes[p] is None for p in node.parents if p not in cond_parents):
+                return
+            self.emit(MakeReady(key, f"condition {node.condition} is true"), key, "ready")
+            return
+        if all(o == "succeeded" for o in outcomes.values()):
+            self.emit(MakeReady(key, "parents succeeded" if node.parents else "no parents"), key, "ready")
+            return
+        parent = self.early_parent(node, scope)
+        if parent is not None and self.status.get(parent) in ("submitted", "running"):
+            self.emit(MakeReady(key, f"parent {parent} running; reads its outputs as they come (noWaitParent)"), key, "ready")
+
+    def early_parent(self, node: Node, scope: _Scope) -> str | None:
+        """Key of the one running parent whose partial output this step may consume, if allowed."""
+        if not self.ctx.no_wait_parent or node.condition is not None or node.type not in ("prun", "phpo") or len(node.parents) != 1:
+            return None
+        parent = next(n for n in scope.workflow.nodes if n.id == node.parents[0])
+        if not parent.is_leaf or parent.scatter or scope.workflow.options.get("allow_partial_inputs") is False:
+            return None
+        return scope.keys[parent.id][0]
+
+    def node_outcome(self, node_id: int, scope: _Scope) -> str | None:
+        outcomes = [step_outcome(self.status.get(k)) for k in scope.keys.get(node_id, [])]
+        if not outcomes:
+            return "skipped"
+        if any(o is None for o in outcomes):
+            return None
+        if all(o == "succeeded" for o in outcomes):
+            return "succeeded"
+        return "failed" if "failed" in outcomes else "skipped"
+
+    # ---- sub-workflows and loops ------------------------------------------
+    def body_values(self, node: Node, scope: _Scope, scatter_index: int | None) -> dict[str, Any]:
+        values = dict(node.sub_workflow.inputs)
+        for inp in node.inputs.values():
+            value = self.input_value(inp, scope)
+            if scatter_index is not None and inp.name in node.scatter and isinstance(value, list):
+                value = value[scatter_index]
+            values[inp.name] = value
+        return values
+
+    def body(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> None:
+        values = self.body_values(node, scope, scatter_index)
+        path = scope.scatter_path + ((scatter_index,) if scatter_index is not None else ())
+        if not node.loop:
+            sub = _Scope(node.sub_workflow, f"{key}/", values, path, scope.iterations, key)
+            statuses = self.scope(sub)
+            if all(s in STEP_ENDED for s in statuses):
+                status = self.body_status(sub, statuses)
+                self.emit(SetStepStatus(key, status, "body ended"), key, status)
+            return
+        params = {k: v for k, v in values.items() if k.startswith("param_")}
+        iteration = 1
+        while True:
+            sub_values = dict(values) | params
+            sub = _Scope(node.sub_workflow, f"{key}i{iteration}/", sub_values, path, scope.iterations + (iteration,), key)
+            statuses = self.scope(sub)
+            if not all(s in STEP_ENDED for s in statuses):
+                return
+            status = self.body_status(sub, statuses)
+            results = self.junction_results(node, sub)
+            if status == "failed":
+                self.emit(SetStepStatus(key, "failed", f"iteration {iteration} failed"), key, "failed")
+                return
+            if not (results or {}).get("to_continue"):
+                self.emit(SetStepStatus(key, status, f"junction ended the loop after iteration {iteration}"), key, status)
+                return
+            if iteration >= self.ctx.limits.max_iterations:
+                self.emit(SetStepStatus(key, "finished", f"loop stopped at the cap of {iteration} iterations"), key, "finished")
+                return
+            if self.mode == "finishing":
+                self.emit(SetStepStatus(key, "finished", f"workflow finishing; loop stopped after iteration {iteration}"), key, "finished")
+                return
+            for name, value in results.items():
+                target = name if name.startswith("param_") else f"param_{name}"
+                if target in params:
+                    params[target] = value
+            iteration += 1
+
+    def body_status(self, sub: _Scope, statuses: list[str]) -> str:
+        """A body without output from its tail steps failed, whatever else it did."""
+        status = aggregate_status(statuses)
+        if status == "done":
+            return status
+        tails = self.tails(sub.workflow)
+        if all(self.node_outcome(t.id, sub) == "succeeded" for t in tails):
+            return status
+        return "failed"
+
+    def junction_results(self, node: Node, sub: _Scope) -> dict | None:
+        for child in node.sub_workflow.nodes:
+            if child.type == "junction":
+                record = self.records.get(sub.keys[child.id][0]) if sub.keys.get(child.id) else None
+                return record.results if record else None
+        return None
+
+    # ---- values -----------------------------------------------------------
+    def input_value(self, inp, scope: _Scope) -> Any:
+        if not inp.sources:
+            return inp.default
+        values = []
+        for src, parent in zip(inp.sources, inp.parents or [None] * len(inp.sources)):
+            if parent is not None:
+                refs = self.outputs_of(parent, scope)
+                values.append(refs[0] if len(refs) == 1 else refs)
+            else:
+                values.append(scope.values.get(src))
+        if inp.is_list:
+            flat = []
+            for v in values:
+                flat.extend(v if isinstance(v, list) else [v])
+            return flat
+        return values[0]
+
+    def outputs_of(self, node_id: int, scope: _Scope) -> list[DatasetRef]:
+        node = next(n for n in scope.workflow.nodes if n.id == node_id)
+        keys = scope.keys.get(node_id) or self.instances(node, scope)
+        refs: list[DatasetRef] = []
+        for index, key in enumerate(keys):
+            scatter_index = index if node.scatter else None
+            if node.is_leaf:
+                refs.append(DatasetRef(self.task_name(node, scope, scatter_index), tuple(node.output_types)))
+                continue
+            body = node.sub_workflow
+            path = scope.scatter_path + ((scatter_index,) if scatter_index is not None else ())
+            if node.loop:
+                last = self.last_iteration(key)
+                sub = _Scope(body, f"{key}i{last}/", {}, path, scope.iterations + (last,), key)
+            else:
+                sub = _Scope(body, f"{key}/", {}, path, scope.iterations, key)
+            sub.values = self.body_values(node, scope, scatter_index)
+            for tail in self.tails(body):
+                sub.keys[tail.id] = self.instances(tail, sub)
+                refs.extend(self.outputs_of(tail.id, sub))
+        return refs
+
+    def last_iteration(self, key: str) -> int:
+        marker = f"{key}i"
+        found = [int(k[len(marker) :].split("/", 1)[0]) for k in self.status if k.startswith(marker) and k[len(marker) :].split("/", 1)[0].isdigit()]
+        return max(found, default=1)
+
+    @staticmethod
+    def tails(body: Workflow) -> list[Node]:
+        ref = next(iter(body.outputs.values()), "")
+        name = ref.split("/", 1)[0] if isinstance(ref, str) else ""
+        named = [n for n in body.nodes if n.name == name]
+        if named:
+            return named
+        used = {p for n in body.nodes for p in n.parents}
+        return [n for n in body.nodes if n.id not in used]
+
+    def task_name(self, node: Node, scope: _Scope, scatter_index: int | None) -> str:
+        path = scope.scatter_path + ((scatter_index,) if scatter_index is not None else ())
+        return task_name(self.ctx.out_ds, node.id, node.name, path, scope.iterations)
+
+    def spec(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> StepSpec:
+        inputs = {}
+        for inp in node.inputs.values():
+            value = self.input_value(inp, scope)
+            if scatter_index is not None and inp.name in node.scatter and isinstance(value, list):
+                value = value[scatter_index]
+            inputs[inp.name] = value
+        placeholders: dict[str, Any] = {}
+        for name, value in scope.values.items():
+            if isinstance(value, (DatasetRef, list)) and any(isinstance(v, DatasetRef) for v in (value if isinstance(value, list) else [value])):
+                continue
+            placeholders[name[len("param_") :] if name.startswith("param_") else name] = value
+        if scope.iterations:
+            placeholders["i"] = scope.iterations[-1]
+        parent_key = self.early_parent(node, scope)
+        parent_name = None
+        if parent_key is not None:
+            parent = next(n for n in scope.workflow.nodes if n.id == node.parents[0])
+            parent_name = self.task_name(parent, scope, None)
+        return StepSpec(
+            node_key=key,
+            node_id=node.id,
+            name=node.name,
+            type=node.type,
+            task_name=self.task_name(node, scope, scatter_index),
+            inputs=inputs,
+            placeholders=placeholders,
+            parent_task_name=parent_name,
+            is_workflow_output=node.id not in self.consumed,
+            output_types=tuple(node.output_types),
+        )
+
+    def task_params(self, spec: StepSpec) -> dict | None:
+        if self.ctx.task_templates is None:
+            return None
+        from .taskparams import build_task_params
+
+        return build_task_params(spec, self.ctx)
+
+
+def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunContext | None = None) -> list[Action]:
+    """Actions that move ``workflow`` forward given its step rows ``steps`` (keyed by node_key)."""
+    ctx = context or RunContext(out_ds=f"user.unknown.{workflow.name}")
+    if ctx.workflow_status in ("done", "finished", "failed", "cancelled", "registered"):
+        return []
+    if ctx.workflow_status == "cancelling":
+        return _cancel(steps)
+    walk = _Walk(workflow, steps, ctx)
+    top = _Scope(workflow, "", dict(workflow.inputs), (), (), None)
+    statuses = walk.scope(top)
+    if ctx.workflow_status == "parsed":
+        walk.actions.insert(0, SetWorkflowStatus("running", "steps defined"))
+    if statuses and all(s in STEP_ENDED for s in statuses):
+        final = aggregate_status(statuses)
+        if ctx.workflow_status == "finishing" and final == "done" and "skipped" in statuses:
+            final = "finished"
+        walk.actions.append(SetWorkflowStatus(final, f"all {len(statuses)} top-level steps ended"))
+    return walk.actions
+
+
+def _cancel(steps: dict[str, StepRecord]) -> list[Action]:
+    actions: list[Action] = []
+    for key in sorted(steps):
+        if steps[key].status not in STEP_ENDED:
+            actions.append(CancelStep(key, "workflow cancelled" + (" (kill task)" if steps[key].status in STEP_ACTIVE else "")))
+    if not actions:
+        actions.append(SetWorkflowStatus("cancelled", "all steps ended"))
+    return actions

@@ -1,0 +1,1 @@
+"""Readers of the three pchain description languages into ``RawWorkflow``."""

@@ -1,0 +1,222 @@
+"""JEDI task parameters of one step, from the client's prun templates (pure).
+
+Follows upstream ``Node.make_task_params`` (pandaserver/workflow/workflow_utils.py):
+copy the ``container`` or ``athena`` template the pchain client sent, name the task
+``<outDS>_<NNN>_<step>`` (+ scatter / iteration suffixes), wire ``--inDS`` to the
+parents' per-type containers ``<parentTask>_<type>/``, substitute ``%{DSn}``,
+``%{DS*}``, ``%{SECDSn}``, loop parameters ``%{x}`` and the iteration ``%{i}``,
+and rebuild the command line (``cliParams``), the exec string, the output and log
+dataset templates.  Upstream additionally re-runs the prun argument parser in dry
+mode; that needs the client library and is left to the I/O layer if wanted.
+
+The workflow id travels in ``reqID`` (TaskRefinerBase copies it into
+``JEDI_Tasks.reqID``, the column iDDS-driven pchain already uses for its request
+id), and again with the step key under ``pandajedi_wf`` in the stored task params.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shlex
+from typing import Any
+
+from .naming import RESULTS_JSON, dataset_name
+
+TASK_PARAM_WORKFLOW_KEY = "pandajedi_wf"
+
+
+class TaskParamsError(ValueError):
+    pass
+
+
+def _refs(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _names(value: Any, types: Any) -> list[str]:
+    """Dataset names for an input value (DatasetRef, literal or list), honouring *DsType."""
+    items = _refs(value)
+    type_list = types if isinstance(types, list) else [types] * len(items)
+    names = []
+    for item, wanted in zip(items, type_list + [None] * (len(items) - len(type_list))):
+        if hasattr(item, "task_name"):
+            chosen = wanted or (item.output_types[0] if item.output_types else None)
+            names.append(dataset_name(item.task_name, chosen))
+        elif item is not None:
+            names.append(str(item))
+    return names
+
+
+def _substitute(text: str, mapping: list[tuple[str, str]]) -> str:
+    for src, dst in mapping:
+        text = text.replace(src, dst)
+    return text
+
+
+def _with_results_json(args: str) -> str:
+    m = re.search(r"(--outputs)( +|=)([^ ]+)", args)
+    if not m:
+        return f"{args} --outputs {RESULTS_JSON}".strip()
+    if RESULTS_JSON in m.group(3).split(","):
+        return args
+    return args.replace(m.group(0), f"{m.group(1)}={m.group(3)},{RESULTS_JSON}")
+
+
+def _prun_like(spec, ctx) -> dict:
+    inputs = spec.inputs
+    use_athena = bool(inputs.get("opt_useAthenaPackages")) and spec.type != "reana"
+    image = inputs.get("opt_containerImage") or None
+    templates = ctx.task_templates or {}
+    template = templates.get("athena" if use_athena else "container")
+    if template is None:
+        raise TaskParamsError(f"step {spec.name!r}: the client sent no {'athena' if use_athena else 'container'} task template")
+    params = copy.deepcopy(template)
+    exec_str = str(inputs.get("opt_exec") or "")
+    args = str(inputs.get("opt_args") or "")
+    if spec.type == "junction":
+        args = _with_results_json(args)
+    in_ds = _names(inputs.get("opt_inDS"), inputs.get("opt_inDsType"))
+    sec_ds = _names(inputs.get("opt_secondaryDSs"), inputs.get("opt_secondaryDsTypes"))
+    mapping = [(f"%{{DS{i + 1}}}", name) for i, name in enumerate(in_ds)]
+    mapping += [(f"%{{SECDS{i + 1}}}", name) for i, name in enumerate(sec_ds)]
+    if in_ds:
+        mapping.append(("%{DS*}", ",".join(in_ds)))
+    if sec_ds:
+        mapping.append(("%{SECDS*}", ",".join(sec_ds)))
+    mapping += [(f"%{{{k}}}", str(v)) for k, v in spec.placeholders.items() if not isinstance(v, (list, dict))]
+    mapping += [(f"%{{{k}}}", ",".join(map(str, v))) for k, v in spec.placeholders.items() if isinstance(v, list)]
+    exec_str, args = _substitute(exec_str, mapping), _substitute(args, mapping)
+    try:
+        command = ["prun"] + shlex.split(args)
+    except ValueError as exc:
+        raise TaskParamsError(f"step {spec.name!r}: cannot split opt_args: {exc}") from None
+    if in_ds and spec.type != "reana":
+        command += ["--inDS", ",".join(in_ds), "--notExpandInDS", "--notExpandSecDSs"]
+        if spec.type == "junction":
+            command += ["--forceStaged", "--forceStagedSecondary"]
+    command += ["--exec", exec_str, "--outDS", spec.task_name]
+    if image:
+        command += ["--containerImage", image]
+    if use_athena:
+        command.append("--useAthenaPackages")
+    params["cliParams"] = shlex.join(command)
+    params["execString"] = exec_str
+    job_params = []
+    for item in params.get("jobParameters", []):
+        if item.get("type") == "constant" and item.get("value") == "__dummy_exec_str__":
+            item = dict(item, value=exec_str)
+        if item.get("type") == "template" and item.get("param_type") in ("input", "output"):
+            continue
+        job_params.append(item)
+    if in_ds and spec.type != "reana":
+        job_params.append({"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": ",".join(in_ds), "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"})
+    for out_type in spec.output_types:
+        job_params.append(
+            {
+                "type": "template",
+                "param_type": "output",
+                "value": f"{spec.task_name}.$JEDITASKID._${{SN/P}}.{out_type}",
+                "dataset": f"{spec.task_name}_{out_type}/",
+                "container": f"{spec.task_name}_{out_type}/",
+                "hidden": True,
+            }
+        )
+    params["jobParameters"] = job_params
+    if image:
+        params["container_name"] = image
+        if "multiStepExec" in params:
+            params["multiStepExec"].setdefault("containerOptions", {})["containerImage"] = image
+    else:
+        params.pop("container_name", None)
+        params.pop("multiStepExec", None)
+    params.pop("basePlatform", None)
+    if spec.type in ("junction", "reana"):
+        params["runOnInstant"] = True
+    return params
+
+
+def _gitlab(spec, ctx) -> dict:
+    import json
+
+    template = (ctx.task_templates or {}).get("container")
+    if template is None:
+        raise TaskParamsError(f"step {spec.name!r}: the client sent no container task template")
+    inputs = spec.inputs
+    params = copy.deepcopy(template)
+    params.update({"noInput": True, "nEventsPerJob": 1, "nEvents": 1, "useSecrets": True, "site": inputs.get("opt_site"), "cliParams": ""})
+    params["processingType"] = re.sub(r"-[^-]+$", "-gitlab", params.get("processingType", "pchain-gitlab"))
+    in_ds = _names(inputs.get("opt_inDS"), None)
+    params["jobParameters"] = [
+        {
+            "type": "constant",
+            "value": json.dumps(
+                {
+                    "project_api": inputs.get("opt_api"),
+                    "project_id": int(inputs.get("opt_projectID") or 0),
+                    "ref": inputs.get("opt_ref"),
+                    "trigger_token": inputs.get("opt_triggerToken"),
+                    "access_token": inputs.get("opt_accessToken"),
+                    "input_datasets": ",".join(in_ds),
+                    "input_location": inputs.get("opt_input_location"),
+                }
+            ),
+        }
+    ]
+    params.pop("container_name", None)
+    params.pop("multiStepExec", None)
+    return params
+
+
+def _phpo(spec, ctx) -> dict:
+    template = (ctx.task_templates or {}).get("container")
+    if template is None:
+        raise TaskParamsError(f"step {spec.name!r}: the client sent no container task template")
+    params = copy.deepcopy(template)
+    training = _names(spec.inputs.get("opt_trainingDS"), spec.inputs.get("opt_trainingDsType"))
+    command = ["phpo"] + shlex.split(str(spec.inputs.get("opt_args") or ""))
+    if training:
+        command += ["--trainingDS", ",".join(training)]
+        params["trainingDS"] = ",".join(training)
+    command += ["--outDS", spec.task_name]
+    params["cliParams"] = shlex.join(command)
+    params.pop("container_name", None)
+    params.pop("multiStepExec", None)
+    return params
+
+
+def build_task_params(spec, ctx) -> dict:
+    """Task parameter dict for ``insertTaskParamsPanda`` from a ``StepSpec`` and a ``RunContext``."""
+    if spec.type in ("prun", "junction", "reana"):
+        params = _prun_like(spec, ctx)
+    elif spec.type == "gitlab":
+        params = _gitlab(spec, ctx)
+    elif spec.type == "phpo":
+        params = _phpo(spec, ctx)
+    else:
+        raise TaskParamsError(f"step {spec.name!r}: type {spec.type!r} has no JEDI task")
+    params["taskName"] = spec.task_name
+    params["userName"] = ctx.user_name
+    params["vo"] = ctx.vo
+    params["prodSourceLabel"] = ctx.prod_source_label
+    params["log"] = {
+        "type": "template",
+        "param_type": "log",
+        "container": f"{spec.task_name}.log/",
+        "dataset": f"{spec.task_name}.log/",
+        "value": f"{spec.task_name}.log.$JEDITASKID.${{SN}}.log.tgz",
+    }
+    if spec.parent_task_name:
+        params["noWaitParent"] = True
+        params["parentTaskName"] = spec.parent_task_name
+    else:
+        params.pop("noWaitParent", None)
+        params.pop("parentTaskName", None)
+    if not spec.is_workflow_output:
+        params["noEmail"] = True
+    if ctx.workflow_id is not None:
+        params["reqID"] = ctx.workflow_id
+    params[TASK_PARAM_WORKFLOW_KEY] = {"workflow_id": ctx.workflow_id, "node_key": spec.node_key, "step": spec.name}
+    return params

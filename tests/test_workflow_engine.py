@@ -1,0 +1,346 @@
+"""Drive ``next_actions`` over the example workflows with simulated JEDI outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pandajedi_wf.workflow import (
+    STEP_LIFECYCLE,
+    CancelStep,
+    CreateStep,
+    Limits,
+    MakeReady,
+    RunContext,
+    SetStepStatus,
+    SetWorkflowStatus,
+    Skip,
+    StepRecord,
+    SubmitStep,
+    next_actions,
+    parse_workflow,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
+OUT_DS = "user.alice.wf"
+
+
+class Simulation:
+    """Applies engine actions like the DB processor would, and plays JEDI from a script of outcomes."""
+
+    def __init__(self, workflow, outcomes=None, results=None, limits=None, workflow_status="parsed"):
+        self.workflow = workflow
+        self.steps: dict[str, StepRecord] = {}
+        self.names: dict[str, str] = {}
+        self.task_names: dict[str, str] = {}
+        self.outcomes = outcomes or {}  # step name -> final status (default done)
+        self.results = results or {}  # step name -> callable(iteration) -> results dict
+        self.ctx = RunContext(out_ds=OUT_DS, user_name="alice", workflow_id=42, workflow_status=workflow_status, limits=limits or Limits())
+        self.submitted: list[str] = []
+        self.history: list = []
+        self.status = workflow_status
+
+    def set(self, key, status):
+        STEP_LIFECYCLE.check(self.steps[key].status, status)
+        self.steps[key].status = status
+
+    def apply(self, actions):
+        for action in actions:
+            self.history.append(action)
+            if isinstance(action, CreateStep):
+                assert action.node_key not in self.steps, f"duplicate creation of {action.node_key}"
+                self.steps[action.node_key] = StepRecord(action.node_key, action.node_id, "defined", action.iteration, action.scatter_index)
+                self.names[action.node_key] = action.name
+                self.task_names[action.node_key] = action.task_name
+            elif isinstance(action, MakeReady):
+                self.set(action.node_key, "ready")
+            elif isinstance(action, Skip):
+                self.set(action.node_key, "skipped")
+            elif isinstance(action, SubmitStep):
+                self.set(action.node_key, "submitting")
+                assert action.task_name not in self.submitted, f"task {action.task_name} submitted twice"
+                self.submitted.append(action.task_name)
+            elif isinstance(action, SetStepStatus):
+                self.set(action.node_key, action.status)
+            elif isinstance(action, CancelStep):
+                self.set(action.node_key, "cancelled")
+            elif isinstance(action, SetWorkflowStatus):
+                self.status = action.status
+                self.ctx.workflow_status = action.status
+
+    def cycle(self):
+        actions = next_actions(self.workflow, self.steps, self.ctx)
+        self.apply(actions)
+        # idempotence: the same state asks for nothing more... except what JEDI must change
+        again = next_actions(self.workflow, self.steps, self.ctx)
+        assert again == [], f"second call is not idempotent: {again}"
+        return actions
+
+    def jedi(self):
+        """Every submitted task ends with its scripted outcome (iteration-aware for junctions)."""
+        for key, record in self.steps.items():
+            if record.status == "submitting":
+                self.set(key, "submitted")
+                name = self.names[key]
+                self.set(key, "running")
+                self.set(key, self.outcomes.get(name, "done"))
+                if name in self.results:
+                    record.results = self.results[name](record.iteration)
+
+    def run(self, max_cycles=50):
+        for _ in range(max_cycles):
+            self.cycle()
+            if self.status in ("done", "finished", "failed", "cancelled"):
+                return self.status
+            self.jedi()
+        raise AssertionError("workflow did not end")
+
+    def status_of(self, name):
+        return {k: r.status for k, r in self.steps.items() if self.names[k] == name}
+
+
+def cwl(name, inputs=None):
+    return parse_workflow("cwl", str(EXAMPLES / name), inputs or {}, str(EXAMPLES))
+
+
+def test_simple_chain_runs_in_order_and_ends_done():
+    sim = Simulation(cwl("test.cwl"))
+    first = sim.cycle()
+    assert isinstance(first[0], SetWorkflowStatus) and first[0].status == "running"
+    assert [a.node_key for a in first if isinstance(a, SubmitStep)] == ["001"]
+    assert sim.steps["002"].status == "defined"
+    assert sim.run() == "done"
+    assert sim.submitted == [f"{OUT_DS}_001_top", f"{OUT_DS}_002_bottom"]
+
+
+def test_child_starts_on_running_parent_with_no_wait_parent():
+    sim = Simulation(cwl("test.cwl"))
+    sim.cycle()
+    sim.set("001", "submitted")
+    sim.set("001", "running")
+    actions = sim.cycle()
+    submit = [a for a in actions if isinstance(a, SubmitStep)]
+    assert [a.node_key for a in submit] == ["002"]
+    assert submit[0].spec.parent_task_name == f"{OUT_DS}_001_top"
+
+
+def test_no_early_start_when_disabled():
+    sim = Simulation(cwl("test.cwl"))
+    sim.ctx.no_wait_parent = False
+    sim.cycle()
+    sim.set("001", "submitted")
+    sim.set("001", "running")
+    assert sim.cycle() == []
+
+
+def test_cond_parent_success_takes_ok_branch():
+    sim = Simulation(cwl("cond.cwl"))
+    assert sim.run() == "done"
+    assert sim.status_of("bottom_OK") == {"002": "done"}
+    assert sim.status_of("bottom_NG") == {"003": "skipped"}
+    skip = next(a for a in sim.history if isinstance(a, Skip))
+    assert skip.node_key == "003" and "!self.opt_inDS" in skip.reason
+
+
+def test_cond_parent_failure_takes_ng_branch():
+    sim = Simulation(cwl("cond.cwl"), outcomes={"top": "failed"})
+    assert sim.run() == "finished"
+    assert sim.status_of("bottom_OK") == {"002": "skipped"}
+    assert sim.status_of("bottom_NG") == {"003": "done"}
+
+
+def test_condition_waits_for_running_parent():
+    sim = Simulation(cwl("cond.cwl"))
+    sim.cycle()
+    sim.set("001", "submitted")
+    sim.set("001", "running")
+    assert sim.cycle() == []  # conditions need the parent's final outcome, no early start
+
+
+def test_hpo_chain_of_conditions_skips_downstream_when_parent_fails():
+    sim = Simulation(cwl("hpo.cwl"), outcomes={"pre_proc": "failed"})
+    assert sim.run() == "failed"
+    assert sim.status_of("main_hpo") == {"002": "skipped"}
+    assert sim.status_of("post_proc") == {"003": "skipped"}
+
+
+def test_parent_failure_skips_child_without_condition():
+    sim = Simulation(cwl("test.cwl"), outcomes={"top": "failed"})
+    assert sim.run() == "failed"
+    skip = next(a for a in sim.history if isinstance(a, Skip))
+    assert skip.node_key == "002" and "parent 'top' failed" in skip.reason
+
+
+def test_fan_in_reana_waits_for_both_parents():
+    sim = Simulation(cwl("reana.cwl"))
+    first = sim.cycle()
+    assert {a.node_key for a in first if isinstance(a, SubmitStep)} == {"001", "002"}
+    sim.set("001", "submitted")
+    sim.set("001", "running")
+    sim.set("001", "done")
+    assert sim.cycle() == []  # twai still running, reana never starts early
+    sim.set("002", "submitted")
+    sim.set("002", "running")
+    sim.set("002", "done")
+    submit = [a for a in sim.cycle() if isinstance(a, SubmitStep)]
+    assert [a.node_key for a in submit] == ["003"]
+    assert [r.task_name for r in submit[0].spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_ain", f"{OUT_DS}_002_twai"]
+
+
+def test_merge_many_scatter_fan_out_and_fan_in():
+    sim = Simulation(cwl("merge_many.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
+    first = sim.cycle()
+    created = [a.node_key for a in first if isinstance(a, CreateStep)]
+    assert {"007s0", "007s1", "008", "007s0/006", "007s1/006"} <= set(created)
+    assert created.index("007s1") < created.index("008")
+    heads = {a.node_key for a in first if isinstance(a, SubmitStep)}
+    assert heads == {"007s0/001", "007s0/002", "007s0/004", "007s1/001", "007s1/002", "007s1/004"}
+    signal = next(a for a in first if isinstance(a, SubmitStep) and a.node_key == "007s1/001")
+    assert signal.spec.inputs["opt_inDS"] == "sB" and signal.task_name == f"{OUT_DS}_001_make_signal_s1"
+    assert sim.run() == "done"
+    merge = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "008")
+    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_006_combine_s0", f"{OUT_DS}_006_combine_s1"]
+    assert len(sim.submitted) == 2 * 6 + 1
+
+
+def test_scatter_instance_failure_skips_merge():
+    sim = Simulation(cwl("merge_many.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
+    sim.outcomes = {"make_background_2": "failed"}
+    assert sim.run() == "failed"
+    assert sim.steps["007s0/006"].status == "skipped"  # combine lost its input
+    assert sim.steps["007s0"].status == "failed"  # no output from the sub-workflow's tail
+    assert sim.steps["008"].status == "skipped"
+
+
+def test_loop_iterates_while_junction_says_continue_then_stops():
+    def results(iteration):
+        return {"to_continue": iteration < 3, "xxx": 100 + iteration}
+
+    sim = Simulation(cwl("loop.cwl"), results={"checkpoint": results})
+    assert sim.run() == "done"
+    top_keys = sorted(k for k in sim.steps if sim.names[k] == "inner_work_top")
+    assert top_keys == ["005i1/002", "005i2/002", "005i3/002"]
+    submits = {a.node_key: a for a in sim.history if isinstance(a, SubmitStep)}
+    assert submits["005i1/002"].spec.placeholders["xxx"] == 123
+    assert submits["005i2/002"].spec.placeholders["xxx"] == 101
+    assert submits["005i3/002"].spec.placeholders["i"] == 3
+    assert submits["005i2/002"].task_name == f"{OUT_DS}_002_inner_work_top.2"
+    assert submits["005i1/002"].spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_001_work_start"
+    end = submits["006"]
+    assert end.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_003_inner_work_bottom.3"
+    assert sim.steps["005"].status == "done"
+
+
+def test_loop_stops_at_iteration_cap():
+    sim = Simulation(cwl("loop.cwl"), results={"checkpoint": lambda i: {"to_continue": True}}, limits=Limits(max_iterations=2))
+    assert sim.run() == "finished"
+    assert sim.steps["005"].status == "finished"
+    assert not any(k.startswith("005i3") for k in sim.steps)
+
+
+def test_loop_failure_in_iteration_fails_loop_and_skips_end():
+    sim = Simulation(cwl("loop.cwl"), outcomes={"inner_work_top": "failed"})
+    assert sim.run() == "finished"  # work_start produced output, the rest did not
+    assert sim.steps["005"].status == "failed"
+    assert sim.steps["006"].status == "skipped"
+
+
+def test_multi_loop_runs_one_loop_per_signal():
+    def results(iteration):
+        return {"to_continue": iteration < 2}
+
+    sim = Simulation(cwl("multi_loop.cwl", {"signals": ["s0", "s1"]}), results={"checkpoint": results})
+    assert sim.run() == "done"
+    assert {k for k in sim.steps if sim.names[k] == "checkpoint"} == {"004s0i1/003", "004s0i2/003", "004s1i1/003", "004s1i2/003"}
+    merge = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "005")
+    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_002_inner_work_bottom_s0.2", f"{OUT_DS}_002_inner_work_bottom_s1.2"]
+
+
+def test_sequential_loop_scatter_width_follows_loop_params():
+    def results(iteration):
+        if iteration == 1:
+            return {"to_continue": True, "xxx": [1, 2, 3], "yyy": [0.1, 0.2, 0.3]}
+        return {"to_continue": False}
+
+    sim = Simulation(cwl("sequential_loop.cwl", {"signal": "sig"}), results={"checkpoint": results})
+    assert sim.run() == "done"
+    cores = sorted(k for k in sim.steps if sim.names[k] == "core")
+    assert cores == ["004i1/002s0/001", "004i1/002s1/001", "004i2/002s0/001", "004i2/002s1/001", "004i2/002s2/001"]
+    submits = {a.node_key: a for a in sim.history if isinstance(a, SubmitStep)}
+    assert submits["004i1/002s1/001"].spec.placeholders["sliced_x"] == 456
+    assert submits["004i2/002s2/001"].spec.placeholders["sliced_y"] == 0.3
+    junction = submits["004i1/003"]
+    assert [r.task_name for r in junction.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_core_s0.1", f"{OUT_DS}_001_core_s1.1"]
+
+
+def test_nested_sub_workflow_native_yaml():
+    base = EXAMPLES / "native_wfd"
+    wf = parse_workflow("yaml", str(base / "nested_workflow_sig_bg_comb_wfd.yaml"), {}, str(base))
+    sim = Simulation(wf)
+    first = sim.cycle()
+    assert sim.steps["008"].status == "running"  # sub-workflow opened at once (no parents)
+    assert {a.node_key for a in first if isinstance(a, SubmitStep)} == {"001", "008/002", "008/003", "008/004"}
+    assert sim.run() == "done"
+    bottom = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "009")
+    assert bottom.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_007_combine"
+    assert bottom.spec.inputs["opt_secondaryDSs"] == [bottom.spec.inputs["opt_secondaryDSs"][0]]
+    assert bottom.spec.inputs["opt_secondaryDSs"][0].task_name == f"{OUT_DS}_001_top"
+
+
+@pytest.mark.parametrize("language,path,inputs", [
+    ("cwl", "athena.cwl", {}), ("cwl", "conda.cwl", {}), ("cwl", "gitlab.cwl", {}), ("cwl", "evnt_to_deriv.cwl", {}),
+    ("cwl", "evnt_to_deriv_ntup.cwl", {}), ("cwl", "prod_recast.cwl", {"seeds": [1, 2]}), ("cwl", "sig_bg_comb.cwl", {"signal": "s", "background": "b"}),
+    ("yaml", "native_wfd/simple_chain.yaml", {}), ("yaml", "native_wfd/multistep_merge_wfd.yaml", {}),
+    ("yaml", "native_wfd/scatter_sig_bg_comb_wfd.yaml", {}), ("yaml", "native_wfd/nested_workflow_inline_sig_bg_comb_wfd.yaml", {}),
+    ("snakemake", "snakemake/merge_many/Snakefile", {}), ("snakemake", "snakemake/hpo/Snakefile", {}),
+])
+def test_every_example_runs_to_done_submitting_each_leaf_once(language, path, inputs):
+    base = EXAMPLES / "native_wfd" if language == "yaml" else EXAMPLES / "snakemake" if language == "snakemake" else EXAMPLES
+    wf = parse_workflow(language, str(EXAMPLES / path), inputs, str(base))
+    sim = Simulation(wf)
+    assert sim.run() == "done"
+    leaf_keys = [k for k, r in sim.steps.items() if sim.task_names[k]]
+    assert sorted(sim.submitted) == sorted(sim.task_names[k] for k in leaf_keys if sim.steps[k].status == "done")
+    assert all(r.status in ("done", "skipped") for r in sim.steps.values())
+
+
+def test_cancel_kills_active_and_drops_pending():
+    sim = Simulation(cwl("test.cwl"))
+    sim.cycle()
+    sim.ctx.workflow_status = "cancelling"
+    actions = next_actions(sim.workflow, sim.steps, sim.ctx)
+    assert [(a.node_key, type(a)) for a in actions] == [("001", CancelStep), ("002", CancelStep)]
+    assert "kill task" in actions[0].reason and "kill task" not in actions[1].reason
+    sim.apply(actions)
+    assert next_actions(sim.workflow, sim.steps, sim.ctx) == [SetWorkflowStatus("cancelled", "all steps ended")]
+
+
+def test_paused_workflow_submits_nothing_and_resumes():
+    sim = Simulation(cwl("test.cwl"), workflow_status="paused")
+    actions = sim.cycle()
+    assert not any(isinstance(a, SubmitStep) for a in actions)
+    assert sim.steps["001"].status == "ready"
+    sim.ctx.workflow_status = "running"
+    assert [a.node_key for a in sim.cycle() if isinstance(a, SubmitStep)] == ["001"]
+
+
+def test_finishing_skips_pending_steps_and_ends_finished():
+    sim = Simulation(cwl("athena.cwl"))
+    sim.cycle()
+    sim.ctx.workflow_status = "finishing"
+    sim.set("001", "submitted")
+    sim.set("001", "running")
+    sim.ctx.no_wait_parent = False
+    sim.set("001", "done")
+    actions = sim.cycle()
+    assert Skip("002", "workflow is finishing") in actions
+    assert sim.run() == "finished"
+
+
+def test_task_params_are_built_when_templates_are_given():
+    sim = Simulation(cwl("test.cwl"))
+    sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
+    submit = next(a for a in sim.cycle() if isinstance(a, SubmitStep))
+    assert submit.task_params["taskName"] == f"{OUT_DS}_001_top"
+    assert submit.task_params["reqID"] == 42

@@ -1,0 +1,121 @@
+"""JEDI task parameters per step, built from the client's templates like upstream make_task_params."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from pandajedi_wf.workflow import RunContext, SubmitStep, build_task_params, next_actions, parse_workflow
+from pandajedi_wf.workflow.engine import DatasetRef, StepSpec
+from pandajedi_wf.workflow.taskparams import TaskParamsError
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
+TEMPLATE = {
+    "vo": "atlas",
+    "taskName": "user.alice.wf/",
+    "container_name": "__dummy_container__",
+    "multiStepExec": {"containerOptions": {"containerImage": "__dummy_container__"}},
+    "processingType": "panda-client-1.4.81-jedi-run",
+    "jobParameters": [
+        {"type": "constant", "value": '-p "'},
+        {"type": "constant", "value": "__dummy_exec_str__", "padding": False},
+        {"type": "constant", "value": '"'},
+        {"type": "constant", "value": "-a jobO.tar.gz"},
+    ],
+    "noWaitParent": True,
+}
+CTX = RunContext(out_ds="user.alice.wf", user_name="alice", workflow_id=77, task_templates={"container": TEMPLATE, "athena": dict(TEMPLATE, architecture="x86_64")})
+
+
+def spec(**kw):
+    base = dict(node_key="002", node_id=2, name="bottom", type="prun", task_name="user.alice.wf_002_bottom", inputs={}, placeholders={})
+    base.update(kw)
+    return StepSpec(**base)
+
+
+def test_prun_step_wires_parent_container_and_names():
+    s = spec(inputs={"opt_inDS": DatasetRef("user.alice.wf_001_top", ("seed.txt",)), "opt_exec": "echo %IN > results.root", "opt_args": "--outputs results.root --forceStaged"}, output_types=("results.root",), parent_task_name="user.alice.wf_001_top")
+    p = build_task_params(s, CTX)
+    assert p["taskName"] == "user.alice.wf_002_bottom"
+    assert (p["userName"], p["vo"], p["prodSourceLabel"], p["reqID"]) == ("alice", "atlas", "user", 77)
+    assert p["pandajedi_wf"] == {"workflow_id": 77, "node_key": "002", "step": "bottom"}
+    assert p["noWaitParent"] is True and p["parentTaskName"] == "user.alice.wf_001_top"
+    cli = shlex.split(p["cliParams"])
+    assert cli[cli.index("--inDS") + 1] == "user.alice.wf_001_top_seed.txt/"
+    assert cli[cli.index("--outDS") + 1] == "user.alice.wf_002_bottom"
+    assert p["log"]["dataset"] == "user.alice.wf_002_bottom.log/"
+    outputs = [j for j in p["jobParameters"] if j.get("param_type") == "output"]
+    assert [o["dataset"] for o in outputs] == ["user.alice.wf_002_bottom_results.root/"]
+    inputs = [j for j in p["jobParameters"] if j.get("param_type") == "input"]
+    assert inputs[0]["dataset"] == "user.alice.wf_001_top_seed.txt/"
+    assert {"type": "constant", "value": "echo %IN > results.root", "padding": False} in p["jobParameters"]
+    assert "container_name" not in p and "multiStepExec" not in p
+    assert "noEmail" in p  # not a workflow output unless the engine says so
+    assert TEMPLATE["jobParameters"][1]["value"] == "__dummy_exec_str__"  # template untouched
+
+
+def test_no_parent_task_drops_template_no_wait_parent():
+    p = build_task_params(spec(inputs={"opt_exec": "echo", "opt_args": ""}, is_workflow_output=True), CTX)
+    assert "noWaitParent" not in p and "parentTaskName" not in p and "noEmail" not in p
+
+
+def test_secondary_datasets_types_and_placeholders():
+    s = spec(
+        inputs={
+            "opt_inDS": DatasetRef("T1", ("abc.dat", "def.zip")),
+            "opt_inDsType": "def.zip",
+            "opt_secondaryDSs": [DatasetRef("T2", ("xyz.pool",)), DatasetRef("T3", ("ooo.root",))],
+            "opt_secondaryDsTypes": ["xyz.pool", "ooo.root"],
+            "opt_exec": "echo %{x} %{i} %{DS1}",
+            "opt_args": "--outputs klm.root --secondaryDSs IN2:2:%{SECDS1},IN3:5:%{SECDS2}",
+        },
+        placeholders={"x": 456, "i": 2},
+    )
+    p = build_task_params(s, CTX)
+    cli = shlex.split(p["cliParams"])
+    assert cli[cli.index("--inDS") + 1] == "T1_def.zip/"
+    assert "IN2:2:T2_xyz.pool/,IN3:5:T3_ooo.root/" in cli
+    assert p["execString"] == "echo 456 2 T1_def.zip/"
+
+
+def test_junction_adds_results_json_and_runs_on_instant_queues():
+    s = spec(type="junction", inputs={"opt_inDS": [DatasetRef("A", ("seed.txt",)), DatasetRef("B", ("results.root",))], "opt_exec": "echo %{DS1} %{DS2}"}, output_types=("results.json",))
+    p = build_task_params(s, CTX)
+    cli = shlex.split(p["cliParams"])
+    assert cli[cli.index("--outputs") + 1] == "results.json"
+    assert cli[cli.index("--inDS") + 1] == "A_seed.txt/,B_results.root/"
+    assert "--forceStaged" in cli and p["runOnInstant"] is True
+    assert p["execString"] == "echo A_seed.txt/ B_results.root/"
+
+
+def test_athena_template_and_container_image():
+    p = build_task_params(spec(inputs={"opt_exec": "x", "opt_useAthenaPackages": True}), CTX)
+    assert p["architecture"] == "x86_64" and "--useAthenaPackages" in p["cliParams"]
+    p = build_task_params(spec(inputs={"opt_exec": "x", "opt_containerImage": "docker://busybox"}), CTX)
+    assert p["container_name"] == "docker://busybox"
+    assert p["multiStepExec"]["containerOptions"]["containerImage"] == "docker://busybox"
+
+
+def test_gitlab_and_phpo_steps():
+    g = build_task_params(spec(type="gitlab", inputs={"opt_inDS": [DatasetRef("U", ("out.txt",))], "opt_site": "CERN", "opt_api": "https://x", "opt_projectID": 165337, "opt_ref": "master", "opt_triggerToken": "T", "opt_accessToken": "A"}), CTX)
+    assert g["site"] == "CERN" and g["processingType"].endswith("-gitlab") and '"input_datasets": "U_out.txt/"' in g["jobParameters"][0]["value"]
+    h = build_task_params(spec(type="phpo", inputs={"opt_trainingDS": DatasetRef("P", ("seed.txt",)), "opt_args": "--loadJson conf.json"}), CTX)
+    assert h["trainingDS"] == "P_seed.txt/" and h["cliParams"].startswith("phpo --loadJson conf.json")
+
+
+def test_missing_template_is_a_clear_error():
+    with pytest.raises(TaskParamsError, match="no athena task template"):
+        build_task_params(spec(inputs={"opt_useAthenaPackages": True}), RunContext(out_ds="o", task_templates={"container": TEMPLATE}))
+
+
+def test_engine_builds_params_for_scattered_sub_workflow_steps():
+    wf = parse_workflow("cwl", str(EXAMPLES / "merge_many.cwl"), {"signals": ["sigA", "sigB"], "backgrounds": ["bgA", "bgB"]}, str(EXAMPLES))
+    ctx = RunContext(out_ds="user.alice.mm", user_name="alice", workflow_id=5, workflow_status="running", task_templates={"container": TEMPLATE})
+    submits = {a.node_key: a for a in next_actions(wf, {}, ctx) if isinstance(a, SubmitStep)}
+    p = submits["007s1/001"].task_params
+    assert p["taskName"] == "user.alice.mm_001_make_signal_s1"
+    cli = shlex.split(p["cliParams"])
+    assert cli[cli.index("--inDS") + 1] == "sigB" and cli[cli.index("--containerImage") + 1] == "docker://busybox"
+    assert "user.alice.mm_001_make_signal_s1_abc.dat/" in [j.get("dataset") for j in p["jobParameters"]]
