@@ -1,0 +1,104 @@
+"""One call that gives a process a real PostgreSQL plus a PanDA/JEDI configuration.
+
+Used by ``tests/conftest.py`` and by the demo: start the server, write PANDA_HOME, load
+the schemas (iDDS test tables, upstream PanDA/JEDI tables, this project's tables) and
+point the environment at it all, before anything imports ``pandaserver``/``pandajedi``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import shutil
+from pathlib import Path
+
+from pandajedi_wf.devdb import panda_home as panda_home_mod
+from pandajedi_wf.devdb.embedded_postgres import IDDS_ROLE, PANDA_ROLE, EmbeddedPostgres
+from pandajedi_wf.devdb.upstream_schema import load_upstream_schema
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+IDDS_TEST_SCHEMA = PROJECT_ROOT / "tests" / "schema" / "idds_postgres.sql"
+
+
+def start_dev_environment(
+    workdir: str | os.PathLike | None = None,
+    watchdog_period: int = 60,
+    agents: dict[str, int] | None = None,
+    activate: bool = True,
+) -> tuple[EmbeddedPostgres, Path]:
+    """Start PostgreSQL (in ``workdir/pg``, or a temp dir removed on stop), write
+    ``workdir/panda_home``, load all schemas and, if ``activate``, set this process's
+    environment. Returns ``(pg, panda_home)``; call ``pg.stop()`` when done.
+    """
+    temporary = workdir is None
+    if temporary:
+        import tempfile
+
+        workdir = tempfile.mkdtemp(prefix="pandajedi_wf_dev_")
+        os.chmod(workdir, 0o711)  # the postgres user must traverse it to reach its cluster
+        atexit.register(shutil.rmtree, workdir, True)
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    pg = EmbeddedPostgres(workdir / "pg")
+    pg.owns_dir = temporary  # a temp workdir's cluster goes away with pg.stop()
+    pg.start()
+    try:
+        home = panda_home_mod.write_panda_home(workdir / "panda_home", watchdog_period=watchdog_period, agents=agents)
+        load_all_schemas(pg)
+        if activate:
+            panda_home_mod.activate(home, pg)
+    except Exception:
+        pg.stop()
+        raise
+    return pg, home
+
+
+def load_all_schemas(pg: EmbeddedPostgres) -> list[str]:
+    """iDDS test tables (as idds), upstream tables (as panda), then ours if the module exists."""
+    loaded = []
+    if IDDS_TEST_SCHEMA.exists():
+        _run_files(pg, IDDS_ROLE, [IDDS_TEST_SCHEMA])
+        loaded.append(str(IDDS_TEST_SCHEMA))
+    conn = pg.connect(PANDA_ROLE)
+    try:
+        loaded += load_upstream_schema(conn)
+    finally:
+        conn.close()
+    schema_files = _project_schema_files()
+    if schema_files is not None:
+        tables, grants, views = schema_files
+        _run_files(pg, PANDA_ROLE, tables)
+        _run_files(pg, IDDS_ROLE, grants)  # the doma_idds owner lets panda read its tables ...
+        _run_files(pg, PANDA_ROLE, views)  # ... before our views over them are created
+        loaded += [str(p) for p in tables + grants + views]
+    return loaded
+
+
+def _project_schema_files() -> tuple[list[Path], list[Path], list[Path]] | None:
+    """This project's Postgres DDL as (tables, iDDS grants, iDDS views), if the module exists."""
+    try:
+        module = importlib.import_module("pandajedi_wf.devdb.schema_files")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pandajedi_wf.devdb.schema_files":
+            raise
+        return None
+    everything = [Path(p) for p in module.postgres_files()]
+    tables = [Path(p) for p in module.postgres_files(with_idds_views=False)]
+    views = [p for p in everything if p not in tables]
+    grants = [Path(p) for p in module.postgres_grant_files()]
+    return tables, grants, views
+
+
+def _run_files(pg: EmbeddedPostgres, role: str, files: list[Path]) -> None:
+    conn = pg.connect(role, autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            for path in files:
+                try:
+                    cur.execute(Path(path).read_text())
+                except Exception as exc:
+                    raise RuntimeError(f"loading {path} as {role} failed: {exc}") from exc
+        conn.commit()
+    finally:
+        conn.close()

@@ -1,0 +1,77 @@
+"""Where our DDL lives and in which order it is installed.
+
+The install order is the lexical order of the ``NN_name.sql`` files in ``sql/<backend>/``: the
+harness, the tests and operators (psql -f / sqlplus @) all read it from here so that there is one
+order, not three. Grants on the iDDS tables sit apart in ``sql/<backend>/grants/`` because another
+account runs them (the iDDS owner), and they must run before the iDDS views file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+BACKENDS = ("postgres", "oracle")
+
+# Installed by the PanDA schema owner, in this order (the number fixes it).
+_INSTALL_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.sql$")
+# The one file that reads the iDDS schema: it needs grants/ to have run first.
+IDDS_VIEWS_FILE = "80_jedi_idds_views.sql"
+
+
+def _backend_dir(backend: str) -> Path:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown DDL backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    return SQL_ROOT / backend
+
+
+def install_files(backend: str, with_idds_views: bool = True) -> list[Path]:
+    """Our DDL for ``backend`` in install order (``NN_name.sql``, lexical).
+
+    With ``with_idds_views=False`` the iDDS views are left out, for a database that has no iDDS
+    schema. Raises if the directory holds a ``.sql`` file that breaks the naming convention, so a
+    misnamed file is never silently skipped.
+    """
+    directory = _backend_dir(backend)
+    files = sorted(p for p in directory.glob("*.sql"))
+    misnamed = [p.name for p in files if not _INSTALL_NAME.match(p.name)]
+    if misnamed:
+        raise ValueError(f"{directory}: files not named NN_name.sql: {', '.join(misnamed)}")
+    if not files:
+        raise FileNotFoundError(f"{directory}: no DDL files found")
+    if not with_idds_views:
+        files = [p for p in files if p.name != IDDS_VIEWS_FILE]
+    return files
+
+
+def grant_files(backend: str) -> list[Path]:
+    """Grants the iDDS schema owner runs so that the PanDA account can read iDDS tables."""
+    files = sorted((_backend_dir(backend) / "grants").glob("*.sql"))
+    if not files:
+        raise FileNotFoundError(f"{_backend_dir(backend) / 'grants'}: no grant files found")
+    return files
+
+
+def postgres_files(with_idds_views: bool = True) -> list[Path]:
+    """Postgres DDL for schema doma_panda, in install order; run as the doma_panda owner.
+
+    The last-but-one file creates views over doma_idds: run :func:`postgres_grant_files` as the
+    doma_idds owner before it (or pass ``with_idds_views=False``).
+    """
+    return install_files("postgres", with_idds_views)
+
+
+def postgres_grant_files() -> list[Path]:
+    """Postgres grants to run as the owner of doma_idds (role ``idds``) before the views."""
+    return grant_files("postgres")
+
+
+def oracle_files(with_idds_views: bool = True) -> list[Path]:
+    """Oracle DDL for schema ATLAS_PANDA, in install order (sqlplus @file, as ATLAS_PANDA)."""
+    return install_files("oracle", with_idds_views)
+
+
+def oracle_grant_files() -> list[Path]:
+    """Oracle grants to run as ATLAS_IDDS before the views."""
+    return grant_files("oracle")

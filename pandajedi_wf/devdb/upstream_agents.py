@@ -1,0 +1,70 @@
+"""Run one cycle of upstream JEDI agents inside this process, as JediMaster's children would.
+
+JediMaster forks agents that talk to the DB through an IPC proxy; tests and the demo
+want the same upstream code synchronously and observable. These functions build the
+agent objects the way their ``launcher`` does and run one pass of their worker threads
+in the calling thread. Import only after ``panda_home.activate()``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pandajedi.jedicore import ThreadUtils
+from pandajedi.jedicore.ThreadUtils import ListWithLock, ThreadPool
+
+
+def make_zombie_cleaner_harmless() -> None:
+    """``JediKnight.__init__`` starts a non-daemon ZombieCleaner thread that loops forever,
+    which would keep a test process alive after the tests end: make it a daemon thread."""
+    cls = ThreadUtils.ZombieCleaner
+    if getattr(cls, "_pandajedi_wf_daemon", False):
+        return
+    original_init = cls.__init__
+
+    def daemon_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.daemon = True
+
+    cls.__init__ = daemon_init
+    cls._pandajedi_wf_daemon = True
+
+
+class LocalDDMInterface:
+    """What ``DDMInterface`` hands to agents, without forking a DDM process: the same
+    client class per VO as ``[ddm] modConfig`` (``GenDDMClient`` for wlcg), in-process."""
+
+    def __init__(self, clients: dict[str, object] | None = None):
+        if clients is None:
+            from pandajedi.jediddm.GenDDMClient import GenDDMClient
+
+            clients = {"any": GenDDMClient(None)}
+        self.clients = dict(clients)
+
+    def getInterface(self, vo, group=None):
+        return self.clients.get(vo, self.clients.get("any"))
+
+
+_refiner_lock = threading.Lock()
+
+
+def refine_tasks(task_buffer, vo: str, prod_source_label: str, ddm_if=None) -> list[int]:
+    """One TaskRefiner cycle for ``vo``/``prod_source_label``: tasks in DEFT T_TASK become
+    JEDI tasks (``defined``, or ``staging``/``pending``/``tobroken`` as upstream decides).
+    Returns the jediTaskIDs that were picked up."""
+    make_zombie_cleaner_harmless()
+    from pandajedi.jediorder.TaskRefiner import TaskRefiner, TaskRefinerThread
+    from pandaserver.taskbuffer.DataCarousel import DataCarouselInterface
+
+    ddm_if = ddm_if if ddm_if is not None else LocalDDMInterface()
+    with _refiner_lock:
+        refiner = TaskRefiner(None, task_buffer, ddm_if, vo, prod_source_label)
+        refiner.initializeMods(task_buffer, ddm_if)
+        tasks = task_buffer.getTasksToRefine_JEDI(vo, prod_source_label)
+        if tasks is None:
+            raise RuntimeError(f"getTasksToRefine_JEDI({vo!r}, {prod_source_label!r}) failed: see the JEDI logs in $PANDA_HOME/log")
+        worker = TaskRefinerThread(
+            ListWithLock(list(tasks)), ThreadPool(), task_buffer, ddm_if, refiner, task_buffer.getWorkQueueMap(), DataCarouselInterface(task_buffer)
+        )
+        worker.runImpl()
+    return [row[0] for row in tasks]

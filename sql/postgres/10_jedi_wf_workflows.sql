@@ -1,0 +1,124 @@
+-- pandajedi_wf 1.0.0, PostgreSQL: workflow tables in schema doma_panda.
+-- Run as the owner of doma_panda (psql -f, or one psycopg2 execute per file).
+-- Times are naive UTC written by the application. JSON columns are JSONB.
+-- Oracle twin: sql/oracle/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
+
+CREATE SEQUENCE doma_panda.jedi_wf_workflow_id_seq START WITH 1 INCREMENT BY 1;
+
+-- One row per user workflow (a pchain submission, or a sub-workflow of one).
+-- The processor claims rows with status in its active set and check_after <= now,
+-- ordered by check_after, FOR UPDATE SKIP LOCKED.
+CREATE TABLE doma_panda.jedi_wf_workflows (
+    workflow_id          BIGINT         NOT NULL,
+    parent_workflow_id   BIGINT,
+    name                 VARCHAR(256),
+    user_name            VARCHAR(128)   NOT NULL,
+    user_dn              VARCHAR(512),
+    vo                   VARCHAR(32),
+    prod_source_label    VARCHAR(32),
+    language             VARCHAR(16),
+    status               VARCHAR(32)    NOT NULL,
+    prev_status          VARCHAR(32),
+    out_ds               VARCHAR(256),
+    definition           JSONB,
+    request              JSONB,
+    retry_policy         JSONB,
+    error_dialog         VARCHAR(4000),
+    creation_time        TIMESTAMP      NOT NULL,
+    modification_time    TIMESTAMP      NOT NULL,
+    status_change_time   TIMESTAMP,
+    check_after          TIMESTAMP,
+    locked_by            VARCHAR(64),
+    lock_time            TIMESTAMP,
+    CONSTRAINT jedi_wf_workflows_pk PRIMARY KEY (workflow_id),
+    CONSTRAINT jedi_wf_workflows_parent_fk FOREIGN KEY (parent_workflow_id)
+        REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
+);
+
+CREATE INDEX jedi_wf_workflows_status_idx ON doma_panda.jedi_wf_workflows (status, check_after);
+CREATE INDEX jedi_wf_workflows_user_idx ON doma_panda.jedi_wf_workflows (user_name, status);
+CREATE INDEX jedi_wf_workflows_parent_idx ON doma_panda.jedi_wf_workflows (parent_workflow_id);
+
+CREATE SEQUENCE doma_panda.jedi_wf_step_id_seq START WITH 1 INCREMENT BY 1;
+
+-- One row per node instance of a workflow: a loop iteration or a scatter slice is its own row
+-- (node_key tells them apart). task_name is unique so that a step submitted twice after a crash
+-- can never produce two JEDI tasks with the same name.
+CREATE TABLE doma_panda.jedi_wf_steps (
+    step_id              BIGINT         NOT NULL,
+    workflow_id          BIGINT         NOT NULL,
+    node_key             VARCHAR(512)   NOT NULL,
+    node_id              INTEGER,
+    name                 VARCHAR(256),
+    step_type            VARCHAR(32),
+    status               VARCHAR(32)    NOT NULL,
+    prev_status          VARCHAR(32),
+    iteration            INTEGER        DEFAULT 0 NOT NULL,
+    scatter_index        INTEGER,
+    parent_keys          JSONB,
+    condition            JSONB,
+    jedi_task_id         BIGINT,
+    task_name            VARCHAR(256),
+    attempt_nr           INTEGER        DEFAULT 0 NOT NULL,
+    max_attempts         INTEGER,
+    retry_after          TIMESTAMP,
+    task_params          JSONB,
+    outputs              JSONB,
+    results              JSONB,
+    error_class          VARCHAR(32),
+    error_dialog         VARCHAR(4000),
+    submit_intent_time   TIMESTAMP,
+    creation_time        TIMESTAMP      NOT NULL,
+    modification_time    TIMESTAMP      NOT NULL,
+    status_change_time   TIMESTAMP,
+    CONSTRAINT jedi_wf_steps_pk PRIMARY KEY (step_id),
+    CONSTRAINT jedi_wf_steps_node_uk UNIQUE (workflow_id, node_key),
+    CONSTRAINT jedi_wf_steps_task_name_uk UNIQUE (task_name),
+    CONSTRAINT jedi_wf_steps_workflow_fk FOREIGN KEY (workflow_id)
+        REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
+);
+
+CREATE INDEX jedi_wf_steps_task_idx ON doma_panda.jedi_wf_steps (jedi_task_id);
+CREATE INDEX jedi_wf_steps_status_idx ON doma_panda.jedi_wf_steps (workflow_id, status);
+
+CREATE SEQUENCE doma_panda.jedi_wf_data_id_seq START WITH 1 INCREMENT BY 1;
+
+-- Datasets and containers a workflow produces or consumes.
+CREATE TABLE doma_panda.jedi_wf_data (
+    data_id              BIGINT         NOT NULL,
+    workflow_id          BIGINT         NOT NULL,
+    producer_step_id     BIGINT,
+    name                 VARCHAR(256)   NOT NULL,
+    data_type            VARCHAR(64),
+    status               VARCHAR(32)    NOT NULL,
+    n_files              INTEGER,
+    n_files_done         INTEGER,
+    creation_time        TIMESTAMP      NOT NULL,
+    modification_time    TIMESTAMP      NOT NULL,
+    CONSTRAINT jedi_wf_data_pk PRIMARY KEY (data_id),
+    CONSTRAINT jedi_wf_data_name_uk UNIQUE (workflow_id, name),
+    CONSTRAINT jedi_wf_data_workflow_fk FOREIGN KEY (workflow_id)
+        REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
+);
+
+CREATE SEQUENCE doma_panda.jedi_wf_command_id_seq START WITH 1 INCREMENT BY 1;
+
+-- User and operator commands (kill, retry, rerun, pause, resume, finish), queued for the processor.
+CREATE TABLE doma_panda.jedi_wf_commands (
+    command_id           BIGINT         NOT NULL,
+    workflow_id          BIGINT         NOT NULL,
+    command              VARCHAR(32)    NOT NULL,
+    params               JSONB,
+    requester            VARCHAR(512),
+    requester_role       VARCHAR(64),
+    status               VARCHAR(16)    NOT NULL,
+    message              VARCHAR(4000),
+    creation_time        TIMESTAMP      NOT NULL,
+    done_time            TIMESTAMP,
+    CONSTRAINT jedi_wf_commands_pk PRIMARY KEY (command_id),
+    CONSTRAINT jedi_wf_commands_workflow_fk FOREIGN KEY (workflow_id)
+        REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
+);
+
+CREATE INDEX jedi_wf_commands_wf_idx ON doma_panda.jedi_wf_commands (workflow_id, status);
+CREATE INDEX jedi_wf_commands_status_idx ON doma_panda.jedi_wf_commands (status, creation_time);

@@ -1,0 +1,111 @@
+"""Session harness: a real PostgreSQL and a PanDA/JEDI configuration for upstream code.
+
+Upstream reads its config files and ``${PANDA_DB_*}`` at import time, so this module
+sets everything up BEFORE any test module is collected: PANDA_HOME is written and the
+environment points at a server port chosen now. The server itself starts only when a
+test asks for ``pg`` (or a fixture built on it), so pure tests pay nothing.
+
+Fixtures:
+  pg               session  the running EmbeddedPostgres, all schemas loaded
+  db_conn          function psycopg2 connection as role panda, on freshly cleaned tables
+  clean_db         function empties task/job/request tables (reference data stays)
+  jedi_taskbuffer  session  upstream JediTaskBuffer(None, nDBConnection=1)
+  panda_home       session  Path of the PANDA_HOME directory
+Import ``pandaserver``/``pandajedi`` inside tests or fixtures, never at module top.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pandajedi_wf.devdb import panda_home as _panda_home  # noqa: E402
+from pandajedi_wf.devdb.embedded_postgres import EmbeddedPostgres, free_port  # noqa: E402
+
+_WORKDIR = Path(tempfile.mkdtemp(prefix="pandajedi_wf_tests_"))
+os.chmod(_WORKDIR, 0o711)  # the postgres user must reach its cluster below it
+_PANDA_HOME = _panda_home.write_panda_home(_WORKDIR / "panda_home", watchdog_period=5)
+_PG = EmbeddedPostgres(_WORKDIR / "pg", port=free_port())
+_PG.owns_dir = True
+_panda_home.activate(_PANDA_HOME, _PG)
+
+# tables holding reference data from upstream_schema/50_seed.sql: kept between tests
+_REFERENCE_TABLES = {
+    "site",
+    "panda_site",
+    "ddm_endpoint",
+    "panda_ddm_relation",
+    "schedconfig_json",
+    "resource_types",
+    "jedi_work_queue",
+    "global_shares",
+}
+_CLEANED_SCHEMAS = ("doma_panda", "doma_deft")
+
+
+def pytest_unconfigure(config):
+    _PG.stop()
+    shutil.rmtree(_WORKDIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def panda_home() -> Path:
+    return _PANDA_HOME
+
+
+@pytest.fixture(scope="session")
+def pg() -> EmbeddedPostgres:
+    from pandajedi_wf.devdb.dev_environment import load_all_schemas
+
+    _PG.start()
+    load_all_schemas(_PG)
+    return _PG
+
+
+@pytest.fixture
+def clean_db(pg):
+    """Empty every table in doma_panda/doma_deft except the seeded reference tables, so no
+    test depends on another's rows. Sequences keep counting: ids stay unique per session."""
+    conn = pg.connect("panda", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            # partitioned parents, not their partitions: TRUNCATE empties those through the parent
+            cur.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+                (list(_CLEANED_SCHEMAS),),
+            )
+            tables = [f"{schema}.{name}" for schema, name in cur.fetchall() if name not in _REFERENCE_TABLES]
+            if tables:
+                cur.execute(f"TRUNCATE {', '.join(tables)}")
+    finally:
+        conn.close()
+    yield
+
+
+@pytest.fixture
+def db_conn(pg, clean_db):
+    conn = pg.connect("panda")
+    yield conn
+    conn.rollback()
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def jedi_taskbuffer(pg):
+    """Upstream's JediTaskBuffer on the test database (one connection), built once."""
+    from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
+
+    make_zombie_cleaner_harmless()
+    from pandajedi.jedicore.JediTaskBuffer import JediTaskBuffer
+
+    task_buffer = JediTaskBuffer(None, nDBConnection=1)
+    yield task_buffer
+    task_buffer.cleanup(requester="tests")

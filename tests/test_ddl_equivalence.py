@@ -1,0 +1,600 @@
+"""The Oracle and the Postgres DDL describe the same schema.
+
+Both DDL sets are parsed by sqlfluff (the parser of tests/test_ddl_oracle_parse.py), reduced to a
+catalog read off the parse trees (tables, columns with normalized types, nullability and defaults,
+keys, checks, indexes, sequences, views, grants) and compared. Types are mapped to one vocabulary:
+
+    Oracle                     Postgres            normalized
+    NUMBER(1..4)               SMALLINT            smallint
+    NUMBER(5..9)               INTEGER             integer
+    NUMBER(10..20)             BIGINT              bigint   (BIGINT's 9.2e18 bounds both in practice)
+    VARCHAR2(n)                VARCHAR(n)          varchar(n)
+    CLOB CHECK (c IS JSON)     JSONB               json
+    TIMESTAMP                  TIMESTAMP           timestamp
+    BINARY_DOUBLE              DOUBLE PRECISION    double
+
+Anything else is refused, so a new type forces a decision here rather than a silent mismatch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pandajedi_wf.devdb import schema_files
+
+HERE = Path(__file__).resolve().parent
+
+
+def _parser_module():
+    """tests/test_ddl_oracle_parse.py, the module pytest already imported if it did (shared parse cache)."""
+    path = HERE / "test_ddl_oracle_parse.py"
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+            return module
+    spec = importlib.util.spec_from_file_location("pandajedi_wf_ddl_parser", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ddl_parser = _parser_module()
+
+OUR_SCHEMA = {"oracle": "atlas_panda", "postgres": "doma_panda"}
+IDDS_SCHEMA = {"oracle": "atlas_idds", "postgres": "doma_idds"}
+PANDA_GRANTEE = {"oracle": "atlas_panda", "postgres": "panda"}
+
+# FIELD_GUIDE §4: objects upstream PanDA already ships.
+UPSTREAM_NAMES = {
+    "workflows", "workflow_steps", "workflow_data", "workflow_id_seq", "workflow_step_id_seq",
+    "workflow_data_id_seq", "data_carousel_requests", "data_carousel_relations",
+    "jedi_data_carousel_request_id_seq",
+}
+UPSTREAM_PREFIXES = ("data_carousel_", "workflow_")
+OUR_PREFIXES = ("jedi_wf_", "jedi_dc_", "jedi_idds_")
+ORACLE_MAX_IDENTIFIER = 30  # Oracle before 12.2, and the PanDA DBAs' habit
+
+# The names the rest of the code base uses (taskbuffer SQL); renaming one is a breaking change.
+EXPECTED_TABLES = {
+    "jedi_wf_schema_version", "jedi_wf_workflows", "jedi_wf_steps", "jedi_wf_data", "jedi_wf_commands",
+    "jedi_wf_transitions", "jedi_wf_agent_heartbeats", "jedi_dc_requests", "jedi_dc_relations",
+    "jedi_dc_tape_stats",
+}
+EXPECTED_SEQUENCES = {
+    "jedi_wf_workflow_id_seq", "jedi_wf_step_id_seq", "jedi_wf_data_id_seq", "jedi_wf_command_id_seq",
+    "jedi_wf_transition_id_seq", "jedi_dc_request_id_seq",
+}
+EXPECTED_VIEWS = {
+    "jedi_idds_requests_v", "jedi_idds_transforms_v", "jedi_idds_processings_v", "jedi_idds_collections_v",
+    "jedi_idds_contents_v",
+}
+
+
+class UnsupportedDDL(ValueError):
+    """DDL this catalog does not know how to compare; the message says where."""
+
+
+# --- types --------------------------------------------------------------------------------------
+
+def oracle_type(name: str, args: list[int], where: str) -> str:
+    if name == "NUMBER" and len(args) in (1, 2) and (len(args) == 1 or args[1] == 0):
+        precision = args[0]
+        for bound, kind in ((4, "smallint"), (9, "integer"), (20, "bigint")):
+            if precision <= bound:
+                return kind
+    simple = {"VARCHAR2": "varchar", "CHAR": "char"}
+    if name in simple and len(args) == 1:
+        return f"{simple[name]}({args[0]})"
+    if name in ("TIMESTAMP", "TIMESTAMP(6)") and args in ([], [6]):
+        return "timestamp"
+    if name in ("CLOB", "BINARY_DOUBLE") and not args:
+        return {"CLOB": "clob", "BINARY_DOUBLE": "double"}[name]
+    raise UnsupportedDDL(f"{where}: Oracle type {name}{tuple(args) if args else ''} has no agreed Postgres twin")
+
+
+def postgres_type(name: str, args: list[int], where: str) -> str:
+    fixed = {"SMALLINT": "smallint", "INTEGER": "integer", "INT": "integer", "BIGINT": "bigint",
+             "JSONB": "json", "DOUBLE PRECISION": "double", "TEXT": "text"}
+    if name in fixed and not args:
+        return fixed[name]
+    if name in ("VARCHAR", "CHARACTER VARYING") and len(args) == 1:
+        return f"varchar({args[0]})"
+    if name == "CHAR" and len(args) == 1:
+        return f"char({args[0]})"
+    if name in ("TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE") and args in ([], [6]):
+        return "timestamp"
+    raise UnsupportedDDL(f"{where}: Postgres type {name}{tuple(args) if args else ''} has no agreed Oracle twin")
+
+
+TYPE_MAPPERS = {"oracle": oracle_type, "postgres": postgres_type}
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    type: str
+    nullable: bool
+    default: str | None
+
+
+@dataclass
+class Table:
+    columns: dict[str, Column] = field(default_factory=dict)
+    primary_key: tuple[str, tuple[str, ...]] | None = None
+    unique: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    foreign_keys: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Index:
+    table: str
+    unique: bool
+    columns: tuple[str, ...]
+    where: str | None
+
+
+@dataclass(frozen=True)
+class View:
+    columns: tuple[str, ...]
+    source: tuple[str, str]
+    selected: tuple[str, ...]
+
+
+@dataclass
+class Catalog:
+    backend: str
+    schemas: set[str] = field(default_factory=set)
+    tables: dict[str, Table] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    sequences: dict[str, tuple[int, int]] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
+    grants: set[tuple[str, str, str]] = field(default_factory=set)
+    rows: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+
+    def names(self) -> set[str]:
+        """Every name this DDL creates: tables, columns, constraints, indexes, sequences, views."""
+        found = set(self.tables) | set(self.indexes) | set(self.sequences) | set(self.views)
+        for table in self.tables.values():
+            found |= set(table.columns) | set(table.unique) | set(table.foreign_keys) | set(table.checks)
+            if table.primary_key:
+                found.add(table.primary_key[0])
+        return found
+
+
+def _identifier(segment) -> str:
+    raw = segment.raw
+    if raw.startswith('"'):
+        return raw.strip('"')
+    return raw.lower()
+
+
+def _qualified(reference) -> tuple[str | None, str]:
+    parts = [_identifier(s) for s in reference.segments if s.is_type("naked_identifier", "quoted_identifier")]
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def _child(segment, *types):
+    return next((s for s in segment.segments if s.is_type(*types)), None)
+
+
+def _children(segment, *types):
+    return [s for s in segment.segments if s.is_type(*types)]
+
+
+def _keywords(segment) -> list[str]:
+    return [s.raw.upper() for s in segment.segments if s.is_type("keyword")]
+
+
+def _column_list(bracketed) -> tuple[str, ...]:
+    return tuple(_identifier(_child(c, "naked_identifier", "quoted_identifier"))
+                 for c in bracketed.recursive_crawl("column_reference", recurse_into=False))
+
+
+def _literal(segment) -> str:
+    """A quoted literal's text, else '<expression>' (computed values differ between dialects)."""
+    code = [s for s in segment.raw_segments if s.is_code]
+    return code[0].raw if len(code) == 1 and code[0].is_type("quoted_literal") else "<expression>"
+
+
+def expression_text(segment) -> str:
+    """An expression as comparable text: code tokens only, identifiers and keywords lower case."""
+    tokens = []
+    for raw in segment.raw_segments:
+        if raw.is_type("whitespace", "newline", "comment", "indent", "dedent") or raw.is_meta:
+            continue
+        tokens.append(raw.raw if raw.is_type("quoted_literal") else raw.raw.lower())
+    return " ".join(tokens)
+
+
+class CatalogBuilder:
+    """Reads one backend's parse trees into a Catalog; refuses what it does not understand."""
+
+    def __init__(self, backend: str):
+        self.catalog = Catalog(backend)
+        self.backend = backend
+
+    def add_file(self, path: Path) -> None:
+        tree = ddl_parser.parse_file(path, self.backend)
+        for statement in ddl_parser.statements(tree):
+            handler = getattr(self, "_" + statement.get_type(), None)
+            if handler is None:
+                raise UnsupportedDDL(f"{path.name}: no catalog rule for {statement.get_type()}")
+            handler(statement, path.name)
+
+    def _name(self, reference) -> str:
+        schema, name = _qualified(reference)
+        if schema is not None:
+            self.catalog.schemas.add(schema)
+        return name
+
+    def _create_table_statement(self, statement, where):
+        name = self._name(_child(statement, "table_reference"))
+        body = _child(statement, "bracketed")
+        if body is None:  # CREATE TABLE ... PARTITION OF parent DEFAULT
+            return
+        table = self.catalog.tables.setdefault(name, Table())
+        json_checked = set()
+        for item in body.segments:
+            if item.is_type("column_definition"):
+                json_checked |= self._column(table, item, f"{where}: {name}")
+            elif item.is_type("table_constraint"):
+                self._table_constraint(table, item, f"{where}: {name}")
+        for column in json_checked:
+            if table.columns[column].type != "clob":
+                raise UnsupportedDDL(f"{where}: {name}.{column}: IS JSON check on a non-CLOB column")
+            table.columns[column] = Column("json", table.columns[column].nullable, table.columns[column].default)
+
+    def _column(self, table: Table, definition, where) -> set[str]:
+        column = _identifier(_child(definition, "naked_identifier", "quoted_identifier"))
+        data_type = _child(definition, "data_type")
+        args = [int(n.raw) for n in data_type.recursive_crawl("numeric_literal")]
+        type_name = " ".join(re.sub(r"\(.*\)", " ", data_type.raw).upper().split())
+        kind = TYPE_MAPPERS[self.backend](type_name, args, f"{where}.{column}")
+        nullable, default, json_checked = True, None, set()
+        for constraint in _children(definition, "column_constraint_segment"):
+            words = _keywords(constraint)
+            if words[:2] == ["NOT", "NULL"]:
+                nullable = False
+            elif words[:1] == ["DEFAULT"]:
+                default = expression_text(constraint)[len("default "):]
+            elif words[:1] == ["CHECK"]:
+                check = expression_text(_child(constraint, "bracketed"))
+                if check not in (f"( {column} is json )", f"( {column} is json ( strict ) )"):
+                    raise UnsupportedDDL(f"{where}.{column}: inline CHECK other than IS JSON: {check}")
+                json_checked.add(column)
+            else:
+                raise UnsupportedDDL(f"{where}.{column}: no catalog rule for {constraint.raw!r}")
+        if column in table.columns:
+            raise UnsupportedDDL(f"{where}: column {column} defined twice")
+        table.columns[column] = Column(kind, nullable, default)
+        return json_checked
+
+    def _table_constraint(self, table: Table, constraint, where):
+        name = _identifier(_child(_child(constraint, "object_reference"), "naked_identifier", "quoted_identifier"))
+        words = _keywords(constraint)
+        brackets = _children(constraint, "bracketed")
+        if "PRIMARY" in words:
+            table.primary_key = (name, _column_list(brackets[0]))
+        elif "UNIQUE" in words:
+            table.unique[name] = _column_list(brackets[0])
+        elif "FOREIGN" in words:
+            target = self._name(_child(constraint, "table_reference"))
+            table.foreign_keys[name] = (_column_list(brackets[0]), target, _column_list(brackets[1]))
+        elif "CHECK" in words:
+            table.checks[name] = expression_text(brackets[0])
+        else:
+            raise UnsupportedDDL(f"{where}: no catalog rule for constraint {constraint.raw!r}")
+
+    def _create_index_statement(self, statement, where):
+        name = self._name(_child(statement, "index_reference"))
+        table = self._name(_child(statement, "table_reference"))
+        columns, conditions = [], set()
+        for element in _child(statement, "bracketed").segments:
+            if not element.is_type("index_element", "index_column_definition"):
+                continue
+            case = next(iter(element.recursive_crawl("case_expression")), None)
+            if case is None:
+                columns.append(_identifier(next(element.recursive_crawl("naked_identifier"))))
+                continue
+            # Oracle's partial index: CASE WHEN <condition> THEN <column> END, one WHEN, no ELSE.
+            whens = _children(case, "when_clause")
+            if len(whens) != 1 or _child(case, "else_clause") is not None:
+                raise UnsupportedDDL(f"{where}: {name}: only CASE WHEN cond THEN column END is understood")
+            condition, value = _children(whens[0], "expression")
+            columns.append(_identifier(next(value.recursive_crawl("naked_identifier"))))
+            conditions.add(expression_text(condition))
+        where_clause = _child(statement, "expression")  # Postgres: ... WHERE <expression>
+        if where_clause is not None:
+            conditions.add(expression_text(where_clause))
+        if len(conditions) > 1:
+            raise UnsupportedDDL(f"{where}: {name}: index elements with different conditions")
+        self.catalog.indexes[name] = Index(table, "UNIQUE" in _keywords(statement), tuple(columns),
+                                           conditions.pop() if conditions else None)
+
+    def _create_sequence_statement(self, statement, where):
+        name = self._name(_child(statement, "sequence_reference"))
+        options = {}
+        for option in _children(statement, "create_sequence_options_segment"):
+            words = _keywords(option)
+            number = _child(option, "numeric_literal")
+            if words[:1] in (["START"], ["INCREMENT"]):
+                options[words[0]] = int(number.raw)
+        self.catalog.sequences[name] = (options.get("START", 1), options.get("INCREMENT", 1))
+
+    def _create_view_statement(self, statement, where):
+        name = self._name(_child(statement, "table_reference"))
+        columns = _column_list(_child(statement, "bracketed"))
+        select = _child(statement, "select_statement")
+        selected = tuple(_identifier(_child(_child(e, "column_reference"), "naked_identifier"))
+                         for e in select.recursive_crawl("select_clause_element"))
+        sources = [_qualified(t) for t in _child(select, "from_clause").recursive_crawl("table_reference")]
+        self.catalog.schemas |= {schema for schema, _ in sources if schema}
+        if len(sources) != 1 or len(columns) != len(selected):
+            raise UnsupportedDDL(f"{where}: {name}: expected one source table and one name per selected column")
+        self.catalog.views[name] = View(columns, sources[0], selected)
+
+    def _access_statement(self, statement, where):
+        grant = _child(statement, "grant_statement")
+        if grant is None:
+            raise UnsupportedDDL(f"{where}: only GRANT is expected")
+        privileges = tuple(p.raw.lower() for p in grant.recursive_crawl("access_permission"))
+        grantee = _identifier(next(_child(grant, "access_target").recursive_crawl("naked_identifier")))
+        scope = _child(grant, "access_object") or grant
+        is_schema = "SCHEMA" in _keywords(scope)
+        for reference in _children(scope, "object_reference"):
+            schema, name = _qualified(reference)
+            target = f"schema {name}" if is_schema else f"{schema}.{name}"
+            for privilege in privileges:
+                self.catalog.grants.add((privilege, target, grantee))
+
+    def _insert_statement(self, statement, where):
+        table = self._name(_child(statement, "table_reference"))
+        row = _child(_child(statement, "values_clause"), "bracketed")
+        values = tuple(_literal(v) for v in row.segments
+                       if v.is_code and not v.is_type("start_bracket", "end_bracket", "comma"))
+        self.catalog.rows.setdefault(table, []).append(values)
+
+    def _transaction_statement(self, statement, where):
+        if statement.raw.upper() != "COMMIT":
+            raise UnsupportedDDL(f"{where}: only COMMIT is expected, not {statement.raw!r}")
+
+
+def build_catalog(backend: str, files: list[Path]) -> Catalog:
+    builder = CatalogBuilder(backend)
+    for path in files:
+        builder.add_file(path)
+    return builder.catalog
+
+
+def catalog_from_text(backend: str, sql: str) -> Catalog:
+    """A catalog of SQL text (for the tests that prove the comparison catches differences)."""
+    builder = CatalogBuilder(backend)
+    tree = ddl_parser.parse_sql(sql, backend)
+    for statement in ddl_parser.statements(tree):
+        getattr(builder, "_" + statement.get_type())(statement, "<text>")
+    return builder.catalog
+
+
+def differences(oracle: Catalog, postgres: Catalog) -> list[str]:
+    """Every way the two catalogs disagree, as readable lines (empty when they describe one schema)."""
+    found = []
+
+    def compare(what, left, right):
+        if left != right:
+            found.append(f"{what}: oracle {left!r} != postgres {right!r}")
+
+    compare("tables", sorted(oracle.tables), sorted(postgres.tables))
+    for name in sorted(set(oracle.tables) & set(postgres.tables)):
+        ora, pg = oracle.tables[name], postgres.tables[name]
+        compare(f"{name} column order", list(ora.columns), list(pg.columns))
+        for column in sorted(set(ora.columns) & set(pg.columns)):
+            compare(f"{name}.{column}", ora.columns[column], pg.columns[column])
+        compare(f"{name} primary key", ora.primary_key, pg.primary_key)
+        compare(f"{name} unique keys", ora.unique, pg.unique)
+        compare(f"{name} foreign keys", ora.foreign_keys, pg.foreign_keys)
+        compare(f"{name} checks", ora.checks, pg.checks)
+    for what, left, right in (
+        ("index", oracle.indexes, postgres.indexes),
+        ("sequence", oracle.sequences, postgres.sequences),
+        ("view", {n: (v.columns, v.source[1], v.selected) for n, v in oracle.views.items()},
+         {n: (v.columns, v.source[1], v.selected) for n, v in postgres.views.items()}),
+    ):
+        compare(f"{what} names", sorted(left), sorted(right))
+        for name in sorted(set(left) & set(right)):
+            compare(f"{what} {name}", left[name], right[name])
+    compare("version rows", oracle.rows, postgres.rows)
+    return found
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def catalogs() -> dict[str, Catalog]:
+    return {b: build_catalog(b, schema_files.install_files(b)) for b in ("oracle", "postgres")}
+
+
+@pytest.fixture(scope="module")
+def grant_catalogs() -> dict[str, Catalog]:
+    return {b: build_catalog(b, schema_files.grant_files(b)) for b in ("oracle", "postgres")}
+
+
+# --- the two DDL sets agree ------------------------------------------------------------------
+
+def test_oracle_and_postgres_describe_the_same_schema(catalogs):
+    assert differences(catalogs["oracle"], catalogs["postgres"]) == []
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_expected_objects_exist(catalogs, backend):
+    catalog = catalogs[backend]
+    assert set(catalog.tables) == EXPECTED_TABLES
+    assert set(catalog.sequences) == EXPECTED_SEQUENCES
+    assert set(catalog.views) == EXPECTED_VIEWS
+    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.0.0'", "<expression>")]}
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_objects_live_in_our_schema_and_views_read_idds(catalogs, backend):
+    catalog = catalogs[backend]
+    assert catalog.schemas == {OUR_SCHEMA[backend], IDDS_SCHEMA[backend]}
+    assert {v.source[0] for v in catalog.views.values()} == {IDDS_SCHEMA[backend]}
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_every_table_has_a_primary_key_and_indexed_foreign_keys(catalogs, backend):
+    """Oracle locks the whole child table on a parent delete when the FK columns lead no index."""
+    catalog = catalogs[backend]
+    for name, table in catalog.tables.items():
+        assert table.primary_key, f"{name} has no primary key"
+        leading = [table.primary_key[1], *table.unique.values()]
+        leading += [i.columns for i in catalog.indexes.values() if i.table == name and i.where is None]
+        for fk, (columns, _, _) in table.foreign_keys.items():
+            assert any(key[:len(columns)] == columns for key in leading), f"{name}.{fk}: {columns} not indexed"
+
+
+def test_transition_history_has_no_foreign_key(catalogs):
+    assert catalogs["oracle"].tables["jedi_wf_transitions"].foreign_keys == {}
+
+
+def test_one_live_staging_request_per_dataset(catalogs):
+    """The partial unique index covers exactly the non-final states of the carousel lifecycle."""
+    from pandajedi_wf.carousel.lifecycle import STAGING_REQUEST
+
+    live = set(STAGING_REQUEST.states) - STAGING_REQUEST.final
+    for catalog in catalogs.values():
+        index = catalog.indexes["jedi_dc_requests_active_uk"]
+        assert (index.table, index.unique, index.columns) == ("jedi_dc_requests", True, ("dataset",))
+        match = re.fullmatch(r"status in \( (.*) \)", index.where)
+        assert match, index.where
+        assert {v.strip("'") for v in match.group(1).split(" , ")} == live
+
+
+def test_step_task_names_are_unique(catalogs):
+    for catalog in catalogs.values():
+        steps = catalog.tables["jedi_wf_steps"]
+        assert ("task_name",) in steps.unique.values()
+        assert ("workflow_id", "node_key") in steps.unique.values()
+
+
+# --- names ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_no_name_collides_with_upstream(catalogs, backend):
+    names = catalogs[backend].names()
+    assert not names & UPSTREAM_NAMES
+    created = set(catalogs[backend].tables) | set(catalogs[backend].sequences) | set(catalogs[backend].views)
+    assert not [n for n in created if n.startswith(UPSTREAM_PREFIXES)]
+    assert all(n.startswith(OUR_PREFIXES) for n in created | set(catalogs[backend].indexes))
+
+
+def test_no_name_collides_with_installed_upstream_code(catalogs):
+    """Scan the installed upstream PanDA/JEDI sources for the schema objects they name."""
+    pandaserver = importlib.util.find_spec("pandaserver")
+    pandajedi = importlib.util.find_spec("pandajedi")
+    if pandaserver is None or pandajedi is None:
+        pytest.skip("upstream PanDA/JEDI not installed")
+    pattern = re.compile(r"(?:ATLAS_PANDA|schemaJEDI\}|schemaPANDA\}|schemaDEFT\})\.([A-Za-z_][A-Za-z0-9_]*)")
+    upstream = set()
+    for spec in (pandaserver, pandajedi):
+        for source in Path(spec.origin).parent.rglob("*.py"):
+            upstream |= {m.lower() for m in pattern.findall(source.read_text(errors="replace"))}
+    assert "jedi_tasks" in upstream and "data_carousel_requests" in upstream  # the scan works
+    assert not catalogs["postgres"].names() & upstream
+
+
+def test_oracle_names_fit_30_characters(catalogs):
+    long_names = sorted(n for n in catalogs["oracle"].names() if len(n) > ORACLE_MAX_IDENTIFIER)
+    assert long_names == []
+
+
+# --- grants and views over iDDS ---------------------------------------------------------------
+
+def test_grants_cover_exactly_the_view_sources(catalogs, grant_catalogs):
+    for backend in ("oracle", "postgres"):
+        sources = {f"{s}.{t}" for s, t in (v.source for v in catalogs[backend].views.values())}
+        granted = {(p, t) for p, t, g in grant_catalogs[backend].grants if g == PANDA_GRANTEE[backend]}
+        assert {t for p, t in granted if p == "select"} == sources
+        assert {p for p, t in granted} <= {"select", "usage"}, "read access only"
+    assert ("usage", "schema doma_idds", "panda") in grant_catalogs["postgres"].grants
+
+
+def test_views_read_columns_that_the_idds_tables_have(catalogs):
+    idds = build_catalog("postgres", [ddl_parser.IDDS_TEST_SCHEMA])
+    assert "contents" in idds.tables and idds.tables["contents"].primary_key[1] == ("content_id", "request_id")
+    for name, view in catalogs["postgres"].views.items():
+        table = idds.tables[view.source[1]]
+        missing = [c for c in view.selected if c not in table.columns]
+        assert missing == [], f"{name} reads {missing} absent from doma_idds.{view.source[1]}"
+        assert len(table.columns) > len(view.selected), f"{name} should not mirror the whole table"
+
+
+# --- the comparison itself catches differences ---------------------------------------------------
+
+ORACLE_SAMPLE = """
+CREATE TABLE ATLAS_PANDA.JEDI_WF_X (
+    x_id NUMBER(11) NOT NULL,
+    name VARCHAR2(256),
+    body CLOB CHECK (body IS JSON),
+    n NUMBER(9) DEFAULT 0 NOT NULL,
+    CONSTRAINT JEDI_WF_X_PK PRIMARY KEY (x_id)
+);
+CREATE INDEX ATLAS_PANDA.JEDI_WF_X_NAME_IDX ON ATLAS_PANDA.JEDI_WF_X (name);
+"""
+POSTGRES_SAMPLE = """
+CREATE TABLE doma_panda.jedi_wf_x (
+    x_id BIGINT NOT NULL,
+    name VARCHAR(256),
+    body JSONB,
+    n INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT jedi_wf_x_pk PRIMARY KEY (x_id)
+);
+CREATE INDEX jedi_wf_x_name_idx ON doma_panda.jedi_wf_x (name);
+"""
+
+
+def test_samples_agree():
+    assert differences(catalog_from_text("oracle", ORACLE_SAMPLE), catalog_from_text("postgres", POSTGRES_SAMPLE)) == []
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("name VARCHAR(256)", "name VARCHAR(255)", "jedi_wf_x.name"),
+    ("body JSONB", "body TEXT", "jedi_wf_x.body"),
+    ("n INTEGER DEFAULT 0 NOT NULL", "n INTEGER DEFAULT 1 NOT NULL", "jedi_wf_x.n"),
+    ("n INTEGER DEFAULT 0 NOT NULL", "n INTEGER DEFAULT 0", "jedi_wf_x.n"),
+    ("n INTEGER DEFAULT", "n BIGINT DEFAULT", "jedi_wf_x.n"),
+    ("(name);", "(name, n);", "index jedi_wf_x_name_idx"),
+    ("jedi_wf_x_name_idx ON", "jedi_wf_x_n_idx ON", "index names"),
+    ("jedi_wf_x_pk PRIMARY KEY (x_id)", "jedi_wf_x_pk PRIMARY KEY (x_id, n)", "primary key"),
+    ("    body JSONB,\n", "", "column order"),
+])
+def test_a_difference_is_reported(old, new, expected):
+    assert old in POSTGRES_SAMPLE
+    found = differences(catalog_from_text("oracle", ORACLE_SAMPLE),
+                        catalog_from_text("postgres", POSTGRES_SAMPLE.replace(old, new)))
+    assert any(expected in line for line in found), found
+
+
+def test_clob_without_json_check_is_not_json():
+    plain = catalog_from_text("oracle", ORACLE_SAMPLE.replace("CLOB CHECK (body IS JSON)", "CLOB"))
+    assert plain.tables["jedi_wf_x"].columns["body"].type == "clob"
+
+
+@pytest.mark.parametrize("backend,sql,message", [
+    ("oracle", "CREATE TABLE ATLAS_PANDA.T (a NUMBER);", r"t\.a: Oracle type NUMBER has no agreed"),
+    ("oracle", "CREATE TABLE ATLAS_PANDA.T (a NUMBER(38));", r"Oracle type NUMBER\(38,\)"),
+    ("oracle", "CREATE TABLE ATLAS_PANDA.T (a DATE);", "Oracle type DATE"),
+    ("postgres", "CREATE TABLE doma_panda.t (a JSON);", "Postgres type JSON has no agreed"),
+    ("postgres", "CREATE TABLE doma_panda.t (a TIMESTAMPTZ);", "Postgres type TIMESTAMPTZ"),
+    ("oracle", "CREATE TABLE ATLAS_PANDA.T (a VARCHAR2(8) CHECK (a IS NOT NULL));", "inline CHECK other than IS JSON"),
+])
+def test_unknown_ddl_is_refused(backend, sql, message):
+    with pytest.raises(UnsupportedDDL, match=message):
+        catalog_from_text(backend, sql)
