@@ -9,4 +9,4 @@ class WorkflowProcessorWatchDog(WfWatchDogBase):
     agent_name = "wf_processor"
 
     def cycle(self, db, stats):
-        return workflow_processor.cycle(db, stats)
+        return workflow_processor.cycle(db, stats, self.taskBufferIF)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from .connection import SKIP_LOCKED, WfDatabase, in_clause
+from .connection import SKIP_LOCKED, WfDatabase, chunks, in_clause, json_text, json_value
 
 TABLE = "JEDI_WF_WORKFLOWS"
 SEQUENCE = "JEDI_WF_WORKFLOW_ID_SEQ"
@@ -51,3 +51,104 @@ def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: da
         f"WHERE workflow_id IN {id_sql} AND locked_by=:owner",
         binds,
     )
+
+
+COLUMNS = (
+    "workflow_id, parent_workflow_id, name, user_name, user_dn, vo, prod_source_label, language, status, prev_status, "
+    "out_ds, definition, request, retry_policy, error_dialog, creation_time, modification_time, status_change_time, "
+    "check_after, locked_by, lock_time"
+)
+JSON_COLUMNS = ("definition", "request", "retry_policy")
+
+
+def insert(
+    db: WfDatabase,
+    *,
+    name: str,
+    user_name: str,
+    user_dn: str | None,
+    vo: str,
+    prod_source_label: str,
+    language: str,
+    status: str,
+    out_ds: str | None,
+    definition: dict | None,
+    request: dict | None,
+    error_dialog: str | None,
+    now: datetime.datetime,
+    parent_workflow_id: int | None = None,
+    retry_policy: dict | None = None,
+) -> int:
+    """A new workflow row; its id comes from our sequence first so the caller can log it before commit."""
+    (workflow_id,) = db.next_ids(SEQUENCE, 1)
+    db.execute(
+        f"INSERT INTO {db.table(TABLE)} (workflow_id, parent_workflow_id, name, user_name, user_dn, vo, prod_source_label, "
+        "language, status, out_ds, definition, request, retry_policy, error_dialog, creation_time, modification_time, "
+        "status_change_time, check_after) VALUES (:workflow_id, :parent, :name, :user_name, :user_dn, :vo, :label, :language, "
+        ":status, :out_ds, :definition, :request, :retry_policy, :error_dialog, :now, :now, :now, :now) ",
+        {
+            ":workflow_id": workflow_id,
+            ":parent": parent_workflow_id,
+            ":name": name[:256],
+            ":user_name": user_name,
+            ":user_dn": user_dn,
+            ":vo": vo,
+            ":label": prod_source_label,
+            ":language": language,
+            ":status": status,
+            ":out_ds": out_ds,
+            ":definition": json_text(definition),
+            ":request": json_text(request),
+            ":retry_policy": json_text(retry_policy),
+            ":error_dialog": error_dialog[:4000] if error_dialog else None,
+            ":now": now,
+        },
+    )
+    return workflow_id
+
+
+def load(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict]:
+    found: dict[int, dict] = {}
+    for part in chunks(workflow_ids, 500):
+        id_sql, binds = in_clause("wf", part)
+        for row in db.query_dicts(f"SELECT {COLUMNS} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql}", binds):
+            for col in JSON_COLUMNS:
+                row[col] = json_value(row[col])
+            found[int(row["workflow_id"])] = row
+    return found
+
+
+def change_status(
+    db: WfDatabase, workflow_id: int, from_status: str, to_status: str, now: datetime.datetime, error_dialog: str | None = None
+) -> bool:
+    """Guarded status change; False when the row was no longer in ``from_status`` (a command got there first)."""
+    cur = db.execute(
+        f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now, "
+        "error_dialog=COALESCE(:error_dialog, error_dialog) WHERE workflow_id=:workflow_id AND status=:from_status ",
+        {":to_status": to_status, ":now": now, ":error_dialog": error_dialog[:4000] if error_dialog else None,
+         ":workflow_id": workflow_id, ":from_status": from_status},
+    )
+    return cur.rowcount == 1
+
+
+def set_error(db: WfDatabase, workflow_id: int, error_dialog: str, now: datetime.datetime) -> None:
+    """Record a problem where the user sees it (show/list print error_dialog) without touching the status."""
+    db.execute(
+        f"UPDATE {db.table(TABLE)} SET error_dialog=:error_dialog, modification_time=:now WHERE workflow_id=:workflow_id",
+        {":error_dialog": error_dialog[:4000], ":now": now, ":workflow_id": workflow_id},
+    )
+
+
+def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict]:
+    sql = (
+        f"SELECT workflow_id, name, user_name, status, language, out_ds, error_dialog, creation_time, status_change_time "
+        f"FROM {db.table(TABLE)} WHERE 1=1 "
+    )
+    binds: dict = {":n": limit}
+    if user_name:
+        sql += "AND user_name=:user_name "
+        binds[":user_name"] = user_name
+    if status:
+        sql += "AND status=:status "
+        binds[":status"] = status
+    return db.query_dicts(f"SELECT * FROM ({sql} ORDER BY workflow_id DESC) WHERE rownum<=:n ", binds)

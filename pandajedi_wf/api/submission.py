@@ -1,0 +1,135 @@
+"""Intake: a pchain request (or an already-parsed definition) becomes a workflow row.
+
+A description that does not parse is still recorded, as a ``failed`` workflow whose error_dialog lists every
+problem (file, step, what is wrong), so the user finds the reason where they look for their workflow; nothing
+else is written for it. ``check_only`` parses and answers without touching the database.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pandajedi_wf.core.clock import utcnow
+from pandajedi_wf.taskbuffer import transitions, workflows
+from pandajedi_wf.taskbuffer.connection import WfDatabase
+from pandajedi_wf.taskbuffer.transitions import TransitionRecord
+from pandajedi_wf.workflow import Limits, Workflow, validate_workflow
+
+
+@dataclass
+class SubmitResult:
+    ok: bool
+    workflow_id: int | None
+    status: str | None
+    problems: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "workflow_id": self.workflow_id, "status": self.status, "problems": self.problems, "steps": self.steps}
+
+
+def submit_workflow(
+    db: WfDatabase | None,
+    *,
+    language: str,
+    spec: str | None = None,
+    definition: dict | Workflow | None = None,
+    input_values: dict | None = None,
+    base_dir: str | None = None,
+    out_ds: str,
+    user_name: str,
+    user_dn: str | None = None,
+    vo: str = "atlas",
+    prod_source_label: str = "user",
+    task_templates: dict | None = None,
+    name: str | None = None,
+    request: dict | None = None,
+    check_only: bool = False,
+    limits: Limits | None = None,
+    actor: str = "submit",
+) -> SubmitResult:
+    """Parse (``spec``) or take (``definition``) a workflow and store it ``parsed``, ready for the processor."""
+    if definition is not None:
+        parsed = definition if isinstance(definition, Workflow) else Workflow.from_dict(definition)
+        problems: list[dict] = []
+        summaries: list[dict] = []
+    else:
+        if spec is None:
+            raise ValueError("submit_workflow needs either spec (a description to parse) or definition")
+        result = validate_workflow(language, spec, input_values, base_dir, limits)
+        parsed = result.workflow if result.ok else None
+        problems = [p.to_dict() for p in result.problems]
+        summaries = result.to_dict().get("steps", [])
+    if check_only:
+        return SubmitResult(parsed is not None, None, None, problems, summaries)
+    if db is None:
+        raise ValueError("submit_workflow needs a database unless check_only is set")
+    now = utcnow()
+    status = "parsed" if parsed is not None else "failed"
+    error_dialog = None if parsed is not None else "invalid workflow description: " + "; ".join(_problem_text(p) for p in problems)
+    stored_request = dict(request or {})
+    stored_request.setdefault("taskParams", task_templates)
+    stored_request.setdefault("language", language)
+    with db.transaction():
+        workflow_id = workflows.insert(
+            db,
+            name=name or (parsed.name if parsed is not None and parsed.name else out_ds),
+            user_name=user_name,
+            user_dn=user_dn,
+            vo=vo,
+            prod_source_label=prod_source_label,
+            language=language,
+            status=status,
+            out_ds=out_ds,
+            definition=parsed.to_dict() if parsed is not None else None,
+            request=stored_request,
+            error_dialog=error_dialog,
+            now=now,
+        )
+        reason = "description parsed and valid" if parsed is not None else error_dialog
+        transitions.record(db, [TransitionRecord("workflow", workflow_id, workflow_id, None, status, reason, actor, now)])
+    return SubmitResult(parsed is not None, workflow_id, status, problems, summaries)
+
+
+def submit_client_request(db: WfDatabase | None, client_request: dict, user_name: str, user_dn: str | None, sandbox_dir: str, **kwargs: Any) -> SubmitResult:
+    """What the ``pchain`` client sends (FIELD_GUIDE §6), with its sandbox already unpacked in ``sandbox_dir``."""
+    missing = [k for k in ("workflowSpecFile", "language", "outDS") if not client_request.get(k)]
+    if missing:
+        raise ValueError(f"pchain request lacks {', '.join(missing)}")
+    input_values: dict = {}
+    input_file = client_request.get("workflowInputFile")
+    if input_file:
+        input_values = _read_input_values(os.path.join(sandbox_dir, input_file))
+    request = {k: v for k, v in client_request.items() if k != "taskParams"}
+    return submit_workflow(
+        db,
+        language=client_request["language"],
+        spec=client_request["workflowSpecFile"],
+        input_values=input_values,
+        base_dir=sandbox_dir,
+        out_ds=client_request["outDS"],
+        user_name=user_name,
+        user_dn=user_dn,
+        task_templates=client_request.get("taskParams"),
+        name=client_request.get("workflow_name"),
+        request=request,
+        **kwargs,
+    )
+
+
+def _read_input_values(path: str) -> dict:
+    """The CWL job file / Snakemake config the client names as workflowInputFile (YAML or JSON)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as stream:
+        values = yaml.safe_load(stream) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{os.path.basename(path)}: workflow inputs must be a map of name to value")
+    return values
+
+
+def _problem_text(problem: dict) -> str:
+    where = ", ".join(f"{k} {problem[k]}" for k in ("file", "step") if problem.get(k))
+    return f"{problem.get('message')}" + (f" ({where})" if where else "")

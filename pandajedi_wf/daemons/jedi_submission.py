@@ -1,0 +1,41 @@
+"""Submitting one step's JEDI task through upstream's TaskBuffer, and reading what it answered.
+
+``insertTaskParamsPanda`` is the call pchain's server side uses; with ``uniqueTaskName`` it refuses a second task of
+the same name and tells the id of the first, which is how a re-submission after a crash adopts the existing task.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+_TASK_ID = re.compile(r"jediTaskID=(\d+)")
+# insertTaskParamsPanda's properErrorCode answers: 0 accepted; 1 queued duplicate; 2 active duplicate
+_DUPLICATE_CODES = (1, 2)
+
+
+@dataclass(frozen=True)
+class SubmissionOutcome:
+    accepted: bool
+    jedi_task_id: int | None
+    message: str
+    transient: bool = False  # worth trying again later (exception, DB hiccup)
+
+
+def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: bool = False) -> SubmissionOutcome:
+    params = dict(task_params)
+    params["uniqueTaskName"] = True
+    try:
+        answer = task_buffer.insertTaskParamsPanda(json.dumps(params), user_dn, production_role, [], properErrorCode=True)
+    except Exception as exc:  # IPC or DB trouble inside JEDI: the step stays 'submitting' and is retried
+        return SubmissionOutcome(False, None, f"insertTaskParamsPanda raised {type(exc).__name__}: {exc}", transient=True)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return SubmissionOutcome(False, None, f"unexpected answer from insertTaskParamsPanda: {answer!r}", transient=True)
+    code, message = answer
+    found = _TASK_ID.search(str(message))
+    if code in (0, True) and found:
+        return SubmissionOutcome(True, int(found.group(1)), str(message))
+    if code in _DUPLICATE_CODES and found:
+        return SubmissionOutcome(True, int(found.group(1)), f"adopted existing task: {message}")
+    return SubmissionOutcome(False, None, f"JEDI refused the task (code {code}): {message}")

@@ -1,0 +1,44 @@
+"""Reads of upstream JEDI and DEFT tables (JEDI_Tasks, JEDI_Datasets, DEFT T_TASK) that our processor needs in bulk.
+
+Upstream's TaskBuffer offers these one task at a time; a processor following thousands of steps reads them here
+in one statement per 500 tasks instead.
+"""
+
+from __future__ import annotations
+
+from .connection import WfDatabase, chunks, in_clause
+
+
+def task_statuses(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for task_id, status in db.query(f"SELECT jediTaskID, status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds):
+            found[int(task_id)] = status
+    return found
+
+
+def find_submitted_task(db: WfDatabase, vo: str, prod_source_label: str, user_name: str, task_name: str) -> int | None:
+    """The task id a previous submission got, if DEFT has it: how a restarted processor avoids a second submit."""
+    rows = db.query(
+        f"SELECT taskid FROM {db.schema_deft}.T_TASK WHERE vo=:vo AND prodSourceLabel=:label AND userName=:user AND taskName=:name "
+        "ORDER BY taskid DESC",
+        {":vo": vo, ":label": prod_source_label, ":user": user_name, ":name": task_name},
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def output_file_counts(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per task, files produced so far per output dataset name (what a noWaitParent child can already read)."""
+    found: dict[int, dict[str, int]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        rows = db.query(
+            f"SELECT d.jediTaskID, d.datasetName, COUNT(c.fileID) FROM {db.table('JEDI_Datasets')} d "
+            f"LEFT JOIN {db.table('JEDI_Dataset_Contents')} c ON c.jediTaskID=d.jediTaskID AND c.datasetID=d.datasetID AND c.status='finished' "
+            f"WHERE d.jediTaskID IN {id_sql} AND d.type='output' GROUP BY d.jediTaskID, d.datasetName",
+            binds,
+        )
+        for task_id, name, n in rows:
+            found.setdefault(int(task_id), {})[name] = int(n)
+    return found

@@ -1,0 +1,57 @@
+"""The workflow processor on a real PostgreSQL, submitting real JEDI tasks through upstream code.
+
+Tasks are created by upstream's insertTaskParamsPanda and defined by upstream's TaskRefiner; the grid simulator
+then plays the pilots (moves JEDI_Tasks rows, writes output files).
+"""
+
+import datetime
+
+import pytest
+
+from wf_db_support import EXAMPLES, TEMPLATES, make_db, run_until_quiet
+
+
+@pytest.fixture
+def db(clean_db):
+    database = make_db()
+    yield database
+    database.close()
+
+
+def submit(db, language, spec, **kw):
+    from pandajedi_wf.api import submit_workflow
+
+    kw.setdefault("out_ds", "user.dev.wf")
+    return submit_workflow(db, language=language, spec=str(spec), user_name="dev.user", user_dn="dev.user", vo="wlcg",
+                           task_templates=TEMPLATES, **kw)
+
+
+def step_rows(db, workflow_id):
+    return {r["name"]: r for r in db.query_dicts(
+        f"SELECT name, node_key, status, jedi_task_id, task_name FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": workflow_id})}
+
+
+def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
+    from pandajedi_wf.simulators.grid import GridSimulator
+
+    result = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.chain")
+    assert result.ok, result.problems
+    grid = GridSimulator(db, jedi_taskbuffer)
+
+    status, rounds = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id)
+
+    rows = step_rows(db, result.workflow_id)
+    wf = db.query_dicts(f"SELECT status, error_dialog FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": result.workflow_id})
+    tasks = db.query(f"SELECT jediTaskID, taskName, status, errorDialog FROM {db.table('JEDI_Tasks')}")
+    assert status == "done", (wf, rows, tasks, rounds)
+    rows = step_rows(db, result.workflow_id)
+    assert rows and all(r["status"] == "done" for r in rows.values())
+    # every step ran as its own JEDI task, named <outDS>_<NNN>_<step>
+    task_status = dict(db.query(f"SELECT taskName, status FROM {db.table('JEDI_Tasks')}"))
+    for r in rows.values():
+        assert r["task_name"].startswith("user.dev.chain_")
+        assert task_status[r["task_name"]] == "done"
+    # the child was submitted only after its parent existed in JEDI
+    history = db.query_dicts(f"SELECT entity_id, to_status, reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w ORDER BY transition_id",
+                             {":w": result.workflow_id})
+    assert any(h["to_status"] == "done" for h in history)
