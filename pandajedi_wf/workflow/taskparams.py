@@ -112,6 +112,7 @@ def _prun_like(spec, ctx) -> dict:
             continue
         job_params.append(item)
     if in_ds and spec.type != "reana":
+        params.pop("noInput", None)  # a template from a no-input dry run must not hide the real input
         job_params.append({"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": ",".join(in_ds), "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"})
     for out_type in spec.output_types:
         job_params.append(
@@ -125,6 +126,11 @@ def _prun_like(spec, ctx) -> dict:
             }
         )
     params["jobParameters"] = job_params
+    if not in_ds or spec.type == "reana":
+        # like prun without --inDS: JEDI makes one pseudo input; keep the client's event counts if it sent them
+        params["noInput"] = True
+        params.setdefault("nEvents", 1)
+        params.setdefault("nEventsPerJob", params["nEvents"])
     if image:
         params["container_name"] = image
         if "multiStepExec" in params:
