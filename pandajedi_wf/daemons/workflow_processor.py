@@ -78,6 +78,7 @@ def cycle(
     settings = settings or ProcessorSettings()
     now = now or utcnow()
     owner = owner or process_id()
+    stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
     claimed = workflows.claim_due(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
     stats.add("workflows_claimed", len(claimed))
     if not claimed:
@@ -86,10 +87,13 @@ def cycle(
     step_rows = steps.load_for_workflows(db, claimed)
     task_ids = [s["jedi_task_id"] for wf_steps in step_rows.values() for s in wf_steps if s["jedi_task_id"] and s["status"] in STEP_ACTIVE]
     jedi_status = jedi_tasks.task_statuses(db, task_ids)
+    steps.touch_followed(db, claimed, now)
     failures = 0
+    moved: list[int] = []
     for workflow_id in claimed:
         try:
-            _advance(db, rows[workflow_id], step_rows[workflow_id], jedi_status, task_buffer, now, owner, stats, settings, junction_results)
+            if _advance(db, rows[workflow_id], step_rows[workflow_id], jedi_status, task_buffer, now, owner, stats, settings, junction_results):
+                moved.append(workflow_id)
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             failures += 1
             stats.add("workflow_errors")
@@ -97,11 +101,14 @@ def cycle(
                 workflows.set_error(db, workflow_id, f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}", now)
             except Exception:
                 db.reconnect(attempts=1)
-    workflows.release(db, claimed, owner, now + datetime.timedelta(seconds=settings.recheck_seconds))
+    # a workflow that moved may move again at once (a chain advances one cycle per link); the others back off
+    workflows.release(db, moved, owner, now)
+    workflows.release(db, [w for w in claimed if w not in set(moved)], owner, now + datetime.timedelta(seconds=settings.recheck_seconds))
     return f"advanced {len(claimed) - failures} workflows, {failures} with errors"
 
 
-def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], task_buffer, now, owner, stats, settings, junction_results) -> None:
+def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], task_buffer, now, owner, stats, settings, junction_results) -> bool:
+    """Advance one workflow; True if any of its steps or its own status changed."""
     workflow_id = int(wf["workflow_id"])
     changes = _Changes(workflow_id, owner, now)
     by_key = {s["node_key"]: s for s in step_rows}
@@ -124,6 +131,7 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
                 s["results"] = junction_results.fetch(int(s["jedi_task_id"]), s["task_name"])
                 steps.set_outputs(db, s["step_id"], s["outputs"], s["results"], now)
         transitions.record(db, changes.history)
+    followed_changes = bool(changes.history)
     changes.history.clear()
 
     # 2. reconcile submissions interrupted by a crash or a transient JEDI failure
@@ -159,12 +167,13 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
     )
     actions = next_actions(definition, records, context)
     if not actions:
-        return
+        return followed_changes or bool(stranded)
     to_submit = _apply(db, wf, by_key, actions, changes, now, stats, settings)
 
     # 4. submit, after the intents are committed
     for s in to_submit:
         _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=False)
+    return True
 
 
 def _apply(db, wf, by_key, actions, changes: _Changes, now, stats, settings) -> list[dict]:

@@ -151,3 +151,15 @@ def set_outputs(db: WfDatabase, step_id: int, outputs: Any, results: Any, now: d
         f"UPDATE {db.table(TABLE)} SET outputs=:outputs, results=:results, modification_time=:now WHERE step_id=:step_id",
         {":outputs": json_text(outputs), ":results": json_text(results), ":now": now, ":step_id": step_id},
     )
+
+
+def touch_followed(db: WfDatabase, workflow_ids: list[int], now: datetime.datetime) -> None:
+    """Mark the active steps of these workflows as looked at now (see workflows.wake_on_task_changes)."""
+    for part in chunks(workflow_ids, 500):
+        id_sql, binds = in_clause("wf", part)
+        binds[":now"] = now
+        db.execute(
+            f"UPDATE {db.table(TABLE)} SET modification_time=:now WHERE workflow_id IN {id_sql} "
+            "AND status IN ('submitted','running','retrying') ",
+            binds,
+        )

@@ -152,3 +152,19 @@ def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | N
         sql += "AND status=:status "
         binds[":status"] = status
     return db.query_dicts(f"SELECT * FROM ({sql} ORDER BY workflow_id DESC) WHERE rownum<=:n ", binds)
+
+
+def wake_on_task_changes(db: WfDatabase, now: datetime.datetime) -> int:
+    """Make due now every workflow with a JEDI task whose status changed after its step was last looked at.
+
+    One statement per cycle replaces a blind re-check of every workflow: a workflow with nothing new waits out its
+    back-off, one whose task just ended is advanced in the next cycle (low parent-done to child-submitted latency).
+    """
+    cur = db.execute(
+        f"UPDATE {db.table(TABLE)} SET check_after=:now WHERE check_after>:now AND workflow_id IN ("
+        f"SELECT s.workflow_id FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t "
+        "WHERE t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying') "
+        "AND t.stateChangeTime>=s.modification_time) ",
+        {":now": now},
+    )
+    return cur.rowcount
