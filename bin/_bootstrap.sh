@@ -17,8 +17,12 @@ STAMP=".venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
     echo "[bootstrap] creating .venv and installing pandajedi_wf with its pinned dependencies (about a minute)"
     "$PY" -m venv .venv
-    .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e ".[test]"
+    LOG=".venv/install.log"
+    if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e ".[test]"; } >"$LOG" 2>&1; then
+        tail -n 40 "$LOG"
+        echo "[bootstrap] pip install failed; the whole log is in $ROOT/$LOG" >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
