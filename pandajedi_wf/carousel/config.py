@@ -49,6 +49,7 @@ class CarouselConfig:
     throughput_smoothing: float = 0.3  # EWMA weight of the newest throughput measurement
     excluded_tapes: frozenset[str] = frozenset()
     excluded_destinations: frozenset[str] = frozenset()
+    default_destination: str = "type=DATADISK"  # Rucio RSE expression for recalls when the task names none
 
     def tape(self, name: str) -> TapeLimits:
         return self.tapes.get(name, self.default_tape)
@@ -108,6 +109,12 @@ def _names(key: str, value: Any) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise _fail(key, "must be a list of non-empty names", value)
     return frozenset(value)
+
+
+def _name(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(key, "must be a non-empty string", value)
+    return value
 
 
 def _mapping(key: str, value: Any) -> dict:
@@ -180,6 +187,8 @@ def load_config(document: str | bytes | Mapping[str, Any] | None) -> CarouselCon
     values["share_weights"] = {
         share: _positive_number(f"share_weights.{share}", weight) for share, weight in _mapping("share_weights", doc.get("share_weights", {})).items()
     }
+    if "default_destination" in doc:
+        values["default_destination"] = _name("default_destination", doc["default_destination"])
     for key in ("excluded_tapes", "excluded_destinations"):
         if key in doc:
             values[key] = _names(key, doc[key])

@@ -153,7 +153,11 @@ def _follow(
     """Update staging requests from their rules; returns bytes delivered per tape this cycle."""
     staging = book.records([lc.STAGING])
     delivered: dict[str, int] = {}
-    progress: dict[str, RuleProgress] = ddm.get_rules([rec.rule_id for rec in staging]) if staging else {}
+    try:
+        progress: dict[str, RuleProgress] = ddm.get_rules([rec.rule_id for rec in staging]) if staging else {}
+    except DDMError as exc:  # DDM down: follow nothing this cycle rather than treat every rule as vanished
+        report.errors.append(f"get_rules: {exc}")
+        return delivered
     load = current_load(book.records(lc.IN_FLIGHT), throughput)
     for rec in staging:
         rule = progress.get(rec.rule_id)

@@ -1,15 +1,276 @@
-"""The data carousel cycle: admit queued staging requests, follow rules, release files and tasks."""
+"""The data carousel cycle: intake -> admission and rule following (``carousel.cycle.run_cycle``) -> release -> retire.
+
+- intake: JEDI tasks waiting for tape inputs (``taskbuffer.carousel_jedi``) get one ACTIVE request per dataset,
+  shared by all tasks needing it (JEDI_DC_RELATIONS); sizes and candidate replicas come from one bulk
+  ``ddm.list_tape_replicas`` call.  A concurrent insert for the same dataset loses on the unique index and is
+  related to the winner's request instead.
+- run_cycle: the core decides; ``DbBook`` writes every status change guarded and with its history.
+- release: files that arrived move ``staging -> pending`` through upstream's ``updateInputFilesStaged_JEDI`` (per
+  file, as they land, so jobs start before the whole dataset is on disk); tasks still in ``staging`` are resumed
+  (``staging -> staged``) with ``sendCommandTaskPanda(..., "resume")`` as soon as their rule exists, as upstream's
+  watchdog does, so TaskRefiner/ContentsFeeder register their files (as ``staging``) while the recall runs.
+- retire: a done request whose tasks all ended has its rule deleted at once (the disk buffer is freed now; the
+  rule lifetime is only the backstop if the delete fails); a queued/staging request whose tasks all ended is
+  cancelled (and its rule deleted).
+
+Concurrency: admission is a global decision, so the whole cycle runs under upstream's JEDI process lock
+(``lockProcess_JEDI``, component ``JediWfCarousel.admit``, one key for all VOs, 10 min lifetime, released at the
+end of the cycle); a process that does not get it skips the cycle.  Guarded UPDATEs remain as a second line.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pandajedi_wf.carousel import lifecycle as lc
+from pandajedi_wf.carousel.config import CarouselConfig, load_config
+from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
+from pandajedi_wf.carousel.db_book import DbBook
+from pandajedi_wf.carousel.state import StagingRequest
+from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM
+from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_relations, staging_requests, tape_stats
+from pandajedi_wf.taskbuffer.carousel_jedi import ENDED_TASK_STATUSES, TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-from .common import CycleStats
+from .common import CycleStats, process_id
+
+ACTOR = "pandajedi_wf.data_carousel"
+LOCK_COMPONENT = "JediWfCarousel.admit"  # our own JEDI_Process_Lock component, never upstream's AtlasDataCarouselDog.*
+LOCK_MINUTES = 10
+RESUME_DN = "pandajedi_wf data carousel"
 
 
-def cycle(db: WfDatabase, stats: CycleStats) -> str:
-    rows = db.query(f"SELECT status, COUNT(*) FROM {db.table('JEDI_DC_REQUESTS')} GROUP BY status")
-    counts = {status: int(n) for status, n in rows}
+@dataclass
+class _Notes:
+    """What a cycle did beyond the core's report, for the heartbeat message."""
+
+    errors: list[str] = field(default_factory=list)
+
+
+def carousel_config(db: WfDatabase, vo: str | None, config: CarouselConfig | Mapping | str | None = None) -> CarouselConfig:
+    """The validated config: the one given, else the CONFIG row (app pandajedi_wf, component data_carousel, key
+    config); CarouselConfigError names the bad key."""
+    if isinstance(config, CarouselConfig):
+        return config
+    if config is None:
+        config = carousel_jedi.read_config_document(db, vo)
+    return load_config(config)
+
+
+# ---- intake -------------------------------------------------------------------------------------------------
+
+
+def _scope(dataset: str) -> str | None:
+    return dataset.split(":", 1)[0] if ":" in dataset else None
+
+
+def request_for(dataset: str, tasks: list[TaskNeed], replicas: list[Replica], config: CarouselConfig, now: float) -> StagingRequest | None:
+    """A new request from DDM's replicas: pin a complete disk replica if any, else recall from a complete tape one."""
+    complete = [r for r in replicas if r.complete and r.total_files > 0]
+    if not complete:
+        return None
+    disks = sorted(r.rse for r in complete if not r.is_tape)
+    tapes = tuple(sorted(r.rse for r in complete if r.is_tape))
+    sized = max(complete, key=lambda r: (r.total_files, r.n_bytes))
+    lead = max(tasks, key=lambda t: (t.priority, -t.jedi_task_id))
+    return StagingRequest(
+        request_id=0,
+        dataset=dataset,
+        n_files=sized.total_files,
+        n_bytes=sized.n_bytes,
+        user=lead.user,
+        gshare=lead.gshare,
+        destination=disks[0] if disks else config.default_destination,
+        sources=tapes,
+        on_disk=bool(disks),
+        task_priority=lead.priority,
+        created_at=now,
+    )
+
+
+def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, stats: CycleStats, notes: _Notes) -> None:
+    needs = carousel_jedi.tasks_needing_staging(db)
+    if not needs:
+        return
+    related = staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], staging_requests.ACTIVE)
+    wanted: dict[str, list[TaskNeed]] = {}
+    for need in needs:
+        for dataset in need.datasets:
+            if (need.jedi_task_id, dataset) not in related:
+                wanted.setdefault(dataset, []).append(need)
+    if not wanted:
+        return
+    active = staging_requests.active_by_dataset(db, wanted)
+    new = sorted(d for d in wanted if d not in active)
+    replicas: dict[str, list[Replica]] = {}
+    if new:
+        try:
+            replicas = ddm.list_tape_replicas(new)
+        except DDMError as exc:  # the tasks stay waiting and are taken in again next cycle
+            notes.errors.append(f"list_tape_replicas: {exc}")
+    for dataset, tasks in sorted(wanted.items()):
+        rec = active.get(dataset)
+        if rec is None:
+            if dataset not in replicas:
+                continue
+            request = request_for(dataset, tasks, replicas[dataset], config, now)
+            if request is None:
+                notes.errors.append(f"{dataset}: no complete tape or disk replica in DDM")
+                stats.add("datasets_unavailable")
+                continue
+            request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR)
+            if request_id is None:  # another process inserted it between our read and our insert
+                rec = staging_requests.active_by_dataset(db, [dataset]).get(dataset)
+                if rec is None:
+                    continue
+                stats.add("requests_raced")
+            else:
+                stats.add("requests_created")
+        if rec is not None:
+            request_id = rec.request.request_id
+            staging_requests.raise_priority(db, request_id, max(t.priority for t in tasks), now)
+        stats.add("relations_added", staging_relations.add(db, request_id, [t.jedi_task_id for t in tasks], now))
+
+
+# ---- release and retire -------------------------------------------------------------------------------------
+
+
+def _task_statuses(db: WfDatabase, relations: Mapping[int, list[staging_relations.Relation]]) -> dict[int, str]:
+    return jedi_tasks.task_statuses(db, [r.jedi_task_id for rels in relations.values() for r in rels])
+
+
+def _alive(tid: int, statuses: Mapping[int, str]) -> bool:
+    return tid in statuses and statuses[tid] not in ENDED_TASK_STATUSES
+
+
+def _resume(task_buffer: Any, tid: int, stats: CycleStats, notes: _Notes) -> None:
+    code, message = task_buffer.sendCommandTaskPanda(tid, RESUME_DN, True, "resume", comComment="pandajedi_wf data carousel: staging rule exists", properErrorCode=True)
+    if code == 0:
+        stats.add("tasks_resumed")
+    else:
+        notes.errors.append(f"resume jediTaskID={tid}: {message}")
+
+
+def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats: CycleStats, notes: _Notes) -> None:
+    """Resume waiting tasks and hand arrived files to them; let a task go once it has the whole dataset."""
+    records = [r for r in staging_requests.records(db, [lc.STAGING, lc.SWITCHING, lc.DONE]) if r.rule_id]
+    relations = staging_relations.of_requests(db, [r.request.request_id for r in records])
+    statuses = _task_statuses(db, relations)
+    for rec in records:
+        tasks = [r.jedi_task_id for r in relations.get(rec.request.request_id, []) if not r.released and _alive(r.jedi_task_id, statuses)]
+        for tid in tasks:
+            if statuses[tid] == "staging":
+                _resume(task_buffer, tid, stats, notes)
+                statuses[tid] = "staged"
+        if not tasks or rec.files_done == 0:
+            continue
+        waiting = carousel_jedi.staging_files(db, tasks, rec.request.dataset)
+        if waiting:
+            try:
+                arrived = {f.name for f in ddm.list_staged_files(rec.rule_id)}
+            except DDMError as exc:
+                notes.errors.append(f"{rec.request.dataset}: {exc}")
+                continue
+            for tid, files in sorted(waiting.items()):
+                ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn in arrived or lfn.split(":")[-1] in arrived}
+                if not ready:
+                    continue
+                moved = task_buffer.updateInputFilesStaged_JEDI(tid, _scope(rec.request.dataset), ready, by="pandajedi_wf", check_scope=False)
+                if moved is None:
+                    notes.errors.append(f"updateInputFilesStaged_JEDI jediTaskID={tid} failed (see the JEDI log)")
+                else:
+                    stats.add("files_released", moved)
+        if rec.status == lc.DONE:
+            counts = carousel_jedi.file_counts(db, tasks, rec.request.dataset)
+            for tid in tasks:
+                total, still_staging = counts.get(tid, (0, 0))
+                if total > 0 and still_staging == 0:
+                    staging_relations.release(db, rec.request.request_id, tid, now)
+                    stats.add("tasks_released")
+
+
+def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleStats, notes: _Notes) -> None:
+    """Done requests whose tasks all ended are retired (rule deleted); unstarted or staging ones are cancelled."""
+    records: list[RequestRecord] = book.records([lc.QUEUED, lc.STAGING, lc.DONE])
+    relations = staging_relations.of_requests(db, [r.request.request_id for r in records])
+    statuses = _task_statuses(db, relations)
+    for rec in records:
+        rels = relations.get(rec.request.request_id, [])
+        if not rels or any(_alive(r.jedi_task_id, statuses) for r in rels):
+            continue  # no relation yet (intake relates it next cycle) or still needed
+        if rec.status == lc.DONE:
+            retire(book, ddm, rec)
+            stats.add("requests_retired")
+            continue
+        if rec.rule_id:
+            try:
+                ddm.delete_rule(rec.rule_id)
+            except DDMError as exc:
+                notes.errors.append(f"{rec.request.dataset}: {exc}")
+                continue  # keep it staging; cancel once the rule is gone
+        book.save(rec, lc.CANCELLED, error="all tasks needing the dataset ended")
+        stats.add("requests_cancelled")
+
+
+# ---- the cycle ----------------------------------------------------------------------------------------------
+
+
+def _in_flight_tapes(book: DbBook) -> set[str]:
+    return {rec.source for rec in book.records(lc.IN_FLIGHT) if rec.source}
+
+
+def _follow_and_admit(db: WfDatabase, book: DbBook, ddm: StagingDDM, config: CarouselConfig, now: float, stats: CycleStats, notes: _Notes) -> None:
+    before = tape_stats.load(db)
+    throughput = {tape: s.throughput for tape, s in before.items() if s.throughput}
+    busy, last = tape_stats.busy_since_last_cycle(before, _in_flight_tapes(book))
+    report = run_cycle(config, book, ddm, now, throughput, elapsed=now - last if last else 0.0, busy_tapes=busy)
+    tape_stats.save(db, before, throughput, _in_flight_tapes(book), now)
+    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "extended"):
+        if getattr(report, key):
+            stats.add(f"requests_{key}", getattr(report, key))
+    for reason, n in report.held.items():
+        stats.add(f"held_{reason}", n)
+    notes.errors += report.errors
+
+
+def cycle(
+    db: WfDatabase,
+    stats: CycleStats,
+    ddm: StagingDDM,
+    task_buffer: Any,
+    now: float | None = None,
+    config: CarouselConfig | Mapping | str | None = None,
+    *,
+    vo: str | None = None,
+    pid: str | None = None,
+) -> str:
+    """One carousel pass at ``now`` (epoch seconds; default the wall clock).  Raises CarouselConfigError on a bad
+    config before touching anything, so ``daemons.common.run_cycle`` records the precise error."""
+    now = time.time() if now is None else float(now)
+    config = carousel_config(db, vo, config)
+    pid = pid or process_id()
+    lock = {"vo": None, "prodSourceLabel": None, "cloud": None, "workqueue_id": None, "resource_name": None, "component": LOCK_COMPONENT, "pid": pid}
+    if not task_buffer.lockProcess_JEDI(timeLimit=LOCK_MINUTES, **lock):
+        stats.add("skipped_locked")
+        return f"{LOCK_COMPONENT} is held by another process; cycle skipped"
+    notes = _Notes()
+    try:
+        book = DbBook(db, now, ACTOR)
+        intake(db, ddm, config, now, stats, notes)
+        _follow_and_admit(db, book, ddm, config, now, stats, notes)
+        release(db, ddm, task_buffer, now, stats, notes)
+        retire_unused(db, book, ddm, stats, notes)
+    finally:
+        task_buffer.unlockProcess_JEDI(**lock)
+    counts = staging_requests.counts_by_status(db)
     for status, n in counts.items():
-        stats.add(f"requests_{status}", n)
-    return f"staging requests by status: {counts}"
+        stats.add(f"requests_{status}_now", n)
+    if notes.errors:
+        stats.add("ddm_errors", len(notes.errors))
+    message = f"staging requests by status: {dict(sorted(counts.items()))}"
+    if notes.errors:
+        message += f"; {len(notes.errors)} error(s): " + " | ".join(notes.errors[:10])
+    return message
+

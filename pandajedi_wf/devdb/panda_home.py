@@ -161,6 +161,8 @@ loopCycle = 10
 modConfig = {mod_entries}
 procConfig = {proc_entries}
 loopCycle = {period}
+# the carousel talks to the tape simulator in this development configuration (production: Rucio, the default)
+wf_carousel_ddm = pandajedi_wf.jedi_agents.carousel_watchdog:dev_tape_simulator
 waitForPicked = 30
 waitForPending = 60
 timeoutForPending = 7

@@ -1,0 +1,152 @@
+"""Reads of upstream JEDI tables the carousel needs: tasks waiting for tape inputs, their files still in ``staging``,
+and the carousel's JSON document in PanDA's CONFIG table.
+
+A task needs staging when it has the ``inputPreStaging`` split rule (``IS=1``, set by upstream's TaskRefiner from the
+task parameter) and either waits in status ``staging`` (its datasets may not be registered yet: then the names come
+from the task parameters, as upstream's DataCarousel reads them) or has master-input files in status ``staging`` in
+JEDI_Dataset_Contents (inserted so by upstream's ContentsFeeder; jobs use them once they are ``pending``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .connection import WfDatabase, chunks, in_clause, json_value
+
+CONFIG_APP = "pandajedi_wf"
+CONFIG_COMPONENT = "data_carousel"
+CONFIG_KEY = "config"
+
+# JEDI task statuses after which a task reads no more input (a retry would re-stage)
+ENDED_TASK_STATUSES = frozenset({"done", "finished", "failed", "broken", "aborted"})
+_PRESTAGING = re.compile(r"(^|,)IS=1(,|$)")
+
+
+@dataclass(frozen=True)
+class TaskNeed:
+    """One JEDI task and the tape datasets it waits for."""
+
+    jedi_task_id: int
+    status: str
+    user: str
+    gshare: str
+    priority: int
+    datasets: tuple[str, ...]
+
+
+def read_config_document(db: WfDatabase, vo: str | None) -> object | None:
+    """The carousel's config (decoded JSON or raw text), VO-specific row first; None when no row exists.
+
+    Read directly rather than through ``getConfigValue``, which returns None for a document it cannot decode and so
+    hides the operator's mistake.  ATLAS_PANDA is rewritten to the deployment's schemaPANDA by WrappedCursor.
+    """
+    rows = db.query(
+        "SELECT value, value_json, vo FROM ATLAS_PANDA.CONFIG WHERE app=:app AND component=:component AND key=:key "
+        "AND (vo=:vo OR vo IS NULL)",
+        {":app": CONFIG_APP, ":component": CONFIG_COMPONENT, ":key": CONFIG_KEY, ":vo": vo},
+    )
+    if not rows:
+        return None
+    value, value_json, _ = sorted(rows, key=lambda r: r[2] is None)[0]
+    return json_value(value_json) if value_json is not None else value
+
+
+def _is_master_to_stage(dataset_type: str, master_id, attributes: str | None, name: str) -> bool:
+    tokens = set((attributes or "").split(","))
+    return dataset_type == "input" and master_id is None and "ns=1" not in tokens and "pseudo" not in tokens and name not in ("pseudo_dataset", "seq_number")
+
+
+def _datasets_from_params(raw: str | None) -> list[str]:
+    """Input dataset names of the task parameters' jobParameters (comma-separated lists allowed)."""
+    if not raw:
+        return []
+    params = json_value(raw)
+    names: list[str] = []
+    for item in params.get("jobParameters", []) if isinstance(params, dict) else []:
+        if isinstance(item, dict) and item.get("param_type") == "input" and item.get("dataset"):
+            names += [n for n in str(item["dataset"]).split(",") if n]
+    return list(dict.fromkeys(names))
+
+
+def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
+    """Tasks with inputPreStaging that are in ``staging`` or have master-input files in ``staging``."""
+    t = db.table("JEDI_Tasks")
+    d = db.table("JEDI_Datasets")
+    c = db.table("JEDI_Dataset_Contents")
+    ended_sql, ended_binds = in_clause("end", sorted(ENDED_TASK_STATUSES))
+    tasks: dict[int, tuple] = {}
+    for row in db.query(
+        f"SELECT jediTaskID, status, userName, gshare, currentPriority, taskPriority, splitRule FROM {t} WHERE status=:status",
+        {":status": "staging"},
+    ):
+        tasks[int(row[0])] = row
+    binds = {":staging": "staging", ":input": "input", **ended_binds}
+    for row in db.query(
+        f"SELECT DISTINCT tabT.jediTaskID, tabT.status, tabT.userName, tabT.gshare, tabT.currentPriority, tabT.taskPriority, tabT.splitRule "
+        f"FROM {t} tabT, {d} tabD WHERE tabD.jediTaskID=tabT.jediTaskID AND tabD.type=:input AND tabD.masterID IS NULL "
+        f"AND tabT.status NOT IN {ended_sql} "
+        f"AND EXISTS (SELECT 1 FROM {c} tabC WHERE tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID AND tabC.status=:staging)",
+        binds,
+    ):
+        tasks.setdefault(int(row[0]), row)
+    tasks = {tid: row for tid, row in tasks.items() if row[6] and _PRESTAGING.search(row[6])}
+    if not tasks:
+        return []
+    datasets: dict[int, list[str]] = {tid: [] for tid in tasks}
+    params: dict[int, str] = {}
+    for part in chunks(sorted(tasks), 500):
+        id_sql, binds = in_clause("t", part)
+        for tid, name, kind, master, attributes in db.query(
+            f"SELECT jediTaskID, datasetName, type, masterID, attributes FROM {d} WHERE jediTaskID IN {id_sql} ORDER BY datasetID", binds
+        ):
+            if _is_master_to_stage(kind, master, attributes, name):
+                datasets[int(tid)].append(name)
+        unregistered = [tid for tid in part if not datasets[tid]]
+        if unregistered:
+            id_sql, binds = in_clause("p", unregistered)
+            for tid, raw in db.query(f"SELECT jediTaskID, taskParams FROM {db.table('JEDI_TaskParams')} WHERE jediTaskID IN {id_sql}", binds):
+                params[int(tid)] = raw
+    needs = []
+    for tid, (_, status, user, gshare, current_priority, task_priority, _) in sorted(tasks.items()):
+        names = datasets[tid] or _datasets_from_params(params.get(tid))
+        if names:
+            priority = current_priority if current_priority is not None else task_priority
+            needs.append(TaskNeed(tid, status, user or "", gshare or "", int(priority or 0), tuple(dict.fromkeys(names))))
+    return needs
+
+
+def staging_files(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dict[int, dict[str, int]]:
+    """Per task, the files of ``dataset`` still in ``staging``: lfn -> datasetID (what updateInputFilesStaged_JEDI takes)."""
+    found: dict[int, dict[str, int]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        binds.update({":name": dataset, ":input": "input", ":staging": "staging"})
+        rows = db.query(
+            f"SELECT tabC.jediTaskID, tabC.lfn, tabC.datasetID FROM {db.table('JEDI_Datasets')} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
+            f"WHERE tabD.jediTaskID IN {id_sql} AND tabD.datasetName=:name AND tabD.type=:input "
+            "AND tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID AND tabC.status=:staging",
+            binds,
+        )
+        for tid, lfn, dataset_id in rows:
+            found.setdefault(int(tid), {})[lfn] = int(dataset_id)
+    return found
+
+
+def file_counts(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dict[int, tuple[int, int]]:
+    """Per task, (files of ``dataset`` registered, of which still ``staging``): a task is done with the carousel for
+    the dataset once it has files and none of them waits."""
+    found: dict[int, tuple[int, int]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        binds.update({":name": dataset, ":input": "input", ":staging": "staging"})
+        rows = db.query(
+            f"SELECT tabC.jediTaskID, COUNT(*), SUM(CASE WHEN tabC.status=:staging THEN 1 ELSE 0 END) "
+            f"FROM {db.table('JEDI_Datasets')} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
+            f"WHERE tabD.jediTaskID IN {id_sql} AND tabD.datasetName=:name AND tabD.type=:input "
+            "AND tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID GROUP BY tabC.jediTaskID",
+            binds,
+        )
+        for tid, total, staging in rows:
+            found[int(tid)] = (int(total), int(staging or 0))
+    return found

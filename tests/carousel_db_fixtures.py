@@ -1,0 +1,130 @@
+"""Helpers for the carousel DB tests: real JEDI tasks with tape inputs, built through upstream PanDA.
+
+Tasks are submitted with ``insertTaskParamsPanda`` (``inputPreStaging: True``) and refined by upstream's TaskRefiner,
+which registers the input dataset and sets the ``IS=1`` split rule.  Two steps cannot run here and are done in SQL,
+on purpose and only these: upstream's ContentsFeeder needs a live DDM to list files (so the files are inserted in
+JEDI_Dataset_Contents as ``staging``, exactly as its ``insertFilesForDataset_JEDI`` does for inputPreStaging), and
+upstream's refiner puts a task into ``staging`` only through upstream's own Rucio-backed carousel (so the status is
+set directly for tasks that must wait in ``staging``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from pandajedi_wf.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator
+from pandajedi_wf.taskbuffer.connection import WfDatabase
+
+T0 = 1_750_000_000.0  # simulated epoch start
+GB = 10**9
+
+
+class RefinerDDM:
+    """The DDMClient calls upstream's TaskRefiner makes for a task whose input dataset is only on tape."""
+
+    def expandContainer(self, name, *args, **kwargs):
+        return [name.rstrip("/")]
+
+    def listDatasets(self, name, *args, **kwargs):
+        return [name.rstrip("/")]
+
+    def listDatasetReplicas(self, name, *args, **kwargs):
+        return {}  # no online (disk) replica
+
+
+def task_params(name: str, dataset: str, priority: int = 1000) -> dict:
+    return {
+        "taskName": name,
+        "userName": "dev.user",
+        "vo": "wlcg",
+        "prodSourceLabel": "managed",
+        "taskType": "prod",
+        "taskPriority": priority,
+        "architecture": "",
+        "transUses": "",
+        "transHome": None,
+        "transPath": "https://example.org/runGen",
+        "processingType": "reprocessing",
+        "site": "DEV_QUEUE",
+        "inputPreStaging": True,
+        "nFilesPerJob": 1,
+        "log": {"type": "template", "param_type": "log", "value": f"{name}.log.${{SN}}.tgz", "dataset": f"{name}.log/", "container": f"{name}.log/"},
+        "jobParameters": [
+            {"type": "constant", "value": "echo hello"},
+            {"type": "template", "param_type": "input", "value": "-i ${IN}", "dataset": dataset, "expand": True},
+        ],
+    }
+
+
+def sql(pg, statement: str, *args):
+    conn = pg.connect("panda", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def make_tasks(task_buffer, pg, specs: list[dict]) -> list[int]:
+    """Submit and refine one task per spec {name, dataset, n_files, priority?, status?, gshare?}; insert its files."""
+    from pandajedi_wf.devdb.upstream_agents import LocalDDMInterface, refine_tasks
+
+    ids = []
+    for spec in specs:
+        params = task_params(spec["name"], spec["dataset"], spec.get("priority", 1000))
+        code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), "dev.user", True, [], properErrorCode=True)
+        assert code == 0, message
+        ids.append(int(re.search(r"jediTaskID=(\d+)", message).group(1)))
+    refine_tasks(task_buffer, "wlcg", "managed", LocalDDMInterface({"any": RefinerDDM()}))
+    for tid, spec in zip(ids, specs):
+        ((status, split_rule),) = sql(pg, "SELECT status, splitrule FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
+        assert status == "defined" and "IS=1" in split_rule, (status, split_rule)
+        ((dataset_id,),) = sql(pg, "SELECT datasetid FROM doma_panda.jedi_datasets WHERE jeditaskid=%s AND type='input'", tid)
+        for i in range(spec["n_files"]):
+            sql(
+                pg,
+                "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
+                "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
+                "'staging', %s, %s, 0, 3, 1)",
+                tid,
+                dataset_id,
+                f"{spec['dataset']}.{i:06d}",
+                spec.get("file_bytes", GB),
+                spec["dataset"].split(":")[0],
+            )
+        sql(pg, "UPDATE doma_panda.jedi_datasets SET nfiles=%s WHERE jeditaskid=%s AND datasetid=%s", spec["n_files"], tid, dataset_id)
+        if "status" in spec:
+            sql(pg, "UPDATE doma_panda.jedi_tasks SET status=%s WHERE jeditaskid=%s", spec["status"], tid)
+        if "gshare" in spec:
+            sql(pg, "UPDATE doma_panda.jedi_tasks SET gshare=%s WHERE jeditaskid=%s", spec["gshare"], tid)
+    return ids
+
+
+def file_statuses(pg, tid: int) -> dict[str, int]:
+    return dict(sql(pg, "SELECT status, COUNT(*) FROM doma_panda.jedi_dataset_contents WHERE jeditaskid=%s GROUP BY status", tid))
+
+
+def task_status(pg, tid: int) -> str:
+    return sql(pg, "SELECT status FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)[0][0]
+
+
+def requests(pg) -> list[dict]:
+    rows = sql(pg, "SELECT request_id, dataset, status, source_rse, rule_id, total_files, staged_files, gshare FROM doma_panda.jedi_dc_requests ORDER BY request_id")
+    keys = ("request_id", "dataset", "status", "source_rse", "rule_id", "total_files", "staged_files", "gshare")
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def simulator(datasets: list[SimDataset], tapes=None, **kwargs) -> TapeSimulator:
+    tapes = tapes or [TapeEndpoint("TAPE_A", 2, 100e6, 60), TapeEndpoint("TAPE_B", 2, 100e6, 60)]
+    return TapeSimulator(tapes, datasets, start_time=T0, **kwargs)
+
+
+@pytest.fixture
+def wfdb(pg, clean_db):
+    db = WfDatabase()
+    yield db
+    db.close()
