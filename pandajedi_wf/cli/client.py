@@ -1,0 +1,87 @@
+"""What the ``pandajedi-wf`` command needs from a backend: the ``WorkflowClient`` protocol.
+
+The command line only parses arguments and renders answers; everything it asks goes
+through one object implementing this protocol (the DB-backed one is built by
+``make_client``).  Answers are plain dicts so the command can print them as tables or
+JSON.  Failures are the exceptions below; each maps to one documented exit code.
+
+Shapes (keys the renderer reads; more keys are shown with --json only):
+
+* ``submit`` / ``validate`` -> ``{"ok": bool, "workflow_id": int|None, "status": str|None,
+  "problems": [{"code", "message", "file", "step"}], "steps": [{"id", "name", "type", "parents", ...}]}``
+* ``show`` / ``show_by_task`` -> ``{"workflow_id", "name", "user_name", "status", "language", "out_ds",
+  "creation_time", "modification_time", "error_dialog",
+  "steps": [{"node_key", "name", "step_type", "status", "jedi_task_id", "jedi_status", "attempt_nr",
+             "error_class", "error_dialog"}],
+  "data": [{"name", "data_type", "status", "n_files", "n_files_done"}],
+  "commands": [{"command_id", "command", "status", "requester", "creation_time", "message"}],
+  "history": [{"time", "entity", "key", "from", "to", "why"}]}``
+* ``list`` -> ``[{"workflow_id", "name", "user_name", "status", "creation_time", "modification_time",
+  "n_steps", "steps_by_status": {status: count}}]``
+* ``command`` -> ``{"command_id": int|None, "status": "queued"|"done"|"refused"|"failed", "message": str}``
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+class ClientError(Exception):
+    """Base of the failures a client reports to the command line."""
+
+
+class WorkflowNotFound(ClientError):
+    """No workflow (or no step) with the id asked for."""
+
+
+class CommandRefused(ClientError):
+    """The command was refused: not allowed in this state, or not allowed for this requester."""
+
+
+class InvalidWorkflow(ClientError):
+    """The description was refused; ``problems`` holds one dict per problem (code, message, file, step)."""
+
+    def __init__(self, message: str, problems: list[dict] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class BackendError(ClientError):
+    """The database or JEDI could not be reached or failed."""
+
+
+class ClientNotConfigured(BackendError):
+    """``make_client`` has no backend to talk to."""
+
+
+@runtime_checkable
+class WorkflowClient(Protocol):
+    def submit(
+        self,
+        *,
+        language: str,
+        spec: str,
+        input_values: dict | None,
+        base_dir: str | None,
+        out_ds: str,
+        task_templates: dict | None,
+        name: str | None,
+        requester: str | None,
+    ) -> dict: ...
+
+    def validate(self, *, language: str, spec: str, input_values: dict | None, base_dir: str | None) -> dict: ...
+
+    def show(self, workflow_id: int) -> dict: ...
+
+    def show_by_task(self, jedi_task_id: int) -> dict: ...
+
+    def list(self, user: str | None, status: str | None, limit: int = 1000) -> list[dict]: ...
+
+    def command(self, workflow_id: int, command: str, params: dict | None, requester: str | None, role: str | None) -> dict: ...
+
+
+def make_client(**options: Any) -> WorkflowClient:
+    """The backend the command line talks to (filled in by the DB-backed implementation)."""
+    raise ClientNotConfigured(
+        "pandajedi-wf has no backend configured: make_client() in pandajedi_wf/cli/client.py does not create a WorkflowClient yet"
+    )
