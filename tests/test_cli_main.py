@@ -173,10 +173,16 @@ def test_client_exceptions_map_to_exit_codes(error, code, text):
     assert result == code and text in err and out == ""
 
 
-def test_unconfigured_backend_is_a_backend_error():
+def test_unconfigured_backend_is_a_backend_error(monkeypatch):
+    import pandajedi_wf.api.db_client as db_client
+
+    def no_config(*args, **kwargs):
+        raise KeyError("panda_server.cfg [server] dbhost")
+
+    monkeypatch.setattr(db_client, "DbWorkflowClient", no_config)
     out, err = io.StringIO(), io.StringIO()
     assert main(["list"], client_factory=make_client, out=out, err=err) == ExitCode.BACKEND
-    assert "no backend configured" in err.getvalue()
+    assert "cannot reach the PanDA database" in err.getvalue() and "PANDA_HOME" in err.getvalue()
 
 
 # ---- submit ---------------------------------------------------------------------------------------

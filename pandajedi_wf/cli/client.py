@@ -81,7 +81,13 @@ class WorkflowClient(Protocol):
 
 
 def make_client(**options: Any) -> WorkflowClient:
-    """The backend the command line talks to (filled in by the DB-backed implementation)."""
-    raise ClientNotConfigured(
-        "pandajedi-wf has no backend configured: make_client() in pandajedi_wf/cli/client.py does not create a WorkflowClient yet"
-    )
+    """The DB-backed client, connected with the settings of panda_server.cfg (found through PANDA_HOME like upstream)."""
+    try:
+        from pandajedi_wf.api.db_client import DbWorkflowClient
+
+        return DbWorkflowClient(**options)
+    except Exception as exc:  # upstream config missing or unreadable: say what to set
+        raise ClientNotConfigured(
+            f"pandajedi-wf cannot reach the PanDA database ({type(exc).__name__}: {exc}); "
+            "set PANDA_HOME so that $PANDA_HOME/etc/panda/panda_server.cfg names the database, as for the PanDA server"
+        ) from exc

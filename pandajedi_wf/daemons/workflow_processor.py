@@ -14,7 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from pandajedi_wf.core.clock import utcnow
-from pandajedi_wf.taskbuffer import jedi_tasks, steps, transitions, workflows
+from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from pandajedi_wf.workflow import (
@@ -37,6 +37,7 @@ from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 from .common import CycleStats, process_id
 from .jedi_submission import submit_task
+from .workflow_commands import execute_queued, kill_tasks
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
 
@@ -84,6 +85,8 @@ def cycle(
     if not claimed:
         return "no workflow due"
     rows = workflows.load(db, claimed)
+    for workflow_id, queued in commands.queued_for(db, claimed).items():
+        rows[workflow_id]["queued_commands"] = queued
     step_rows = steps.load_for_workflows(db, claimed)
     task_ids = [s["jedi_task_id"] for wf_steps in step_rows.values() for s in wf_steps if s["jedi_task_id"] and s["status"] in STEP_ACTIVE]
     jedi_status = jedi_tasks.task_statuses(db, task_ids)
@@ -139,19 +142,26 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
     for s in stranded:
         _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=True)
 
+    # 2b. user commands (kill, retry, pause, ...), in the order they were given
+    if wf.get("queued_commands") and execute_queued(db, wf, step_rows, wf["queued_commands"], task_buffer, now, owner, stats):
+        followed_changes = True
+        step_rows = steps.load_for_workflows(db, [workflow_id])[workflow_id]
+        by_key = {s["node_key"]: s for s in step_rows}
+
     # 3. decide
     definition = Workflow.from_dict(wf["definition"])
     records = {
         key: StepRecord(
             node_key=key,
             node_id=int(s["node_id"]) if s["node_id"] is not None else 0,
-            status=s["status"],
+            status=_engine_status(s),
             iteration=int(s["iteration"] or 0),
             scatter_index=s["scatter_index"],
             task_id=s["jedi_task_id"],
             jedi_status=s.get("jedi_status"),
             outputs=s["outputs"] or [],
             results=s["results"],
+            generation=int(s.get("generation") or 0),
         )
         for key, s in by_key.items()
     }
@@ -169,11 +179,24 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
     if not actions:
         return followed_changes or bool(stranded)
     to_submit = _apply(db, wf, by_key, actions, changes, now, stats, settings)
+    if wf.get("tasks_to_kill"):  # cancelled steps whose JEDI tasks still live: kill them now the cancel is committed
+        failures = kill_tasks(task_buffer, wf, wf.pop("tasks_to_kill"))
+        if failures:
+            workflows.set_error(db, workflow_id, "; ".join(failures), now)
 
     # 4. submit, after the intents are committed
     for s in to_submit:
         _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=False)
     return True
+
+
+def _engine_status(s: dict) -> str:
+    """The status the engine decides on. A task DEFT accepted but TaskRefiner has not yet put in JEDI_Tasks cannot
+    be named as ``parentTaskName`` (insertTaskParamsPanda looks the parent up there and refuses the child), so
+    until then its step counts as still ``submitting`` and no child starts early on it."""
+    if s["status"] == "submitted" and s.get("jedi_status") is None:
+        return "submitting"
+    return s["status"]
 
 
 def _apply(db, wf, by_key, actions, changes: _Changes, now, stats, settings) -> list[dict]:
@@ -221,6 +244,8 @@ def _apply(db, wf, by_key, actions, changes: _Changes, now, stats, settings) -> 
                 submitted.append(s)
                 stats.add("step_transitions")
                 continue
+            if isinstance(action, CancelStep) and s.get("jedi_task_id") and s["status"] in STEP_ACTIVE:
+                wf.setdefault("tasks_to_kill", []).append(int(s["jedi_task_id"]))
             target = {MakeReady: "ready", Skip: "skipped", CancelStep: "cancelled"}.get(type(action))
             if isinstance(action, SetStepStatus):
                 target = action.status

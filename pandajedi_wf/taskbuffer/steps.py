@@ -16,7 +16,7 @@ TABLE = "JEDI_WF_STEPS"
 SEQUENCE = "JEDI_WF_STEP_ID_SEQ"
 COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
-    "parent_keys, condition, jedi_task_id, task_name, attempt_nr, max_attempts, retry_after, task_params, outputs, "
+    "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, max_attempts, retry_after, task_params, outputs, "
     "results, error_class, error_dialog, submit_intent_time, creation_time, modification_time, status_change_time"
 )
 JSON_COLUMNS = ("parent_keys", "condition", "task_params", "outputs", "results")
@@ -163,3 +163,34 @@ def touch_followed(db: WfDatabase, workflow_ids: list[int], now: datetime.dateti
             "AND status IN ('submitted','running','retrying') ",
             binds,
         )
+
+
+def reset_for_new_task(db: WfDatabase, step_id: int, from_status: str, to_status: str, now: datetime.datetime) -> None:
+    """A user retry/rerun makes the step a new JEDI task: forget the old one and count a new generation (its name)."""
+    cur = db.execute(
+        f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, jedi_task_id=NULL, task_params=NULL, outputs=NULL, "
+        "results=NULL, error_class=NULL, error_dialog=NULL, submit_intent_time=NULL, attempt_nr=0, generation=generation+1, "
+        "status_change_time=:now, modification_time=:now WHERE step_id=:step_id AND status=:from_status ",
+        {":to_status": to_status, ":now": now, ":step_id": step_id, ":from_status": from_status},
+    )
+    if cur.rowcount != 1:
+        raise StaleStepStatus([StatusChange(step_id, from_status, to_status)])
+
+
+def delete(db: WfDatabase, step_ids: list[int]) -> None:
+    """Drop step rows the engine will generate again (later loop iterations after a rerun)."""
+    for part in chunks(step_ids, 500):
+        id_sql, binds = in_clause("s", part)
+        db.execute(f"DELETE FROM {db.table(TABLE)} WHERE step_id IN {id_sql}", binds)
+
+
+def status_counts(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per workflow, how many steps are in each status (one grouped statement per 500 workflows)."""
+    found: dict[int, dict[str, int]] = {}
+    for part in chunks(workflow_ids, 500):
+        id_sql, binds = in_clause("wf", part)
+        for workflow_id, status, n in db.query(
+            f"SELECT workflow_id, status, COUNT(*) FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} GROUP BY workflow_id, status", binds
+        ):
+            found.setdefault(int(workflow_id), {})[status] = int(n)
+    return found

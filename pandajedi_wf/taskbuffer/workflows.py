@@ -168,3 +168,8 @@ def wake_on_task_changes(db: WfDatabase, now: datetime.datetime) -> int:
         {":now": now},
     )
     return cur.rowcount
+
+
+def make_due(db: WfDatabase, workflow_id: int, now: datetime.datetime) -> None:
+    """Bring a workflow forward in the processor's queue (a command is waiting for it)."""
+    db.execute(f"UPDATE {db.table(TABLE)} SET check_after=:now WHERE workflow_id=:workflow_id", {":now": now, ":workflow_id": workflow_id})

@@ -38,6 +38,7 @@ class StepRecord:
     jedi_status: str | None = None
     outputs: list[str] = field(default_factory=list)
     results: dict | None = None  # a junction's results.json
+    generation: int = 0  # how many times a user command made this step a new JEDI task
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,9 @@ class _Walk:
 
     def task_name(self, node: Node, scope: _Scope, scatter_index: int | None) -> str:
         path = scope.scatter_path + ((scatter_index,) if scatter_index is not None else ())
-        return task_name(self.ctx.out_ds, node.id, node.name, path, scope.iterations)
+        key = f"{scope.prefix}{node.id:03d}" + (f"s{scatter_index}" if scatter_index is not None else "")
+        record = self.records.get(key)
+        return task_name(self.ctx.out_ds, node.id, node.name, path, scope.iterations, record.generation if record else 0)
 
     def spec(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> StepSpec:
         inputs = {}

@@ -42,8 +42,10 @@ WORKFLOW_LIFECYCLE = Lifecycle(
         ("cancelling", "cancelled", "all tasks ended"),
         ("finished", "running", "user retry of failed and partial steps"),
         ("failed", "running", "user retry"),
+        ("done", "running", "user rerun from a step"),
     ],
-    final=["done", "cancelled"],
+    # 'done' is not final: a user may rerun a finished workflow from one of its steps
+    final=["cancelled"],
 )
 
 STEP_LIFECYCLE = Lifecycle(
@@ -90,8 +92,18 @@ STEP_LIFECYCLE = Lifecycle(
         ("retrying", "cancelled", "task killed"),
         ("finished", "retrying", "user retry"),
         ("failed", "retrying", "user retry"),
+        # retry and rerun-from (pandajedi_wf.control) reset a step and what depends on it, to run again
+        ("done", "defined", "user rerun/retry: reset to run again"),
+        ("finished", "defined", "user rerun/retry: reset to run again"),
+        ("failed", "defined", "user rerun/retry: reset to run again as a new task"),
+        ("cancelled", "defined", "user retry: reset to run again as a new task"),
+        ("skipped", "defined", "user rerun/retry: condition and inputs decided again"),
+        ("done", "running", "user rerun/retry: sub-workflow or loop body runs again"),
+        ("finished", "running", "user rerun/retry: sub-workflow or loop body runs again"),
+        ("failed", "running", "user rerun/retry: sub-workflow or loop body runs again"),
     ],
-    final=["done", "skipped", "cancelled"],
+    # no step status is final: every ended step can be reset by a user retry or rerun
+    final=[],
 )
 
 # statuses after which a step no longer changes unless someone retries it

@@ -66,11 +66,16 @@ def output_types_from_args(args: str | None, step_type: str) -> list[str]:
     return types
 
 
-def task_name(out_ds: str, node_id: int, step_name: str, scatter_path: tuple[int, ...] = (), iterations: tuple[int, ...] = ()) -> str:
-    """``<outDS>_<NNN>_<step>``, then ``_s<k>`` per enclosing scatter and ``.<n>`` per loop iteration."""
+def task_name(
+    out_ds: str, node_id: int, step_name: str, scatter_path: tuple[int, ...] = (), iterations: tuple[int, ...] = (), generation: int = 0
+) -> str:
+    """``<outDS>_<NNN>_<step>``, then ``_s<k>`` per enclosing scatter, ``.<n>`` per loop iteration, and ``_r<g>`` when a
+    user retry or rerun made the step a new task (JEDI would otherwise treat the old name as a re-execution)."""
     name = f"{out_ds.rstrip('/')}_{node_id:03d}_{step_name}"
     name += "".join(f"_s{k}" for k in scatter_path)
     name += "".join(f".{n}" for n in iterations)
+    if generation:
+        name += f"_r{generation}"
     return name
 
 

@@ -60,6 +60,7 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_STEPS (
     jedi_task_id         NUMBER(11),
     task_name            VARCHAR2(256),
     attempt_nr           NUMBER(9)      DEFAULT 0 NOT NULL,
+    generation           NUMBER(9)      DEFAULT 0 NOT NULL,
     max_attempts         NUMBER(9),
     retry_after          TIMESTAMP,
     task_params          CLOB CHECK (task_params IS JSON),

@@ -60,6 +60,7 @@ CREATE TABLE doma_panda.jedi_wf_steps (
     jedi_task_id         BIGINT,
     task_name            VARCHAR(256),
     attempt_nr           INTEGER        DEFAULT 0 NOT NULL,
+    generation           INTEGER        DEFAULT 0 NOT NULL,
     max_attempts         INTEGER,
     retry_after          TIMESTAMP,
     task_params          JSONB,

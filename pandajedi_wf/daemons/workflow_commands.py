@@ -1,0 +1,95 @@
+"""Executing queued workflow commands inside the processor, under the workflow's lease.
+
+The plan (what changes) comes from the pure ``control.plan_command``, made against the state the processor has just
+read; it is written in one transaction with guarded updates, the command is closed in the same transaction, and only
+then are JEDI task commands sent. A plan that went stale (a step moved meanwhile) leaves the command queued for the
+next cycle. Killing is also kept going by the engine itself: a workflow in ``cancelling`` cancels its steps and the
+processor kills their tasks, so a crash after the commit still ends with the tasks killed.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from pandajedi_wf.control import plan_command
+from pandajedi_wf.taskbuffer import commands, steps, transitions, workflows
+from pandajedi_wf.taskbuffer.connection import WfDatabase
+from pandajedi_wf.taskbuffer.transitions import TransitionRecord
+
+from .common import CycleStats
+
+PRODUCTION_ROLE = "production"
+
+
+def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list[dict], task_buffer, now: datetime.datetime,
+                   owner: str, stats: CycleStats) -> bool:
+    """Run the workflow's queued commands in order; True if any changed the workflow (its steps are then re-read)."""
+    changed = False
+    for command in queued:
+        actor = f"{command['requester'] or '?'} via {owner}"
+        plan = plan_command(
+            command["command"], command["params"] or {}, wf["status"], step_rows,
+            workflow_id=int(wf["workflow_id"]), production_role=command["requester_role"] == PRODUCTION_ROLE,
+        )
+        if not plan.accepted:
+            with db.transaction():
+                commands.close(db, int(command["command_id"]), "refused", plan.refusal or "refused", now)
+            stats.add("commands_refused")
+            continue
+        try:
+            _apply(db, wf, step_rows, plan, command, actor, now)
+        except steps.StaleStepStatus:
+            stats.add("commands_stale")  # something moved under us; planned again next cycle
+            return changed
+        stats.add("commands_done")
+        changed = True
+        failures = _send_jedi_commands(task_buffer, wf, plan, command)
+        if failures:
+            workflows.set_error(db, int(wf["workflow_id"]), f"{command['command']}: " + "; ".join(failures), now)
+    return changed
+
+
+def _apply(db, wf, step_rows, plan, command, actor, now) -> None:
+    workflow_id = int(wf["workflow_id"])
+    by_key = {s["node_key"]: s for s in step_rows}
+    history: list[TransitionRecord] = []
+    reason = f"user command {command['command']} (#{command['command_id']})"
+    with db.transaction():
+        if plan.workflow_status and plan.workflow_status != wf["status"]:
+            if not workflows.change_status(db, workflow_id, wf["status"], plan.workflow_status, now):
+                raise steps.StaleStepStatus([steps.StatusChange(workflow_id, wf["status"], plan.workflow_status)])
+            history.append(TransitionRecord("workflow", workflow_id, workflow_id, wf["status"], plan.workflow_status, reason, actor, now))
+        for change in plan.step_changes:
+            row = by_key[change.node_key]
+            if change.new_task:
+                steps.reset_for_new_task(db, int(row["step_id"]), change.from_status, change.to_status, now)
+            else:
+                steps.change_status(db, [steps.StatusChange(int(row["step_id"]), change.from_status, change.to_status)], now)
+            history.append(TransitionRecord("step", int(row["step_id"]), workflow_id, change.from_status, change.to_status,
+                                            f"{reason}: {change.reason}", actor, now))
+        dropped = [int(by_key[k]["step_id"]) for k in plan.drop_keys if k in by_key]
+        steps.delete(db, dropped)
+        transitions.record(db, history)
+        commands.close(db, int(command["command_id"]), "done", plan.message or "done", now)
+    if plan.workflow_status:
+        wf["status"] = plan.workflow_status
+
+
+def _send_jedi_commands(task_buffer, wf, plan, command) -> list[str]:
+    comment = f"pandajedi_wf workflow {wf['workflow_id']}: {command['command']} by {command['requester']}"
+    return [f for jc in plan.jedi_commands for f in send_task_command(task_buffer, wf, jc.task_id, jc.command, comment)]
+
+
+def kill_tasks(task_buffer, wf: dict, task_ids: list[int]) -> list[str]:
+    comment = f"pandajedi_wf workflow {wf['workflow_id']} is cancelled"
+    return [f for task_id in task_ids for f in send_task_command(task_buffer, wf, task_id, "kill", comment)]
+
+
+def send_task_command(task_buffer, wf: dict, task_id: int, command: str, comment: str) -> list[str]:
+    """One JEDI task command through upstream's sendCommandTaskPanda (executed by JEDI's TaskCommando)."""
+    try:
+        answer = task_buffer.sendCommandTaskPanda(task_id, wf["user_dn"] or wf["user_name"], True, command, comComment=comment, properErrorCode=True)
+    except Exception as exc:
+        return [f"JEDI {command} of task {task_id} raised {type(exc).__name__}: {exc}"]
+    code = answer[0] if isinstance(answer, (tuple, list)) else answer
+    return [] if code in (0, True) else [f"JEDI {command} of task {task_id} refused: {answer}"]
