@@ -9,6 +9,7 @@ from __future__ import annotations
 from pandajedi_wf.control import COMMANDS, authorize, plan_command
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, steps, workflows
+from pandajedi_wf.daemons.workflow_commands import with_jedi_status
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 from .queries import WorkflowNotFound
@@ -27,7 +28,8 @@ def command_workflow(db: WfDatabase, workflow_id: int, command: str, params: dic
     verdict = authorize(requester, role, wf["user_name"], wf["user_dn"], command=command, workflow_id=workflow_id)
     refusal = None if verdict.allowed else verdict.reason
     if refusal is None:
-        plan = plan_command(command, params or {}, wf["status"], steps.load_for_workflows(db, [workflow_id])[workflow_id],
+        step_rows = with_jedi_status(db, steps.load_for_workflows(db, [workflow_id])[workflow_id])
+        plan = plan_command(command, params or {}, wf["status"], step_rows,
                             workflow_id=workflow_id, production_role=verdict.as_role == "production")
         refusal = None if plan.accepted else plan.refusal
     with db.transaction():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from pandajedi_wf.control import plan_command
-from pandajedi_wf.taskbuffer import commands, steps, transitions, workflows
+from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 
@@ -25,6 +25,7 @@ def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list
                    owner: str, stats: CycleStats) -> bool:
     """Run the workflow's queued commands in order; True if any changed the workflow (its steps are then re-read)."""
     changed = False
+    with_jedi_status(db, step_rows)
     for command in queued:
         actor = f"{command['requester'] or '?'} via {owner}"
         plan = plan_command(
@@ -47,6 +48,15 @@ def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list
         if failures:
             workflows.set_error(db, int(wf["workflow_id"]), f"{command['command']}: " + "; ".join(failures), now)
     return changed
+
+
+def with_jedi_status(db: WfDatabase, step_rows: list[dict]) -> list[dict]:
+    """Commands depend on what JEDI says of ended tasks too (retry works for failed, not for broken tasks)."""
+    statuses = jedi_tasks.task_statuses(db, [int(s["jedi_task_id"]) for s in step_rows if s["jedi_task_id"]])
+    for s in step_rows:
+        if s["jedi_task_id"]:
+            s["jedi_status"] = statuses.get(int(s["jedi_task_id"]))
+    return step_rows
 
 
 def _apply(db, wf, step_rows, plan, command, actor, now) -> None:

@@ -33,6 +33,7 @@ from pandajedi_wf.workflow import (
     jedi_status_to_step_status,
     next_actions,
 )
+from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 from .common import CycleStats, process_id
@@ -88,7 +89,12 @@ def cycle(
     for workflow_id, queued in commands.queued_for(db, claimed).items():
         rows[workflow_id]["queued_commands"] = queued
     step_rows = steps.load_for_workflows(db, claimed)
-    task_ids = [s["jedi_task_id"] for wf_steps in step_rows.values() for s in wf_steps if s["jedi_task_id"] and s["status"] in STEP_ACTIVE]
+    task_ids = [
+        s["jedi_task_id"]
+        for workflow_id, wf_steps in step_rows.items()
+        for s in wf_steps
+        if s["jedi_task_id"] and (s["status"] in STEP_ACTIVE or rows[workflow_id]["status"] == "cancelling")
+    ]
     jedi_status = jedi_tasks.task_statuses(db, task_ids)
     steps.touch_followed(db, claimed, now)
     failures = 0
@@ -120,6 +126,7 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
     with db.transaction():
         for s in step_rows:
             task_status = jedi_status.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
+            s["jedi_status"] = task_status
             if task_status is None or s["status"] not in STEP_ACTIVE:
                 continue
             target = jedi_status_to_step_status.get(task_status)
@@ -147,6 +154,13 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
         followed_changes = True
         step_rows = steps.load_for_workflows(db, [workflow_id])[workflow_id]
         by_key = {s["node_key"]: s for s in step_rows}
+
+    # 2c. a cancelled workflow's tasks that JEDI has not ended yet (e.g. not yet known to JEDI when first killed)
+    if wf["status"] == "cancelling":
+        alive = [int(s["jedi_task_id"]) for s in step_rows if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED]
+        if alive:
+            stats.add("kills_repeated", len(alive))
+            kill_tasks(task_buffer, wf, alive)
 
     # 3. decide
     definition = Workflow.from_dict(wf["definition"])

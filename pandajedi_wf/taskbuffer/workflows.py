@@ -20,6 +20,8 @@ def claim_due(
 ) -> list[int]:
     """Lease up to ``batch_size`` due workflows to ``owner``; rows locked or leased by another processor are skipped.
 
+    Due means active, or ended with a command waiting (a retry or rerun of a failed workflow).
+
     The lease (locked_by, lock_time) outlives the short claiming transaction, so N processors can share the table
     without holding row locks while they talk to JEDI, and a crashed processor's lease simply expires.
     """
@@ -27,7 +29,9 @@ def claim_due(
     binds.update({":now": now, ":expired": now - datetime.timedelta(seconds=lease_seconds), ":n": batch_size})
     with db.transaction():
         rows = db.query(
-            f"SELECT workflow_id FROM {db.table(TABLE)} WHERE status IN {status_sql} AND check_after<=:now "
+            f"SELECT workflow_id FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
+            f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id=w.workflow_id AND c.status='queued')) "
+            "AND check_after<=:now "
             "AND (locked_by IS NULL OR lock_time<:expired) AND rownum<=:n "
             f"{SKIP_LOCKED}",
             binds,
@@ -163,7 +167,7 @@ def wake_on_task_changes(db: WfDatabase, now: datetime.datetime) -> int:
     cur = db.execute(
         f"UPDATE {db.table(TABLE)} SET check_after=:now WHERE check_after>:now AND workflow_id IN ("
         f"SELECT s.workflow_id FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t "
-        "WHERE t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying') "
+        "WHERE t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying','cancelled') "
         "AND t.stateChangeTime>=s.modification_time) ",
         {":now": now},
     )

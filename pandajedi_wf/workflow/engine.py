@@ -460,11 +460,21 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
     return walk.actions
 
 
+# JEDI task statuses after which a task can no longer run (a cancelled step's task must reach one of these)
+JEDI_TASK_ENDED = frozenset({"done", "finished", "failed", "broken", "aborted", "exhausted"})
+
+
 def _cancel(steps: dict[str, StepRecord]) -> list[Action]:
+    """Cancel every step; the workflow is cancelled only once no step's JEDI task can still run.
+
+    A task submitted moments before the kill may not be in JEDI_Tasks yet (``jedi_status`` None), and JEDI refuses
+    to kill what it does not know: the processor repeats the kill each cycle until the task is seen ended.
+    """
     actions: list[Action] = []
     for key in sorted(steps):
         if steps[key].status not in STEP_ENDED:
             actions.append(CancelStep(key, "workflow cancelled" + (" (kill task)" if steps[key].status in STEP_ACTIVE else "")))
-    if not actions:
-        actions.append(SetWorkflowStatus("cancelled", "all steps ended"))
+    alive = [k for k, r in steps.items() if r.task_id is not None and r.jedi_status not in JEDI_TASK_ENDED]
+    if not actions and not alive:
+        actions.append(SetWorkflowStatus("cancelled", "all steps ended and their JEDI tasks with them"))
     return actions

@@ -1,0 +1,165 @@
+"""Workflow commands end to end: the pandajedi-wf command line -> JEDI_WF_COMMANDS -> the processor -> JEDI.
+
+Real PostgreSQL, real upstream insertTaskParamsPanda / TaskRefiner / sendCommandTaskPanda; the grid simulator
+plays the pilots. The CLI is called through its ``main`` with the DB-backed client, as a user would run it.
+"""
+
+import io
+import json
+
+import pytest
+
+from wf_db_support import EXAMPLES, explain, jedi_tasks, make_db, new_grid, run_until_quiet, step_rows, submit, workflow_row
+
+SIMPLE_CHAIN = EXAMPLES / "native_wfd" / "simple_chain.yaml"
+
+
+@pytest.fixture
+def db(clean_db):
+    database = make_db()
+    yield database
+    database.close()
+
+
+def cli(db, *argv):
+    from pandajedi_wf.api.db_client import DbWorkflowClient
+    from pandajedi_wf.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), client_factory=lambda: DbWorkflowClient(db), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cycle(db, task_buffer, now_offset_minutes=0):
+    import datetime
+
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+
+    stats = CycleStats()
+    workflow_processor.cycle(db, stats, task_buffer, now=utcnow() + datetime.timedelta(minutes=now_offset_minutes), owner="cmd-test")
+    return stats.counters
+
+
+def jedi_commando(task_buffer, db):
+    """Upstream's command pick-up (PRODSYS_COMM -> task 'aborting'), then what TaskCommando and the PostProcessor
+    would do with a killed task's jobs, simulated: the task ends 'aborted'."""
+    from pandajedi_wf.taskbuffer import grid_simulation
+
+    task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
+    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+        with db.transaction():
+            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", __import__("datetime").datetime.utcnow())
+
+
+def prodsys_commands(db):
+    return db.query(f"SELECT comm_task, comm_cmd FROM {db.schema_deft}.PRODSYS_COMM ORDER BY comm_task")
+
+
+def test_non_owner_is_refused_and_nothing_changes(db, jedi_taskbuffer):
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.refuse").workflow_id
+    cycle(db, jedi_taskbuffer)
+    before = (workflow_row(db, wf)["status"], {k: r["status"] for k, r in step_rows(db, wf).items()})
+
+    code, out, err = cli(db, "--requester", "/DC=ch/DC=cern/OU=Users/CN=mallory/CN=123/CN=Mallory Evil", "kill", str(wf))
+
+    assert code == 1, (out, err)
+    assert "permission denied" in (out + err) and "Mallory Evil" in (out + err)
+    assert (workflow_row(db, wf)["status"], {k: r["status"] for k, r in step_rows(db, wf).items()}) == before
+    (command,) = db.query_dicts(f"SELECT command, status, message FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w", {":w": wf})
+    assert command["status"] == "refused" and "only the owner" in command["message"]
+    cycle(db, jedi_taskbuffer)  # the refused command is never executed later
+    assert prodsys_commands(db) == []
+
+
+def test_owner_kill_mid_run_cancels_steps_and_kills_their_tasks(db, jedi_taskbuffer):
+    from pandajedi_wf.simulators.grid import Fate
+
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.kill").workflow_id
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=10))
+    cycle(db, jedi_taskbuffer)
+    grid.tick()
+    grid.tick()  # 'top' is running in JEDI
+    cycle(db, jedi_taskbuffer)
+    running = {r["name"]: r for r in step_rows(db, wf).values()}
+    assert running["top"]["status"] in ("running", "submitted") and running["top"]["jedi_task_id"]
+
+    code, out, err = cli(db, "--requester", "dev.user", "--json", "kill", str(wf))
+    assert code == 0, err
+    assert json.loads(out)["status"] == "queued"
+
+    cycle(db, jedi_taskbuffer)
+    assert [t for t, cmd in prodsys_commands(db) if cmd == "kill"] == [running["top"]["jedi_task_id"]]
+    # 'bottom' was submitted moments ago and JEDI does not know it yet: the workflow waits, repeating the kill,
+    # until JEDI has the task (refined in the next grid tick) and then sees it aborted
+    assert workflow_row(db, wf)["status"] == "cancelling"
+    for _ in range(3):
+        grid.tick()
+        jedi_commando(jedi_taskbuffer, db)
+        cycle(db, jedi_taskbuffer)
+    assert workflow_row(db, wf)["status"] == "cancelled", explain(db, wf)
+    rows = step_rows(db, wf)
+    assert all(r["status"] == "cancelled" for r in rows.values()), rows
+    # no task of the workflow can run any more: each was killed, or (never started) ended with its parent
+    task_status = {int(t["jeditaskid"]): t["status"] for t in jedi_tasks(db)}
+    assert task_status[running["top"]["jedi_task_id"]] == "aborted"
+    assert task_status[running["bottom"]["jedi_task_id"]] in ("aborted", "broken"), explain(db, wf)
+    (command,) = db.query_dicts(f"SELECT status FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w", {":w": wf})
+    assert command["status"] == "done"
+
+
+def test_pause_holds_new_submissions_and_resume_finishes_the_workflow(db, jedi_taskbuffer):
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.pause").workflow_id
+    grid = new_grid(db, jedi_taskbuffer)
+    cycle(db, jedi_taskbuffer)
+    assert cli(db, "--requester", "dev.user", "pause", str(wf))[0] == 0
+    cycle(db, jedi_taskbuffer)
+    assert workflow_row(db, wf)["status"] == "paused"
+    for _ in range(6):  # 'top' ends in JEDI meanwhile, but nothing new is submitted
+        grid.tick()
+        cycle(db, jedi_taskbuffer)
+    rows = {r["name"]: r for r in step_rows(db, wf).values()}
+    assert rows["top"]["status"] == "done"
+    assert rows["bottom"]["jedi_task_id"] is None, rows
+
+    assert cli(db, "--requester", "dev.user", "resume", str(wf))[0] == 0
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
+    assert status == "done"
+
+
+def test_retry_of_a_broken_step_submits_a_new_task_and_the_workflow_completes(db, jedi_taskbuffer):
+    from pandajedi_wf.simulators.grid import Fate
+
+    def fate(task_name):
+        return Fate(status="broken") if task_name.endswith("_001_top") else Fate()
+
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.retry").workflow_id
+    grid = new_grid(db, jedi_taskbuffer, fate=fate)
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
+    assert status == "failed"
+
+    code, out, err = cli(db, "--requester", "dev.user", "retry", str(wf))
+    assert code == 0, (out, err)
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
+
+    assert status == "done", explain(db, wf) + "\n" + str(db.query_dicts(f"SELECT * FROM {db.table('JEDI_WF_COMMANDS')}"))
+    rows = {r["name"]: r for r in step_rows(db, wf).values()}
+    assert rows["top"]["task_name"] == "user.dev.retry_001_top_r1"
+    assert rows["bottom"]["status"] == "done"
+    code, out, _ = cli(db, "--json", "show", str(wf))
+    shown = json.loads(out)
+    assert any(h["to"] == "defined" and "retry" in h["why"] for h in shown["history"])
+
+
+def test_show_by_task_and_list(db, jedi_taskbuffer):
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.show").workflow_id
+    cycle(db, jedi_taskbuffer)
+    task_id = next(r["jedi_task_id"] for r in step_rows(db, wf).values() if r["jedi_task_id"])
+
+    code, out, _ = cli(db, "--json", "show", "--task", str(task_id))
+    assert code == 0 and json.loads(out)["workflow_id"] == wf
+    code, out, _ = cli(db, "list", "--user", "dev.user")
+    assert code == 0 and str(wf) in out and "running" in out
+    code, out, err = cli(db, "show", "999999")
+    assert code == 3 and "999999" in (out + err)
