@@ -313,7 +313,20 @@ def test_cancel_kills_active_and_drops_pending():
     assert [(a.node_key, type(a)) for a in actions] == [("001", CancelStep), ("002", CancelStep)]
     assert "kill task" in actions[0].reason and "kill task" not in actions[1].reason
     sim.apply(actions)
-    assert next_actions(sim.workflow, sim.steps, sim.ctx) == [SetWorkflowStatus("cancelled", "all steps ended")]
+    assert next_actions(sim.workflow, sim.steps, sim.ctx) == [SetWorkflowStatus("cancelled", "all steps ended and their JEDI tasks with them")]
+
+
+def test_cancelled_workflow_waits_until_jedi_has_ended_every_task():
+    sim = Simulation(cwl("test.cwl"))
+    sim.cycle()
+    sim.steps["001"].task_id, sim.steps["001"].jedi_status = 77, None  # submitted, not yet known to JEDI
+    sim.ctx.workflow_status = "cancelling"
+    sim.apply(next_actions(sim.workflow, sim.steps, sim.ctx))
+    assert next_actions(sim.workflow, sim.steps, sim.ctx) == []  # kill is repeated by the processor meanwhile
+    sim.steps["001"].jedi_status = "running"
+    assert next_actions(sim.workflow, sim.steps, sim.ctx) == []
+    sim.steps["001"].jedi_status = "aborted"
+    assert [type(a) for a in next_actions(sim.workflow, sim.steps, sim.ctx)] == [SetWorkflowStatus]
 
 
 def test_paused_workflow_submits_nothing_and_resumes():
