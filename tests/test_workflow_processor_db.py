@@ -37,6 +37,7 @@ def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
     result = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.chain")
     assert result.ok, result.problems
     grid = GridSimulator(db, jedi_taskbuffer)
+    grid.register_dataset("mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00")
 
     status, rounds = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id)
 

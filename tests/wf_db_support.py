@@ -1,12 +1,13 @@
-"""Shared pieces of the workflow DB tests: a WfDatabase on the test server and a driver loop."""
+"""Shared pieces of the workflow DB tests: a WfDatabase on the test server, submission, a driver loop, checks."""
 
 from __future__ import annotations
 
 import datetime
-import os
+import re
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples" / "pchain"
+ENDED = ("done", "finished", "failed", "cancelled")
 
 # task templates as the pchain client sends them (prun dry-run output, trimmed to what the server fills)
 TEMPLATES = {
@@ -29,8 +30,18 @@ TEMPLATES = {
     }
 }
 
+# input datasets the docs examples name (snakemake/config.json and the CWL job inputs below)
+SIGNALS = [
+    "mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00",
+    "valid1.427080.Pythia8EvtGen_A14NNPDF23LO_flatpT_Zprime.simul.HITS.e5362_s3718_tid26356243_00",
+]
+BACKGROUNDS = [
+    "mc16_5TeV.361238.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_low.merge.HITS.e6446_s3238_s3250/",
+    "mc16_5TeV:mc16_5TeV.361239.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_high.merge.HITS.e6446_s3238_s3250/",
+]
 
-def make_db():
+
+def make_db(owner_suffix: str = ""):
     from pandajedi_wf.taskbuffer.connection import WfDatabase
 
     db = WfDatabase()
@@ -38,20 +49,102 @@ def make_db():
     return db
 
 
-def run_until_quiet(db, task_buffer, grid, workflow_id, max_rounds=40, junction_results=None):
+def submit(db, language, spec, inputs=None, out_ds="user.dev.wf", templates=TEMPLATES, **kw):
+    from pandajedi_wf.api import submit_workflow
+
+    spec = Path(spec)
+    base_dir = kw.pop("base_dir", str(spec.parent) if spec.is_absolute() else None)
+    return submit_workflow(db, language=language, spec=str(spec), input_values=inputs, base_dir=base_dir, out_ds=out_ds,
+                           user_name="dev.user", user_dn="dev.user", vo="wlcg", task_templates=templates, **kw)
+
+
+def new_grid(db, task_buffer, fate=None, datasets=()):
+    from pandajedi_wf.simulators.grid import GridSimulator, always_done
+
+    grid = GridSimulator(db, task_buffer, fate=fate or always_done)
+    for name in list(SIGNALS) + list(BACKGROUNDS) + list(datasets):
+        grid.register_dataset(name)
+    return grid
+
+
+def run_until_quiet(db, task_buffer, grid, workflow_id, max_rounds=40, junction_results=None, owner="test-proc"):
     """Alternate processor cycles and grid ticks until the workflow ends (or max_rounds)."""
+    from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
     from pandajedi_wf.taskbuffer import workflows
 
-    from pandajedi_wf.core.clock import utcnow
-
     now = utcnow()
     for round_nr in range(max_rounds):
         now += datetime.timedelta(minutes=2)
-        workflow_processor.cycle(db, CycleStats(), task_buffer, now=now, owner="test-proc", junction_results=junction_results or grid)
+        workflow_processor.cycle(db, CycleStats(), task_buffer, now=now, owner=owner, junction_results=junction_results or grid)
         status = workflows.load(db, [workflow_id])[workflow_id]["status"]
-        if status in ("done", "finished", "failed", "cancelled"):
+        if status in ENDED:
             return status, round_nr
         grid.tick(now)
     return workflows.load(db, [workflow_id])[workflow_id]["status"], max_rounds
+
+
+def workflow_row(db, workflow_id):
+    return db.query_dicts(f"SELECT * FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": workflow_id})[0]
+
+
+def step_rows(db, workflow_id):
+    """Step rows keyed by node_key."""
+    return {r["node_key"]: r for r in db.query_dicts(
+        f"SELECT step_id, name, node_key, step_type, status, jedi_task_id, task_name, iteration FROM {db.table('JEDI_WF_STEPS')} "
+        "WHERE workflow_id=:w ORDER BY step_id", {":w": workflow_id})}
+
+
+def by_name(rows: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for r in rows.values():
+        found.setdefault(r["name"], []).append(r)
+    return found
+
+
+def jedi_tasks(db):
+    return db.query_dicts(f"SELECT jediTaskID, taskName, status, reqID, parent_tid, errorDialog FROM {db.table('JEDI_Tasks')} ORDER BY jediTaskID")
+
+
+def explain(db, workflow_id) -> str:
+    """Everything worth seeing when an end-to-end assertion fails."""
+    wf = workflow_row(db, workflow_id)
+    lines = [f"workflow {workflow_id}: {wf['status']} {wf['error_dialog']!r}"]
+    lines += [f"  step {k} {r['name']} {r['status']} task={r['jedi_task_id']} {r['task_name']}" for k, r in step_rows(db, workflow_id).items()]
+    lines += [f"  task {t['jeditaskid']} {t['taskname']} {t['status']} {t['errordialog']!r}" for t in jedi_tasks(db)]
+    return "\n".join(lines)
+
+
+def check_tasks_and_history(db, workflow_id, out_ds):
+    """Each submitted step is exactly one JEDI task named <outDS>_<NNN>_<step>[_s<k>][.<n>], carrying the workflow
+    id in reqID; the history has one row per status change of every step, chained from creation to now."""
+    rows = step_rows(db, workflow_id)
+    tasks = jedi_tasks(db)
+    by_task_name: dict[str, list[dict]] = {}
+    for t in tasks:
+        by_task_name.setdefault(t["taskname"], []).append(t)
+    deft = db.query(f"SELECT taskName, COUNT(*) FROM {db.schema_deft}.T_TASK GROUP BY taskName")
+    deft_counts = {name: n for name, n in deft}
+    submitted = [r for r in rows.values() if r["jedi_task_id"] is not None]
+    for r in submitted:
+        name = r["task_name"]
+        assert re.fullmatch(rf"{re.escape(out_ds)}_\d{{3}}_{re.escape(r['name'])}(_s\d+)*(\.\d+)*", name), name
+        assert len(by_task_name.get(name, [])) == 1, f"{name}: {by_task_name.get(name)}"
+        assert deft_counts.get(name) == 1, f"{name} requested {deft_counts.get(name)} times in DEFT"
+        (task,) = by_task_name[name]
+        assert int(task["jeditaskid"]) == int(r["jedi_task_id"])
+        assert int(task["reqid"]) == workflow_id, f"{name}: reqID {task['reqid']} != workflow {workflow_id}"
+    history = db.query_dicts(
+        f"SELECT entity_type, entity_id, from_status, to_status FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w ORDER BY transition_id",
+        {":w": workflow_id},
+    )
+    for r in rows.values():
+        chain = [(h["from_status"], h["to_status"]) for h in history if h["entity_type"] == "step" and int(h["entity_id"]) == int(r["step_id"])]
+        assert chain and chain[0][0] is None, f"step {r['node_key']}: no creation row {chain}"
+        for (_, prev_to), (nxt_from, _) in zip(chain, chain[1:]):
+            assert prev_to == nxt_from, f"step {r['node_key']}: history has a gap {chain}"
+        assert chain[-1][1] == r["status"], f"step {r['node_key']}: history ends {chain[-1]} but step is {r['status']}"
+    wf_chain = [(h["from_status"], h["to_status"]) for h in history if h["entity_type"] == "workflow"]
+    assert wf_chain[0][0] is None and wf_chain[-1][1] == workflow_row(db, workflow_id)["status"], wf_chain
+    return submitted

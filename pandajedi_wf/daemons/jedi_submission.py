@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass
 
 _TASK_ID = re.compile(r"jediTaskID=(\d+)")
-# insertTaskParamsPanda's properErrorCode answers: 0 accepted; 1 queued duplicate; 2 active duplicate
+# insertTaskParamsPanda's properErrorCode answers: 0 accepted; 1 queued duplicate; 2 active duplicate;
+# 11 parentTaskName not (yet) in JEDI_Tasks: the parent is still waiting in DEFT for TaskRefiner, so try later
 _DUPLICATE_CODES = (1, 2)
+_PARENT_NOT_YET_DEFINED = 11
 
 
 @dataclass(frozen=True)
@@ -38,4 +40,6 @@ def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: b
         return SubmissionOutcome(True, int(found.group(1)), str(message))
     if code in _DUPLICATE_CODES and found:
         return SubmissionOutcome(True, int(found.group(1)), f"adopted existing task: {message}")
+    if code == _PARENT_NOT_YET_DEFINED:
+        return SubmissionOutcome(False, None, f"JEDI does not know the parent task yet: {message}", transient=True)
     return SubmissionOutcome(False, None, f"JEDI refused the task (code {code}): {message}")

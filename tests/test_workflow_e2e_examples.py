@@ -1,0 +1,199 @@
+"""Every pchain docs example family end to end: processor + real upstream submission and TaskRefiner + grid simulator.
+
+One workflow per test on a clean database; the grid simulator plays what JEDI's later agents and the pilots do
+(see ``pandajedi_wf/simulators/grid.py``). Each test checks the outcome the engine promises, that every step became
+exactly one JEDI task carrying the workflow id, and that the history chains every status change.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from wf_db_support import (
+    BACKGROUNDS,
+    EXAMPLES,
+    SIGNALS,
+    TEMPLATES,
+    by_name,
+    check_tasks_and_history,
+    explain,
+    make_db,
+    new_grid,
+    run_until_quiet,
+    step_rows,
+    submit,
+)
+
+
+@pytest.fixture
+def db(clean_db):
+    database = make_db()
+    yield database
+    database.close()
+
+
+def run(db, task_buffer, language, path, inputs=None, out_ds="user.dev.wf", fate=None, templates=TEMPLATES, max_rounds=40):
+    base_dir = str(EXAMPLES / "snakemake") if language == "snakemake" else str(path.parent)
+    result = submit(db, language, path, inputs, out_ds=out_ds, templates=templates, base_dir=base_dir)
+    assert result.ok, result.problems
+    grid = new_grid(db, task_buffer, fate)
+    status, _ = run_until_quiet(db, task_buffer, grid, result.workflow_id, max_rounds=max_rounds)
+    return result.workflow_id, status, grid
+
+
+@pytest.mark.parametrize(
+    "language,path,inputs",
+    [
+        ("yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", None),
+        ("cwl", EXAMPLES / "test.cwl", None),
+        ("snakemake", EXAMPLES / "snakemake" / "simple_chain" / "Snakefile", None),
+    ],
+    ids=["yaml", "cwl", "snakemake"],
+)
+def test_simple_chain_child_waits_for_parent_output_then_both_done(db, jedi_taskbuffer, language, path, inputs):
+    from pandajedi_wf.simulators.grid import Fate
+
+    slow_top = lambda name: Fate(running_ticks=3) if name.endswith("_top") else Fate()  # noqa: E731
+    wf_id, status, grid = run(db, jedi_taskbuffer, language, path, inputs, out_ds=f"user.dev.chain{language}", fate=slow_top)
+
+    assert status == "done", explain(db, wf_id)
+    steps = by_name(step_rows(db, wf_id))
+    assert [s["status"] for s in steps["top"] + steps["bottom"]] == ["done", "done"]
+    submitted = check_tasks_and_history(db, wf_id, f"user.dev.chain{language}")
+    assert len(submitted) == 2
+    # bottom reads top's output as it comes (noWaitParent): JEDI's TaskRefiner linked it to its parent and held
+    # it pending until top had written files; the simulated DDM answered from top's real output rows
+    top, bottom = steps["top"][0], steps["bottom"][0]
+    (parent_tid,) = db.query(f"SELECT parent_tid FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": bottom["jedi_task_id"]})[0]
+    assert parent_tid == top["jedi_task_id"]
+    bottom_events = [e[2] for e in grid.events if e[0] == bottom["jedi_task_id"]]
+    assert bottom_events[0] == "pending" and bottom_events[-2:] == ["running", "done"], bottom_events
+    top_done = grid.events.index((top["jedi_task_id"], top["task_name"], "done"))
+    assert grid.events.index((bottom["jedi_task_id"], bottom["task_name"], "done")) > top_done
+    assert ("expandContainer", f"{top['task_name']}_{'seed.txt' if language != 'yaml' else 'intermediate.txt'}/") in grid.ddm.calls
+
+
+def test_sig_bg_comb_fan_in_waits_for_all_parents(db, jedi_taskbuffer):
+    wf_id, status, grid = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "sig_bg_comb.cwl", {"signal": SIGNALS[0], "background": BACKGROUNDS[0]},
+                              out_ds="user.dev.sbc")
+
+    assert status == "done", explain(db, wf_id)
+    steps = by_name(step_rows(db, wf_id))
+    assert set(steps) == {"make_signal", "make_background_1", "premix", "generate_some", "make_background_2", "combine"}
+    check_tasks_and_history(db, wf_id, "user.dev.sbc")
+    ended = {name: i for i, (_, name, st) in enumerate(grid.events) if st == "done"}
+    started = {name: i for i, (_, name, st) in enumerate(grid.events) if st == "running"}
+    combine = steps["combine"][0]["task_name"]
+    for parent in ("premix", "make_background_2"):  # fan-in without noWaitParent: submitted after both ended
+        assert started[combine] > ended[steps[parent][0]["task_name"]]
+
+
+def test_merge_many_scatters_sub_workflows_and_merges(db, jedi_taskbuffer):
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "merge_many.cwl", {"signals": SIGNALS, "backgrounds": BACKGROUNDS},
+                           out_ds="user.dev.mm")
+
+    assert status == "done", explain(db, wf_id)
+    rows = step_rows(db, wf_id)
+    submitted = check_tasks_and_history(db, wf_id, "user.dev.mm")
+    assert len(submitted) == 2 * 6 + 1
+    assert rows["007s0"]["status"] == rows["007s1"]["status"] == "done"  # the two scattered sub-workflows
+    assert rows["007s1/006"]["task_name"] == "user.dev.mm_006_combine_s1"
+    merge = rows["008"]
+    params = db.query(f"SELECT task_params FROM {db.table('JEDI_WF_STEPS')} WHERE step_id=:s", {":s": merge["step_id"]})[0][0]
+    assert "user.dev.mm_006_combine_s0_aaa.root/,user.dev.mm_006_combine_s1_aaa.root/" in str(params)
+
+
+def test_nested_sub_workflow_yaml(db, jedi_taskbuffer):
+    wf_id, status, _ = run(db, jedi_taskbuffer, "yaml", EXAMPLES / "native_wfd" / "nested_workflow_sig_bg_comb_wfd.yaml", out_ds="user.dev.nest")
+
+    assert status == "done", explain(db, wf_id)
+    rows = step_rows(db, wf_id)
+    assert rows["008"]["step_type"] not in ("prun", "junction") and rows["008"]["jedi_task_id"] is None
+    assert all(r["status"] == "done" for r in rows.values())
+    assert len(check_tasks_and_history(db, wf_id, "user.dev.nest")) == sum(1 for k in rows if k != "008")
+
+
+def test_cond_parent_succeeds_takes_ok_branch(db, jedi_taskbuffer):
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condok")
+
+    assert status == "done", explain(db, wf_id)
+    steps = by_name(step_rows(db, wf_id))
+    assert steps["bottom_OK"][0]["status"] == "done"
+    assert steps["bottom_NG"][0]["status"] == "skipped" and steps["bottom_NG"][0]["jedi_task_id"] is None
+    check_tasks_and_history(db, wf_id, "user.dev.condok")
+
+
+def test_cond_parent_fails_takes_ng_branch(db, jedi_taskbuffer):
+    """top fails with no output. The engine skips bottom_OK and submits bottom_NG on top's (empty) output.
+    JEDI breaks a task whose primary input is empty unless it allows empty input, so the templates carry
+    allowEmptyInput here (see the report: the engine does not set it for `!self.x` steps); the workflow ends
+    ``finished``: top failed, bottom_NG done (engine semantics, as in test_workflow_engine)."""
+    from pandajedi_wf.simulators.grid import Fate
+
+    fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
+    templates = {"container": dict(TEMPLATES["container"], allowEmptyInput=True)}
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condng", fate=fate, templates=templates)
+
+    assert status == "finished", explain(db, wf_id)
+    steps = by_name(step_rows(db, wf_id))
+    assert [steps[n][0]["status"] for n in ("top", "bottom_OK", "bottom_NG")] == ["failed", "skipped", "done"]
+    check_tasks_and_history(db, wf_id, "user.dev.condng")
+
+
+def test_cond_parent_fails_without_allow_empty_input_breaks_ng_branch(db, jedi_taskbuffer):
+    """The same, with the plain templates: JEDI's ContentsFeeder rule (played by the simulator) breaks bottom_NG."""
+    from pandajedi_wf.simulators.grid import Fate
+
+    fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condbr", fate=fate)
+
+    assert status == "failed", explain(db, wf_id)
+    steps = by_name(step_rows(db, wf_id))
+    assert [steps[n][0]["status"] for n in ("top", "bottom_OK", "bottom_NG")] == ["failed", "skipped", "failed"]
+    task = db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": steps["bottom_NG"][0]["jedi_task_id"]})
+    assert task == [("broken",)]
+
+
+def _loop_fate(iterations: int):
+    """Junction results.json: continue with new loop parameters until ``iterations`` iterations have run."""
+    from pandajedi_wf.simulators.grid import Fate
+
+    def fate(name: str):
+        found = re.search(r"_checkpoint(?:_s\d+)*\.(\d+)$", name)
+        if not found:
+            return Fate()
+        i = int(found.group(1))
+        return Fate(results={"to_continue": i < iterations, "param_xxx": 1000 + i})
+
+    return fate
+
+
+def test_loop_iterates_as_the_junction_asks(db, jedi_taskbuffer):
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "loop.cwl", out_ds="user.dev.loop", fate=_loop_fate(3))
+
+    assert status == "done", explain(db, wf_id)
+    rows = step_rows(db, wf_id)
+    tops = sorted(r["task_name"] for r in rows.values() if r["name"] == "inner_work_top")
+    assert tops == [f"user.dev.loop_002_inner_work_top.{i}" for i in (1, 2, 3)]
+    assert sorted(r["iteration"] for r in rows.values() if r["name"] == "checkpoint") == [1, 2, 3]
+    check_tasks_and_history(db, wf_id, "user.dev.loop")
+    # the loop parameter the junction returned reached the next iteration's command line
+    params = {r["task_name"]: db.query(f"SELECT task_params FROM {db.table('JEDI_WF_STEPS')} WHERE step_id=:s", {":s": r["step_id"]})[0][0]
+              for r in rows.values() if r["name"] == "inner_work_top"}
+    assert "123" in str(params["user.dev.loop_002_inner_work_top.1"]) and "1001" in str(params["user.dev.loop_002_inner_work_top.2"])
+    end = next(r for r in rows.values() if r["name"] == "work_end")
+    end_params = db.query(f"SELECT task_params FROM {db.table('JEDI_WF_STEPS')} WHERE step_id=:s", {":s": end["step_id"]})[0][0]
+    assert "user.dev.loop_003_inner_work_bottom.3_results.root/" in str(end_params)
+
+
+def test_multi_loop_runs_one_loop_per_signal(db, jedi_taskbuffer):
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "multi_loop.cwl", {"signals": SIGNALS}, out_ds="user.dev.mloop",
+                           fate=_loop_fate(2))
+
+    assert status == "done", explain(db, wf_id)
+    rows = step_rows(db, wf_id)
+    checkpoints = sorted(r["task_name"] for r in rows.values() if r["name"] == "checkpoint")
+    assert checkpoints == [f"user.dev.mloop_003_checkpoint_s{k}.{i}" for k in (0, 1) for i in (1, 2)]
+    check_tasks_and_history(db, wf_id, "user.dev.mloop")
