@@ -103,7 +103,8 @@ class WfDatabase:
                 dsn["host"] = s.dbhost
             if s.dbport:
                 dsn["port"] = s.dbport
-            conn = WrappedPostgresConn(psycopg2.connect(**dsn))
+            raw = psycopg2.connect(**dsn)
+            conn = WrappedPostgresConn(raw)
         elif s.backend == "oracle":
             import oracledb
 
@@ -121,7 +122,9 @@ class WfDatabase:
             raise DatabaseError(f"backend {s.backend!r} is not supported by pandajedi_wf (oracle or postgres)")
         cur = WrappedCursor(conn)
         cur.initialize()
-        self._conn, self._cur = conn, cur
+        # commit/rollback go to the driver's connection: upstream's wrappers find every attribute by first trying
+        # the wrapped object inside __getattribute__, which recurses to Python's recursion limit on each access
+        self._conn, self._cur = raw, cur
 
     def close(self) -> None:
         if self._conn is not None:
