@@ -168,3 +168,112 @@ def test_excluded_and_inactive_tapes_are_not_used():
     result = admit(config, [req(1, sources=("T1", "T2")), req(2, sources=("T1", "T3"))], CarouselLoad())
     assert [(s.request.request_id, s.source) for s in result.starts] == [(2, "T3")]
     assert result.held[0].reason == adm.NO_USABLE_SOURCE
+
+
+# ---- part 7: bandwidth-delay windows, list scheduling, longest first, rebalancing ----------------------
+
+from pandajedi_wf.carousel.source_choice import Recall, byte_window, pipeline_delay_seconds, rebalance  # noqa: E402
+
+
+def bdp_cfg(**extra):
+    doc = {
+        "default_tape": {"max_files": 10**6, "max_bytes": 10**12, "expected_bytes_per_second": 100.0, "drives": 2, "mount_seconds": 10},
+        "cycle_seconds": 20,
+        "bring_online_batch_files": 5,
+        "user_max_bytes": None,
+        "rebalance_per_cycle": 50,
+    }
+    doc.update(extra)
+    return load_config(doc)
+
+
+def test_window_is_the_bandwidth_delay_product_over_the_threshold_and_never_above_max_bytes():
+    config = bdp_cfg()
+    # mount 10 s + one batch of 5 files of 100 bytes on one drive (50 B/s) 10 s + cycle 20 s = 40 s
+    assert pipeline_delay_seconds("T", 100.0, {}, config) == 40.0
+    assert byte_window("T", 100.0, {}, config) == 100.0 * 40.0 / 0.8
+    assert byte_window("T", 100.0, {"T": 200.0}, config) == 200.0 * (10 + 5 + 20) / 0.8  # from the measured rate
+    assert byte_window("T", 100.0, {}, bdp_cfg(tapes={"T": {"max_bytes": 3000}})) == 3000
+    assert byte_window("T", 100.0, {}, bdp_cfg(window_from_throughput=False)) == 10**12
+
+
+def test_tape_gets_work_until_its_bandwidth_delay_window_is_in_flight():
+    config = bdp_cfg()  # window 5000 bytes, open below 4000
+    queued = [req(i, n_files=10, n_bytes=1000) for i in range(1, 10)]
+    started = admit(config, queued, CarouselLoad()).starts
+    assert len(started) == 5  # 0, 1000, ..., 4000 < 5000: a request starts while less than the window is in flight
+    assert not admit(config, queued, CarouselLoad(tapes={"T1": Load(40, 4000)})).starts  # above the threshold
+
+
+def test_list_scheduling_sends_work_to_a_slower_idle_tape_rather_than_behind_a_fast_backlog():
+    config = bdp_cfg(tapes={"FAST": {"expected_bytes_per_second": 1000.0, "max_bytes": 10_000}, "SLOW": {"expected_bytes_per_second": 100.0}})
+    queued = [req(i, n_files=10, n_bytes=5000, sources=("FAST", "SLOW"), created=i) for i in range(1, 13)]
+    result = admit(config, queued, CarouselLoad())
+    by_source = {}
+    for s in result.starts:
+        by_source.setdefault(s.source, []).append(s.request.request_id)
+    # FAST (10x faster) finishes requests 1-9 before SLOW could finish one (60 s); request 10 is sooner on SLOW
+    # than behind nine others on FAST (65 s), 11 and 12 are again sooner on FAST: they wait for it
+    assert by_source == {"FAST": [1, 2], "SLOW": [10]}
+    assert {h.reason for h in result.held} <= {adm.TAPE_FULL, adm.TAPE_ABOVE_THRESHOLD}
+
+
+def test_longest_recall_first_within_a_priority_bounded_by_the_lead_cap():
+    config = cfg(tapes={"T1": {"max_files": 10}}, longest_first_max_lead_seconds=30)
+    small_old, big_young = req(1, n_bytes=10, created=0.0), req(2, n_bytes=1000, created=20.0)  # big: 100 s at 10 B/s, lead capped to 30
+    assert [s.request.request_id for s in admit(config, [small_old, big_young], CarouselLoad()).starts] == [2]
+    too_young = req(2, n_bytes=1000, created=40.0)  # 40 - 30 > 0: the cap keeps age order
+    assert [s.request.request_id for s in admit(config, [small_old, too_young], CarouselLoad()).starts] == [1]
+    higher = req(3, n_bytes=10, prio=2000, created=100.0)  # priority still comes first
+    assert [s.request.request_id for s in admit(config, [big_young, higher], CarouselLoad()).starts] == [3]
+    off = cfg(tapes={"T1": {"max_files": 10}}, longest_first_max_lead_seconds=0)
+    assert [s.request.request_id for s in admit(off, [small_old, big_young], CarouselLoad()).starts] == [1]
+
+
+def test_rebalance_moves_a_recall_waiting_deep_in_a_queue_to_an_idle_replica_tape():
+    config = bdp_cfg()
+    recalls = [Recall(i, "BUSY", ("BUSY",), 10, 1000, float(i), True) for i in range(1, 8)]
+    recalls.append(Recall(8, "BUSY", ("BUSY", "IDLE"), 10, 1000, 8.0, True))
+    recalls.append(Recall(9, "BUSY", ("BUSY", "IDLE"), 10, 1000, 0.5, True))  # head of the queue: maybe in a drive
+    moves = rebalance(recalls, {}, config)
+    assert [(m.request_id, m.source, m.target) for m in moves] == [(8, "BUSY", "IDLE")]
+    assert moves[0].gain_seconds > config.cycle_seconds
+    assert rebalance(recalls, {}, bdp_cfg(rebalance_per_cycle=0)) == []
+    pinned = [r if r.request_id != 8 else Recall(8, "BUSY", ("BUSY", "IDLE"), 10, 1000, 8.0, False) for r in recalls]
+    assert rebalance(pinned, {}, config) == []  # already started or moved once
+
+
+recalls_st = st.lists(
+    st.builds(
+        Recall,
+        st.integers(1, 10**6),
+        st.sampled_from(TAPES),
+        st.lists(st.sampled_from(TAPES), min_size=1, max_size=3, unique=True).map(tuple),
+        st.integers(1, 40),
+        st.integers(1, 400),
+        st.floats(0, 100),
+        st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda r: r.request_id,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(recalls_st, st.dictionaries(st.sampled_from(TAPES), st.floats(1.0, 100.0)))
+def test_rebalance_never_breaks_a_limit_and_moves_only_waiting_recalls_to_replicas(recalls, throughput):
+    recalls = [Recall(r.request_id, r.source, tuple(dict.fromkeys((r.source,) + r.sources)), *[getattr(r, f) for f in ("n_files", "n_bytes", "queued_at", "movable")]) for r in recalls]
+    config = bdp_cfg(tapes={"T2": {"max_files": 60, "max_bytes": 700}, "T3": {"active": False}}, default_tape={"max_files": 200, "max_bytes": 2000, "expected_bytes_per_second": 10.0, "drives": 1, "mount_seconds": 1})
+    moves = rebalance(recalls, throughput, config)
+    by_id = {r.request_id: r for r in recalls}
+    loads = {}
+    for r in recalls:
+        loads[r.source] = loads.get(r.source, Load()).plus(r.n_files, r.n_bytes)
+    assert len({m.request_id for m in moves}) == len(moves) <= config.rebalance_per_cycle
+    for m in moves:
+        r = by_id[m.request_id]
+        assert r.movable and m.source == r.source and m.target in r.sources and m.target != r.source and config.tape_usable(m.target)
+        loads[m.source] = loads[m.source].plus(-r.n_files, -r.n_bytes)
+        loads[m.target] = loads.get(m.target, Load()).plus(r.n_files, r.n_bytes)
+        limits = config.tape(m.target)
+        assert loads[m.target].files <= limits.max_files and loads[m.target].bytes <= limits.max_bytes

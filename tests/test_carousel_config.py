@@ -56,3 +56,27 @@ def test_bad_config_is_rejected_with_key_and_problem(doc, message):
 
 def test_null_user_cap_disables_it():
     assert load_config({"user_max_bytes": None}).user_max_bytes is None
+
+
+def test_part7_keys_have_operator_defaults_and_are_validated():
+    config = load_config({})
+    assert (config.cycle_seconds, config.bring_online_batch_files, config.window_from_throughput) == (600, 200, True)
+    assert (config.hang_factor, config.rebalance_per_cycle, config.tape("X").drives, config.tape("X").mount_seconds) == (1.5, 20, 4, 120.0)
+    tuned = load_config({"tapes": {"T": {"drives": 8, "mount_seconds": 60}}, "hang_factor": 0, "window_from_throughput": False})
+    assert (tuned.tape("T").drives, tuned.tape("T").mount_seconds, tuned.hang_factor, tuned.window_from_throughput) == (8, 60.0, 0.0, False)
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"tapes": {"T": {"drives": 0}}}, "'tapes.T.drives' must be at least 1"),
+        ({"tapes": {"T": {"mount_seconds": -1}}}, "'tapes.T.mount_seconds' must not be negative"),
+        ({"hang_factor": -0.5}, "'hang_factor' must not be negative"),
+        ({"window_from_throughput": 1}, "'window_from_throughput' must be true or false"),
+        ({"rebalance_per_cycle": 1.5}, "'rebalance_per_cycle' must be a non-negative integer"),
+    ],
+)
+def test_bad_part7_keys_are_rejected(doc, message):
+    with pytest.raises(CarouselConfigError) as err:
+        load_config(doc)
+    assert message in str(err.value)

@@ -75,3 +75,21 @@ def test_lifecycle_guards_rule_creation_with_an_intent_state():
     lc.STAGING_REQUEST.check(lc.QUEUED, lc.SUBMITTING)
     lc.STAGING_REQUEST.check(lc.STAGING, lc.SWITCHING)
     assert lc.STAGING_REQUEST.is_final(lc.RETIRED) and not lc.STAGING_REQUEST.is_final(lc.DONE)
+
+
+def test_hung_file_is_found_after_its_expected_delivery_time_not_the_global_timeout():
+    from pandajedi_wf.carousel.progress import expected_delivery_seconds
+
+    config = load_config(
+        {"stuck_timeout_seconds": 12 * 3600, "cycle_seconds": 60, "tapes": {"T": {"expected_bytes_per_second": 100.0, "drives": 2, "mount_seconds": 30}}}
+    )
+    # tail: 1 file of 100 bytes left on the tape -> drain 1 s + mount 30 + 1 file on one drive (50 B/s) 2 s + cycle 60
+    tail = expected_delivery_seconds("T", Load(1, 100), 100.0, {}, config)
+    assert tail == 93.0
+    assert is_stuck(0.0, 1.5 * tail, config, expected_delivery_seconds=tail) and not is_stuck(0.0, 1.5 * tail - 1, config, expected_delivery_seconds=tail)
+    # a busy tape: a retried file waits behind everything in flight (10,000 bytes = 100 s) and a full batch (200 files)
+    busy = expected_delivery_seconds("T", Load(500, 10_000), 100.0, {}, config)
+    assert busy == 100.0 + 30 + 200 * 100 / 50 + 60
+    assert not is_stuck(0.0, 1.4 * busy, config, expected_delivery_seconds=busy)
+    assert not is_stuck(0.0, 10 * busy, load_config({"hang_factor": 0}), expected_delivery_seconds=busy)  # disabled: only the timeout
+    assert verdict(last_progress_at=900.0, expected_delivery_seconds=50.0).action == SWITCH

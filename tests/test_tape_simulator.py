@@ -88,3 +88,17 @@ def test_replicas_listing():
     reps = s.list_tape_replicas(["ds", "missing"])
     assert [(r.rse, r.is_tape, r.complete, r.n_bytes) for r in reps["ds"]] == [("T", True, True, 10), ("U", True, True, 10), ("DISK", False, True, 10)]
     assert reps["missing"] == []
+
+
+def test_buffer_excess_is_integrated_over_time_until_the_rule_is_released():
+    s = sim([SimDataset("ds", (300, 300), ("U",))], buffers={"D": 400})
+    rule = s.create_staging_rule("ds", "U", "D", "a", None)
+    s.advance(10 + 0.3)  # first file (300) at 10.3 s, second at 10.6 s
+    assert s.buffers["D"].used == 300 and s.buffers["D"].seconds_over_capacity == 0
+    s.advance(100)
+    buf = s.buffers["D"]
+    assert buf.peak == 600 and buf.max_excess == 200
+    s.delete_rule(rule)
+    s.advance(100)  # released: no longer over
+    assert buf.seconds_over_capacity == pytest.approx(100 - 0.3, abs=1e-6)
+    assert buf.byte_seconds_over_capacity == pytest.approx(200 * (100 - 0.3), rel=1e-6)

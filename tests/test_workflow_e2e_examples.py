@@ -88,6 +88,21 @@ def test_sig_bg_comb_fan_in_waits_for_all_parents(db, jedi_taskbuffer):
     combine = steps["combine"][0]["task_name"]
     for parent in ("premix", "make_background_2"):  # fan-in without noWaitParent: submitted after both ended
         assert started[combine] > ended[steps[parent][0]["task_name"]]
+    # --secondaryDSs became real inputs: upstream's TaskRefiner registered each parent container as a secondary of
+    # the primary input (type input, masterID = the primary's datasetID, its own stream, files per job np=<n>)
+    inputs = db.query_dicts(
+        f"SELECT t.taskName, d.datasetID, d.datasetName, d.type, d.masterID, d.streamName, d.attributes FROM {db.table('JEDI_Datasets')} d "
+        f"JOIN {db.table('JEDI_Tasks')} t ON t.jediTaskID=d.jediTaskID WHERE d.type IN ('input', 'pseudo_input') ORDER BY d.datasetID")
+    def rows_of(step):
+        return [r for r in inputs if r["taskname"] == steps[step][0]["task_name"]]
+    primary, secondary = rows_of("premix")
+    assert (primary["streamname"], primary["masterid"], primary["datasetname"]) == ("IN", None, "user.dev.sbc_001_make_signal_def.zip/")
+    assert secondary["type"] == "input" and secondary["masterid"] == primary["datasetid"]
+    assert (secondary["streamname"], secondary["datasetname"], secondary["attributes"]) == ("IN2", "user.dev.sbc_002_make_background_1_xyz.pool/", "np=2")
+    combine_rows = rows_of("combine")
+    assert [(r["streamname"], r["datasetname"], r["attributes"]) for r in combine_rows[1:]] == [
+        ("IN2", "user.dev.sbc_003_premix_klm.root/", "np=2"), ("IN3", "user.dev.sbc_005_make_background_2_ooo.root/", "np=5")]
+    assert all(r["masterid"] == combine_rows[0]["datasetid"] for r in combine_rows[1:])
 
 
 def test_merge_many_scatters_sub_workflows_and_merges(db, jedi_taskbuffer):
@@ -125,35 +140,29 @@ def test_cond_parent_succeeds_takes_ok_branch(db, jedi_taskbuffer):
     check_tasks_and_history(db, wf_id, "user.dev.condok")
 
 
-def test_cond_parent_fails_takes_ng_branch(db, jedi_taskbuffer):
-    """top fails with no output. The engine skips bottom_OK and submits bottom_NG on top's (empty) output.
-    JEDI breaks a task whose primary input is empty unless it allows empty input, so the templates carry
-    allowEmptyInput here (see the report: the engine does not set it for `!self.x` steps); the workflow ends
-    ``finished``: top failed, bottom_NG done (engine semantics, as in test_workflow_engine)."""
+def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_taskbuffer):
+    """top fails with no output: bottom_OK is skipped and bottom_NG runs on top's (empty) output container. The engine
+    gives bottom_NG allowEmptyInput (upstream TaskRefinerBase turns it into the task's split rule), so JEDI's
+    ContentsFeeder rule, played by the simulator, finishes it instead of breaking it. top's failure was handled by
+    the branch written for it, so the workflow ends ``done``."""
     from pandajedi_wf.simulators.grid import Fate
 
     fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
-    templates = {"container": dict(TEMPLATES["container"], allowEmptyInput=True)}
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condng", fate=fate, templates=templates)
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condng", fate=fate)
 
-    assert status == "finished", explain(db, wf_id)
+    assert status == "done", explain(db, wf_id)
     steps = by_name(step_rows(db, wf_id))
     assert [steps[n][0]["status"] for n in ("top", "bottom_OK", "bottom_NG")] == ["failed", "skipped", "done"]
+    assert steps["bottom_OK"][0]["jedi_task_id"] is None
+    ng_task = steps["bottom_NG"][0]["jedi_task_id"]
+    task = jedi_taskbuffer.getTaskWithID_JEDI(ng_task)[1]
+    assert task.allowEmptyInput() and task.status == "done"
+    (split_rule,) = db.query(f"SELECT splitRule FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": ng_task})[0]
+    assert "AE=1" in split_rule.split(","), split_rule
+    reason = db.query(f"SELECT reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w AND entity_type='workflow' AND to_status='done'",
+                      {":w": wf_id})
+    assert reason and "failure of 'top' handled by 'bottom_NG'" in reason[0][0]
     check_tasks_and_history(db, wf_id, "user.dev.condng")
-
-
-def test_cond_parent_fails_without_allow_empty_input_breaks_ng_branch(db, jedi_taskbuffer):
-    """The same, with the plain templates: JEDI's ContentsFeeder rule (played by the simulator) breaks bottom_NG."""
-    from pandajedi_wf.simulators.grid import Fate
-
-    fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condbr", fate=fate)
-
-    assert status == "failed", explain(db, wf_id)
-    steps = by_name(step_rows(db, wf_id))
-    assert [steps[n][0]["status"] for n in ("top", "bottom_OK", "bottom_NG")] == ["failed", "skipped", "failed"]
-    task = db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": steps["bottom_NG"][0]["jedi_task_id"]})
-    assert task == [("broken",)]
 
 
 def _loop_fate(iterations: int):

@@ -143,11 +143,104 @@ def test_cond_parent_success_takes_ok_branch():
     assert skip.node_key == "003" and "!self.opt_inDS" in skip.reason
 
 
-def test_cond_parent_failure_takes_ng_branch():
+def test_cond_parent_failure_takes_ng_branch_and_the_handled_failure_ends_done():
     sim = Simulation(cwl("cond.cwl"), outcomes={"top": "failed"})
-    assert sim.run() == "finished"
+    assert sim.run() == "done"
+    assert sim.status_of("top") == {"001": "failed"}
     assert sim.status_of("bottom_OK") == {"002": "skipped"}
     assert sim.status_of("bottom_NG") == {"003": "done"}
+    final = [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1]
+    assert "failure of 'top' handled by 'bottom_NG'" in final.reason
+    ng = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "003")
+    assert ng.spec.allow_empty_input is True  # it reads top's output container, empty since top failed
+
+
+def test_cond_ok_branch_does_not_allow_empty_input():
+    sim = Simulation(cwl("cond.cwl"))
+    sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
+    assert sim.run() == "done"
+    ok = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "002")
+    assert ok.spec.allow_empty_input is False and "allowEmptyInput" not in ok.task_params
+
+
+def test_failure_branch_that_fails_leaves_the_workflow_failed():
+    sim = Simulation(cwl("cond.cwl"), outcomes={"top": "failed", "bottom_NG": "failed"})
+    assert sim.run() == "failed"
+    final = [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1]
+    assert "handled" not in final.reason
+
+
+def _cwl_text(steps: str):
+    text = "cwlVersion: v1.2\nclass: Workflow\nrequirements:\n  InlineJavascriptRequirement: {}\ninputs: []\noutputs: []\nsteps:\n" + steps
+    return parse_workflow("cwl", text, {}, str(EXAMPLES))
+
+
+def _prun(name, when=None, in_ds=None, sec=None):
+    lines = [f"  {name}:", "    run: prun", "    in:", f"      opt_exec:\n        default: echo {name}", "      opt_args:\n        default: --outputs out.txt"]
+    if in_ds:
+        lines.append(f"      opt_inDS: {in_ds}/outDS")
+    if sec:
+        lines.append(f"      opt_secondaryDSs: [{sec}/outDS]")
+    lines.append("    out: [outDS]")
+    if when:
+        lines.append(f"    when: $({when})")
+    return "\n".join(lines) + "\n"
+
+
+def test_failure_is_not_handled_when_another_reader_lacks_its_input():
+    """rescue fires on top's failure, but plain reads top's output without a condition and is skipped for lack of
+    input: the workflow did not do what it was written to do."""
+    wf = _cwl_text(_prun("top") + _prun("rescue", "!self.opt_inDS", "top") + _prun("plain", None, "top"))
+    sim = Simulation(wf, outcomes={"top": "failed"})
+    assert sim.run() == "finished"
+    assert sim.status_of("plain") == {"003": "skipped"} and sim.status_of("rescue") == {"002": "done"}
+
+
+def test_success_only_condition_does_not_handle_a_failure_but_still_allows_empty_input():
+    """`self.a || self.b` runs when b succeeded although a failed: a's failure was not planned for (finished), and
+    the step may read a's empty container as its primary input (allowEmptyInput)."""
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("either", "self.opt_inDS || self.opt_secondaryDSs", "a", "b"))
+    sim = Simulation(wf, outcomes={"a": "failed"})
+    assert sim.run() == "finished"
+    either = next(x for x in sim.history if isinstance(x, SubmitStep) and x.node_key == "003")
+    assert either.spec.allow_empty_input is True
+
+
+def test_negated_conjunction_handles_the_failure():
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("fallback", "!(self.opt_inDS && self.opt_secondaryDSs)", "a", "b"))
+    sim = Simulation(wf, outcomes={"a": "failed"})
+    assert sim.run() == "done"
+    assert sim.status_of("fallback") == {"003": "done"}
+
+
+def test_failure_inside_conjunction_is_handled_and_empty_input_propagates_downstream():
+    """`!self.a && self.b` fires on a's failure; the step after it reads an output that may be empty too."""
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("fix", "!self.opt_inDS && self.opt_secondaryDSs", "a", "b") + _prun("after", None, "fix"))
+    sim = Simulation(wf, outcomes={"a": "failed"})
+    assert sim.run() == "done"
+    specs = {x.node_key: x.spec for x in sim.history if isinstance(x, SubmitStep)}
+    assert specs["003"].allow_empty_input is True and specs["004"].allow_empty_input is True
+    assert specs["001"].allow_empty_input is False and specs["002"].allow_empty_input is False
+
+
+def test_failure_triggers_follow_negations():
+    from pandajedi_wf.workflow.conditions import parse_condition
+    from pandajedi_wf.workflow.engine import failure_triggers
+
+    ids = {"a": 1, "b": 2}
+
+    def resolved(text):
+        cond = parse_condition(text)
+        for leaf in cond.leaves():
+            leaf.parents = [ids[leaf.param]]
+        return cond
+
+    assert failure_triggers(resolved("!self.a")) == {1}
+    assert failure_triggers(resolved("self.a")) == set()
+    assert failure_triggers(resolved("!self.a && self.b")) == {1}
+    assert failure_triggers(resolved("self.a || self.b")) == set()
+    assert failure_triggers(resolved("!(self.a && self.b)")) == {1, 2}
+    assert failure_triggers(resolved("!(!self.a || self.b)")) == {2}
 
 
 def test_condition_waits_for_running_parent():

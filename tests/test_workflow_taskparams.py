@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
 import pytest
 
-from pandajedi_wf.workflow import RunContext, SubmitStep, build_task_params, next_actions, parse_workflow
+from pandajedi_wf.workflow import CreateStep, MakeReady, RunContext, StepRecord, SubmitStep, build_task_params, next_actions, parse_workflow
 from pandajedi_wf.workflow.engine import DatasetRef, StepSpec
 from pandajedi_wf.workflow.taskparams import TaskParamsError
 
@@ -119,3 +120,71 @@ def test_engine_builds_params_for_scattered_sub_workflow_steps():
     cli = shlex.split(p["cliParams"])
     assert cli[cli.index("--inDS") + 1] == "sigB" and cli[cli.index("--containerImage") + 1] == "docker://busybox"
     assert "user.alice.mm_001_make_signal_s1_abc.dat/" in [j.get("dataset") for j in p["jobParameters"]]
+
+
+def _inputs(p):
+    return [j for j in p["jobParameters"] if j.get("param_type") == "input"]
+
+
+def test_sig_bg_comb_premix_reads_make_background_1_as_secondary_input():
+    """Like prun: one hidden ``${IN2}`` input per --secondaryDSs entry, on the parent's container, so JEDI's refiner
+    registers it as a secondary of the primary input (not only in cliParams)."""
+    wf = parse_workflow("cwl", str(EXAMPLES / "sig_bg_comb.cwl"), {"signal": "sig", "background": "bg"}, str(EXAMPLES))
+    ctx = RunContext(out_ds="user.alice.sbc", user_name="alice", workflow_id=5, workflow_status="running", task_templates={"container": TEMPLATE})
+    steps: dict[str, StepRecord] = {}
+    params = {}
+    for _ in range(4):  # every task ends done at once, so each round opens the next layer
+        for a in next_actions(wf, steps, ctx):
+            if isinstance(a, CreateStep):
+                steps[a.node_key] = StepRecord(a.node_key, a.node_id, "defined")
+            elif isinstance(a, MakeReady):
+                steps[a.node_key].status = "ready"
+            elif isinstance(a, SubmitStep):
+                steps[a.node_key].status = "done"
+                params[a.spec.name] = a.task_params
+    premix = params["premix"]
+    assert _inputs(premix) == [
+        {"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": "user.alice.sbc_001_make_signal_def.zip/", "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"},
+        {"type": "template", "param_type": "input", "value": "${IN2}", "dataset": "user.alice.sbc_002_make_background_1_xyz.pool/", "hidden": True, "nFilesPerJob": 2},
+    ]
+    assert {"type": "constant", "value": "--inMap \"{'IN': ${IN/T}, 'IN2': ${IN2/T}}\""} in premix["jobParameters"]
+    assert premix["reuseSecOnDemand"] is True
+    combine = _inputs(params["combine"])
+    assert [(j["value"], j["dataset"], j.get("nFilesPerJob")) for j in combine[1:]] == [
+        ("${IN2}", "user.alice.sbc_003_premix_klm.root/", 2),
+        ("${IN3}", "user.alice.sbc_005_make_background_2_ooo.root/", 5),
+    ]
+    assert "reuseSecOnDemand" not in params["make_signal"] and len(_inputs(params["make_signal"])) == 1
+
+
+def test_secondary_options_pattern_skip_reusable_ratio_and_expansion():
+    s = spec(inputs={"opt_exec": "x", "opt_args": "--secondaryDSs IN2:3:D2/:*.root:4,IN3:0:D3a/^D3b/ --reusableSecondary IN3 --useNumFilesInSecDSsAsRatio"})
+    p = build_task_params(s, CTX)
+    in2, in3 = _inputs(p)
+    assert in2 == {"type": "template", "param_type": "input", "value": "${IN2}", "dataset": "D2/", "hidden": True, "include": "*.root", "offset": 4, "expand": True, "ratio": 3}
+    assert in3["dataset"] == "D3a/,D3b/" and in3["reusable"] is True and "ratio" not in in3 and "nFilesPerJob" not in in3
+    assert p["noInput"] is True  # no primary input: JEDI makes the pseudo one, the secondaries follow it
+    assert {"type": "constant", "value": "--inMap \"{'IN2': ${IN2/T}, 'IN3': ${IN3/T}}\""} in p["jobParameters"]
+    # with a primary input pchain adds --notExpandSecDSs; several datasets of one stream go into one container,
+    # named the same on every build of the step
+    s = spec(inputs={"opt_inDS": DatasetRef("T1", ("a.txt",)), "opt_exec": "x", "opt_args": "--secondaryDSs=IN2:1:D3a/^D3b/"})
+    first, again = (_inputs(build_task_params(s, CTX))[1] for _ in range(2))
+    assert "expand" not in first and first["consolidate"] == again["consolidate"]
+    assert first["consolidate"].startswith("user.alice.") and first["consolidate"].endswith("/")
+
+
+@pytest.mark.parametrize("value,message", [
+    ("IN2:x:D/", "bad --secondaryDSs entry 'IN2:x:D/'"),
+    ("D/", "expected StreamName:nFiles:DatasetName"),
+    ("IN2:1:D/,IN2:1:E/", "uses stream 'IN2' twice"),
+    ("IN2:1:D/:p:0:files.txt", "local file list"),
+])
+def test_bad_secondary_datasets_are_clear_errors(value, message):
+    with pytest.raises(TaskParamsError, match=re.escape(message)):
+        build_task_params(spec(inputs={"opt_exec": "x", "opt_args": f"--secondaryDSs {value}"}), CTX)
+
+
+def test_allow_empty_input_follows_the_engine():
+    p = build_task_params(spec(inputs={"opt_inDS": DatasetRef("T1", ("a.txt",)), "opt_exec": "x"}, allow_empty_input=True), CTX)
+    assert p["allowEmptyInput"] is True
+    assert "allowEmptyInput" not in build_task_params(spec(inputs={"opt_inDS": DatasetRef("T1", ("a.txt",)), "opt_exec": "x"}), CTX)

@@ -6,11 +6,19 @@ One pure function, ``admit``.  Rules, in the order they are applied:
    no tape window, no disk buffer and no user quota.
 2. The other requests are served share by share, always from the share with the least bytes in flight
    per unit of weight (weighted max-min fairness; ties by JEDI share rank).  Inside a share: task
-   priority (high first), then age (old first).
-3. A request starts only on its best source (earliest expected completion, see ``source_choice``), and
-   only if that tape was below ``release_threshold`` of both its limits when the cycle began
-   (hysteresis) and the request still fits under both limits, the destination's disk buffer and the
-   user's caps.  Otherwise it is held with a reason.  No limit is ever exceeded.
+   priority (high first), then age (old first), where a long recall counts as older by its duration on
+   its fastest source, up to ``longest_first_max_lead_seconds`` (longest-processing-time first: the
+   campaign's tail is then made of short recalls that balance across tapes).  The trade-off is bounded:
+   a request is only ever overtaken, within its share and priority, by requests at most that lead
+   younger than it; shares and priorities are untouched.
+3. A request starts only on its best source (earliest expected completion, see ``source_choice``),
+   counting on each tape what is in flight AND what requests earlier in this order are waiting for
+   there (list scheduling: a request does not wait behind a backlog for a fast tape when a slower idle
+   tape would deliver it sooner), and
+   only if that tape was below ``release_threshold`` of its limits (file count, and bytes against its
+   bandwidth-delay window) when the cycle began (hysteresis), it has less than that window in flight
+   now, and the request still fits under both hard limits, the destination's disk buffer and the
+   user's caps.  Otherwise it is held with a reason.  No hard limit is ever exceeded.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .config import CarouselConfig
-from .source_choice import NO_LOAD, fits_window, rank_sources
+from .source_choice import NO_LOAD, byte_window, fits_window, mean_file_bytes, rank_sources, throughput_of
 from .state import CarouselLoad, Load, StagingRequest
 
 # reasons a request is held back this cycle
@@ -52,8 +60,17 @@ class Admission:
     held: tuple[Hold, ...]
 
 
-def _priority_key(request: StagingRequest) -> tuple:
-    return (-request.task_priority, request.created_at, request.request_id)
+def recall_lead_seconds(request: StagingRequest, throughput, config: CarouselConfig) -> float:
+    """How much older a request counts for its length: its recall time on its fastest usable source, capped."""
+    cap = config.longest_first_max_lead_seconds
+    rates = [throughput_of(s, throughput, config) for s in request.sources if config.tape_usable(s)]
+    if not cap or not rates or request.on_disk:
+        return 0.0
+    return min(float(cap), request.n_bytes / max(rates))
+
+
+def _priority_key(request: StagingRequest, throughput, config: CarouselConfig) -> tuple:
+    return (-request.task_priority, request.created_at - recall_lead_seconds(request, throughput, config), request.request_id)
 
 
 class _Books:
@@ -66,12 +83,16 @@ class _Books:
         self.buffers = dict(load.buffers)
         self.shares = dict(load.shares)
         self.throughput = load.throughput
+        self.committed = dict(load.tapes)  # in flight + waiting for the tape, for source choice
         threshold = config.release_threshold
+        requests = list(requests)
         candidates = {s for r in requests for s in r.sources}
+        mean = mean_file_bytes(list(load.tapes.values()) + [Load(r.n_files, r.n_bytes) for r in requests])
+        self.windows = {tape: byte_window(tape, mean, self.throughput, config) for tape in candidates}
         self.open_tapes = set()
         for tape in candidates:
             limits, used = config.tape(tape), self.tapes.get(tape, NO_LOAD)
-            if used.files < threshold * limits.max_files and used.bytes < threshold * limits.max_bytes:
+            if used.files < threshold * limits.max_files and used.bytes < threshold * self.windows[tape]:
                 self.open_tapes.add(tape)
 
     def refusal(self, r: StagingRequest) -> tuple[str, str, str | None]:
@@ -93,18 +114,21 @@ class _Books:
                 return NEVER_FITS, f"{need} {unit} exceed the per-user cap ({cap})", None
             if used + need > cap:
                 return USER_CAP, f"user {r.user} has {used} of {cap} {unit} in flight", None
-        ranked = rank_sources(r.sources, r.n_bytes, self.tapes, self.throughput, config)
+        ranked = rank_sources(r.sources, r.n_bytes, self.committed, self.throughput, config, r.n_files)
         if not ranked:
             return NO_USABLE_SOURCE, f"no active, non-excluded tape among {list(r.sources)}", None
         ranked = [s for s in ranked if fits_window(s, r.n_files, r.n_bytes, config)]
         if not ranked:
             return NEVER_FITS, f"{r.n_files} files / {r.n_bytes} bytes exceed the window of every source tape", None
         best = ranked[0]
+        self.committed[best] = self.committed.get(best, NO_LOAD).plus(r.n_files, r.n_bytes)  # started or waiting for it
         if best not in self.open_tapes:
             return TAPE_ABOVE_THRESHOLD, f"best source {best} is above {config.release_threshold:.0%} of a limit", None
         limits, used = config.tape(best), self.tapes.get(best, NO_LOAD)
         if used.files + r.n_files > limits.max_files or used.bytes + r.n_bytes > limits.max_bytes:
             return TAPE_FULL, f"best source {best} has {used.files} files / {used.bytes} bytes in flight", None
+        if used.bytes >= self.windows[best]:
+            return TAPE_FULL, f"best source {best} has its bandwidth-delay window ({self.windows[best]:.0f} bytes) in flight", None
         return "", "", best
 
     def take(self, r: StagingRequest, source: str) -> None:
@@ -121,7 +145,7 @@ def admit(config: CarouselConfig, queued: Iterable[StagingRequest], load: Carous
     held: list[Hold] = []
 
     to_recall = []
-    for r in sorted(queued, key=_priority_key):
+    for r in sorted(queued, key=lambda r: _priority_key(r, load.throughput, config)):
         if not r.on_disk:
             to_recall.append(r)
         elif r.destination in config.excluded_destinations:

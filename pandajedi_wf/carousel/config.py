@@ -28,6 +28,8 @@ class TapeLimits:
     max_bytes: int = 200 * TB
     active: bool = True
     expected_bytes_per_second: float = 200e6  # prior for source choice until a throughput is measured
+    drives: int = 4  # drives the site gives to our recalls: each holds one bring-online batch in flight
+    mount_seconds: float = 120.0  # mount + positioning latency before a batch's first file
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class CarouselConfig:
     excluded_tapes: frozenset[str] = frozenset()
     excluded_destinations: frozenset[str] = frozenset()
     default_destination: str = "type=DATADISK"  # Rucio RSE expression for recalls when the task names none
+    # -- added in part 7 (all optional; defaults are what an operator would run with) --
+    cycle_seconds: int = 600  # how often the agent runs; part of the delay a tape window must cover
+    bring_online_batch_files: int = 200  # files FTS hands a drive per bring-online request
+    window_from_throughput: bool = True  # cap bytes in flight per tape at its bandwidth-delay product
+    hang_factor: float = 1.5  # a request is hung after this many times its expected delivery time without a file
+    longest_first_max_lead_seconds: int = 6 * 3600  # within one priority, a long recall may overtake requests this much younger
+    rebalance_per_cycle: int = 20  # not-yet-started recalls moved to an idle tape per cycle (0: never move)
 
     def tape(self, name: str) -> TapeLimits:
         return self.tapes.get(name, self.default_tape)
@@ -88,6 +97,14 @@ def _positive_number(key: str, value: Any) -> float:
         raise _fail(key, "must be a number", value)
     if value <= 0:
         raise _fail(key, "must be positive", value)
+    return float(value)
+
+
+def _non_negative_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(key, "must be a number", value)
+    if value < 0:
+        raise _fail(key, "must not be negative", value)
     return float(value)
 
 
@@ -140,7 +157,11 @@ def _tape_limits(key: str, doc: Any, base: TapeLimits) -> TapeLimits:
         "expected_bytes_per_second": _positive_number(
             f"{key}.expected_bytes_per_second", doc.get("expected_bytes_per_second", base.expected_bytes_per_second)
         ),
+        "drives": _count(f"{key}.drives", doc.get("drives", base.drives)),
+        "mount_seconds": _non_negative_number(f"{key}.mount_seconds", doc.get("mount_seconds", base.mount_seconds)),
     }
+    if values["drives"] == 0:
+        raise _fail(f"{key}.drives", "must be at least 1", 0)
     return TapeLimits(**values)
 
 
@@ -153,6 +174,12 @@ _SCALARS = {
     "extend_below_seconds": _count,
     "stuck_timeout_seconds": _count,
     "max_source_switches": _count,
+    "cycle_seconds": _count,
+    "bring_online_batch_files": _count,
+    "window_from_throughput": _bool,
+    "hang_factor": _non_negative_number,
+    "longest_first_max_lead_seconds": _count,
+    "rebalance_per_cycle": _count,
 }
 _OPTIONAL_COUNTS = {"default_disk_buffer_bytes", "user_max_bytes", "user_max_files"}
 

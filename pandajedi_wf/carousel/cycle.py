@@ -1,4 +1,5 @@
-"""One carousel cycle: follow rules, recover intents, switch stuck sources, admit queued requests.
+"""One carousel cycle: follow rules, recover intents, switch stuck sources, admit queued requests, then
+move recalls still waiting deep in a tape queue to tapes that run dry (``source_choice.rebalance``).
 
 The decisions are the pure functions of ``admission`` and ``progress``; this module only applies them
 through a ``StagingDDM`` and a ``RequestBook`` (where request rows live: memory in the benchmark, the
@@ -17,8 +18,8 @@ from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress,
 from . import lifecycle as lc
 from .admission import admit
 from .config import CarouselConfig
-from .source_choice import expected_completion_seconds
-from .progress import FAIL, SWITCH, last_progress_time, lifetime_extension, stuck_verdict, updated_throughput
+from .progress import FAIL, SWITCH, expected_delivery_seconds, last_progress_time, lifetime_extension, stuck_verdict, updated_throughput
+from .source_choice import Recall, expected_completion_seconds, rebalance
 from .state import CarouselLoad, Load, StagingRequest
 
 ACTIVITY = "Data Carousel"
@@ -103,6 +104,7 @@ class CycleReport:
     failed: int = 0
     requeued: int = 0
     extended: int = 0
+    rebalanced: int = 0  # recalls moved, before their first file, to a tape running dry
     errors: list[str] = field(default_factory=list)
     held: dict[str, int] = field(default_factory=dict)  # reason -> count
 
@@ -180,12 +182,18 @@ def _follow(
                 report.extended += 1
             except DDMError as exc:
                 report.errors.append(f"{rec.request.dataset}: {exc}")
+        r = rec.request
         verdict = stuck_verdict(
             now=now,
             last_progress_at=max(seen, rec.expected_start_at),
             files_replicating=rule.locks_replicating,
             files_stuck=rule.locks_stuck,
             queue_drain_seconds=_queue_ahead_seconds(rec.source, load, config) if rec.source else 0.0,
+            expected_delivery_seconds=(
+                expected_delivery_seconds(rec.source, load.tapes.get(rec.source, Load()), r.n_bytes / r.n_files, throughput, config)
+                if rec.source and r.n_files
+                else None
+            ),
             switches=rec.switches,
             current=rec.source,
             tried=rec.tried,
@@ -218,6 +226,14 @@ def _follow(
     return delivered
 
 
+def _saturated(busy_tapes: Iterable[str], book: RequestBook, config: CarouselConfig) -> list[str]:
+    """Tapes that still have a full bring-online batch per drive in flight: only while every drive has work
+    does delivered/elapsed measure the tape; a half-fed tape at the end of a campaign would read as slow,
+    stretch every expected time and delay hang detection."""
+    load = current_load(book.records(lc.IN_FLIGHT))
+    return [t for t in busy_tapes if load.tapes.get(t, Load()).files >= config.tape(t).drives * config.bring_online_batch_files]
+
+
 def run_cycle(
     config: CarouselConfig,
     book: RequestBook,
@@ -229,7 +245,8 @@ def run_cycle(
     busy_tapes: Iterable[str] = (),
 ) -> CycleReport:
     """One pass.  ``throughput`` (bytes/s per tape) is updated in place from tapes in ``busy_tapes``
-    (tapes that had work during the whole ``elapsed`` seconds since the previous cycle)."""
+    (tapes that had work during the whole ``elapsed`` seconds since the previous cycle) that are still
+    saturated (see ``_saturated``)."""
     report = CycleReport()
     for rec in book.records([lc.SUBMITTING]):  # intents left by a crash
         _submit(book, ddm, rec, config, now, report)
@@ -237,7 +254,7 @@ def run_cycle(
         _switch(book, ddm, rec, report)
 
     delivered = _follow(config, book, ddm, now, throughput, report)
-    for tape in busy_tapes:
+    for tape in _saturated(busy_tapes, book, config):
         measured = updated_throughput(throughput.get(tape), delivered.get(tape, 0), elapsed, config)
         if measured:
             throughput[tape] = measured
@@ -264,7 +281,42 @@ def run_cycle(
         report.pinned += start.source is None
     for hold in decision.held:
         report.held[hold.reason] = report.held.get(hold.reason, 0) + 1
+    _rebalance(config, book, ddm, now, throughput, report)
     return report
+
+
+def _rebalance(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport) -> None:
+    """Move recalls that have not started to tapes running dry.  A move is not a stuck switch: it does not
+    use ``max_source_switches``; ``tried`` (persisted) records it, and a recall moves at most once."""
+    if config.rebalance_per_cycle <= 0:
+        return
+    in_flight = [rec for rec in book.records(lc.IN_FLIGHT) if rec.source is not None]
+    recalls = [
+        Recall(
+            rec.request.request_id,
+            rec.source,
+            rec.request.sources,
+            rec.files_left,
+            rec.bytes_left,
+            rec.expected_start_at,
+            movable=rec.status == lc.STAGING and rec.files_done == 0 and rec.switches == 0 and len(set(rec.tried) | {rec.source}) == 1,
+        )
+        for rec in in_flight
+    ]
+    by_id = {rec.request.request_id: rec for rec in in_flight}
+    for move in rebalance(recalls, throughput, config):
+        load = current_load(book.records(lc.IN_FLIGHT), throughput)
+        rec = book.save(
+            by_id[move.request_id],
+            lc.SWITCHING,
+            source=move.target,
+            expected_start_at=now + _queue_ahead_seconds(move.target, load, config),
+            tried=tuple(dict.fromkeys(by_id[move.request_id].tried + (move.source, move.target))),
+            last_progress_at=now,
+            error=f"moved from {move.source} to idle {move.target} before its first file (expected {move.gain_seconds:.0f} s earlier)",
+        )
+        _switch(book, ddm, rec, report)
+        report.rebalanced += 1
 
 
 def retire(book: RequestBook, ddm: StagingDDM, rec: RequestRecord) -> RequestRecord:

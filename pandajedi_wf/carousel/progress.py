@@ -1,9 +1,13 @@
 """Following a staging rule: stuck detection, the next source to try, lifetime extension, throughput.
 
-Upstream leaves stuck rules to humans.  Here a request that has made no progress for
-``stuck_timeout_seconds`` (or whose every remaining file is stuck in Rucio) gets a new source: an
-untried replica first, best expected completion first; when every replica was tried, the best one is
-retried (moving the rule re-queues the stuck transfers).  After ``max_source_switches`` it fails.
+Upstream leaves stuck rules to humans.  Here a request is stuck when every remaining file is stuck in
+Rucio, or when no file arrived for ``hang_factor`` times its expected delivery time (the time its tape
+needs to drain everything in flight, plus the pipeline delay: mount, one batch per drive, one cycle), or
+at the latest after ``stuck_timeout_seconds`` beyond that drain.  Rucio counts a silently lost file and
+one waiting for a retry at the back of the queue both as "replicating"; the drain term is what keeps
+the second from being called hung.  A stuck request gets a new source: an untried replica first, best
+expected completion first; when every replica was tried, the best one is retried (moving the rule
+re-queues the stuck transfers).  After ``max_source_switches`` it fails.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .config import CarouselConfig
-from .source_choice import rank_sources
+from .source_choice import pipeline_delay_seconds, rank_sources, throughput_of
 from .state import Load
 
 WAIT = "wait"
@@ -32,14 +36,33 @@ def last_progress_time(previous_files_done: int, files_done: int, previous_time:
     return now if files_done > previous_files_done else previous_time
 
 
+def expected_delivery_seconds(tape: str, in_flight: Load, mean_file_bytes: float, throughput: Mapping[str, float], config: CarouselConfig) -> float:
+    """How long the tape should need to deliver any file now in flight on it: drain all it holds (a retried
+    file sits at the back) plus the pipeline delay (mount, one batch read by one drive, one agent cycle);
+    near the end of a campaign the batch can hold no more than the files left, so a hung file there is
+    found in minutes, not after a full batch time."""
+    delay = pipeline_delay_seconds(tape, mean_file_bytes, throughput, config, files_in_flight=in_flight.files)
+    return in_flight.bytes / throughput_of(tape, throughput, config) + delay
+
+
 def is_stuck(
-    last_progress_at: float, now: float, config: CarouselConfig, *, files_replicating: int = 1, files_stuck: int = 0, queue_drain_seconds: float = 0.0
+    last_progress_at: float,
+    now: float,
+    config: CarouselConfig,
+    *,
+    files_replicating: int = 1,
+    files_stuck: int = 0,
+    queue_drain_seconds: float = 0.0,
+    expected_delivery_seconds: float | None = None,
 ) -> bool:
-    """No new file for ``stuck_timeout_seconds`` beyond the time the source tape needs to drain what is
-    queued on it: a retried file waits at the back of that queue and is not stuck."""
+    """Every remaining file stuck; or no new file for ``hang_factor`` x the expected delivery time; or, as
+    the backstop when no expectation is known, for ``stuck_timeout_seconds`` beyond the queue drain time."""
     if files_stuck > 0 and files_replicating == 0:
         return True  # Rucio gave up on every remaining file: no point in waiting for the timeout
-    return now - last_progress_at >= config.stuck_timeout_seconds + queue_drain_seconds
+    idle = now - last_progress_at
+    if expected_delivery_seconds is not None and config.hang_factor > 0 and idle >= config.hang_factor * expected_delivery_seconds:
+        return True
+    return idle >= config.stuck_timeout_seconds + queue_drain_seconds
 
 
 def next_source(
@@ -67,6 +90,7 @@ def stuck_verdict(
     files_replicating: int,
     files_stuck: int,
     queue_drain_seconds: float = 0.0,
+    expected_delivery_seconds: float | None = None,
     switches: int,
     current: str | None,
     tried: Iterable[str],
@@ -77,7 +101,15 @@ def stuck_verdict(
     config: CarouselConfig,
 ) -> StuckVerdict:
     """Wait, switch to a named source, or fail: the whole stuck-rule policy in one place."""
-    if not is_stuck(last_progress_at, now, config, files_replicating=files_replicating, files_stuck=files_stuck, queue_drain_seconds=queue_drain_seconds):
+    if not is_stuck(
+        last_progress_at,
+        now,
+        config,
+        files_replicating=files_replicating,
+        files_stuck=files_stuck,
+        queue_drain_seconds=queue_drain_seconds,
+        expected_delivery_seconds=expected_delivery_seconds,
+    ):
         return StuckVerdict(WAIT)
     idle = now - last_progress_at
     why = f"{files_stuck} stuck / {files_replicating} replicating files, no progress for {idle:.0f} s"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
-from pandajedi_wf.taskbuffer.connection import WfDatabase
+from pandajedi_wf.taskbuffer.connection import DatabaseError, WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from pandajedi_wf.workflow import (
     STEP_LIFECYCLE,
@@ -51,20 +51,47 @@ class ProcessorSettings:
     max_submissions_per_workflow: int = 200
 
 
+_DEFINITION_CACHE_SIZE = 50_000
+# parsed definitions and the client's task templates by workflow id: they never change after submission
+_definitions: dict[int, tuple[datetime.datetime, Workflow, dict | None]] = {}
+
+
 @dataclass
-class _Changes:
-    """Status changes of one workflow decided in this cycle, written together with their history rows."""
+class _Plan:
+    """Everything one workflow's decisions change in this cycle, kept in memory until the batch is written.
 
-    workflow_id: int
-    actor: str
-    now: datetime.datetime
-    history: list[TransitionRecord] = field(default_factory=list)
+    Steps are the row dicts loaded at the start of the cycle (``orig`` = status read then) or new dicts for steps
+    created now; only the first and the last status of a step reach the database, every step between goes to
+    the history.
+    """
 
-    def step(self, step_id: int, old: str, new: str, reason: str) -> None:
-        self.history.append(TransitionRecord("step", step_id, self.workflow_id, old, new, reason, self.actor, self.now))
+    wf: dict
+    history: list[tuple[str, object, str | None, str, str]] = field(default_factory=list)
+    touched: dict[str, dict] = field(default_factory=dict)
+    created: list[dict] = field(default_factory=list)
+    workflow_change: tuple[str, str] | None = None
+    results: list[tuple[dict, dict | None]] = field(default_factory=list)
+    to_kill: list[int] = field(default_factory=list)
 
-    def workflow(self, old: str, new: str, reason: str) -> None:
-        self.history.append(TransitionRecord("workflow", self.workflow_id, self.workflow_id, old, new, reason, self.actor, self.now))
+    @property
+    def workflow_id(self) -> int:
+        return int(self.wf["workflow_id"])
+
+    def move(self, s: dict, target: str, reason: str) -> None:
+        self.history.append(("step", s, s["status"], target, reason))
+        self.touched[s["node_key"]] = s
+        s["status"] = target
+
+    def move_workflow(self, target: str, reason: str) -> None:
+        WORKFLOW_LIFECYCLE.check(self.wf["status"], target)
+        self.history.append(("workflow", None, self.wf["status"], target, reason))
+        first = self.workflow_change[0] if self.workflow_change else self.wf["status"]
+        self.workflow_change = (first, target)
+        self.wf["status"] = target
+
+    def submissions(self) -> list[dict]:
+        steps_now = {s["node_key"]: s for s in self.created} | self.touched  # a new step may also have moved
+        return [s for s in steps_now.values() if s["status"] == "submitting"]
 
 
 def cycle(
@@ -76,7 +103,12 @@ def cycle(
     settings: ProcessorSettings | None = None,
     junction_results=None,
 ) -> str:
-    """One pass over every due workflow; returns a one-line summary for the heartbeat."""
+    """One pass over every due workflow; returns a one-line summary for the heartbeat.
+
+    Reads are one statement per kind per 500 workflows; decisions are made in memory; all writes of the batch go
+    in one transaction of grouped statements (falling back to one transaction per workflow if a row moved under
+    us); then JEDI is called for each step whose intent was committed, and the answers are written in bulk.
+    """
     settings = settings or ProcessorSettings()
     now = now or utcnow()
     owner = owner or process_id()
@@ -85,10 +117,12 @@ def cycle(
     stats.add("workflows_claimed", len(claimed))
     if not claimed:
         return "no workflow due"
-    rows = workflows.load(db, claimed)
+    if len(_definitions) > _DEFINITION_CACHE_SIZE:
+        _definitions.clear()
+    rows = workflows.load(db, claimed, skip_definition=_definitions.keys() & set(claimed))
     for workflow_id, queued in commands.queued_for(db, claimed).items():
         rows[workflow_id]["queued_commands"] = queued
-    step_rows = steps.load_for_workflows(db, claimed)
+    step_rows = steps.load_for_workflows(db, claimed, light=True)
     task_ids = [
         s["jedi_task_id"]
         for workflow_id, wf_steps in step_rows.items()
@@ -96,74 +130,94 @@ def cycle(
         if s["jedi_task_id"] and (s["status"] in STEP_ACTIVE or rows[workflow_id]["status"] == "cancelling")
     ]
     jedi_status = jedi_tasks.task_statuses(db, task_ids)
-    steps.touch_followed(db, claimed, now)
-    failures = 0
-    moved: list[int] = []
+    try:
+        steps.touch_followed(db, claimed, now)
+    except DatabaseError:  # only the wake-up marker: losing it (e.g. to a deadlock with a peer) costs one extra check
+        stats.add("touch_failures")
+    for wf_steps in step_rows.values():
+        for s in wf_steps:
+            s["jedi_status"] = jedi_status.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
+
+    errors: dict[int, str] = {}
+    moved: set[int] = set()
+    plans: list[_Plan] = []
     for workflow_id in claimed:
+        wf = rows[workflow_id]
         try:
-            if _advance(db, rows[workflow_id], step_rows[workflow_id], jedi_status, task_buffer, now, owner, stats, settings, junction_results):
-                moved.append(workflow_id)
+            if _rare_paths(db, wf, step_rows, task_buffer, now, owner, stats):
+                moved.add(workflow_id)
+            plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats)
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
-            failures += 1
-            stats.add("workflow_errors")
-            try:
-                workflows.set_error(db, workflow_id, f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}", now)
-            except Exception:
-                db.reconnect(attempts=1)
+            errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
+            continue
+        if plan.history:
+            plans.append(plan)
+    written = _write(db, plans, owner, now, stats, errors)
+    moved.update(p.workflow_id for p in written)
+    _submit(db, written, task_buffer, owner, now, stats, errors, settings)
+    _kill(task_buffer, written, errors)
+    if errors:
+        stats.add("workflow_errors", len(errors))
+        workflows.set_errors(db, sorted(errors.items()), now)
     # a workflow that moved may move again at once (a chain advances one cycle per link); the others back off
-    workflows.release(db, moved, owner, now)
-    workflows.release(db, [w for w in claimed if w not in set(moved)], owner, now + datetime.timedelta(seconds=settings.recheck_seconds))
-    return f"advanced {len(claimed) - failures} workflows, {failures} with errors"
+    workflows.release(db, sorted(moved), owner, now)
+    workflows.release(db, [w for w in claimed if w not in moved], owner, now + datetime.timedelta(seconds=settings.recheck_seconds))
+    return f"advanced {len(claimed) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
 
 
-def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], task_buffer, now, owner, stats, settings, junction_results) -> bool:
-    """Advance one workflow; True if any of its steps or its own status changed."""
+def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now, owner, stats) -> bool:
+    """Crash repair, user commands and repeated kills: rare, so done one workflow at a time with their own writes."""
     workflow_id = int(wf["workflow_id"])
-    changes = _Changes(workflow_id, owner, now)
-    by_key = {s["node_key"]: s for s in step_rows}
-
-    # 1. follow JEDI
-    with db.transaction():
-        for s in step_rows:
-            task_status = jedi_status.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
-            s["jedi_status"] = task_status
-            if task_status is None or s["status"] not in STEP_ACTIVE:
-                continue
-            target = jedi_status_to_step_status.get(task_status)
-            if target and target != s["status"] and STEP_LIFECYCLE.can(s["status"], target):
-                reason = f"JEDI task {s['jedi_task_id']} is {task_status}"
-                steps.change_status(db, [steps.StatusChange(s["step_id"], s["status"], target)], now)
-                changes.step(s["step_id"], s["status"], target, reason)
-                s["status"] = target
-                stats.add("step_transitions")
-            s["jedi_status"] = task_status
-            if target in ("done", "finished") and s["step_type"] == "junction" and s["results"] is None and junction_results is not None:
-                s["results"] = junction_results.fetch(int(s["jedi_task_id"]), s["task_name"])
-                steps.set_outputs(db, s["step_id"], s["outputs"], s["results"], now)
-        transitions.record(db, changes.history)
-    followed_changes = bool(changes.history)
-    changes.history.clear()
-
-    # 2. reconcile submissions interrupted by a crash or a transient JEDI failure
-    stranded = [s for s in step_rows if s["status"] == "submitting"]
-    for s in stranded:
-        _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=True)
-
-    # 2b. user commands (kill, retry, pause, ...), in the order they were given
-    if wf.get("queued_commands") and execute_queued(db, wf, step_rows, wf["queued_commands"], task_buffer, now, owner, stats):
-        followed_changes = True
-        step_rows = steps.load_for_workflows(db, [workflow_id])[workflow_id]
-        by_key = {s["node_key"]: s for s in step_rows}
-
-    # 2c. a cancelled workflow's tasks that JEDI has not ended yet (e.g. not yet known to JEDI when first killed)
+    changed = False
+    stranded = [s for s in step_rows[workflow_id] if s["status"] == "submitting"]
+    if stranded:
+        params = steps.task_params_of(db, [int(s["step_id"]) for s in stranded])
+        for s in stranded:
+            s["task_params"] = params.get(int(s["step_id"]))
+            _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=True)
+        changed = True
+    if wf.get("queued_commands") and execute_queued(db, wf, step_rows[workflow_id], wf["queued_commands"], task_buffer, now, owner, stats):
+        changed = True
+        step_rows[workflow_id] = steps.load_for_workflows(db, [workflow_id], light=True)[workflow_id]
+        statuses = jedi_tasks.task_statuses(db, [s["jedi_task_id"] for s in step_rows[workflow_id] if s["jedi_task_id"]])
+        for s in step_rows[workflow_id]:
+            s["jedi_status"] = statuses.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
     if wf["status"] == "cancelling":
-        alive = [int(s["jedi_task_id"]) for s in step_rows if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED]
+        alive = [int(s["jedi_task_id"]) for s in step_rows[workflow_id]
+                 if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED]
         if alive:
             stats.add("kills_repeated", len(alive))
             kill_tasks(task_buffer, wf, alive)
+    return changed
 
-    # 3. decide
-    definition = Workflow.from_dict(wf["definition"])
+
+def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats) -> _Plan:
+    """Follow JEDI and run the engine for one workflow, in memory only."""
+    workflow_id = int(wf["workflow_id"])
+    plan = _Plan(wf)
+    for s in step_rows:
+        s["orig"] = s["status"]
+    # 1. follow JEDI
+    for s in step_rows:
+        task_status = s.get("jedi_status")
+        if task_status is None or s["status"] not in STEP_ACTIVE:
+            continue
+        target = jedi_status_to_step_status.get(task_status)
+        if target and target != s["status"] and STEP_LIFECYCLE.can(s["status"], target):
+            plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
+            stats.add("step_transitions")
+            if target in ("done", "finished") and s["step_type"] == "junction" and s["results"] is None and junction_results is not None:
+                s["results"] = junction_results.fetch(int(s["jedi_task_id"]), s["task_name"])
+                plan.results.append((s, s["results"]))
+    # 2. decide
+    cached = _definitions.get(workflow_id)
+    if cached is None or cached[0] != wf["creation_time"]:  # (a recreated database may reuse an id)
+        if "definition" not in wf:
+            wf.update(workflows.load_documents(db, workflow_id))
+        cached = (wf["creation_time"], Workflow.from_dict(wf["definition"]), (wf.get("request") or {}).get("taskParams"))
+        _definitions[workflow_id] = cached
+    _, definition, templates = cached
+    by_key = {s["node_key"]: s for s in step_rows}
     records = {
         key: StepRecord(
             node_key=key,
@@ -173,35 +227,23 @@ def _advance(db, wf: dict, step_rows: list[dict], jedi_status: dict[int, str], t
             scatter_index=s["scatter_index"],
             task_id=s["jedi_task_id"],
             jedi_status=s.get("jedi_status"),
-            outputs=s["outputs"] or [],
+            outputs=[],
             results=s["results"],
             generation=int(s.get("generation") or 0),
         )
         for key, s in by_key.items()
     }
-    request = wf["request"] or {}
     context = RunContext(
         out_ds=wf["out_ds"],
         user_name=wf["user_name"],
         vo=wf["vo"],
         workflow_id=workflow_id,
         workflow_status=wf["status"],
-        task_templates=request.get("taskParams"),
+        task_templates=templates,
         prod_source_label=wf["prod_source_label"] or "user",
     )
-    actions = next_actions(definition, records, context)
-    if not actions:
-        return followed_changes or bool(stranded)
-    to_submit = _apply(db, wf, by_key, actions, changes, now, stats, settings)
-    if wf.get("tasks_to_kill"):  # cancelled steps whose JEDI tasks still live: kill them now the cancel is committed
-        failures = kill_tasks(task_buffer, wf, wf.pop("tasks_to_kill"))
-        if failures:
-            workflows.set_error(db, workflow_id, "; ".join(failures), now)
-
-    # 4. submit, after the intents are committed
-    for s in to_submit:
-        _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=False)
-    return True
+    _plan_actions(plan, by_key, next_actions(definition, records, context), stats)
+    return plan
 
 
 def _engine_status(s: dict) -> str:
@@ -213,66 +255,142 @@ def _engine_status(s: dict) -> str:
     return s["status"]
 
 
-def _apply(db, wf, by_key, actions, changes: _Changes, now, stats, settings) -> list[dict]:
-    """Write the engine's decisions in one transaction; return the steps whose submission intent was recorded."""
-    workflow_id = int(wf["workflow_id"])
-    submitted: list[dict] = []
-    with db.transaction():
-        created = [a for a in actions if isinstance(a, CreateStep)]
-        if created:
-            steps.insert(
-                db,
-                workflow_id,
-                [
-                    steps.NewStep(a.node_key, a.node_id, a.name, a.type, "defined", a.iteration, a.scatter_index, list(a.parents), a.task_name)
-                    for a in created
-                ],
-                now,
-            )
-            ids = steps.ids_by_key(db, workflow_id, [a.node_key for a in created])
-            for a in created:
-                by_key[a.node_key] = {"step_id": ids[a.node_key], "node_key": a.node_key, "status": "defined", "name": a.name, "task_name": a.task_name}
-                changes.step(ids[a.node_key], None, "defined", f"step {a.name} created")
-            stats.add("steps_created", len(created))
-        for action in actions:
-            if isinstance(action, CreateStep):
-                continue
-            if isinstance(action, SetWorkflowStatus):
-                old = wf["status"]
-                if old == action.status:
-                    continue
-                WORKFLOW_LIFECYCLE.check(old, action.status)
-                if workflows.change_status(db, workflow_id, old, action.status, now):
-                    changes.workflow(old, action.status, action.reason)
-                    wf["status"] = action.status
-                    stats.add("workflow_transitions")
-                continue
+def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats) -> None:
+    """The engine's actions as changes of the in-memory rows, each checked against the lifecycle tables."""
+    workflow_id = plan.workflow_id
+    for action in actions:
+        if isinstance(action, CreateStep):
+            s = {"step_id": None, "workflow_id": workflow_id, "node_key": action.node_key, "node_id": action.node_id, "name": action.name,
+                 "step_type": action.type, "status": "defined", "orig": None, "iteration": action.iteration,
+                 "scatter_index": action.scatter_index, "parent_keys": list(action.parents), "task_name": action.task_name,
+                 "jedi_task_id": None}
+            by_key[action.node_key] = s
+            plan.created.append(s)
+            plan.history.append(("step", s, None, "defined", f"step {action.name} created"))
+            stats.add("steps_created")
+        elif isinstance(action, SetWorkflowStatus):
+            if plan.wf["status"] != action.status:
+                plan.move_workflow(action.status, action.reason)
+                stats.add("workflow_transitions")
+        elif isinstance(action, SubmitStep):
             s = by_key[action.node_key]
-            if isinstance(action, SubmitStep):
-                if len(submitted) >= settings.max_submissions_per_workflow:
-                    continue  # the rest go next cycle; the engine proposes them again
-                STEP_LIFECYCLE.check(s["status"], "submitting")
-                steps.record_submit_intent(db, s["step_id"], action.task_name, action.task_params, now)
-                changes.step(s["step_id"], s["status"], "submitting", f"submitting JEDI task {action.task_name}")
-                s.update(status="submitting", task_name=action.task_name, task_params=action.task_params)
-                submitted.append(s)
-                stats.add("step_transitions")
-                continue
+            STEP_LIFECYCLE.check(s["status"], "submitting")
+            s.update(task_name=action.task_name, task_params=action.task_params)
+            plan.move(s, "submitting", f"submitting JEDI task {action.task_name}")
+            stats.add("step_transitions")
+        else:
+            s = by_key[action.node_key]
             if isinstance(action, CancelStep) and s.get("jedi_task_id") and s["status"] in STEP_ACTIVE:
-                wf.setdefault("tasks_to_kill", []).append(int(s["jedi_task_id"]))
-            target = {MakeReady: "ready", Skip: "skipped", CancelStep: "cancelled"}.get(type(action))
-            if isinstance(action, SetStepStatus):
-                target = action.status
+                plan.to_kill.append(int(s["jedi_task_id"]))
+            target = action.status if isinstance(action, SetStepStatus) else {MakeReady: "ready", Skip: "skipped", CancelStep: "cancelled"}.get(type(action))
             if target is None or target == s["status"]:
                 continue
             STEP_LIFECYCLE.check(s["status"], target)
-            steps.change_status(db, [steps.StatusChange(s["step_id"], s["status"], target)], now)
-            changes.step(s["step_id"], s["status"], target, action.reason)
-            s["status"] = target
+            plan.move(s, target, action.reason)
             stats.add("step_transitions")
-        transitions.record(db, changes.history)
-    changes.history.clear()
-    return submitted
+
+
+def _write(db: WfDatabase, plans: list[_Plan], owner: str, now, stats, errors: dict[int, str]) -> list[_Plan]:
+    """All plans in one transaction; if that fails (a row moved under us), each plan in its own."""
+    if not plans:
+        return []
+    try:
+        with db.transaction():
+            _write_plans(db, plans, owner, now)
+        return plans
+    except Exception:
+        stats.add("batch_write_fallbacks")
+    written = []
+    for plan in plans:
+        try:
+            with db.transaction():
+                _write_plans(db, [plan], owner, now)
+            written.append(plan)
+        except Exception as exc:
+            errors[plan.workflow_id] = f"changes not written, retried next cycle: {type(exc).__name__}: {exc}"
+            for s in plan.created:
+                s["step_id"] = None
+    return written
+
+
+def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
+    created = [s for p in plans for s in p.created]
+    for s, step_id in zip(created, db.next_ids(steps.SEQUENCE, len(created))):
+        s["step_id"] = step_id
+    steps.insert_many(db, created, now)
+    touched = [s for p in plans for s in p.touched.values() if s["orig"] is not None]
+    intents = [(int(s["step_id"]), s["orig"], s["task_name"], s["task_params"]) for s in touched if s["status"] == "submitting"]
+    moves = [steps.StatusChange(int(s["step_id"]), s["orig"], s["status"]) for s in touched if s["status"] not in ("submitting", s["orig"])]
+    steps.change_status_grouped(db, moves, now)
+    steps.record_submit_intents(db, intents, now)
+    steps.set_results_many(db, [(int(s["step_id"]), r) for p in plans for s, r in p.results], now)
+    lost = workflows.change_status_grouped(db, [(p.workflow_id, *p.workflow_change) for p in plans if p.workflow_change], now)
+    if lost:
+        raise RuntimeError(f"workflows {lost} changed status under the processor")
+    transitions.record(
+        db,
+        [
+            TransitionRecord(kind, p.workflow_id if kind == "workflow" else int(s["step_id"]), p.workflow_id, old, new, reason, owner, now)
+            for p in plans
+            for kind, s, old, new, reason in p.history
+        ],
+    )
+
+
+def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str], settings) -> None:
+    """Call JEDI for every committed intent; write the answers in bulk."""
+    accepted: list[tuple[int, int]] = []
+    refused: list[tuple[dict, _Plan, str]] = []
+    history: list[TransitionRecord] = []
+    for plan in plans:
+        for s in plan.submissions()[: settings.max_submissions_per_workflow]:
+            outcome = submit_task(task_buffer, s["task_params"], plan.wf["user_dn"] or plan.wf["user_name"])
+            stats.add("jedi_submissions")
+            if outcome.transient:
+                errors[plan.workflow_id] = f"step {s['name']}: {outcome.message} (will try again)"
+            elif outcome.accepted:
+                accepted.append((int(s["step_id"]), outcome.jedi_task_id))
+                history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "submitted", outcome.message, owner, now))
+                s.update(status="submitted", jedi_task_id=outcome.jedi_task_id)
+            else:
+                refused.append((s, plan, outcome.message))
+                history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "failed", outcome.message, owner, now))
+    if not history:
+        return
+    try:
+        with db.transaction():
+            steps.record_submitted_many(db, accepted, now)
+            for s, plan, message in refused:
+                steps.change_status(db, [steps.StatusChange(int(s["step_id"]), "submitting", "failed", message)], now)
+            transitions.record(db, history)
+        stats.add("step_transitions", len(history))
+        return
+    except steps.StaleStepStatus:
+        stats.add("batch_write_fallbacks")
+    # some step was recorded by another processor meanwhile (possible only once a lease expired): write the rest
+    # one by one; a step already moved on is left as the other processor wrote it
+    outcome = {int(s["step_id"]): ("failed", m) for s, _, m in refused} | {i: ("submitted", t) for i, t in accepted}
+    for record in history:
+        target, value = outcome[record.entity_id]
+        try:
+            with db.transaction():
+                if target == "submitted":
+                    steps.record_submitted(db, record.entity_id, value, now)
+                else:
+                    steps.change_status(db, [steps.StatusChange(record.entity_id, "submitting", "failed", value)], now)
+                transitions.record(db, [record])
+            stats.add("step_transitions")
+        except steps.StaleStepStatus:
+            stats.add("submissions_recorded_elsewhere")
+
+
+def _kill(task_buffer, plans: list[_Plan], errors: dict[int, str]) -> None:
+    """Cancelled steps whose JEDI tasks still live: kill them now that the cancellation is committed."""
+    for plan in plans:
+        if plan.to_kill:
+            failures = kill_tasks(task_buffer, plan.wf, plan.to_kill)
+            if failures:
+                errors[plan.workflow_id] = "; ".join(failures)
 
 
 def _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile: bool) -> None:

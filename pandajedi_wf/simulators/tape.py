@@ -6,8 +6,10 @@ Physics, deliberately simple and explicit:
   reads the files one after the other, so one file alone lands after mount + size / bandwidth;
 - every read attempt may fail (drive time spent, retried after ``retry_delay_seconds``) or get stuck
   (the lock stays STUCK until the rule's source is switched, which starts a fresh attempt);
-- recalled files occupy the destination's disk buffer from arrival until their rule is deleted; the
-  capacity is a soft cap: occupancy may exceed it and the peak is reported (policies are judged on it);
+- recalled files occupy the destination's disk buffer from arrival until their rule is deleted (or
+  expires); the capacity is a measured cap, not a refusal: occupancy may exceed it, and the peak, the
+  largest excess, the time spent over it and the excess integrated over time are reported, so a policy
+  that ignores the cap is judged on how far and how long it overflowed;
 - the clock only moves in ``advance(seconds)``; with the same seed and the same calls, same results.
 """
 
@@ -98,6 +100,11 @@ class BufferStats:
     used: int = 0
     peak: int = 0
     seconds_over_capacity: float = 0.0
+    byte_seconds_over_capacity: float = 0.0  # excess integrated over time
+
+    @property
+    def max_excess(self) -> int:
+        return max(0, self.peak - self.capacity) if self.capacity is not None else 0
 
 
 def _source_rse(expression: str | None) -> str | None:
@@ -173,6 +180,7 @@ class TapeSimulator(StagingDDM):
         for buf in self.buffers.values():
             if buf.capacity is not None and buf.used > buf.capacity:
                 buf.seconds_over_capacity += until - self.now
+                buf.byte_seconds_over_capacity += (buf.used - buf.capacity) * (until - self.now)
 
     # ---- tape drives -------------------------------------------------------------------------------
 

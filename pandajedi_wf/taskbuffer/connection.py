@@ -179,9 +179,14 @@ class WfDatabase:
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def next_ids(self, sequence: str, count: int) -> list[int]:
-        """``count`` values of one of our sequences (one statement per value on purpose: portable, and rare)."""
-        sql = f"SELECT {self.table(sequence)}.nextval FROM dual"
-        return [int(self.query(sql)[0][0]) for _ in range(count)]
+        """``count`` values of one of our sequences in one statement (WrappedCursor turns the row generator into
+        Postgres's GENERATE_SERIES)."""
+        if count <= 0:
+            return []
+        if count == 1:
+            return [int(self.query(f"SELECT {self.table(sequence)}.nextval FROM dual")[0][0])]
+        rows = self.query(f"SELECT {self.table(sequence)}.nextval FROM (SELECT level FROM dual CONNECT BY level<=:n)", {":n": count})
+        return sorted(int(r[0]) for r in rows)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["WfDatabase"]:

@@ -14,6 +14,10 @@ from .connection import WfDatabase, chunks, in_clause, json_text, json_value
 
 TABLE = "JEDI_WF_STEPS"
 SEQUENCE = "JEDI_WF_STEP_ID_SEQ"
+LIGHT_COLUMNS = (
+    "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
+    "parent_keys, jedi_task_id, task_name, attempt_nr, generation, retry_after, results, error_class, error_dialog"
+)
 COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
     "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, max_attempts, retry_after, task_params, outputs, "
@@ -50,14 +54,122 @@ def _decode(row: dict) -> dict:
     return row
 
 
-def load_for_workflows(db: WfDatabase, workflow_ids: list[int]) -> dict[int, list[dict]]:
-    """All steps of a batch of workflows, in as few statements as the IN-list size allows."""
+def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = False) -> dict[int, list[dict]]:
+    """All steps of a batch of workflows, in as few statements as the IN-list size allows.
+
+    ``light`` leaves out the bulky columns (task parameters, outputs, condition) a processor cycle does not need.
+    """
+    columns = LIGHT_COLUMNS if light else COLUMNS
     found: dict[int, list[dict]] = {wid: [] for wid in workflow_ids}
     for part in chunks(workflow_ids, 500):
         id_sql, binds = in_clause("wf", part)
-        for row in db.query_dicts(f"SELECT {COLUMNS} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
-            found[int(row["workflow_id"])].append(_decode(row))
+        for row in db.query_dicts(f"SELECT {columns} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
+            for col in JSON_COLUMNS:
+                if col in row:
+                    row[col] = json_value(row[col])
+            found[int(row["workflow_id"])].append(row)
     return found
+
+
+def task_params_of(db: WfDatabase, step_ids: list[int]) -> dict[int, dict]:
+    found: dict[int, dict] = {}
+    for part in chunks(step_ids, 500):
+        id_sql, binds = in_clause("s", part)
+        for step_id, params in db.query(f"SELECT step_id, task_params FROM {db.table(TABLE)} WHERE step_id IN {id_sql}", binds):
+            found[int(step_id)] = json_value(params)
+    return found
+
+
+def insert_many(db: WfDatabase, rows: list[dict], now: datetime.datetime) -> None:
+    """New steps of many workflows with ids already drawn from the sequence, in their final status of this cycle.
+
+    Each row: step_id, workflow_id, node_key, node_id, name, step_type, status, iteration, scatter_index,
+    parent_keys, task_name, and for a step created straight into ``submitting``: task_params.
+    """
+    db.executemany(
+        f"INSERT INTO {db.table(TABLE)} (step_id, workflow_id, node_key, node_id, name, step_type, status, iteration, "
+        "scatter_index, parent_keys, task_name, task_params, attempt_nr, submit_intent_time, creation_time, modification_time, "
+        "status_change_time) VALUES (:step_id, :workflow_id, :node_key, :node_id, :name, :step_type, :status, :iteration, "
+        ":scatter_index, :parent_keys, :task_name, :task_params, :attempt_nr, :intent_time, :now, :now, :now) ",
+        [
+            {
+                ":step_id": r["step_id"],
+                ":workflow_id": r["workflow_id"],
+                ":node_key": r["node_key"],
+                ":node_id": r["node_id"],
+                ":name": r["name"],
+                ":step_type": r["step_type"],
+                ":status": r["status"],
+                ":iteration": r["iteration"],
+                ":scatter_index": r["scatter_index"],
+                ":parent_keys": json_text(r["parent_keys"]),
+                ":task_name": r["task_name"],
+                ":task_params": json_text(r.get("task_params")),
+                ":attempt_nr": 1 if r["status"] == "submitting" else 0,
+                ":intent_time": now if r["status"] == "submitting" else None,
+                ":now": now,
+            }
+            for r in rows
+        ],
+    )
+
+
+def change_status_grouped(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
+    """Many guarded status changes in one statement per (from, to) pair and 500 steps; a lost race raises."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for c in changes:
+        groups.setdefault((c.from_status, c.to_status), []).append(c.step_id)
+    for (from_status, to_status), step_ids in groups.items():
+        for part in chunks(step_ids, 500):
+            id_sql, binds = in_clause("s", part)
+            binds.update({":to_status": to_status, ":from_status": from_status, ":now": now})
+            cur = db.execute(
+                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now "
+                f"WHERE status=:from_status AND step_id IN {id_sql}",
+                binds,
+            )
+            if cur.rowcount != len(part):
+                raise StaleStepStatus([c for c in changes if c.step_id in set(part) and c.from_status == from_status])
+
+
+def record_submit_intents(db: WfDatabase, intents: list[tuple[int, str, str, dict]], now: datetime.datetime) -> None:
+    """(step_id, from_status, task_name, task_params): the step goes ``submitting`` with what will be sent to JEDI."""
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET status='submitting', prev_status=status, task_name=:task_name, task_params=:task_params, "
+        "submit_intent_time=:now, status_change_time=:now, modification_time=:now, attempt_nr=attempt_nr+1 "
+        "WHERE step_id=:step_id AND status=:from_status ",
+        [{":task_name": n, ":task_params": json_text(p), ":now": now, ":step_id": i, ":from_status": f} for i, f, n, p in intents],
+    )
+    _check_all_in(db, [i for i, _, _, _ in intents], "submitting", now)
+
+
+def record_submitted_many(db: WfDatabase, accepted: list[tuple[int, int]], now: datetime.datetime) -> None:
+    """(step_id, jedi_task_id): JEDI took the tasks."""
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET status='submitted', prev_status=status, jedi_task_id=:task, status_change_time=:now, "
+        "modification_time=:now WHERE step_id=:step_id AND status='submitting' ",
+        [{":task": t, ":now": now, ":step_id": i} for i, t in accepted],
+    )
+    _check_all_in(db, [i for i, _ in accepted], "submitted", now)
+
+
+def _check_all_in(db: WfDatabase, step_ids: list[int], status: str, now: datetime.datetime) -> None:
+    """executemany reports no per-row count: confirm every row took the change (else someone else moved it)."""
+    for part in chunks(step_ids, 500):
+        id_sql, binds = in_clause("s", part)
+        binds.update({":status": status, ":now": now})
+        ((n,),) = db.query(
+            f"SELECT COUNT(*) FROM {db.table(TABLE)} WHERE step_id IN {id_sql} AND status=:status AND status_change_time=:now", binds
+        )
+        if int(n) != len(part):
+            raise StaleStepStatus([StatusChange(i, "?", status) for i in part])
+
+
+def set_results_many(db: WfDatabase, results: list[tuple[int, dict | None]], now: datetime.datetime) -> None:
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET results=:results, modification_time=:now WHERE step_id=:step_id ",
+        [{":results": json_text(r), ":now": now, ":step_id": i} for i, r in results],
+    )
 
 
 def get_by_task_id(db: WfDatabase, jedi_task_id: int) -> dict | None:

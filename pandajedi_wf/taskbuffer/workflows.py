@@ -111,15 +111,53 @@ def insert(
     return workflow_id
 
 
-def load(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict]:
+def load(db: WfDatabase, workflow_ids: list[int], skip_definition: set[int] | frozenset = frozenset()) -> dict[int, dict]:
+    """Workflow rows; for ids in ``skip_definition`` (the caller has them parsed already) without the bulky
+    ``definition`` and ``request`` documents, which never change after submission."""
     found: dict[int, dict] = {}
-    for part in chunks(workflow_ids, 500):
-        id_sql, binds = in_clause("wf", part)
-        for row in db.query_dicts(f"SELECT {COLUMNS} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql}", binds):
-            for col in JSON_COLUMNS:
-                row[col] = json_value(row[col])
-            found[int(row["workflow_id"])] = row
+    light = [c.strip() for c in COLUMNS.split(",") if c.strip() not in ("definition", "request")]
+    for ids, columns in (([w for w in workflow_ids if w not in skip_definition], COLUMNS), ([w for w in workflow_ids if w in skip_definition], ", ".join(light))):
+        for part in chunks(ids, 500):
+            id_sql, binds = in_clause("wf", part)
+            for row in db.query_dicts(f"SELECT {columns} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql}", binds):
+                for col in JSON_COLUMNS:
+                    if col in row:
+                        row[col] = json_value(row[col])
+                found[int(row["workflow_id"])] = row
     return found
+
+
+def load_documents(db: WfDatabase, workflow_id: int) -> dict:
+    """The definition and request of one workflow (when a cached copy turned out stale)."""
+    rows = db.query_dicts(f"SELECT definition, request FROM {db.table(TABLE)} WHERE workflow_id=:w", {":w": workflow_id})
+    return {k: json_value(v) for k, v in rows[0].items()} if rows else {"definition": None, "request": None}
+
+
+def change_status_grouped(db: WfDatabase, changes: list[tuple[int, str, str]], now: datetime.datetime) -> list[int]:
+    """(workflow_id, from, to) guarded, one statement per (from, to) pair; returns the ids that did not move."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for workflow_id, old, new in changes:
+        groups.setdefault((old, new), []).append(workflow_id)
+    lost: list[int] = []
+    for (old, new), ids in groups.items():
+        for part in chunks(ids, 500):
+            id_sql, binds = in_clause("wf", part)
+            binds.update({":to_status": new, ":from_status": old, ":now": now})
+            cur = db.execute(
+                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now "
+                f"WHERE status=:from_status AND workflow_id IN {id_sql}",
+                binds,
+            )
+            if cur.rowcount != len(part):
+                lost.extend(part)
+    return lost
+
+
+def set_errors(db: WfDatabase, errors: list[tuple[int, str]], now: datetime.datetime) -> None:
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET error_dialog=:error_dialog, modification_time=:now WHERE workflow_id=:workflow_id ",
+        [{":error_dialog": e[:4000], ":now": now, ":workflow_id": w} for w, e in errors],
+    )
 
 
 def change_status(

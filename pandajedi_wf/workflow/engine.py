@@ -11,6 +11,13 @@ Step instances are keyed by ``node_key``: path segments ``NNN`` (node id), plus
 ``s<k>`` for the k-th scatter instance, plus ``i<n>/`` before the body of loop
 iteration n; e.g. ``004s1i2/001`` is node 1 in iteration 2 of the second scattered
 copy of loop node 4.
+
+A failed step is *handled* when the workflow planned for its failure: a step whose condition
+fires on that failure (``!self.x``, also inside ``&&``/``||`` or under a negation) ended with
+output, and every step that reads the failed one conditions on it (so none was skipped for lack
+of input).  A handled failure counts like a branch not taken when the workflow's (or a body's)
+final status is decided: cond.cwl whose ``top`` fails and whose ``bottom_NG`` succeeds ends
+``done``, as the user wrote it to.  A user-cancelled step is never counted as handled.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 from .build import Limits
 from .conditions import evaluate
 from .lifecycles import STEP_ACTIVE, STEP_ENDED, step_outcome
-from .model import Node, Workflow
+from .model import COND_FAILED, COND_NOT, COND_SUCCEEDED, Condition, Node, Workflow
 from .naming import task_name
 
 
@@ -63,6 +70,7 @@ class StepSpec:
     parent_task_name: str | None = None  # set when the step may read a running parent (noWaitParent)
     is_workflow_output: bool = False
     output_types: tuple[str, ...] = ()
+    allow_empty_input: bool = False  # it may read the empty output of a failed or skipped parent (allowEmptyInput)
 
 
 @dataclass
@@ -136,12 +144,27 @@ Action = CreateStep | MakeReady | Skip | SubmitStep | SetStepStatus | CancelStep
 
 
 def aggregate_status(statuses: list[str]) -> str:
-    """Status of a finished group: done if all done/skipped, finished if some output, else failed."""
+    """Status of a finished group: done if all done/skipped, finished if some output, else failed.
+
+    The engine passes a handled failure (see the module docstring) as ``skipped``."""
     if all(s in ("done", "skipped") for s in statuses):
         return "done"
     if any(s in ("done", "finished") for s in statuses):
         return "finished"
     return "failed"
+
+
+def failure_triggers(cond: Condition, negated: bool = False) -> set[int]:
+    """Parent ids whose failure can make ``cond`` true: ``!self.x`` leaves, and ``self.x`` leaves under a negation."""
+    if cond.kind == COND_FAILED:
+        return set() if negated else set(cond.parents)
+    if cond.kind == COND_SUCCEEDED:
+        return set(cond.parents) if negated else set()
+    flip = not negated if cond.kind == COND_NOT else negated
+    found: set[int] = set()
+    for arg in cond.args:
+        found |= failure_triggers(arg, flip)
+    return found
 
 
 @dataclass
@@ -166,6 +189,7 @@ class _Walk:
         self.actions: list[Action] = []
         self.consumed = self._consumed_ids(workflow)
         self.mode = ctx.workflow_status
+        self.empty: dict[tuple[str, int], bool] = {}  # may_be_empty of ended nodes, per body instance
 
     @staticmethod
     def _consumed_ids(workflow: Workflow) -> set[int]:
@@ -291,7 +315,7 @@ class _Walk:
             sub = _Scope(node.sub_workflow, f"{key}/", values, path, scope.iterations, key)
             statuses = self.scope(sub)
             if all(s in STEP_ENDED for s in statuses):
-                status = self.body_status(sub, statuses)
+                status = self.body_status(sub)
                 self.emit(SetStepStatus(key, status, "body ended"), key, status)
             return
         params = {k: v for k, v in values.items() if k.startswith("param_")}
@@ -302,7 +326,7 @@ class _Walk:
             statuses = self.scope(sub)
             if not all(s in STEP_ENDED for s in statuses):
                 return
-            status = self.body_status(sub, statuses)
+            status = self.body_status(sub)
             results = self.junction_results(node, sub)
             if status == "failed":
                 self.emit(SetStepStatus(key, "failed", f"iteration {iteration} failed"), key, "failed")
@@ -322,15 +346,54 @@ class _Walk:
                     params[target] = value
             iteration += 1
 
-    def body_status(self, sub: _Scope, statuses: list[str]) -> str:
+    def body_status(self, sub: _Scope) -> str:
         """A body without output from its tail steps failed, whatever else it did."""
-        status = aggregate_status(statuses)
+        status = aggregate_status(self.settled(sub))
         if status == "done":
             return status
         tails = self.tails(sub.workflow)
         if all(self.node_outcome(t.id, sub) == "succeeded" for t in tails):
             return status
         return "failed"
+
+    # ---- handled failures ---------------------------------------------------
+    def handled_failures(self, scope: _Scope) -> dict[int, str]:
+        """Failed nodes of a walked body whose failure a condition branch handled -> name of the handling step."""
+        handled: dict[int, str] = {}
+        for node in scope.workflow.nodes:
+            if self.node_outcome(node.id, scope) != "failed":
+                continue
+            readers = [n for n in scope.workflow.nodes if node.id in n.parents]
+            if not readers or any(r.condition is None or node.id not in r.condition.parent_ids() for r in readers):
+                continue
+            handler = next((r for r in readers if node.id in failure_triggers(r.condition) and self.node_outcome(r.id, scope) == "succeeded"), None)
+            if handler is not None:
+                handled[node.id] = handler.name
+        return handled
+
+    def settled(self, scope: _Scope) -> list[str]:
+        """Statuses of a walked body's instances for its final verdict: a handled failure counts as skipped."""
+        handled = self.handled_failures(scope)
+        out = []
+        for node in scope.workflow.nodes:
+            for key in scope.keys.get(node.id, []):
+                status = self.status.get(key, "defined")
+                out.append("skipped" if status == "failed" and node.id in handled else status)
+        return out
+
+    def may_be_empty(self, node_id: int, scope: _Scope) -> bool:
+        """Whether a node's output may legitimately be empty: it failed or was skipped (a step runs after that only
+        through its condition), or it ran on input that may have been empty.  A running node (a noWaitParent
+        parent) is not: JEDI holds its child until it writes files."""
+        outcome = self.node_outcome(node_id, scope)
+        if outcome is None:
+            return False
+        if outcome != "succeeded":
+            return True
+        if (scope.prefix, node_id) not in self.empty:
+            node = next(n for n in scope.workflow.nodes if n.id == node_id)
+            self.empty[(scope.prefix, node_id)] = any(self.may_be_empty(p, scope) for p in node.parents)
+        return self.empty[(scope.prefix, node_id)]
 
     def junction_results(self, node: Node, sub: _Scope) -> dict | None:
         for child in node.sub_workflow.nodes:
@@ -430,6 +493,7 @@ class _Walk:
             parent_task_name=parent_name,
             is_workflow_output=node.id not in self.consumed,
             output_types=tuple(node.output_types),
+            allow_empty_input=any(self.may_be_empty(p, scope) for p in node.parents),
         )
 
     def task_params(self, spec: StepSpec) -> dict | None:
@@ -453,10 +517,16 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
     if ctx.workflow_status == "parsed":
         walk.actions.insert(0, SetWorkflowStatus("running", "steps defined"))
     if statuses and all(s in STEP_ENDED for s in statuses):
-        final = aggregate_status(statuses)
+        final = aggregate_status(walk.settled(top))
         if ctx.workflow_status == "finishing" and final == "done" and "skipped" in statuses:
             final = "finished"
-        walk.actions.append(SetWorkflowStatus(final, f"all {len(statuses)} top-level steps ended"))
+        reason = f"all {len(statuses)} top-level steps ended"
+        handled = walk.handled_failures(top)
+        if handled:
+            names = {n.id: n.name for n in workflow.nodes}
+            told = [f"failure of {names[f]!r} handled by {h!r}" for f, h in sorted(handled.items())]
+            reason += "; " + ", ".join(told[:5]) + (f" and {len(told) - 5} more" if len(told) > 5 else "")
+        walk.actions.append(SetWorkflowStatus(final, reason))
     return walk.actions
 
 

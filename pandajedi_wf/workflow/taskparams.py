@@ -5,9 +5,18 @@ copy the ``container`` or ``athena`` template the pchain client sent, name the t
 ``<outDS>_<NNN>_<step>`` (+ scatter / iteration suffixes), wire ``--inDS`` to the
 parents' per-type containers ``<parentTask>_<type>/``, substitute ``%{DSn}``,
 ``%{DS*}``, ``%{SECDSn}``, loop parameters ``%{x}`` and the iteration ``%{i}``,
-and rebuild the command line (``cliParams``), the exec string, the output and log
-dataset templates.  Upstream additionally re-runs the prun argument parser in dry
-mode; that needs the client library and is left to the I/O layer if wanted.
+and rebuild the command line (``cliParams``), the exec string, the input, output and
+log dataset templates.  Upstream additionally re-runs the prun argument parser in dry
+mode to get the input job parameters; here the two inputs prun derives from the command
+line are built directly, as prun builds them (pandaclient/PrunScript.py): the primary
+``IN`` from ``--inDS`` and one hidden ``IN<n>`` per ``--secondaryDSs`` entry, plus the
+``--inMap`` that tells runGen which files are which stream.  Without them JEDI would
+see the secondaries only in ``cliParams`` and never register them as inputs.
+
+A step that may legitimately get an empty primary input (``StepSpec.allow_empty_input``,
+decided by the engine: it runs although a parent it reads failed or was skipped, e.g. a
+``!self.x`` branch) gets ``allowEmptyInput``; otherwise JEDI's ContentsFeeder breaks a
+task whose primary input is empty.
 
 The workflow id travels in ``reqID`` (TaskRefinerBase copies it into
 ``JEDI_Tasks.reqID``, the column iDDS-driven pchain already uses for its request
@@ -19,6 +28,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+import uuid
 from typing import Any
 
 from .naming import RESULTS_JSON, dataset_name
@@ -63,6 +73,62 @@ def _with_results_json(args: str) -> str:
     if RESULTS_JSON in m.group(3).split(","):
         return args
     return args.replace(m.group(0), f"{m.group(1)}={m.group(3)},{RESULTS_JSON}")
+
+
+def _option(command: list[str], name: str) -> str | None:
+    """Value of ``name`` in a split prun command line (``--x v`` or ``--x=v``; the last one wins, like argparse)."""
+    found = None
+    for i, word in enumerate(command):
+        if word == name and i + 1 < len(command):
+            found = command[i + 1]
+        elif word.startswith(f"{name}="):
+            found = word[len(name) + 1 :]
+    return found
+
+
+def _secondary_inputs(spec, command: list[str], has_primary: bool) -> list[dict]:
+    """Job parameters for ``--secondaryDSs StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]],...``, as prun makes
+    them (MiscUtils.makeJediJobParam): JEDI's refiner registers each as a secondary input of the primary one."""
+    value = _option(command, "--secondaryDSs")
+    if not value:
+        return []
+    reusable = set((_option(command, "--reusableSecondary") or "").split(","))
+    as_ratio = "--useNumFilesInSecDSsAsRatio" in command
+    expand = "--notExpandSecDSs" not in command
+    items, streams = [], ["IN"] if has_primary else []
+    for entry in value.split(","):
+        parts = entry.split("#") if "#" in entry else entry.split(":")
+        if len(parts) == 6:
+            raise TaskParamsError(f"step {spec.name!r}: --secondaryDSs entry {entry!r} names a local file list, which the server cannot read")
+        if not 3 <= len(parts) <= 5 or not parts[0] or not parts[2] or not parts[1].isdigit() or (len(parts) == 5 and parts[4] and not parts[4].isdigit()):
+            raise TaskParamsError(
+                f"step {spec.name!r}: bad --secondaryDSs entry {entry!r}; expected StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]]"
+                " (join several datasets of one stream with '^')"
+            )
+        stream, n_files, dataset = parts[0], int(parts[1]), parts[2].replace("^", ",")
+        if stream in streams:
+            raise TaskParamsError(f"step {spec.name!r}: --secondaryDSs uses stream {stream!r} twice")
+        item = {"type": "template", "param_type": "input", "value": f"${{{stream}}}", "dataset": dataset, "hidden": True}
+        if len(parts) >= 4 and parts[3]:
+            item["include"] = parts[3]
+        if len(parts) == 5 and parts[4] and int(parts[4]) > 0:
+            item["offset"] = int(parts[4])
+        if expand:
+            item["expand"] = True
+        elif "," in dataset:
+            # JEDI gathers several datasets of one stream into this container; named from the task so a resubmission
+            # after a crash asks for the same one (prun uses a random uuid)
+            scope = ".".join(spec.task_name.split(".")[:2])
+            item["consolidate"] = f"{scope}.{uuid.uuid5(uuid.NAMESPACE_URL, f'{spec.task_name}/{stream}')}/"
+        if n_files:
+            item["ratio" if as_ratio else "nFilesPerJob"] = n_files
+        if stream in reusable:
+            item["reusable"] = True
+        items.append(item)
+        streams.append(stream)
+    in_map = "{" + ", ".join(f"'{name}': ${{{name}/T}}" for name in streams) + "}"
+    items.append({"type": "constant", "value": f'--inMap "{in_map}"'})
+    return items
 
 
 def _prun_like(spec, ctx) -> dict:
@@ -114,6 +180,10 @@ def _prun_like(spec, ctx) -> dict:
     if in_ds and spec.type != "reana":
         params.pop("noInput", None)  # a template from a no-input dry run must not hide the real input
         job_params.append({"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": ",".join(in_ds), "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"})
+    secondaries = _secondary_inputs(spec, command, bool(in_ds)) if spec.type != "reana" else []
+    if secondaries:
+        job_params += secondaries
+        params["reuseSecOnDemand"] = True
     for out_type in spec.output_types:
         job_params.append(
             {
@@ -222,6 +292,8 @@ def build_task_params(spec, ctx) -> dict:
         params.pop("parentTaskName", None)
     if not spec.is_workflow_output:
         params["noEmail"] = True
+    if spec.allow_empty_input:
+        params["allowEmptyInput"] = True  # TaskRefinerBase reads its presence only; a client template may carry it too
     if ctx.workflow_id is not None:
         params["reqID"] = ctx.workflow_id
     params[TASK_PARAM_WORKFLOW_KEY] = {"workflow_id": ctx.workflow_id, "node_key": spec.node_key, "step": spec.name}

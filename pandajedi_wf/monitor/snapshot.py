@@ -1,0 +1,414 @@
+"""Query results -> one plain "snapshot": the data the monitoring page shows, as JSON-ready dicts and lists.
+
+Pure functions (no DB, no JEDI): the page, the ``/json`` answer and the tests all read the same structure.
+Times are strings ``YYYY-MM-DD HH:MM:SS`` (naive UTC, PanDA's convention) with ages in seconds beside them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Iterable, Mapping
+
+from pandajedi_wf.carousel import lifecycle as lc
+from pandajedi_wf.carousel.config import CarouselConfig
+
+# seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
+DEFAULT_PERIODS = {"wf_processor": 60, "wf_carousel": 300}
+LATE_FACTOR = 3  # an agent whose last cycle is older than this many periods is flagged
+
+
+def when(value: datetime.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
+
+
+def age_seconds(value: datetime.datetime | None, now: datetime.datetime) -> float | None:
+    return round((now - value).total_seconds(), 1) if value is not None else None
+
+
+# ---- agents ------------------------------------------------------------------------------------------------
+
+
+def agent_periods(proc_config: str | None) -> dict[str, int]:
+    """Cycle period per WatchDog subType from ``[watchdog] procConfig`` (``vo:label:nProc:subType:period;...``).
+
+    Entries without a period or with a non-numeric one are skipped; the defaults fill in our two agents.
+    """
+    periods = dict(DEFAULT_PERIODS)
+    for entry in (proc_config or "").split(";"):
+        parts = [p.strip() for p in entry.strip().split(":")]
+        if len(parts) >= 5 and parts[3] and parts[4].isdigit() and int(parts[4]) > 0:
+            periods[parts[3]] = int(parts[4])
+    return periods
+
+
+def agent_vo(proc_config: str | None, agent: str) -> str | None:
+    """The VO an agent runs for, from its ``procConfig`` entry (the carousel reads its CONFIG row for that VO)."""
+    for entry in (proc_config or "").split(";"):
+        parts = [p.strip() for p in entry.strip().split(":")]
+        if len(parts) >= 4 and parts[3] == agent and parts[0]:
+            return parts[0]
+    return None
+
+
+def agent_health(heartbeats: Iterable[Mapping], periods: Mapping[str, int], now: datetime.datetime) -> list[dict]:
+    """One entry per heartbeat row, plus one per expected agent (a key of ``periods``) that has none.
+
+    ``problem`` is None for a healthy agent, else why it is flagged: its last cycle failed, or it ended longer
+    ago than ``LATE_FACTOR`` periods (the agent is dead, hung, or JEDI is not running it).
+    """
+    found: list[dict] = []
+    seen = set()
+    for hb in heartbeats:
+        agent = hb["agent"]
+        seen.add(agent)
+        period = periods.get(agent)
+        age = age_seconds(hb.get("cycle_end"), now)
+        stats = hb.get("stats") or {}
+        problems = []
+        if hb.get("last_status") != "ok":
+            problems.append(f"last cycle {hb.get('last_status') or 'unknown'}: {hb.get('last_message') or 'no message'}")
+        if age is None:
+            problems.append("never finished a cycle")
+        elif period is not None and age > LATE_FACTOR * period:
+            problems.append(f"no cycle for {duration(age)} (period {duration(period)}, flagged after {LATE_FACTOR}x)")
+        found.append(
+            {
+                "agent": agent,
+                "pid": hb.get("pid"),
+                "host": hb.get("host"),
+                "status": hb.get("last_status"),
+                "message": hb.get("last_message") or "",
+                "last_cycle_end": when(hb.get("cycle_end")),
+                "age_seconds": age,
+                "period_seconds": period,
+                "n_cycles": int(hb.get("n_cycles") or 0),
+                "cycle_seconds": stats.get("cycle_seconds") if isinstance(stats, dict) else None,
+                "problem": "; ".join(problems) or None,
+            }
+        )
+    for agent in sorted(set(periods) - seen):
+        found.append(
+            {
+                "agent": agent, "pid": None, "host": None, "status": None, "message": "", "last_cycle_end": None,
+                "age_seconds": None, "period_seconds": periods[agent], "n_cycles": 0, "cycle_seconds": None,
+                "problem": "no heartbeat recorded: the agent has never run against this database",
+            }
+        )
+    return sorted(found, key=lambda a: (a["agent"], a["pid"] or ""))
+
+
+def duration(seconds: float | None) -> str:
+    """Short human duration: 45s, 12m, 3h05m, 2d04h."""
+    if seconds is None:
+        return "-"
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+# ---- workflows ---------------------------------------------------------------------------------------------
+
+
+def _workflow_row(row: Mapping, now: datetime.datetime) -> dict:
+    return {
+        "workflow_id": int(row["workflow_id"]),
+        "name": row.get("name") or "",
+        "user_name": row.get("user_name") or "",
+        "status": row["status"],
+        "language": row.get("language"),
+        "created": when(row.get("creation_time")),
+        "changed": when(row.get("status_change_time")),
+        "changed_age_seconds": age_seconds(row.get("status_change_time"), now),
+        "error_dialog": row.get("error_dialog"),
+    }
+
+
+def workflows_panel(
+    counts: Iterable[tuple[str, str, int]],
+    recent: Iterable[Mapping],
+    step_counts: Mapping[int, Mapping[str, int]],
+    failed: Iterable[Mapping],
+    now: datetime.datetime,
+) -> dict:
+    """Status counts per user, the newest workflows with their steps per status, and the latest failures."""
+    by_user: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for user, status, n in counts:
+        by_user.setdefault(user, {})[status] = by_user.get(user, {}).get(status, 0) + n
+        totals[status] = totals.get(status, 0) + n
+    recent_rows = []
+    for row in recent:
+        item = _workflow_row(row, now)
+        steps = dict(step_counts.get(item["workflow_id"], {}))
+        item["steps_by_status"] = dict(sorted(steps.items(), key=lambda kv: (status_rank(kv[0]), kv[0])))
+        item["n_steps"] = sum(steps.values())
+        recent_rows.append(item)
+    return {
+        "by_user": [{"user_name": user, "counts": dict(sorted(c.items())), "total": sum(c.values())} for user, c in sorted(by_user.items())],
+        "totals": dict(sorted(totals.items())),
+        "recent": recent_rows,
+        "failed": [_workflow_row(row, now) for row in failed],
+    }
+
+
+# statuses in the order they are shown in bars and legends: ended well, ended badly, moving, waiting
+_STATUS_ORDER = (
+    "done", "finished", "failed", "cancelled", "cancelling", "finishing", "running", "retrying", "submitted", "submitting",
+    "staging", "switching", "paused", "ready", "parsed", "registered", "defined", "queued", "skipped", "retired",
+)
+
+
+def status_rank(status: str) -> int:
+    return _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)
+
+
+_LOOP_ITERATION = re.compile(r"i\d+$")
+
+
+def container_of(node_key: str, keys: set[str] | frozenset[str]) -> str | None:
+    """The sub-workflow, scatter or loop step whose body holds ``node_key`` (``007s0/001`` -> ``007s0``,
+    ``004s1i2/001`` -> ``004s1``), when that step is among ``keys``."""
+    if "/" not in node_key:
+        return None
+    outer = node_key.rsplit("/", 1)[0]
+    for candidate in (outer, _LOOP_ITERATION.sub("", outer)):
+        if candidate in keys:
+            return candidate
+    return None
+
+
+def dag_depths(steps: Iterable[Mapping]) -> dict[str, int]:
+    """Depth of each step in its DAG: 0 without parents among the steps, else one more than its deepest parent.
+
+    Body steps of a sub-workflow (or scatter/loop) come after their container, and a step that depends on a container
+    comes after the container's whole body, so the levels read in execution order. Parent keys naming no listed step
+    (a truncated list) are ignored; a cycle, which the engine never writes, is cut rather than looped on.
+    """
+    steps = list(steps)
+    keys = frozenset(s["node_key"] for s in steps)
+    container = {k: container_of(k, keys) for k in keys}
+    body: dict[str, set[str]] = {}
+    for key in keys:
+        outer = container[key]
+        while outer is not None:
+            body.setdefault(outer, set()).add(key)
+            outer = container[outer]
+    parents: dict[str, list[str]] = {}
+    for s in steps:
+        declared = [p for p in (s.get("parent_keys") or []) if isinstance(p, str) and p in keys]
+        implied = {container[s["node_key"]]} - {None}
+        for p in declared:
+            implied |= body.get(p, set())
+        parents[s["node_key"]] = sorted(set(declared) | implied - {s["node_key"]})
+    depth: dict[str, int] = {}
+    for start in parents:
+        stack = [(start, False)]
+        on_path: set[str] = set()
+        while stack:
+            key, expanded = stack.pop()
+            if key in depth:
+                continue
+            known = [p for p in parents[key] if p not in on_path]
+            if expanded:
+                on_path.discard(key)
+                depth[key] = 1 + max((depth.get(p, 0) for p in known), default=-1)
+                continue
+            on_path.add(key)
+            stack.append((key, True))
+            stack.extend((p, False) for p in known if p not in depth)
+    return depth
+
+
+def workflow_detail(
+    wf: Mapping,
+    steps: list[Mapping],
+    history: list[Mapping],
+    now: datetime.datetime,
+    *,
+    step_limit: int,
+    history_limit: int,
+) -> dict:
+    """One workflow: its steps as DAG levels (by depth) and its latest transitions (newest first)."""
+    depths = dag_depths(steps)
+    keys = {int(s["step_id"]): s["node_key"] for s in steps}
+    step_items = [
+        {
+            "step_id": int(s["step_id"]),
+            "node_key": s["node_key"],
+            "name": s.get("name") or "",
+            "step_type": s.get("step_type"),
+            "status": s["status"],
+            "depth": depths.get(s["node_key"], 0),
+            "parents": list(s.get("parent_keys") or []),
+            "iteration": int(s.get("iteration") or 0),
+            "scatter_index": s.get("scatter_index"),
+            "jedi_task_id": int(s["jedi_task_id"]) if s.get("jedi_task_id") is not None else None,
+            "jedi_status": s.get("jedi_status"),
+            "task_name": s.get("task_name"),
+            "attempt_nr": int(s.get("attempt_nr") or 0),
+            "error_dialog": s.get("error_dialog"),
+            "changed": when(s.get("status_change_time")),
+        }
+        for s in steps
+    ]
+    levels: dict[int, list[str]] = {}
+    for item in sorted(step_items, key=lambda i: (i["depth"], i["node_key"])):
+        levels.setdefault(item["depth"], []).append(item["node_key"])
+    by_status: dict[str, int] = {}
+    for item in step_items:
+        by_status[item["status"]] = by_status.get(item["status"], 0) + 1
+    summary = _workflow_row(wf, now)
+    summary["out_ds"] = wf.get("out_ds")
+    summary["parent_workflow_id"] = int(wf["parent_workflow_id"]) if wf.get("parent_workflow_id") is not None else None
+    return {
+        "generated_at": when(now),
+        "workflow": summary,
+        "steps": step_items,
+        "steps_by_status": dict(sorted(by_status.items(), key=lambda kv: (status_rank(kv[0]), kv[0]))),
+        "levels": [levels[d] for d in sorted(levels)],
+        "steps_truncated": len(steps) >= step_limit,
+        "history": [
+            {
+                "time": when(h["transition_time"]),
+                "entity": h["entity_type"],
+                "key": keys.get(int(h["entity_id"]), str(h["entity_id"])) if h["entity_type"] == "step" else str(h["entity_id"]),
+                "from": h.get("from_status"),
+                "to": h["to_status"],
+                "why": h.get("reason") or "",
+                "actor": h.get("actor") or "",
+            }
+            for h in history
+        ],
+        "history_truncated": len(history) >= history_limit,
+    }
+
+
+# ---- data carousel -----------------------------------------------------------------------------------------
+
+
+def _fill(used: int, limit: int | None) -> float | None:
+    """Fraction of ``limit`` in use; None when there is no limit (None) or it is zero (nothing may be admitted)."""
+    if not limit:
+        return None
+    return used / limit
+
+
+def carousel_panel(
+    config: CarouselConfig,
+    config_error: str | None,
+    config_source: str,
+    by_status: Iterable[tuple[str, int, datetime.datetime | None]],
+    tape_load: Iterable[Mapping],
+    buffers: Iterable[tuple[str, int]],
+    throughput: Iterable[Mapping],
+    troubled: Iterable[Mapping],
+    now: datetime.datetime,
+) -> dict:
+    """Per tape: files and bytes in flight against its limits and the release threshold, requests by status and the
+    measured throughput; then disk buffers, the oldest queued request and the requests that need a look."""
+    status_counts: dict[str, int] = {}
+    oldest_queued = None
+    for status, n, oldest in by_status:
+        status_counts[status] = n
+        if status == lc.QUEUED:
+            oldest_queued = oldest
+    tapes: dict[str, dict] = {}
+
+    def tape_entry(name: str) -> dict:
+        if name not in tapes:
+            limits = config.tape(name)
+            tapes[name] = {
+                "tape": name, "max_files": limits.max_files, "max_bytes": limits.max_bytes,
+                "active": limits.active, "excluded": name in config.excluded_tapes,
+                "files_in_flight": 0, "bytes_in_flight": 0, "requests": {},
+                "throughput_bps": None, "throughput_samples": 0, "throughput_updated": None,
+            }
+        return tapes[name]
+
+    for name in config.tapes:
+        tape_entry(name)
+    unassigned: dict[str, int] = {}
+    for row in tape_load:
+        if row["tape"] is None:  # queued (or pinned disk replicas): no tape chosen yet
+            unassigned[row["status"]] = unassigned.get(row["status"], 0) + int(row["n_requests"])
+            continue
+        entry = tape_entry(row["tape"])
+        entry["requests"][row["status"]] = entry["requests"].get(row["status"], 0) + int(row["n_requests"])
+        if row["status"] in lc.IN_FLIGHT:
+            entry["files_in_flight"] += int(row["files_left"] or 0)
+            entry["bytes_in_flight"] += int(row["bytes_left"] or 0)
+    for row in throughput:
+        entry = tape_entry(row["tape"])
+        entry["throughput_bps"] = float(row["throughput_bps"]) if row.get("throughput_bps") is not None else None
+        entry["throughput_samples"] = int(row.get("n_samples") or 0)
+        entry["throughput_updated"] = when(row.get("updated_at"))
+    for entry in tapes.values():
+        entry["files_fill"] = _fill(entry["files_in_flight"], entry["max_files"])
+        entry["bytes_fill"] = _fill(entry["bytes_in_flight"], entry["max_bytes"])
+        fills = [f for f in (entry["files_fill"], entry["bytes_fill"]) if f is not None]
+        worst = max(fills, default=0.0)
+        closed = entry["max_files"] == 0 or entry["max_bytes"] == 0
+        entry["accepts_new_work"] = entry["active"] and not entry["excluded"] and not closed and worst < config.release_threshold
+        entry["state"] = (
+            "excluded" if entry["excluded"] else "inactive" if not entry["active"] else "closed (a limit is 0)" if closed
+            else "over limit" if worst > 1 else "above release threshold" if worst >= config.release_threshold else "accepting"
+        )
+        entry["requests"] = dict(sorted(entry["requests"].items(), key=lambda kv: status_rank(kv[0])))
+    stuck_after = config.stuck_timeout_seconds
+    return {
+        "config_error": config_error,
+        "config_source": config_source,
+        "release_threshold": config.release_threshold,
+        "stuck_timeout_seconds": stuck_after,
+        "tapes": sorted(tapes.values(), key=lambda t: (-max(t["files_fill"] or 0, t["bytes_fill"] or 0), t["tape"])),
+        "requests_by_status": dict(sorted(status_counts.items(), key=lambda kv: (status_rank(kv[0]), kv[0]))),
+        "requests_without_tape": dict(sorted(unassigned.items())),
+        "oldest_queued_since": when(oldest_queued),
+        "oldest_queued_age_seconds": age_seconds(oldest_queued, now),
+        "buffers": [
+            {"destination": dest, "bytes_held": held, "limit_bytes": config.disk_buffer_bytes(dest), "fill": _fill(held, config.disk_buffer_bytes(dest))}
+            for dest, held in sorted(buffers)
+        ],
+        "troubled": [_troubled(row, stuck_after, now) for row in troubled],
+    }
+
+
+def _troubled(row: Mapping, stuck_after: int, now: datetime.datetime) -> dict:
+    progress = row.get("last_progress_time") or row.get("start_time") or row.get("creation_time")
+    idle = age_seconds(progress, now)
+    if row["status"] == lc.SWITCHING:
+        reason = f"switching source: {row.get('error_dialog') or 'no reason recorded'}"
+    elif row["status"] == lc.STAGING:
+        reason = f"no new file for {duration(idle)} (stuck timeout {duration(stuck_after)})"
+    else:
+        reason = f"back in the queue: {row.get('error_dialog')}"
+    return {
+        "request_id": int(row["request_id"]),
+        "dataset": row["dataset"],
+        "status": row["status"],
+        "tape": row.get("source_rse"),
+        "destination": row.get("destination_rse"),
+        "files": f"{int(row.get('staged_files') or 0)}/{int(row.get('total_files') or 0)}",
+        "switches": int(row.get("n_source_switches") or 0),
+        "last_progress": when(progress),
+        "idle_seconds": idle,
+        "reason": reason,
+    }
+
+
+def overview(agents: list[dict], workflows: dict, carousel: dict, now: datetime.datetime, user_name: str | None = None) -> dict:
+    """The whole overview snapshot; ``healthy`` is False when any agent is flagged or the carousel config is bad."""
+    return {
+        "generated_at": when(now),
+        "user_name": user_name,
+        "healthy": not any(a["problem"] for a in agents) and not carousel.get("config_error"),
+        "agents": agents,
+        "workflows": workflows,
+        "carousel": carousel,
+    }

@@ -1,0 +1,152 @@
+"""Read-only aggregates behind the monitoring page: a handful of grouped statements, each with a bounded result.
+
+The page must stay cheap however large the tables grow, so nothing here reads one row per workflow or per request:
+counts are GROUP BY statements and every list is capped with ``rownum`` (WrappedCursor turns it into LIMIT).
+Ordered lists are written ``SELECT * FROM (... ORDER BY ...) WHERE rownum<=:n`` so Oracle orders before it cuts.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Iterable
+
+from pandajedi_wf.carousel import lifecycle as lc
+
+from .connection import WfDatabase, chunks, in_clause, json_value
+
+WORKFLOWS = "JEDI_WF_WORKFLOWS"
+STEPS = "JEDI_WF_STEPS"
+TRANSITIONS = "JEDI_WF_TRANSITIONS"
+REQUESTS = "JEDI_DC_REQUESTS"
+TAPE_STATS = "JEDI_DC_TAPE_STATS"
+
+_WORKFLOW_COLUMNS = "workflow_id, parent_workflow_id, name, user_name, status, language, out_ds, error_dialog, creation_time, status_change_time"
+
+
+def _user_filter(user_name: str | None, binds: dict) -> str:
+    if not user_name:
+        return ""
+    binds[":user_name"] = user_name
+    return "AND user_name=:user_name "
+
+
+def workflow_counts(db: WfDatabase, user_name: str | None = None, limit: int = 500) -> list[tuple[str, str, int]]:
+    """(user, status, n) for every user and status, biggest users first when capped."""
+    binds: dict = {":n": limit}
+    rows = db.query(
+        f"SELECT * FROM (SELECT user_name, status, COUNT(*) AS n_workflows FROM {db.table(WORKFLOWS)} WHERE 1=1 "
+        f"{_user_filter(user_name, binds)}GROUP BY user_name, status ORDER BY user_name, status) WHERE rownum<=:n ",
+        binds,
+    )
+    return [(user, status, int(n)) for user, status, n in rows]
+
+
+def recent_workflows(db: WfDatabase, limit: int, user_name: str | None = None, status: str | None = None) -> list[dict]:
+    """The newest workflows (or the most recently changed ones in ``status``)."""
+    binds: dict = {":n": limit}
+    where = _user_filter(user_name, binds)
+    order = "workflow_id DESC"
+    if status:
+        where += "AND status=:status "
+        binds[":status"] = status
+        order = "status_change_time DESC, workflow_id DESC"
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT {_WORKFLOW_COLUMNS} FROM {db.table(WORKFLOWS)} WHERE 1=1 {where}ORDER BY {order}) WHERE rownum<=:n ",
+        binds,
+    )
+
+
+def step_counts(db: WfDatabase, workflow_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Steps per status of each workflow, one grouped statement per 500 workflows."""
+    found: dict[int, dict[str, int]] = {}
+    for part in chunks(sorted(set(workflow_ids)), 500):
+        id_sql, binds = in_clause("wf", part)
+        for workflow_id, status, n in db.query(
+            f"SELECT workflow_id, status, COUNT(*) FROM {db.table(STEPS)} WHERE workflow_id IN {id_sql} GROUP BY workflow_id, status", binds
+        ):
+            found.setdefault(int(workflow_id), {})[status] = int(n)
+    return found
+
+
+def workflow(db: WfDatabase, workflow_id: int) -> dict | None:
+    rows = db.query_dicts(f"SELECT {_WORKFLOW_COLUMNS} FROM {db.table(WORKFLOWS)} WHERE workflow_id=:wf", {":wf": workflow_id})
+    return rows[0] if rows else None
+
+
+def workflow_steps(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """Steps of one workflow with their JEDI task's status (outer join: unsubmitted steps have none)."""
+    rows = db.query_dicts(
+        f"SELECT * FROM (SELECT s.step_id, s.node_key, s.name, s.step_type, s.status, s.iteration, s.scatter_index, s.parent_keys, "
+        "s.jedi_task_id, s.task_name, s.attempt_nr, s.error_dialog, s.status_change_time, t.status AS jedi_status "
+        f"FROM {db.table(STEPS)} s LEFT JOIN {db.table('JEDI_Tasks')} t ON t.jediTaskID=s.jedi_task_id "
+        "WHERE s.workflow_id=:wf ORDER BY s.step_id) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+    for row in rows:
+        row["parent_keys"] = json_value(row["parent_keys"]) or []
+    return rows
+
+
+def workflow_history(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """The latest ``limit`` transitions of a workflow and its steps, newest first."""
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT transition_id, entity_type, entity_id, from_status, to_status, reason, actor, transition_time "
+        f"FROM {db.table(TRANSITIONS)} WHERE workflow_id=:wf ORDER BY transition_id DESC) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+
+
+# ---- data carousel -----------------------------------------------------------------------------------------
+
+
+def requests_by_status(db: WfDatabase) -> list[tuple[str, int, datetime.datetime | None]]:
+    """(status, n, oldest creation_time) over all staging requests."""
+    rows = db.query(f"SELECT status, COUNT(*), MIN(creation_time) FROM {db.table(REQUESTS)} GROUP BY status")
+    return [(status, int(n), oldest) for status, n, oldest in rows]
+
+
+def load_by_tape(db: WfDatabase) -> list[dict]:
+    """Per source tape and live status: requests, and files/bytes not yet on disk (what counts against its limits).
+
+    ``dataset_size - staged_size`` is the core's ``bytes_left`` (staged_size is written from it).
+    """
+    status_sql, binds = in_clause("st", sorted(set(lc.STAGING_REQUEST.states) - set(lc.STAGING_REQUEST.final)))
+    return db.query_dicts(
+        "SELECT source_rse AS tape, status, COUNT(*) AS n_requests, "
+        "SUM(CASE WHEN COALESCE(total_files,0)>COALESCE(staged_files,0) THEN COALESCE(total_files,0)-COALESCE(staged_files,0) ELSE 0 END) AS files_left, "
+        "SUM(CASE WHEN COALESCE(dataset_size,0)>COALESCE(staged_size,0) THEN COALESCE(dataset_size,0)-COALESCE(staged_size,0) ELSE 0 END) AS bytes_left "
+        f"FROM {db.table(REQUESTS)} WHERE status IN {status_sql} GROUP BY source_rse, status",
+        binds,
+    )
+
+
+def buffer_use(db: WfDatabase) -> list[tuple[str, int]]:
+    """(destination, bytes reserved) as admission counts them: requests with a tape source holding disk space."""
+    status_sql, binds = in_clause("st", sorted(lc.HOLDS_BUFFER))
+    rows = db.query(
+        f"SELECT destination_rse, SUM(COALESCE(dataset_size,0)) FROM {db.table(REQUESTS)} WHERE status IN {status_sql} "
+        "AND source_rse IS NOT NULL GROUP BY destination_rse",
+        binds,
+    )
+    return [(dest, int(n or 0)) for dest, n in rows]
+
+
+def tape_throughput(db: WfDatabase, limit: int = 1000) -> list[dict]:
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT tape, throughput_bps, n_samples, updated_at FROM {db.table(TAPE_STATS)} ORDER BY tape) WHERE rownum<=:n ",
+        {":n": limit},
+    )
+
+
+def troubled_requests(db: WfDatabase, stalled_before: datetime.datetime, limit: int) -> list[dict]:
+    """Requests an operator should look at: switching source, staging without a new file since ``stalled_before``,
+    or sent back to the queue with an error (rule refused or vanished); longest without progress first."""
+    return db.query_dicts(
+        "SELECT * FROM (SELECT request_id, dataset, status, source_rse, destination_rse, total_files, staged_files, "
+        "n_source_switches, last_progress_time, creation_time, start_time, error_dialog "
+        f"FROM {db.table(REQUESTS)} WHERE status='switching' "
+        "OR (status='staging' AND COALESCE(last_progress_time, start_time, creation_time)<:stalled_before ) "
+        "OR (status='queued' AND error_dialog IS NOT NULL) "
+        "ORDER BY COALESCE(last_progress_time, start_time, creation_time), request_id) WHERE rownum<=:n ",
+        {":stalled_before": stalled_before, ":n": limit},
+    )
