@@ -1,8 +1,13 @@
-"""Carousel benchmark: our admission/source-choice/stuck-recovery vs upstream's rules, on one simulated
-workload (pandajedi_wf.simulators.tape), same seed.  Prints figures; asserts nothing.
+"""Carousel benchmark: our admission/source-choice/stuck-recovery vs upstream's rules, on simulated workloads
+(pandajedi_wf.simulators.tape), same seed for both.  Prints one table row per (scenario, seed, policy).
 
-    python benchmarks/carousel_benchmark.py            # 500 datasets, >=200,000 files, >=1 PB, 5 tapes
-    python benchmarks/carousel_benchmark.py --quick    # ~1/10 of that
+    python benchmarks/carousel_benchmark.py            # 500 datasets, 200,000 files, 1 PB, 5 tapes; 3 seeds
+    python benchmarks/carousel_benchmark.py --quick    # the same shrunk 10x (volume, buffers, hold time); 5 seeds
+    python benchmarks/carousel_benchmark.py --seeds 1 2 3
+
+Scenarios: "default" (200 TB buffers, never binding) and "tight-buffer" (40 TB per destination, far below
+the ~120 TB upstream's rules keep there).  Our disk buffer never exceeding its cap is a hard invariant:
+asserted after every cycle of our runs.  Efficiency = lower bound / makespan (see ``lower_bounds``).
 
 "Upstream" here is a RE-IMPLEMENTATION of upstream's rules (pandaserver/taskbuffer/DataCarousel.py 1.0.4):
 files-only window of 10,000 queued+staging files per tape, tape chosen at random when the request is made
@@ -31,7 +36,7 @@ from pandajedi_wf.simulators.tape import FaultModel, SimDataset, TapeEndpoint, T
 
 GB = 10**9
 CYCLE_SECONDS = 300.0
-CONSUME_SECONDS = 3 * 3600.0  # tasks use a done dataset this long before its rule is released
+CONSUME_SECONDS = 3 * 3600.0  # tasks use a done dataset this long before its rule is released (full run; scaled with it)
 UPSTREAM_MAX_FILES = 10_000  # SourceTapeConfig.max_size default
 UPSTREAM_SHARE_QUOTA = 10_000  # QUEUE_FAIR_SHARE_MAX_QUOTA
 
@@ -42,7 +47,9 @@ TAPES = [
     TapeEndpoint("IN2P3-CC_TAPE", 4, 200e6, 120),
     TapeEndpoint("TRIUMF-LCG2_TAPE", 2, 250e6, 120),
 ]
-DESTINATIONS = {"NUCLEUS_A_DATADISK": 200 * TB, "NUCLEUS_B_DATADISK": 200 * TB}
+DESTINATIONS_TB = 200
+DESTINATIONS = {"NUCLEUS_A_DATADISK": DESTINATIONS_TB * TB, "NUCLEUS_B_DATADISK": DESTINATIONS_TB * TB}
+TIGHT_BUFFER_BYTES = 40 * TB  # per destination in the tight-buffer scenario; upstream's rules keep ~120 TB there
 SHARES = [("Express", 1, 1.0), ("Data Derivations", 2, 3.0), ("MC Reprocessing", 3, 2.0), ("User Analysis", 4, 1.0)]
 USERS = ["prodsys", "prodsys", "prodsys", "alice", "bob", "carol"]
 FAULTS = FaultModel(failure_probability=0.002, stuck_probability=2e-5, hang_probability=2e-5, retry_delay_seconds=600)
@@ -92,19 +99,17 @@ def make_workload(n_datasets: int, n_files: int, n_bytes: int, seed: int) -> tup
     return datasets, requests
 
 
-def our_config(datasets: list[SimDataset]) -> dict:
-    biggest = max(d.n_bytes for d in datasets)
+def our_config(buffers: dict[str, int]) -> dict:
+    """What an operator writes: each tape's expected rate, drives and mount latency (facts of the site), the
+    buffers, shares and the agent's cycle period.  No window is tuned: windows come from the bandwidth-delay
+    product, hung files from the expected delivery time, and the stuck timeout keeps its 12 h default."""
     return {
         "default_tape": {"max_files": 10_000},
-        "tapes": {
-            t.name: {"max_bytes": int(max(t.bytes_per_second * 2.5 * 3600, biggest)), "expected_bytes_per_second": t.bytes_per_second} for t in TAPES
-        },
-        "release_threshold": 0.8,
-        "disk_buffers": DESTINATIONS,
+        "tapes": {t.name: {"expected_bytes_per_second": t.bytes_per_second, "drives": t.drives, "mount_seconds": t.mount_seconds} for t in TAPES},
+        "disk_buffers": buffers,
         "user_max_bytes": 400 * TB,
         "share_weights": {name: w for name, _, w in SHARES},
-        "stuck_timeout_seconds": 3600,
-        "max_source_switches": 4,
+        "cycle_seconds": int(CYCLE_SECONDS),
     }
 
 
@@ -133,9 +138,9 @@ def _visible(book: MemoryBook, now: float) -> MemoryBook:
     return view
 
 
-def run_ours(datasets, requests, seed: int, horizon: float):
-    config = load_config(our_config(datasets))
-    sim = TapeSimulator(TAPES, datasets, buffers=DESTINATIONS, faults=FAULTS, seed=seed)
+def run_ours(datasets, requests, seed: int, horizon: float, buffers: dict[str, int] = DESTINATIONS, consume: float = CONSUME_SECONDS):
+    config = load_config(our_config(buffers))
+    sim = TapeSimulator(TAPES, datasets, buffers=buffers, faults=FAULTS, seed=seed)
     book = MemoryBook(requests)
     obs = Observer(sim, requests)
     throughput: dict[str, float] = {}
@@ -146,9 +151,11 @@ def run_ours(datasets, requests, seed: int, horizon: float):
         report = run_cycle(config, view, sim, sim.now, throughput, elapsed=CYCLE_SECONDS, busy_tapes=busy_before)
         book.by_id.update(view.by_id)
         switches += report.switched
+        over = [d for d, b in sim.buffers.items() if b.capacity is not None and b.peak > b.capacity]
+        assert not over, f"hard invariant broken: disk buffer over its cap at {over} (t={sim.now:.0f} s)"
         for rec in book.records([lc.STAGING, lc.DONE]):
             obs.look(rec.request.request_id, rec.rule_id)
-            if rec.status == lc.DONE and rec.done_at is not None and sim.now >= rec.done_at + CONSUME_SECONDS:
+            if rec.status == lc.DONE and rec.done_at is not None and sim.now >= rec.done_at + consume:
                 retire(book, sim, rec)
         if all(rec.status in lc.STAGING_REQUEST.final for rec in book.by_id.values()):
             break
@@ -219,8 +226,8 @@ def upstream_requests_to_stage(queued, staging, sources) -> list:
     return chosen
 
 
-def run_upstream(datasets, requests, seed: int, horizon: float):
-    sim = TapeSimulator(TAPES, datasets, buffers=DESTINATIONS, faults=FAULTS, seed=seed)
+def run_upstream(datasets, requests, seed: int, horizon: float, buffers: dict[str, int] = DESTINATIONS, consume: float = CONSUME_SECONDS):
+    sim = TapeSimulator(TAPES, datasets, buffers=buffers, faults=FAULTS, seed=seed)
     rng = random.Random(seed + 1)
     sources = {r.request_id: upstream_choose_source(r.sources, rng) for r in requests}
     book = MemoryBook(requests)
@@ -236,7 +243,7 @@ def run_upstream(datasets, requests, seed: int, horizon: float):
                 book.save(rec, lc.DONE, done_at=now)
         for rec in book.records([lc.DONE]):
             obs.look(rec.request.request_id, rec.rule_id)
-            if now >= rec.done_at + CONSUME_SECONDS:
+            if now >= rec.done_at + consume:
                 retire(book, sim, rec)
         queued = [rec for rec in book.records([lc.QUEUED]) if rec.request.created_at <= now]
         for rec in upstream_requests_to_stage(queued, book.records([lc.STAGING]), sources):
@@ -282,54 +289,153 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def figures(label: str, sim: TapeSimulator, obs: Observer, lower_bound: float, stuck_recoveries: int | str, incomplete: int) -> float:
+# ---- lower bounds ---------------------------------------------------------------------------------
+
+
+def lower_bounds(datasets: list[SimDataset], requests: list[StagingRequest], buffers: dict[str, int], consume: float) -> dict[str, float]:
+    """Makespans no policy can beat on this workload and simulator (seconds), each a valid bound:
+
+    - aggregate: every recalled byte / the sum of all tape bandwidths (the bound used before part 7);
+    - replicas: for every set S of tapes and every arrival time a, the bytes of datasets requested at or
+      after a whose replicas all lie in S need a + bytes / bandwidth(S);
+    - dataset: a dataset cannot finish before its request + the fastest mount + its bytes read by at most
+      min(drives, files) drives of its best tape;
+    - buffer: per destination, bytes done more than ``consume`` seconds before the end have held the buffer
+      that long, so cap * M >= consume * (bytes - cap).
+    """
+    recalls = [(r, d) for r, d in zip(requests, datasets) if not r.on_disk]
+    tapes = {t.name: t for t in TAPES}
+    aggregate = sum(d.n_bytes for _, d in recalls) / sum(t.bytes_per_second for t in TAPES)
+    replicas = 0.0
+    names = list(tapes)
+    for mask in range(1, 2 ** len(names)):
+        subset = {n for i, n in enumerate(names) if mask >> i & 1}
+        bandwidth = sum(tapes[n].bytes_per_second for n in subset)
+        inside = sorted((r.created_at, d.n_bytes) for r, d in recalls if set(d.tapes) <= subset)
+        later = sum(b for _, b in inside)
+        for created, n_bytes in inside:  # bytes requested at or after `created`
+            replicas = max(replicas, created + later / bandwidth)
+            later -= n_bytes
+    dataset = max(
+        r.created_at + min(tapes[t].mount_seconds + d.n_bytes / (min(tapes[t].drives, len(d.file_bytes)) * tapes[t].drive_bytes_per_second) for t in d.tapes)
+        for r, d in recalls
+    )
+    buffer = 0.0
+    for dest, cap in buffers.items():
+        held = sum(d.n_bytes for r, d in recalls if r.destination == dest)
+        if cap and held > cap:
+            buffer = max(buffer, consume * (held - cap) / cap)
+    return {"aggregate": aggregate, "replicas": replicas, "dataset": dataset, "buffer": buffer}
+
+
+# ---- one run, as a table row ----------------------------------------------------------------------
+
+
+def row(scenario: str, seed: int, policy: str, sim: TapeSimulator, obs: Observer, bound: float, aggregate: float, recoveries, incomplete: int) -> dict:
     makespan = max(obs.done.values()) if obs.done else float("nan")
-    drive_seconds = sum(t.drives for t in TAPES) * makespan
-    busy = sum(s.busy_seconds for s in sim.tape_stats.values()) / drive_seconds
     ttff = [(obs.first_file[i] - obs.created[i]) / 3600 for i in obs.first_file]
-    print(f"[{label}]")
-    print(f"  makespan              {makespan / 3600:8.1f} h   (lower bound {lower_bound / 3600:.1f} h, efficiency {lower_bound / makespan:.3f})")
-    print(f"  datasets done         {len(obs.done)}   never completed: {incomplete}")
-    print(f"  tape busy fraction    {busy:.3f}   " + " ".join(f"{n.split('_')[0]}={s.busy_seconds / (sim.tapes[n].drives * makespan):.2f}" for n, s in sim.tape_stats.items()))
-    for dest, buf in sim.buffers.items():
-        print(f"  disk buffer {dest}: peak {buf.peak / TB:7.1f} TB of cap {buf.capacity / TB:.0f} TB   over cap for {buf.seconds_over_capacity / 3600:.1f} h")
-    print(f"  time to first file    median {statistics.median(ttff):.1f} h   p95 {percentile(ttff, 0.95):.1f} h")
-    print(f"  stuck recoveries      {stuck_recoveries}   (stuck attempts {sim.stuck_attempts}, hung {sim.hung_attempts}, failed+retried {sim.failed_attempts})")
-    return makespan
+    bufs = [b for b in sim.buffers.values() if b.capacity is not None]
+    worst = max(bufs, key=lambda b: b.peak / b.capacity)
+    return {
+        "scenario": scenario,
+        "seed": seed,
+        "policy": policy,
+        "makespan": makespan / 3600,
+        "bound": bound / 3600,
+        "eff": bound / makespan,
+        "eff_agg": aggregate / makespan,
+        "busy": [sim.tape_stats[t.name].busy_seconds / (t.drives * makespan) for t in TAPES],
+        "peak": worst.peak / TB,
+        "cap": worst.capacity / TB,
+        "over_h": max(b.seconds_over_capacity for b in bufs) / 3600,
+        "over_tbh": sum(b.byte_seconds_over_capacity for b in bufs) / TB / 3600,
+        "ttff": (statistics.median(ttff), percentile(ttff, 0.95)),
+        "recoveries": recoveries,
+        "incomplete": incomplete,
+    }
+
+
+HEADER = (
+    f"{'scenario':<13}{'seed':>9} {'policy':<9}{'makespan':>9}{'bound':>7}{'eff':>6}{'eff/agg':>8}  "
+    f"{'busy ' + '/'.join(t.name.split('-')[0][:4] for t in TAPES):<31}{'peak/cap TB':>12}{'over cap':>15}"
+    f"{'ttff med/p95':>14}{'stuck rec':>10}{'undone':>7}{'ratio':>7}"
+)
+
+
+def show(r: dict, ratio: float | None) -> None:
+    busy = "/".join(f"{b:.2f}" for b in r["busy"])
+    over = f"{r['over_h']:.1f}h {r['over_tbh']:.0f}TBh" if r["over_h"] else "0"
+    print(
+        f"{r['scenario']:<13}{r['seed']:>9} {r['policy']:<9}{r['makespan']:>8.1f}h{r['bound']:>6.1f}h{r['eff']:>6.3f}{r['eff_agg']:>8.3f}  "
+        f"{busy:<31}{r['peak']:>6.0f}/{r['cap']:<5.0f}{over:>15}{r['ttff'][0]:>7.1f}/{r['ttff'][1]:<5.1f}h"
+        f"{str(r['recoveries']):>9}{r['incomplete']:>7}{'' if ratio is None else f'{ratio:>6.2f}x':>7}"
+    )
+
+
+def run_scenario(scenario: str, size: tuple[int, int, int], seed: int) -> tuple[dict, dict, dict[str, float]]:
+    """One workload, both policies, same seed.  Everything scales with the data volume (buffers, the time a
+    dataset is held after it is done), so --quick is the full run shrunk, not a different problem."""
+    datasets, requests = make_workload(*size, seed)
+    scale = size[2] / (1000 * TB)
+    consume = CONSUME_SECONDS * scale
+    if scenario == "default":
+        buffers = {dest: int(cap * scale) for dest, cap in DESTINATIONS.items()}
+    else:  # well below what upstream keeps in flight, but every dataset still fits
+        largest = max(d.n_bytes for d in datasets)
+        buffers = {dest: int(max(TIGHT_BUFFER_BYTES * scale, 2 * largest)) for dest in DESTINATIONS}
+    bounds = lower_bounds(datasets, requests, buffers, consume)
+    bound = max(bounds.values())
+    horizon = 30 * bound
+    sim, obs, switches, failed = run_ours(datasets, requests, seed, horizon, buffers, consume)
+    ours = row(scenario, seed, "ours", sim, obs, bound, bounds["aggregate"], switches, failed + len(requests) - len(obs.done))
+    sim_u, obs_u, unfinished = run_upstream(datasets, requests, seed, horizon, buffers, consume)
+    theirs = row(scenario, seed, "upstream", sim_u, obs_u, bound, bounds["aggregate"], "manual", unfinished)
+    assert ours["peak"] <= ours["cap"], "hard invariant broken: our disk buffer exceeded its cap"
+    return ours, theirs, bounds
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about a tenth of the full workload")
-    parser.add_argument("--seed", type=int, default=20240501)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="workload/simulator seeds (default: three)")
     args = parser.parse_args(argv)
-    n_ds, n_files, n_bytes = (60, 20_000, 100 * TB) if args.quick else (500, 200_000, 1000 * TB)
-    datasets, requests = make_workload(n_ds, n_files, n_bytes, args.seed)
-    tape_bytes = sum(d.n_bytes for d, r in zip(datasets, requests) if not r.on_disk)
-    aggregate = sum(t.bytes_per_second for t in TAPES)
-    lower_bound = tape_bytes / aggregate
+    seeds = args.seeds or ([20240501, 7, 11] if not args.quick else [20240501, 7, 11, 12, 13])
+    size = (60, 20_000, 100 * TB) if args.quick else (500, 200_000, 1000 * TB)
+    scale = size[2] / (1000 * TB)
     print(
-        f"workload: {len(datasets)} datasets, {sum(len(d.file_bytes) for d in datasets)} files, {sum(d.n_bytes for d in datasets) / 1e15:.3f} PB "
-        f"({tape_bytes / 1e15:.3f} PB to recall, {sum(r.on_disk for r in requests)} pin-only), {len(TAPES)} tapes "
-        f"{', '.join(f'{t.name}={t.bytes_per_second / GB:.1f}GB/s' for t in TAPES)}; seed {args.seed}"
+        f"workload per seed: {size[0]} datasets, {size[1]} files, {size[2] / 1e15:.2f} PB; tapes "
+        f"{', '.join(f'{t.name}={t.bytes_per_second / GB:.1f}GB/s x{t.drives}' for t in TAPES)}; cycle {CYCLE_SECONDS:.0f} s, "
+        f"datasets held {CONSUME_SECONDS * scale / 3600:.1f} h after done; buffers {DESTINATIONS_TB * scale:.0f} TB (default) / "
+        f"{TIGHT_BUFFER_BYTES * scale / TB:.0f} TB (tight-buffer) per destination; faults {FAULTS}"
     )
-    print(f"physical lower bound: {tape_bytes / TB:.0f} TB / {aggregate / GB:.1f} GB/s = {lower_bound / 3600:.1f} h")
-    horizon = 30 * lower_bound
+    print("bound = max(aggregate, replicas, dataset, buffer) lower bounds (see lower_bounds); eff = bound / makespan; eff/agg = aggregate bound / makespan")
     t0 = time.monotonic()
-    sim, obs, switches, failed = run_ours(datasets, requests, args.seed, horizon)
-    ours = figures("ours", sim, obs, lower_bound, switches, failed)
-    t1 = time.monotonic()
-    sim_u, obs_u, unfinished = run_upstream(datasets, requests, args.seed, horizon)
-    theirs = figures("upstream rules (re-implementation)", sim_u, obs_u, lower_bound, "none (manual)", unfinished)
-    t2 = time.monotonic()
-    print(f"upstream makespan / ours = {theirs / ours:.2f}x (upstream measured over its completed datasets only)")
-    ok_buffer = all(b.peak <= b.capacity for b in sim.buffers.values())
+    summary: dict[str, list[tuple[float, float, float]]] = {}
+    print(HEADER)
+    for scenario in ("default", "tight-buffer"):
+        for seed in seeds:
+            ours, theirs, bounds = run_scenario(scenario, size, seed)
+            ratio = theirs["makespan"] / ours["makespan"]
+            show(ours, None)
+            show(theirs, ratio)
+            print(f"{'':<23}bounds: " + ", ".join(f"{k} {v / 3600:.1f}h" for k, v in bounds.items()))
+            summary.setdefault(scenario, []).append((ours["eff"], ours["eff_agg"], ratio))
+    print("summary (ours):")
+    for scenario, runs in summary.items():
+        effs, aggs, ratios = zip(*runs)
+        print(
+            f"  {scenario:<13} efficiency min {min(effs):.3f} mean {statistics.mean(effs):.3f} (vs aggregate bound min {min(aggs):.3f}); "
+            f"upstream/ours min {min(ratios):.2f}x mean {statistics.mean(ratios):.2f}x"
+        )
+    effs = [e for e, _, _ in summary["default"]]
+    ratios = [r for _, _, r in summary["default"]]
     print(
-        f"targets: efficiency>=0.9 {'MET' if lower_bound / ours >= 0.9 else 'MISSED'}; >=1.3x vs upstream "
-        f"{'MET' if theirs / ours >= 1.3 else 'MISSED'}; buffer within cap {'MET' if ok_buffer else 'MISSED'}"
+        f"targets (default scenario, every seed): efficiency>=0.93 {'MET' if min(effs) >= 0.93 else 'MISSED'}; "
+        f">=1.3x vs upstream {'MET' if min(ratios) >= 1.3 else 'MISSED'}; our buffer never over its cap: MET (asserted every cycle)"
     )
+    print("upstream makespan counts its completed datasets only; 'undone' = never completed (upstream has no stuck recovery)")
     print(f"upstream's own code: {upstream_drivability()}")
-    print(f"wall time: ours {t1 - t0:.1f} s, upstream {t2 - t1:.1f} s")
+    print(f"wall time {time.monotonic() - t0:.0f} s")
 
 
 if __name__ == "__main__":
