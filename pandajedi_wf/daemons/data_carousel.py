@@ -227,7 +227,7 @@ def _follow_and_admit(db: WfDatabase, book: DbBook, ddm: StagingDDM, config: Car
     busy, last = tape_stats.busy_since_last_cycle(before, _in_flight_tapes(book))
     report = run_cycle(config, book, ddm, now, throughput, elapsed=now - last if last else 0.0, busy_tapes=busy)
     tape_stats.save(db, before, throughput, _in_flight_tapes(book), now)
-    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "extended"):
+    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "extended", "rebalanced"):
         if getattr(report, key):
             stats.add(f"requests_{key}", getattr(report, key))
     for reason, n in report.held.items():
