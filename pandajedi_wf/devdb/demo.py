@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
         master = JediMasterProcess(workdir / "jedi").start()
         cfg = (panda_home / "etc" / "panda" / "panda_jedi.cfg").read_text()
-        watchdog = [line.strip() for line in cfg.splitlines() if line.strip().startswith(("modConfig", "procConfig")) and "pandajedi_wf" in line]
+        watchdog = [line.strip() for line in cfg.splitlines() if line.strip().startswith(("modConfig", "procConfig")) and "wf_processor" in line]
         say(f"[3/4] upstream JediMaster running (pid {master.pid}); panda_jedi.cfg [watchdog]:")
         for line in watchdog:
             say(f"        {line}")
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         say("[4/4] following the workflow (JEDI's WatchDog runs our processor; this process plays the grid):")
         status = _follow(db, grid, master, result.workflow_id, args.timeout)
         _summary(db, result.workflow_id)
+        _monitor_pages(db, result.workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
         return 0 if status == "done" else 1
     finally:
         if master is not None:
@@ -132,6 +133,18 @@ def _summary(db, workflow_id: int) -> None:
         say(f"  {b['agent']:13} pid {b['pid']:22} cycles {b['n_cycles']:>3} last {b['last_status']}: {b['last_message']}")
     say("\nSimulated here: pilots and job execution (the grid simulator moves JEDI task rows and writes output files).")
     say("Real: PostgreSQL, upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner.")
+
+
+def _monitor_pages(db, workflow_id: int, out_dir: Path, period: int) -> None:
+    """The monitoring pages as files (the live server is ``python -m pandajedi_wf.monitor``)."""
+    from pandajedi_wf.monitor import html
+    from pandajedi_wf.monitor.collect import MonitorSource
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = MonitorSource(db, periods={"wf_processor": period, "wf_carousel": period}, vo="wlcg")
+    (out_dir / "overview.html").write_text(html.render_overview(source.overview()), encoding="utf-8")
+    (out_dir / f"workflow_{workflow_id}.html").write_text(html.render_workflow(source.workflow(workflow_id)), encoding="utf-8")
+    say(f"\nMonitoring pages written: file://{out_dir}/overview.html and workflow_{workflow_id}.html")
 
 
 if __name__ == "__main__":
