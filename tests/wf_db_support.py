@@ -9,26 +9,7 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples" / "pchain"
 ENDED = ("done", "finished", "failed", "cancelled")
 
-# task templates as the pchain client sends them (prun dry-run output, trimmed to what the server fills)
-TEMPLATES = {
-    "container": {
-        "taskName": "x",
-        "userName": "dev.user",
-        "vo": "wlcg",
-        "prodSourceLabel": "user",
-        "taskType": "anal",
-        "taskPriority": 1000,
-        "architecture": "",
-        "transUses": "",
-        "transHome": None,
-        "transPath": "https://example.org/runGen",
-        "processingType": "panda-client",
-        "site": "DEV_QUEUE",
-        "nEvents": 10,
-        "nEventsPerJob": 10,
-        "jobParameters": [{"type": "constant", "value": "-j \"\" --sourceURL ${SURL}"}],
-    }
-}
+from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES as TEMPLATES  # noqa: E402  (as the pchain client sends them)
 
 # input datasets the docs examples name (snakemake/config.json and the CWL job inputs below)
 SIGNALS = [

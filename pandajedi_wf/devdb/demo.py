@@ -17,21 +17,6 @@ import time
 from pathlib import Path
 
 DEMO_WORKFLOW = Path(__file__).with_name("demo_data") / "demo_chain.yaml"
-TEMPLATES = {
-    "container": {
-        "taskType": "anal",
-        "taskPriority": 1000,
-        "architecture": "",
-        "transUses": "",
-        "transHome": None,
-        "transPath": "https://example.org/runGen",
-        "processingType": "panda-client",
-        "site": "DEV_QUEUE",
-        "nEvents": 10,
-        "nEventsPerJob": 5,
-        "jobParameters": [{"type": "constant", "value": "-j \"\" --sourceURL ${SURL}"}],
-    }
-}
 
 
 def say(text: str = "") -> None:
@@ -55,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pandajedi_wf.api import submit_workflow
         from pandajedi_wf.devdb.jedi_master import JediMasterProcess
+        from pandajedi_wf.devdb.task_templates import dev_templates
         from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
         from pandajedi_wf.taskbuffer.connection import WfDatabase
 
         db = WfDatabase()
         result = submit_workflow(
             db, language="yaml", spec=str(DEMO_WORKFLOW), out_ds="user.demo.chain", user_name="demo.user", user_dn="demo.user",
-            vo="wlcg", task_templates=TEMPLATES,
+            vo="wlcg", task_templates=dev_templates(),
         )
         if not result.ok:
             say(f"demo workflow refused: {result.problems}")
