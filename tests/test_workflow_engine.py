@@ -450,3 +450,20 @@ def test_task_params_are_built_when_templates_are_given():
     submit = next(a for a in sim.cycle() if isinstance(a, SubmitStep))
     assert submit.task_params["taskName"] == f"{OUT_DS}_001_top"
     assert submit.task_params["reqID"] == 42
+
+
+def test_no_early_start_on_a_parent_that_feeds_only_a_secondary_input():
+    """sig_bg_comb: make_background_2 reads generate_some only as a secondary input, so it waits for it to end;
+    premix reads make_signal as its primary input and may start while make_signal runs."""
+    workflow = parse_workflow("cwl", str(EXAMPLES / "sig_bg_comb.cwl"), {"signal": "s:ds1", "background": "b:ds2"}, str(EXAMPLES))
+    sim = Simulation(workflow)
+    sim.cycle()
+    by_name = {sim.names[k]: k for k in sim.steps}
+    for name in ("generate_some", "make_signal", "make_background_1"):
+        sim.set(by_name[name], "submitted")
+        sim.set(by_name[name], "running")
+    actions = next_actions(sim.workflow, sim.steps, sim.ctx)
+    ready = {sim.names[a.node_key] for a in actions if isinstance(a, MakeReady)}
+    assert "make_background_2" not in ready
+    assert "premix" not in ready  # premix also reads make_background_1 (two parents): no early start either
+    assert all(sim.steps[by_name[n]].status == "defined" for n in ("make_background_2", "premix", "combine"))

@@ -286,6 +286,11 @@ class _Walk:
         parent = next(n for n in scope.workflow.nodes if n.id == node.parents[0])
         if not parent.is_leaf or parent.scatter or scope.workflow.options.get("allow_partial_inputs") is False:
             return None
+        # only a parent feeding the primary input: JEDI streams a growing primary input file by file, but builds
+        # jobs from a secondary input as it is when the task is defined
+        primary = node.inputs.get("opt_inDS")
+        if primary is None or parent.id not in primary.parents:
+            return None
         return scope.keys[parent.id][0]
 
     def node_outcome(self, node_id: int, scope: _Scope) -> str | None:
