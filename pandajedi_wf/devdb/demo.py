@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import datetime
 import sys
 import tempfile
@@ -88,7 +90,8 @@ def _follow(db, grid, master, workflow_id: int, timeout: int) -> str:
         if not master.alive():
             say(f"JediMaster died:\n{master.output_tail()}")
             return "jedi-died"
-        grid.tick(datetime.datetime.utcnow())
+        with contextlib.redirect_stdout(io.StringIO()):  # upstream's cursor prints its JSON rewrites to stdout
+            grid.tick(datetime.datetime.utcnow())
         status = workflows.load(db, [workflow_id])[workflow_id]["status"]
         steps = db.query(
             f"SELECT s.name, s.status, s.jedi_task_id, t.status FROM {db.table('JEDI_WF_STEPS')} s "
