@@ -206,3 +206,29 @@ def test_multi_loop_runs_one_loop_per_signal(db, jedi_taskbuffer):
     checkpoints = sorted(r["task_name"] for r in rows.values() if r["name"] == "checkpoint")
     assert checkpoints == [f"user.dev.mloop_003_checkpoint_s{k}.{i}" for k in (0, 1) for i in (1, 2)]
     check_tasks_and_history(db, wf_id, "user.dev.mloop")
+
+
+def test_sequential_loop_scatters_inside_each_iteration(db, jedi_taskbuffer):
+    """sequential_loop.cwl: a loop whose body scatters loop_main over the sliced loop parameters; the junction
+    sends new parameter lists for the next iteration, and each iteration runs one core task per slice."""
+    from pandajedi_wf.simulators.grid import Fate
+
+    def fate(name: str):
+        found = re.search(r"_checkpoint\.(\d+)$", name)
+        if not found:
+            return Fate()
+        i = int(found.group(1))
+        return Fate(results={"to_continue": i < 2, "param_xxx": [7, 8, 9], "param_yyy": [0.1, 0.2, 0.3]})
+
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "sequential_loop.cwl", {"signal": SIGNALS[0]},
+                           out_ds="user.dev.sloop", fate=fate)
+
+    assert status == "done", explain(db, wf_id)
+    rows = step_rows(db, wf_id)
+    cores = sorted(r["task_name"] for r in rows.values() if r["name"] == "core")
+    # iteration 1 scatters over the 2 default slices, iteration 2 over the 3 the junction sent
+    assert [n for n in cores if n.endswith(".1")] and len([n for n in cores if n.endswith(".1")]) == 2, cores
+    assert len([n for n in cores if n.endswith(".2")]) == 3, cores
+    checkpoints = sorted(r["task_name"] for r in rows.values() if r["name"] == "checkpoint")
+    assert checkpoints == ["user.dev.sloop_003_checkpoint.1", "user.dev.sloop_003_checkpoint.2"], checkpoints
+    check_tasks_and_history(db, wf_id, "user.dev.sloop")
