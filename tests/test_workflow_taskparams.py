@@ -188,3 +188,19 @@ def test_allow_empty_input_follows_the_engine():
     p = build_task_params(spec(inputs={"opt_inDS": DatasetRef("T1", ("a.txt",)), "opt_exec": "x"}, allow_empty_input=True), CTX)
     assert p["allowEmptyInput"] is True
     assert "allowEmptyInput" not in build_task_params(spec(inputs={"opt_inDS": DatasetRef("T1", ("a.txt",)), "opt_exec": "x"}), CTX)
+
+
+def test_output_containers_read_back_from_task_params():
+    from pandajedi_wf.workflow.taskparams import output_containers
+
+    params = {
+        "taskName": "user.a.wf_002_premix",
+        "jobParameters": [
+            {"type": "constant", "value": "-j"},
+            {"type": "template", "param_type": "input", "dataset": "user.a.wf_001_x_abc.dat/"},
+            {"type": "template", "param_type": "output", "container": "user.a.wf_002_premix_klm.root/", "dataset": "user.a.wf_002_premix_klm.root/"},
+            {"type": "template", "param_type": "output", "dataset": "user.a.wf_002_premix_log.tgz/"},
+        ],
+    }
+    assert output_containers(params) == [("user.a.wf_002_premix_klm.root/", "klm.root"), ("user.a.wf_002_premix_log.tgz/", "log.tgz")]
+    assert output_containers(None) == [] and output_containers({"taskName": "t"}) == []

@@ -298,3 +298,25 @@ def build_task_params(spec, ctx) -> dict:
         params["reqID"] = ctx.workflow_id
     params[TASK_PARAM_WORKFLOW_KEY] = {"workflow_id": ctx.workflow_id, "node_key": spec.node_key, "step": spec.name}
     return params
+
+
+def output_containers(task_params: dict | None) -> list[tuple[str, str]]:
+    """(container, output type) of every output a step's task writes, read back from its task parameters.
+
+    The type is what follows the task name in the container name (``<task>_<type>/``), i.e. the file type the
+    children select with ``opt_inDsType``; JEDI_WF_DATA keeps one row per container.
+    """
+    if not task_params:
+        return []
+    task = str(task_params.get("taskName", ""))
+    found = []
+    for item in task_params.get("jobParameters", []) or []:
+        if item.get("type") != "template" or item.get("param_type") != "output":
+            continue
+        container = item.get("container") or item.get("dataset")
+        if not container:
+            continue
+        kind = container.rstrip("/")
+        kind = kind[len(task) + 1 :] if task and kind.startswith(f"{task}_") else kind
+        found.append((container, kind))
+    return found
