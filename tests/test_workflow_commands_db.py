@@ -134,7 +134,8 @@ def test_retry_of_a_broken_step_submits_a_new_task_and_the_workflow_completes(db
     def fate(task_name):
         return Fate(status="broken") if task_name.endswith("_001_top") else Fate()
 
-    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.retry").workflow_id
+    # no automatic retry here: the user's command is what brings the step back
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.retry", retry_policy={"max_attempts": {"task_failure": 0}}).workflow_id
     grid = new_grid(db, jedi_taskbuffer, fate=fate)
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
     assert status == "failed"

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from pandajedi_wf.control import RetryPolicyError, parse_retry_policy
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import transitions, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
@@ -49,8 +50,20 @@ def submit_workflow(
     check_only: bool = False,
     limits: Limits | None = None,
     actor: str = "submit",
+    retry_policy: dict | None = None,
 ) -> SubmitResult:
-    """Parse (``spec``) or take (``definition``) a workflow and store it ``parsed``, ready for the processor."""
+    """Parse (``spec``) or take (``definition``) a workflow and store it ``parsed``, ready for the processor.
+
+    ``retry_policy`` (see ``control.parse_retry_policy``) overrides the default automatic step retries for this
+    workflow; an invalid one refuses the submission (``ok`` False, nothing stored) with the offending key named.
+    """
+    if retry_policy is not None:
+        try:
+            parse_retry_policy(retry_policy)
+            if not isinstance(retry_policy, dict):
+                raise RetryPolicyError(f"retry_policy: must be an object, got {type(retry_policy).__name__}")
+        except RetryPolicyError as exc:
+            return SubmitResult(False, None, None, [{"code": "retry_policy", "message": str(exc)}])
     if definition is not None:
         parsed = definition if isinstance(definition, Workflow) else Workflow.from_dict(definition)
         problems: list[dict] = []
@@ -87,6 +100,7 @@ def submit_workflow(
             request=stored_request,
             error_dialog=error_dialog,
             now=now,
+            retry_policy=retry_policy,
         )
         reason = "description parsed and valid" if parsed is not None else error_dialog
         transitions.record(db, [TransitionRecord("workflow", workflow_id, workflow_id, None, status, reason, actor, now)])

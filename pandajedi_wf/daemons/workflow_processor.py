@@ -6,6 +6,8 @@ Order inside one workflow, chosen for crash safety:
  3. the pure engine (``workflow.next_actions``) decides; its actions are written in one transaction, where a
     submission is only an *intent* (step ``submitting`` with its exact task parameters);
  4. after that commit JEDI is called, and the answer is recorded. A crash between 3 and 4 is repaired by 2.
+A step whose task fails is judged by ``step_retries`` in 3, before the engine sees it: held for an automatic retry
+(the engine sees it ``retrying``), or left ended; a retry that is due is part of the same plan and write.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from pandajedi_wf.workflow import (
 from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
+from . import step_retries
 from .common import CycleStats, process_id
 from .jedi_submission import submit_task
-from .workflow_commands import execute_queued, kill_tasks
+from .workflow_commands import execute_queued, kill_tasks, send_task_command
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
 
@@ -72,6 +75,8 @@ class _Plan:
     workflow_change: tuple[str, str] | None = None
     results: list[tuple[dict, dict | None]] = field(default_factory=list)
     to_kill: list[int] = field(default_factory=list)
+    marks: dict[str, steps.RetryMark] = field(default_factory=dict)  # retry decisions to record, by node key
+    jedi_retries: list[tuple[int, dict]] = field(default_factory=list)  # (task id, step): JEDI 'retry' after commit
 
     @property
     def workflow_id(self) -> int:
@@ -81,6 +86,11 @@ class _Plan:
         self.history.append(("step", s, s["status"], target, reason))
         self.touched[s["node_key"]] = s
         s["status"] = target
+
+    def note(self, s: dict, reason: str) -> None:
+        """A decision about a step that leaves its status as it is (history only)."""
+        self.history.append(("step", s, s["status"], s["status"], reason))
+        self.touched[s["node_key"]] = s
 
     def move_workflow(self, target: str, reason: str) -> None:
         WORKFLOW_LIFECYCLE.check(self.wf["status"], target)
@@ -123,20 +133,11 @@ def cycle(
     for workflow_id, queued in commands.queued_for(db, claimed).items():
         rows[workflow_id]["queued_commands"] = queued
     step_rows = steps.load_for_workflows(db, claimed, light=True)
-    task_ids = [
-        s["jedi_task_id"]
-        for workflow_id, wf_steps in step_rows.items()
-        for s in wf_steps
-        if s["jedi_task_id"] and (s["status"] in STEP_ACTIVE or rows[workflow_id]["status"] == "cancelling")
-    ]
-    jedi_status = jedi_tasks.task_statuses(db, task_ids)
+    _read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
     try:
         steps.touch_followed(db, claimed, now)
     except DatabaseError:  # only the wake-up marker: losing it (e.g. to a deadlock with a peer) costs one extra check
         stats.add("touch_failures")
-    for wf_steps in step_rows.values():
-        for s in wf_steps:
-            s["jedi_status"] = jedi_status.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
 
     errors: dict[int, str] = {}
     moved: set[int] = set()
@@ -146,7 +147,7 @@ def cycle(
         try:
             if _rare_paths(db, wf, step_rows, task_buffer, now, owner, stats):
                 moved.add(workflow_id)
-            plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats)
+            plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats, now)
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
             continue
@@ -154,15 +155,50 @@ def cycle(
             plans.append(plan)
     written = _write(db, plans, owner, now, stats, errors)
     moved.update(p.workflow_id for p in written)
+    _send_retries(db, written, task_buffer, owner, now, stats, errors)
     _submit(db, written, task_buffer, owner, now, stats, errors, settings)
     _kill(task_buffer, written, errors)
     if errors:
         stats.add("workflow_errors", len(errors))
         workflows.set_errors(db, sorted(errors.items()), now)
-    # a workflow that moved may move again at once (a chain advances one cycle per link); the others back off
+    # a workflow that moved may move again at once (a chain advances one cycle per link); the others back off,
+    # but no longer than until their first held step's retry is due
     workflows.release(db, sorted(moved), owner, now)
-    workflows.release(db, [w for w in claimed if w not in moved], owner, now + datetime.timedelta(seconds=settings.recheck_seconds))
+    recheck = now + datetime.timedelta(seconds=settings.recheck_seconds)
+    by_time: dict[datetime.datetime, list[int]] = {}
+    for workflow_id in claimed:
+        if workflow_id not in moved:
+            due = [s["retry_after"] for s in step_rows[workflow_id] if step_retries.is_held(s) and s["retry_after"] > now]
+            by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
+    for check_after, ids in sorted(by_time.items()):
+        workflows.release(db, ids, owner, check_after)
     return f"advanced {len(claimed) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
+
+
+def _read_jedi(db, workflow_status: dict[int, str], step_rows: dict[int, list[dict]]) -> None:
+    """JEDI's view of the batch, in bulk: status and errorDialog of every task followed (active steps, steps of a
+    cancelling workflow, steps held for a retry); whether a retry we asked for is still waiting in PRODSYS_COMM; and,
+    for steps whose task just failed, how many automatic retries they already had."""
+    followed = [
+        s
+        for workflow_id, wf_steps in step_rows.items()
+        for s in wf_steps
+        if s["jedi_task_id"] and (s["status"] in STEP_ACTIVE or workflow_status[workflow_id] == "cancelling" or step_retries.is_held(s))
+    ]
+    states = jedi_tasks.task_states(db, [int(s["jedi_task_id"]) for s in followed])
+    for wf_steps in step_rows.values():
+        for s in wf_steps:
+            s["jedi_status"], s["jedi_dialog"] = states.get(int(s["jedi_task_id"]), (None, None)) if s["jedi_task_id"] else (None, None)
+    asked = [s for s in followed if step_retries.retry_not_taken(s, "retry")]
+    if asked:
+        queued = jedi_tasks.queued_task_commands(db, [int(s["jedi_task_id"]) for s in asked])
+        for s in asked:
+            s["retry_pending"] = step_retries.retry_not_taken(s, queued.get(int(s["jedi_task_id"])))
+    ending = [int(s["step_id"]) for s in followed if step_retries.is_ending(s)]
+    if ending:
+        made = steps.automatic_retries_made(db, ending)
+        for s in followed:
+            s["retries_made"] = made.get(int(s["step_id"]), 0)
 
 
 def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now, owner, stats) -> bool:
@@ -179,9 +215,7 @@ def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now
     if wf.get("queued_commands") and execute_queued(db, wf, step_rows[workflow_id], wf["queued_commands"], task_buffer, now, owner, stats):
         changed = True
         step_rows[workflow_id] = steps.load_for_workflows(db, [workflow_id], light=True)[workflow_id]
-        statuses = jedi_tasks.task_statuses(db, [s["jedi_task_id"] for s in step_rows[workflow_id] if s["jedi_task_id"]])
-        for s in step_rows[workflow_id]:
-            s["jedi_status"] = statuses.get(int(s["jedi_task_id"])) if s["jedi_task_id"] else None
+        _read_jedi(db, {workflow_id: wf["status"]}, {workflow_id: step_rows[workflow_id]})
     if wf["status"] == "cancelling":
         alive = [int(s["jedi_task_id"]) for s in step_rows[workflow_id]
                  if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED]
@@ -191,25 +225,35 @@ def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now
     return changed
 
 
-def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats) -> _Plan:
+def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=None) -> _Plan:
     """Follow JEDI and run the engine for one workflow, in memory only."""
     workflow_id = int(wf["workflow_id"])
+    now = now or utcnow()
     plan = _Plan(wf)
     for s in step_rows:
         s["orig"] = s["status"]
-    # 1. follow JEDI
+    # 1. follow JEDI (a failed task gets its retry decision here, before the engine sees the step)
     for s in step_rows:
         task_status = s.get("jedi_status")
-        if task_status is None or s["status"] not in STEP_ACTIVE:
+        if task_status is None or s["status"] not in STEP_ACTIVE or s.get("retry_pending"):
             continue
         target = jedi_status_to_step_status.get(task_status)
         if target and target != s["status"] and STEP_LIFECYCLE.can(s["status"], target):
-            plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
+            if step_retries.is_ending(s):
+                plan.move(s, target, step_retries.on_task_ended(plan, s, target, int(s.get("retries_made") or 0), now))
+                stats.add("retry_decisions")
+            else:
+                plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
             stats.add("step_transitions")
             if target in ("done", "finished") and s["step_type"] == "junction" and s["results"] is None and junction_results is not None:
                 s["results"] = junction_results.fetch(int(s["jedi_task_id"]), s["task_name"])
                 plan.results.append((s, s["results"]))
-    # 2. decide
+    # 2. retries due, or dropped
+    by_key = {s["node_key"]: s for s in step_rows}
+    for s in step_rows:
+        if step_retries.is_held(s):
+            step_retries.handle_held(plan, s, by_key, now)
+    # 3. decide
     cached = _definitions.get(workflow_id)
     if cached is None or cached[0] != wf["creation_time"]:  # (a recreated database may reuse an id)
         if "definition" not in wf:
@@ -217,12 +261,11 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats) -> _Pl
         cached = (wf["creation_time"], Workflow.from_dict(wf["definition"]), (wf.get("request") or {}).get("taskParams"))
         _definitions[workflow_id] = cached
     _, definition, templates = cached
-    by_key = {s["node_key"]: s for s in step_rows}
     records = {
         key: StepRecord(
             node_key=key,
             node_id=int(s["node_id"]) if s["node_id"] is not None else 0,
-            status=_engine_status(s),
+            status=_engine_status(s, wf["status"]),
             iteration=int(s["iteration"] or 0),
             scatter_index=s["scatter_index"],
             task_id=s["jedi_task_id"],
@@ -246,13 +289,14 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats) -> _Pl
     return plan
 
 
-def _engine_status(s: dict) -> str:
+def _engine_status(s: dict, workflow_status: str) -> str:
     """The status the engine decides on. A task DEFT accepted but TaskRefiner has not yet put in JEDI_Tasks cannot
     be named as ``parentTaskName`` (insertTaskParamsPanda looks the parent up there and refuses the child), so
-    until then its step counts as still ``submitting`` and no child starts early on it."""
+    until then its step counts as still ``submitting`` and no child starts early on it. A step held for an
+    automatic retry counts as ``retrying``: its children wait and the workflow does not end."""
     if s["status"] == "submitted" and s.get("jedi_status") is None:
         return "submitting"
-    return s["status"]
+    return step_retries.engine_status(s, workflow_status) or s["status"]
 
 
 def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats) -> None:
@@ -319,11 +363,15 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
         s["step_id"] = step_id
     steps.insert_many(db, created, now)
     touched = [s for p in plans for s in p.touched.values() if s["orig"] is not None]
-    intents = [(int(s["step_id"]), s["orig"], s["task_name"], s["task_params"]) for s in touched if s["status"] == "submitting"]
-    moves = [steps.StatusChange(int(s["step_id"]), s["orig"], s["status"]) for s in touched if s["status"] not in ("submitting", s["orig"])]
+    # automatic retries as new tasks first: the engine may already have moved them on from 'defined'
+    steps.reset_for_retry_grouped(db, step_retries.reset_changes(touched), now)
+    base = step_retries.base_status
+    intents = [(int(s["step_id"]), base(s), s["task_name"], s["task_params"]) for s in touched if s["status"] == "submitting"]
+    moves = [steps.StatusChange(int(s["step_id"]), base(s), s["status"]) for s in touched if s["status"] not in ("submitting", base(s))]
     steps.change_status_grouped(db, moves, now)
     steps.record_submit_intents(db, intents, now)
     steps.set_results_many(db, [(int(s["step_id"]), r) for p in plans for s, r in p.results], now)
+    steps.set_retry_marks(db, [m for p in plans for m in p.marks.values()], now)
     lost = workflows.change_status_grouped(db, [(p.workflow_id, *p.workflow_change) for p in plans if p.workflow_change], now)
     if lost:
         raise RuntimeError(f"workflows {lost} changed status under the processor")
@@ -335,6 +383,40 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
             for kind, s, old, new, reason in p.history
         ],
     )
+
+
+def _send_retries(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str]) -> None:
+    """JEDI 'retry' for the automatic retries just committed (step ``retrying``). A refused command ends the step
+    ``failed`` at once, with JEDI's answer: waiting would hold the workflow for a retry that will never run."""
+    refused: list[tuple[_Plan, dict, str]] = []
+    for plan in plans:
+        for task_id, s in plan.jedi_retries:
+            comment = f"pandajedi_wf workflow {plan.workflow_id}: automatic retry of step {s['name']} ({s.get('error_class')})"
+            failures = send_task_command(task_buffer, plan.wf, task_id, "retry", comment)
+            stats.add("jedi_retries")
+            if failures:
+                refused.append((plan, s, "; ".join(failures)))
+    for plan, s, message in refused:
+        try:
+            with db.transaction():
+                steps.change_status(db, [steps.StatusChange(int(s["step_id"]), "retrying", "failed", message)], now)
+                transitions.record(db, [TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "retrying", "failed",
+                                                         f"automatic retry not taken: {message}", owner, now)])
+            s["status"] = "failed"
+            stats.add("step_transitions")
+        except steps.StaleStepStatus:
+            errors[plan.workflow_id] = f"step {s['name']}: {message}"
+
+
+def _refusal_decisions(db, refused: list[tuple[dict, "_Plan", str]], now) -> dict[int, tuple[steps.RetryMark, str]]:
+    """Retry decisions for steps JEDI refused to take: step id -> (mark, history reason)."""
+    if not refused:
+        return {}
+    made = steps.automatic_retries_made(db, [int(s["step_id"]) for s, _, _ in refused])
+    return {
+        int(s["step_id"]): step_retries.on_submission_refused(plan, s, message, made.get(int(s["step_id"]), 0), now)
+        for s, plan, message in refused
+    }
 
 
 def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str], settings) -> None:
@@ -354,7 +436,11 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
                 s.update(status="submitted", jedi_task_id=outcome.jedi_task_id)
             else:
                 refused.append((s, plan, outcome.message))
-                history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "failed", outcome.message, owner, now))
+    decisions = _refusal_decisions(db, refused, now)
+    for s, plan, _ in refused:
+        reason = decisions[int(s["step_id"])][1]
+        history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "failed", reason, owner, now))
+        s["status"] = "failed"
     if not history:
         return
     try:
@@ -362,6 +448,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
             steps.record_submitted_many(db, accepted, now)
             for s, plan, message in refused:
                 steps.change_status(db, [steps.StatusChange(int(s["step_id"]), "submitting", "failed", message)], now)
+            steps.set_retry_marks(db, [mark for mark, _ in decisions.values()], now)
             transitions.record(db, history)
         stats.add("step_transitions", len(history))
         return
@@ -378,6 +465,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
                     steps.record_submitted(db, record.entity_id, value, now)
                 else:
                     steps.change_status(db, [steps.StatusChange(record.entity_id, "submitting", "failed", value)], now)
+                    steps.set_retry_marks(db, [decisions[record.entity_id][0]], now)
                 transitions.record(db, [record])
             stats.add("step_transitions")
         except steps.StaleStepStatus:
@@ -407,9 +495,11 @@ def _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile: boo
             workflows.set_error(db, workflow_id, f"step {s['name']}: {outcome.message} (will try again)", now)
             return
         if not outcome.accepted:
+            ((mark, reason),) = _refusal_decisions(db, [(s, _Plan(wf), outcome.message)], now).values()
             with db.transaction():
                 steps.change_status(db, [steps.StatusChange(s["step_id"], "submitting", "failed", outcome.message)], now)
-                transitions.record(db, [TransitionRecord("step", s["step_id"], workflow_id, "submitting", "failed", outcome.message, owner, now)])
+                steps.set_retry_marks(db, [mark], now)
+                transitions.record(db, [TransitionRecord("step", s["step_id"], workflow_id, "submitting", "failed", reason, owner, now)])
             s["status"] = "failed"
             stats.add("step_transitions")
             return

@@ -15,9 +15,13 @@ Simulated (what JEDI's later agents and the pilots would do), on the same JEDI t
   * pilots: a running task ends after ``Fate.running_ticks`` ticks in ``Fate.status``, writing ``Fate.n_files``
     finished files per output dataset when it ends ``done``/``finished``; a ``noWaitParent`` child keeps running
     until its parent has ended (it consumes the parent's output as it comes);
-  * PostProcessor: ``tobroken`` -> ``broken``, ``finishing`` -> ``done``.
-``fate(task_name)`` decides per task (tests put the loop iteration, in the task name, to use); the simulator also
-answers junction ``results.json`` reads (``fetch``), as a deployment would read the junction's output file.
+  * PostProcessor: ``tobroken`` -> ``broken``, ``finishing`` -> ``done``;
+  * TaskCommando's retry: when a ``retry`` waits in DEFT PRODSYS_COMM for an ended task, upstream's own pick-up
+    (``getTasksToExecCommand_JEDI``, real) puts the task ``toretry``; the simulator then plays ``retryTask_JEDI``
+    (``toretry`` -> ``ready``) and the task runs again.
+``fate(task_name)`` decides per task (tests put the loop iteration, in the task name, to use), or
+``fate_of_run(task_name, run)`` when a JEDI retry must end differently from the first run (run 1, 2, ...); the
+simulator also answers junction ``results.json`` reads (``fetch``), as a deployment would read the junction's output.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pandajedi_wf.taskbuffer import grid_simulation
+from pandajedi_wf.taskbuffer import grid_simulation, jedi_tasks
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 PARENT_ENDED = ("done", "finished", "failed", "broken", "aborted", "exhausted")
+RETRYABLE = ("finished", "failed", "aborted", "exhausted")  # JediTaskSpec.statusToRetry
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,13 @@ class GridSimulator:
     vo: str = "wlcg"
     prod_source_label: str = "user"
     fate: Callable[[str], Fate] = always_done
+    fate_of_run: Callable[[str, int], Fate] | None = None  # (task name, run number from 1): overrides ``fate``
     refine: bool = True
     site: str = "DEV_QUEUE"
     ddm: object = None  # SimulatedDDMClient; made on first use (it imports upstream pandajedi)
     _running: dict[int, int] = field(default_factory=dict)
     _results: dict[int, dict | None] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)  # task name -> times it started running
     events: list[tuple[int, str, str]] = field(default_factory=list)
 
     def __post_init__(self):
@@ -74,12 +81,15 @@ class GridSimulator:
         changed = 0
         if self.refine:
             self._refine()
+        self._take_retries()
         wall = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        for task in grid_simulation.tasks_in_status(self.db, self.vo, ("defined", "ready", "running", "tobroken", "finishing")):
+        for task in grid_simulation.tasks_in_status(self.db, self.vo, ("defined", "ready", "running", "tobroken", "finishing", "toretry")):
             task_id, name, status = int(task["jeditaskid"]), task["taskname"], task["status"]
             parent_running = task["parent_status"] is not None and task["parent_status"] not in PARENT_ENDED
             if status == "tobroken":
                 changed += self._move(task_id, name, status, "broken", wall)
+            elif status == "toretry":  # retryTask_JEDI: failed files reset, the task is ready again
+                changed += self._move(task_id, name, status, "ready", wall)
             elif status == "finishing":
                 changed += self._move(task_id, name, status, "done", wall)
             elif status in ("defined", "ready"):
@@ -107,6 +117,17 @@ class GridSimulator:
         grid_simulation.refresh_min_task_ids(self.db)
         refine_tasks(self.task_buffer, self.vo, self.prod_source_label, InProcessDDMInterface({"any": self.ddm}))
 
+    def _take_retries(self) -> None:
+        """TaskCommando's pick-up of PRODSYS_COMM, real, run when a retry of an ended task is waiting there."""
+        ended = [int(t["jeditaskid"]) for t in grid_simulation.tasks_in_status(self.db, self.vo, RETRYABLE)]
+        if ended and "retry" in jedi_tasks.queued_task_commands(self.db, ended).values():
+            self.task_buffer.getTasksToExecCommand_JEDI(self.vo, self.prod_source_label)
+
+    def _fate(self, name: str) -> Fate:
+        if self.fate_of_run is not None:
+            return self.fate_of_run(name, max(1, self.runs.get(name, 0)))
+        return self.fate(name)
+
     # what the simulator plays -----------------------------------------------------------------------------
     def _start(self, task_id: int, name: str, status: str, parent_running: bool, now: datetime.datetime) -> int:
         """ContentsFeeder, brokerage and JobGenerator in one step."""
@@ -123,13 +144,14 @@ class GridSimulator:
                     grid_simulation.instantiate_output_dataset(self.db, task_id, int(ds["datasetid"]), self.site)
             moved = grid_simulation.set_task_status(self.db, task_id, "running", now, from_status=status)
         if moved:
-            self._running[task_id] = self.fate(name).running_ticks
+            self.runs[name] = self.runs.get(name, 0) + 1
+            self._running[task_id] = self._fate(name).running_ticks
             self.events.append((task_id, name, "running"))
         return int(moved)
 
     def _end(self, task_id: int, name: str, now: datetime.datetime) -> int:
         """The pilots finish the task's jobs; outputs land in the concrete output datasets."""
-        fate = self.fate(name)
+        fate = self._fate(name)
         with self.db.transaction():
             if fate.status in ("done", "finished") and fate.n_files:
                 for ds in grid_simulation.concrete_outputs(self.db, task_id):

@@ -42,3 +42,26 @@ def output_file_counts(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, di
         for task_id, name, n in rows:
             found.setdefault(int(task_id), {})[name] = int(n)
     return found
+
+
+def task_states(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """(status, errorDialog) per task: the status to follow, and the words a failure is classified by."""
+    found: dict[int, tuple[str, str | None]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for task_id, status, dialog in db.query(
+            f"SELECT jediTaskID, status, errorDialog FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds
+        ):
+            found[int(task_id)] = (status, dialog)
+    return found
+
+
+def queued_task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
+    """The command waiting in DEFT PRODSYS_COMM per task (``retry`` until JEDI picks it up, then ``retrying`` or
+    ``retry failed``): until then a task we asked to retry still shows the status it ended in."""
+    found: dict[int, str] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for task_id, command in db.query(f"SELECT comm_task, comm_cmd FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task IN {id_sql}", binds):
+            found[int(task_id)] = command
+    return found

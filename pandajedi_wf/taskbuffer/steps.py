@@ -306,3 +306,76 @@ def status_counts(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict[str
         ):
             found.setdefault(int(workflow_id), {})[status] = int(n)
     return found
+
+
+# ---- automatic retries (daemons/step_retries.py) ----------------------------------------------------------
+
+# the history reason that marks a retry the processor made by itself (counted below); user commands write
+# reasons starting with "user command" (daemons/workflow_commands.py), after which the count starts again
+AUTOMATIC_RETRY_REASON = "automatic retry:"
+
+
+@dataclass(frozen=True)
+class RetryMark:
+    """What the processor decided about a step's failure: its class, JEDI's words, and when to try again (None:
+    not retried, or retried now)."""
+
+    step_id: int
+    error_class: str | None
+    error_dialog: str | None
+    retry_after: datetime.datetime | None
+
+
+def automatic_retries_made(db: WfDatabase, step_ids: list[int]) -> dict[int, int]:
+    """Per step, automatic retries started since the last user command that touched it, from the history.
+
+    Read only for steps whose task just failed, so it costs one statement per 500 such steps, and needs no column.
+    """
+    found: dict[int, int] = {}
+    history = db.table("JEDI_WF_TRANSITIONS")
+    for part in chunks(sorted(set(step_ids)), 500):
+        id_sql, binds = in_clause("s", part)
+        binds[":mark"] = AUTOMATIC_RETRY_REASON + "%"
+        binds[":user"] = "user command%"
+        for step_id, n in db.query(
+            f"SELECT t.entity_id, COUNT(*) FROM {history} t WHERE t.entity_type='step' AND t.entity_id IN {id_sql} "
+            "AND t.reason LIKE :mark AND t.to_status IN ('retrying','defined') "
+            f"AND t.transition_id > COALESCE((SELECT MAX(u.transition_id) FROM {history} u WHERE u.entity_type='step' "
+            "AND u.entity_id=t.entity_id AND u.reason LIKE :user), 0) GROUP BY t.entity_id",
+            binds,
+        ):
+            found[int(step_id)] = int(n)
+    return found
+
+
+def set_retry_marks(db: WfDatabase, marks: list[RetryMark], now: datetime.datetime) -> None:
+    """Record classes and due times; written in the transaction of the guarded status changes they go with."""
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET error_class=:error_class, error_dialog=:error_dialog, retry_after=:retry_after, "
+        "modification_time=:now WHERE step_id=:step_id ",
+        [
+            {":error_class": m.error_class, ":error_dialog": m.error_dialog[:4000] if m.error_dialog else None,
+             ":retry_after": m.retry_after, ":now": now, ":step_id": m.step_id}
+            for m in marks
+        ],
+    )
+
+
+def reset_for_retry_grouped(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
+    """An automatic retry as a new JEDI task: like ``reset_for_new_task`` (new generation, so a new task name), but
+    the attempt count and the last error stay, and the due time is cleared. Guarded, grouped per from status."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for c in changes:
+        groups.setdefault((c.from_status, c.to_status), []).append(c.step_id)
+    for (from_status, to_status), step_ids in groups.items():
+        for part in chunks(step_ids, 500):
+            id_sql, binds = in_clause("s", part)
+            binds.update({":to_status": to_status, ":from_status": from_status, ":now": now})
+            cur = db.execute(
+                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, jedi_task_id=NULL, task_params=NULL, "
+                "outputs=NULL, results=NULL, submit_intent_time=NULL, retry_after=NULL, generation=generation+1, "
+                f"status_change_time=:now, modification_time=:now WHERE status=:from_status AND step_id IN {id_sql}",
+                binds,
+            )
+            if cur.rowcount != len(part):
+                raise StaleStepStatus([c for c in changes if c.step_id in set(part) and c.from_status == from_status])
