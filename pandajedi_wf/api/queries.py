@@ -42,6 +42,7 @@ def show_workflow(db: WfDatabase, workflow_id: int) -> dict:
                 "task_name": s["task_name"],
                 "attempt_nr": s["attempt_nr"],
                 "error_class": s["error_class"],
+                "retry_after": s["retry_after"],
                 "error_dialog": s["error_dialog"],
             }
             for s in sorted(step_rows, key=lambda r: r["node_key"])

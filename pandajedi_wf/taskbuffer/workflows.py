@@ -45,14 +45,19 @@ def claim_due(
 
 
 def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime) -> None:
-    """Give claimed workflows back, due again at ``check_after``; only the lease holder may release."""
+    """Give claimed workflows back, due again at ``check_after``; only the lease holder may release.
+
+    A workflow whose user queued a command during the cycle stays due at once (the command's own wake-up would
+    otherwise be overwritten by this back-off).
+    """
     if not workflow_ids:
         return
     id_sql, binds = in_clause("id", workflow_ids)
     binds.update({":owner": owner, ":check_after": check_after})
     db.execute(
-        f"UPDATE {db.table(TABLE)} SET locked_by=NULL, lock_time=NULL, check_after=:check_after "
-        f"WHERE workflow_id IN {id_sql} AND locked_by=:owner",
+        f"UPDATE {db.table(TABLE)} SET locked_by=NULL, lock_time=NULL, check_after=CASE WHEN EXISTS "
+        f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id={db.table(TABLE)}.workflow_id AND c.status='queued') "
+        f"THEN lock_time ELSE :check_after END WHERE workflow_id IN {id_sql} AND locked_by=:owner",
         binds,
     )
 
