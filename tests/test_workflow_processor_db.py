@@ -56,3 +56,20 @@ def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
     history = db.query_dicts(f"SELECT entity_id, to_status, reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w ORDER BY transition_id",
                              {":w": result.workflow_id})
     assert any(h["to_status"] == "done" for h in history)
+
+
+def test_data_rows_follow_the_steps_that_write_them(db, jedi_taskbuffer):
+    from pandajedi_wf.simulators.grid import Fate
+    from wf_db_support import new_grid
+
+    result = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.data")
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(status="failed") if name.endswith("_bottom") else Fate())
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id)
+
+    data = {r["name"]: r for r in db.query_dicts(
+        f"SELECT d.name, d.data_type, d.status, s.name AS step FROM {db.table('JEDI_WF_DATA')} d "
+        f"JOIN {db.table('JEDI_WF_STEPS')} s ON s.step_id=d.producer_step_id WHERE d.workflow_id=:w", {":w": result.workflow_id})}
+    assert data["user.dev.data_001_top_intermediate.txt/"] == {
+        "name": "user.dev.data_001_top_intermediate.txt/", "data_type": "intermediate.txt", "status": "complete", "step": "top"}
+    assert data["user.dev.data_002_bottom_results.root/"]["status"] == "failed"
+    assert len(data) == 2

@@ -16,7 +16,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from pandajedi_wf.core.clock import utcnow
-from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
+from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflow_data, workflows
 from pandajedi_wf.taskbuffer.connection import DatabaseError, WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from pandajedi_wf.workflow import (
@@ -36,6 +36,7 @@ from pandajedi_wf.workflow import (
     next_actions,
 )
 from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
+from pandajedi_wf.workflow.taskparams import output_containers
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 from . import step_retries
@@ -372,6 +373,13 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
     steps.record_submit_intents(db, intents, now)
     steps.set_results_many(db, [(int(s["step_id"]), r) for p in plans for s, r in p.results], now)
     steps.set_retry_marks(db, [m for p in plans for m in p.marks.values()], now)
+    # JEDI_WF_DATA: the containers each submitted step will write, and the outcome of the steps that ended
+    workflow_data.register_many(
+        db,
+        [(p.workflow_id, int(s["step_id"]), name, kind) for p in plans for s in p.submissions() for name, kind in output_containers(s.get("task_params"))],
+        now,
+    )
+    workflow_data.follow_producers(db, {int(s["step_id"]): s["status"] for s in touched}, now)
     lost = workflows.change_status_grouped(db, [(p.workflow_id, *p.workflow_change) for p in plans if p.workflow_change], now)
     if lost:
         raise RuntimeError(f"workflows {lost} changed status under the processor")
