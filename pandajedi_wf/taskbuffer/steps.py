@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .connection import WfDatabase, chunks, in_clause, json_text, json_value
+from .status_updates import guarded_status_changes
 
 TABLE = "JEDI_WF_STEPS"
 SEQUENCE = "JEDI_WF_STEP_ID_SEQ"
@@ -116,20 +117,9 @@ def insert_many(db: WfDatabase, rows: list[dict], now: datetime.datetime) -> Non
 
 def change_status_grouped(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
     """Many guarded status changes in one statement per (from, to) pair and 500 steps; a lost race raises."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for c in changes:
-        groups.setdefault((c.from_status, c.to_status), []).append(c.step_id)
-    for (from_status, to_status), step_ids in groups.items():
-        for part in chunks(step_ids, 500):
-            id_sql, binds = in_clause("s", part)
-            binds.update({":to_status": to_status, ":from_status": from_status, ":now": now})
-            cur = db.execute(
-                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now "
-                f"WHERE status=:from_status AND step_id IN {id_sql}",
-                binds,
-            )
-            if cur.rowcount != len(part):
-                raise StaleStepStatus([c for c in changes if c.step_id in set(part) and c.from_status == from_status])
+    lost = set(guarded_status_changes(db, TABLE, "step_id", [(c.step_id, c.from_status, c.to_status) for c in changes], now))
+    if lost:
+        raise StaleStepStatus([c for c in changes if c.step_id in lost])
 
 
 def record_submit_intents(db: WfDatabase, intents: list[tuple[int, str, str, dict]], now: datetime.datetime) -> None:

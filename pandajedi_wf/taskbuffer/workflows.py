@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from .connection import SKIP_LOCKED, WfDatabase, chunks, in_clause, json_text, json_value
+from .status_updates import guarded_status_changes
 
 TABLE = "JEDI_WF_WORKFLOWS"
 SEQUENCE = "JEDI_WF_WORKFLOW_ID_SEQ"
@@ -140,22 +141,7 @@ def load_documents(db: WfDatabase, workflow_id: int) -> dict:
 
 def change_status_grouped(db: WfDatabase, changes: list[tuple[int, str, str]], now: datetime.datetime) -> list[int]:
     """(workflow_id, from, to) guarded, one statement per (from, to) pair; returns the ids that did not move."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for workflow_id, old, new in changes:
-        groups.setdefault((old, new), []).append(workflow_id)
-    lost: list[int] = []
-    for (old, new), ids in groups.items():
-        for part in chunks(ids, 500):
-            id_sql, binds = in_clause("wf", part)
-            binds.update({":to_status": new, ":from_status": old, ":now": now})
-            cur = db.execute(
-                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now "
-                f"WHERE status=:from_status AND workflow_id IN {id_sql}",
-                binds,
-            )
-            if cur.rowcount != len(part):
-                lost.extend(part)
-    return lost
+    return guarded_status_changes(db, TABLE, "workflow_id", changes, now)
 
 
 def set_errors(db: WfDatabase, errors: list[tuple[int, str]], now: datetime.datetime) -> None:
