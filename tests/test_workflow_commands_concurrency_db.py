@@ -7,13 +7,12 @@ processors may run at once; each command must still be executed exactly once, an
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 
 import pytest
 
 from test_workflow_retries_db import cycle_at, jedi_takes_kills
-from wf_db_support import EXAMPLES, ENDED, explain, make_db, new_grid, step_rows, submit, workflow_row
+from wf_db_support import EXAMPLES, ENDED, ProcessorThreads, explain, make_db, new_grid, step_rows, submit, workflow_row
 
 SIMPLE_CHAIN = EXAMPLES / "native_wfd" / "simple_chain.yaml"
 MINUTE = datetime.timedelta(minutes=1)
@@ -106,7 +105,6 @@ def test_commands_arriving_while_two_processors_run_are_each_executed_once(db, j
     """kill, pause, resume and retry (and a refused resume) sent to workflows two processors work on in threads."""
     from pandajedi_wf.api.control import command_workflow
     from pandajedi_wf.daemons import workflow_processor
-    from pandajedi_wf.daemons.common import CycleStats
     from pandajedi_wf.simulators.grid import Fate
 
     no_auto_retry = {"max_attempts": {"task_failure": 0}}
@@ -114,19 +112,6 @@ def test_commands_arriving_while_two_processors_run_are_each_executed_once(db, j
     killed, paused, retried, untouched = ids
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate("broken") if name == "user.dev.conc2_001_top" else Fate(running_ticks=3))
     settings = workflow_processor.ProcessorSettings(recheck_seconds=0, lease_seconds=lease_seconds, batch_size=3)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def processor(owner):
-        own_db = make_db()
-        try:
-            while not stop.is_set():
-                workflow_processor.cycle(own_db, CycleStats(), jedi_taskbuffer, owner=owner, settings=settings)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            own_db.close()
-
     def pauses_waiting(workflow_id):
         return db.query(
             f"SELECT c.comm_task FROM {db.schema_deft}.PRODSYS_COMM c JOIN {db.table('JEDI_WF_STEPS')} s ON s.jedi_task_id=c.comm_task "
@@ -136,11 +121,8 @@ def test_commands_arriving_while_two_processors_run_are_each_executed_once(db, j
         sent[label] = command_workflow(db, workflow_id, command, None, "dev.user", None)
 
     sent: dict[str, dict] = {}
-    threads = [threading.Thread(target=processor, args=(owner,), daemon=True) for owner in ("proc-A", "proc-B")]
-    for t in threads:
-        t.start()
     deadline = time.monotonic() + 90
-    try:
+    with ProcessorThreads(jedi_taskbuffer, settings) as procs:
         while time.monotonic() < deadline and not all(workflow_row(db, i)["status"] in ENDED for i in ids):
             status = {i: workflow_row(db, i)["status"] for i in ids}
             if "kill" not in sent and status[killed] == "running":
@@ -157,11 +139,7 @@ def test_commands_arriving_while_two_processors_run_are_each_executed_once(db, j
             jedi_takes_kills(db, jedi_taskbuffer)
             grid.tick()
             time.sleep(0.05)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not errors, errors
+    assert not procs.errors, procs.errors
 
     final = {i: workflow_row(db, i)["status"] for i in ids}
     assert final == {killed: "cancelled", paused: "done", retried: "done", untouched: "done"}, "\n".join(explain(db, i) for i in ids)

@@ -8,12 +8,11 @@ Either way the step becomes exactly one JEDI task. Two processors sharing the ta
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 
 import pytest
 
-from wf_db_support import EXAMPLES, ENDED, explain, make_db, new_grid, step_rows, submit, workflow_row
+from wf_db_support import EXAMPLES, ENDED, ProcessorThreads, explain, make_db, new_grid, step_rows, submit, workflow_row
 
 
 class ProcessDied(BaseException):
@@ -94,37 +93,16 @@ def test_two_processors_in_parallel_never_submit_a_step_twice(db, jedi_taskbuffe
     """With working leases the processors split the workflows; with leases that expire at once both work on the
     same workflows at the same time, and the guarded updates plus JEDI's uniqueTaskName still keep one task per step."""
     from pandajedi_wf.daemons import workflow_processor
-    from pandajedi_wf.daemons.common import CycleStats
 
     ids = [submit(db, "cwl", EXAMPLES / "test.cwl", out_ds=f"user.dev.par{i}").workflow_id for i in range(6)]
     grid = new_grid(db, jedi_taskbuffer)
     settings = workflow_processor.ProcessorSettings(recheck_seconds=0, lease_seconds=lease_seconds, batch_size=4)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def processor(owner):
-        own_db = make_db()
-        try:
-            while not stop.is_set():
-                workflow_processor.cycle(own_db, CycleStats(), jedi_taskbuffer, owner=owner, settings=settings)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            own_db.close()
-
-    threads = [threading.Thread(target=processor, args=(owner,), daemon=True) for owner in ("proc-A", "proc-B")]
-    for t in threads:
-        t.start()
     deadline = time.monotonic() + 60
-    try:
+    with ProcessorThreads(jedi_taskbuffer, settings) as procs:
         while time.monotonic() < deadline and not all(workflow_row(db, i)["status"] in ENDED for i in ids):
             grid.tick()
             time.sleep(0.05)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not errors, errors
+    assert not procs.errors, procs.errors
     for wf_id in ids:
         assert workflow_row(db, wf_id)["status"] == "done", explain(db, wf_id)
     deft = db.query(f"SELECT taskName, COUNT(*) FROM {db.schema_deft}.T_TASK GROUP BY taskName")

@@ -129,3 +129,40 @@ def check_tasks_and_history(db, workflow_id, out_ds):
     wf_chain = [(h["from_status"], h["to_status"]) for h in history if h["entity_type"] == "workflow"]
     assert wf_chain[0][0] is None and wf_chain[-1][1] == workflow_row(db, workflow_id)["status"], wf_chain
     return submitted
+
+
+class ProcessorThreads:
+    """Two (or more) workflow processors running cycles in threads on their own connections, as N JEDI copies would;
+    ``with ProcessorThreads(task_buffer, settings) as procs:`` starts them, leaving the block stops them, and any
+    exception a processor raised is in ``procs.errors``."""
+
+    def __init__(self, task_buffer, settings, owners=("proc-A", "proc-B")):
+        import threading
+
+        self.task_buffer, self.settings = task_buffer, settings
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._run, args=(owner,), daemon=True) for owner in owners]
+
+    def _run(self, owner):
+        from pandajedi_wf.daemons import workflow_processor
+        from pandajedi_wf.daemons.common import CycleStats
+
+        own_db = make_db()
+        try:
+            while not self.stop.is_set():
+                workflow_processor.cycle(own_db, CycleStats(), self.task_buffer, owner=owner, settings=self.settings)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            self.errors.append(exc)
+        finally:
+            own_db.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
