@@ -164,3 +164,49 @@ def test_show_by_task_and_list(db, jedi_taskbuffer):
     assert code == 0 and str(wf) in out and "running" in out
     code, out, err = cli(db, "show", "999999")
     assert code == 3 and "999999" in (out + err)
+
+
+def test_finish_lets_running_steps_end_and_submits_nothing_new(db, jedi_taskbuffer):
+    from pandajedi_wf.simulators.grid import Fate
+
+    wf = submit(db, "cwl", EXAMPLES / "sig_bg_comb.cwl", out_ds="user.dev.finish",
+                inputs={"signal": "mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00",
+                        "background": "mc16_5TeV.361238.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_low.merge.HITS.e6446_s3238_s3250/"}).workflow_id
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=3))
+    cycle(db, jedi_taskbuffer)
+    grid.tick()
+    cycle(db, jedi_taskbuffer)
+    running_before = {r["name"] for r in step_rows(db, wf).values() if r["jedi_task_id"]}
+    assert running_before and "combine" not in running_before
+
+    code, out, err = cli(db, "--requester", "dev.user", "finish", str(wf))
+    assert code == 0, (out, err)
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
+
+    rows = {r["name"]: r for r in step_rows(db, wf).values()}
+    assert status == "finished", explain(db, wf)
+    # what ran before the finish ended normally; nothing was submitted after it
+    assert {n for n, r in rows.items() if r["jedi_task_id"]} == running_before
+    assert all(rows[n]["status"] == "done" for n in running_before)
+    assert rows["combine"]["status"] == "skipped" and rows["combine"]["jedi_task_id"] is None
+
+
+def test_rerun_from_a_step_runs_it_and_everything_downstream_again(db, jedi_taskbuffer):
+    wf = submit(db, "cwl", EXAMPLES / "test.cwl", out_ds="user.dev.rerun").workflow_id
+    grid = new_grid(db, jedi_taskbuffer)
+    assert run_until_quiet(db, jedi_taskbuffer, grid, wf)[0] == "done"
+    first = {r["name"]: r["task_name"] for r in step_rows(db, wf).values()}
+
+    code, out, err = cli(db, "--requester", "dev.user", "rerun-from", str(wf), "bottom")
+    assert code == 0, (out, err)
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
+
+    assert status == "done", explain(db, wf)
+    rows = {r["name"]: r for r in step_rows(db, wf).values()}
+    assert rows["top"]["task_name"] == first["top"]  # upstream of the rerun point: untouched
+    assert rows["bottom"]["task_name"] == first["bottom"] + "_r1"  # a new JEDI task for the rerun step
+    assert {t["taskname"] for t in jedi_tasks(db)} >= {first["top"], first["bottom"], first["bottom"] + "_r1"}
+    history = db.query_dicts(f"SELECT to_status, reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE entity_type='workflow' "
+                             "AND entity_id=:w ORDER BY transition_id", {":w": wf})
+    assert [h["to_status"] for h in history][-3:] == ["done", "running", "done"]
+    assert "rerun" in history[-2]["reason"]
