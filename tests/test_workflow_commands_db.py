@@ -210,3 +210,22 @@ def test_rerun_from_a_step_runs_it_and_everything_downstream_again(db, jedi_task
                              "AND entity_id=:w ORDER BY transition_id", {":w": wf})
     assert [h["to_status"] for h in history][-3:] == ["done", "running", "done"]
     assert "rerun" in history[-2]["reason"]
+
+
+def test_cli_submit_with_a_retry_policy_and_a_refused_policy(db, tmp_path):
+    from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES
+
+    (tmp_path / "templates.json").write_text(json.dumps(DEV_TEMPLATES))
+    (tmp_path / "policy.json").write_text(json.dumps({"max_attempts": {"task_failure": 3}, "backoff": {"base": 30, "cap": 600}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"max_attempts": {"definition": 2}}))
+    base = ["--requester", "dev.user", "--json", "submit", str(SIMPLE_CHAIN), "--outDS", "user.dev.cli", "--templates", str(tmp_path / "templates.json")]
+
+    code, out, err = cli(db, *base, "--retry-policy", str(tmp_path / "policy.json"))
+    assert code == 0, (out, err)
+    wf = json.loads(out)["workflow_id"]
+    assert workflow_row(db, wf)["retry_policy"]["max_attempts"]["task_failure"] == 3
+
+    code, out, err = cli(db, *base, "--retry-policy", str(tmp_path / "bad.json"))
+    assert code == 4
+    assert "definition errors are never retried" in out + err
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('JEDI_WF_WORKFLOWS')}") == [(1,)]

@@ -22,9 +22,10 @@ class DbWorkflowClient:
         except DatabaseError as exc:
             raise BackendError(str(exc)) from exc
 
-    def submit(self, *, language, spec, input_values, base_dir, out_ds, task_templates, name, requester) -> dict:
+    def submit(self, *, language, spec, input_values, base_dir, out_ds, task_templates, name, requester, retry_policy=None) -> dict:
         result = self._call(submit_workflow, self.db, language=language, spec=spec, input_values=input_values, base_dir=base_dir,
-                            out_ds=out_ds, user_name=requester, user_dn=requester, task_templates=task_templates, name=name)
+                            out_ds=out_ds, user_name=requester, user_dn=requester, task_templates=task_templates, name=name,
+                            retry_policy=retry_policy)
         if not result.ok:
             raise InvalidWorkflow(f"workflow {result.workflow_id} refused: invalid description", result.problems)
         return result.to_dict()

@@ -67,6 +67,7 @@ class WorkflowClient(Protocol):
         task_templates: dict | None,
         name: str | None,
         requester: str | None,
+        retry_policy: dict | None = None,
     ) -> dict: ...
 
     def validate(self, *, language: str, spec: str, input_values: dict | None, base_dir: str | None) -> dict: ...

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--inputs", "--yaml", dest="inputs", metavar="FILE", help="input values (YAML or JSON map), like pchain --yaml")
     submit.add_argument("--outDS", dest="out_ds", metavar="NAME", help="output dataset name prefix (required unless --check)")
     submit.add_argument("--templates", metavar="FILE", help="JSON task parameter templates (pchain taskParams)")
+    submit.add_argument("--retry-policy", metavar="FILE", help="JSON automatic retry policy of this workflow (see README)")
     submit.add_argument("--name", help="workflow name (default: from the description)")
     submit.add_argument("--check", action="store_true", help="validate only; nothing is submitted")
 
@@ -143,15 +144,19 @@ def read_input_values(path: str) -> dict:
     return values
 
 
-def read_templates(path: str) -> dict:
-    text = _read(path, "templates")
+def read_json_object(path: str, what: str, shape: str = "a JSON object") -> dict:
+    text = _read(path, what)
     try:
-        templates = json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidWorkflow(f"templates {path!r} are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(templates, dict):
-        raise InvalidWorkflow(f"templates {path!r} must be a JSON object of step type -> task parameters")
-    return templates
+        raise InvalidWorkflow(f"{what} {path!r} are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise InvalidWorkflow(f"{what} {path!r} must be {shape}")
+    return value
+
+
+def read_templates(path: str) -> dict:
+    return read_json_object(path, "templates", "a JSON object of step type -> task parameters")
 
 
 class _Run:
@@ -180,6 +185,7 @@ class _Run:
             raise UsageError(f"{PROG} submit: no such file {a.spec!r}")
         values = read_input_values(a.inputs) if a.inputs else None
         templates = read_templates(a.templates) if a.templates else None
+        extra = {"retry_policy": read_json_object(a.retry_policy, "retry policy")} if a.retry_policy else {}
         base_dir = os.path.dirname(spec)
         if a.check:
             result = self.client.validate(language=language, spec=spec, input_values=values, base_dir=base_dir)
@@ -194,6 +200,7 @@ class _Run:
                 task_templates=templates,
                 name=a.name,
                 requester=requester(a),
+                **extra,
             )
             self.emit(result, render.submitted(result), problem=not result.get("ok"))
         return ExitCode.OK if result.get("ok") else ExitCode.INVALID
