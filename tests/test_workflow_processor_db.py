@@ -73,3 +73,14 @@ def test_data_rows_follow_the_steps_that_write_them(db, jedi_taskbuffer):
         "name": "user.dev.data_001_top_intermediate.txt/", "data_type": "intermediate.txt", "status": "complete", "step": "top"}
     assert data["user.dev.data_002_bottom_results.root/"]["status"] == "failed"
     assert len(data) == 2
+
+
+def test_processor_settings_from_panda_jedi_cfg_options():
+    from pandajedi_wf.daemons.workflow_processor import ProcessorSettings
+
+    settings = ProcessorSettings.from_options({"batch_size": "50", "recheck_seconds": "0", "unrelated": "x"})
+    assert (settings.batch_size, settings.recheck_seconds, settings.lease_seconds) == (50, 0, 600)
+    with pytest.raises(ValueError, match="wf_processor_lease_seconds must be an integer"):
+        ProcessorSettings.from_options({"lease_seconds": "ten"})
+    with pytest.raises(ValueError, match="wf_processor_batch_size must be positive"):
+        ProcessorSettings.from_options({"batch_size": "0"})

@@ -49,10 +49,30 @@ ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancell
 
 @dataclass
 class ProcessorSettings:
-    batch_size: int = 500
-    lease_seconds: int = 600
-    recheck_seconds: int = 60
-    max_submissions_per_workflow: int = 200
+    """Operator knobs, read from ``panda_jedi.cfg [watchdog] wf_processor_<name>`` by the JEDI plugin."""
+
+    batch_size: int = 500  # workflows claimed per statement round (a cycle claims one batch)
+    lease_seconds: int = 600  # how long a claim protects a workflow from other processors
+    recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
+    max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
+        """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
+        with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
+        values = {}
+        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow"):
+            raw = options.get(name)
+            if raw is None or str(raw).strip() == "":
+                continue
+            try:
+                value = int(str(raw).strip())
+            except ValueError:
+                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be an integer, got {raw!r}") from None
+            if value < (0 if name == "recheck_seconds" else 1):
+                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be positive, got {value}")
+            values[name] = value
+        return cls(**values)
 
 
 _DEFINITION_CACHE_SIZE = 50_000

@@ -163,6 +163,8 @@ procConfig = {proc_entries}
 loopCycle = {period}
 # the carousel talks to the tape simulator in this development configuration (production: Rucio, the default)
 wf_carousel_ddm = pandajedi_wf.jedi_agents.carousel_watchdog:dev_tape_simulator
+# workflows in which nothing moved are looked at again after one period here (production default: 60 s)
+wf_processor_recheck_seconds = {period}
 waitForPicked = 30
 waitForPending = 60
 timeoutForPending = 7
