@@ -232,3 +232,33 @@ def test_sequential_loop_scatters_inside_each_iteration(db, jedi_taskbuffer):
     checkpoints = sorted(r["task_name"] for r in rows.values() if r["name"] == "checkpoint")
     assert checkpoints == ["user.dev.sloop_003_checkpoint.1", "user.dev.sloop_003_checkpoint.2"], checkpoints
     check_tasks_and_history(db, wf_id, "user.dev.sloop")
+
+
+class SlowResults:
+    """results.json not readable for the first ``misses`` attempts (Rucio lagging), then what the grid wrote."""
+
+    def __init__(self, grid, misses):
+        self.grid, self.misses, self.attempts = grid, misses, 0
+
+    def fetch(self, task_id, task_name):
+        from pandajedi_wf.ddm.junction_results import JunctionResultsError
+
+        self.attempts += 1
+        if self.attempts <= self.misses:
+            raise JunctionResultsError(f"{task_name}_results.json/ not in Rucio yet")
+        return self.grid.fetch(task_id, task_name)
+
+
+def test_loop_waits_for_unreadable_junction_results_instead_of_stopping(db, jedi_taskbuffer):
+    result = submit(db, "cwl", EXAMPLES / "loop.cwl", None, out_ds="user.dev.jwait", templates=TEMPLATES, base_dir=str(EXAMPLES))
+    grid = new_grid(db, jedi_taskbuffer, _loop_fate(2))
+    reader = SlowResults(grid, misses=3)
+
+    status, _ = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id, junction_results=reader)
+
+    assert status == "done", explain(db, result.workflow_id)
+    checkpoints = sorted(r["task_name"] for r in step_rows(db, result.workflow_id).values() if r["name"] == "checkpoint")
+    assert [c.rsplit("_", 1)[1] for c in checkpoints] == ["checkpoint.1", "checkpoint.2"]  # the loop did not stop at 1
+    notes = db.query(f"SELECT reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w AND from_status=to_status "
+                     "AND reason LIKE 'waiting for results.json%'", {":w": result.workflow_id})
+    assert len(notes) == 1 and "not in Rucio yet" in notes[0][0]  # one note per distinct reason, not one per cycle

@@ -39,7 +39,7 @@ from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.taskparams import output_containers
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
-from . import step_retries
+from . import junction_wait, step_retries
 from .common import CycleStats, process_id
 from .jedi_submission import submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
@@ -95,6 +95,7 @@ class _Plan:
     created: list[dict] = field(default_factory=list)
     workflow_change: tuple[str, str] | None = None
     results: list[tuple[dict, dict | None]] = field(default_factory=list)
+    dialogs: list[tuple[dict, str]] = field(default_factory=list)  # error_dialog of steps whose status stays
     to_kill: list[int] = field(default_factory=list)
     marks: dict[str, steps.RetryMark] = field(default_factory=dict)  # retry decisions to record, by node key
     jedi_retries: list[tuple[int, dict]] = field(default_factory=list)  # (task id, step): JEDI 'retry' after commit
@@ -266,9 +267,10 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=No
             else:
                 plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
             stats.add("step_transitions")
-            if target in ("done", "finished") and s["step_type"] == "junction" and s["results"] is None and junction_results is not None:
-                s["results"] = junction_results.fetch(int(s["jedi_task_id"]), s["task_name"])
-                plan.results.append((s, s["results"]))
+    # 1b. loops read their junction's results.json (held, with the reason, while it cannot be read)
+    for s in step_rows:
+        if junction_wait.needs_results(s):
+            junction_wait.fetch(plan, s, junction_results)
     # 2. retries due, or dropped
     by_key = {s["node_key"]: s for s in step_rows}
     for s in step_rows:
@@ -317,6 +319,8 @@ def _engine_status(s: dict, workflow_status: str) -> str:
     automatic retry counts as ``retrying``: its children wait and the workflow does not end."""
     if s["status"] == "submitted" and s.get("jedi_status") is None:
         return "submitting"
+    if junction_wait.needs_results(s):
+        return "running"
     return step_retries.engine_status(s, workflow_status) or s["status"]
 
 
@@ -392,6 +396,7 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
     steps.change_status_grouped(db, moves, now)
     steps.record_submit_intents(db, intents, now)
     steps.set_results_many(db, [(int(s["step_id"]), r) for p in plans for s, r in p.results], now)
+    steps.set_error_dialogs(db, [(int(s["step_id"]), text) for p in plans for s, text in p.dialogs], now)
     steps.set_retry_marks(db, [m for p in plans for m in p.marks.values()], now)
     # JEDI_WF_DATA: the containers each submitted step will write, and the outcome of the steps that ended
     workflow_data.register_many(

@@ -1,8 +1,12 @@
 """WatchDog plugin that runs the workflow processor (subType ``wf_processor``).
 
 Tuning, all optional, in the same ``[watchdog]`` section of panda_jedi.cfg: ``wf_processor_batch_size``,
-``wf_processor_lease_seconds``, ``wf_processor_recheck_seconds``, ``wf_processor_max_submissions_per_workflow``.
+``wf_processor_lease_seconds``, ``wf_processor_recheck_seconds``, ``wf_processor_max_submissions_per_workflow``,
+and ``wf_processor_junction_results = module:callable`` (a zero-argument callable returning an object with
+``fetch(jedi_task_id, task_name) -> dict``; default: results.json downloaded from Rucio).
 """
+
+import importlib
 
 from pandajedi_wf.daemons import workflow_processor
 
@@ -11,19 +15,36 @@ from .base import WfWatchDogBase
 OPTION_PREFIX = "wf_processor_"
 
 
-def configured_settings() -> workflow_processor.ProcessorSettings:
+def _options() -> dict[str, str]:
     from pandajedi.jediconfig import jedi_config
 
     section = getattr(jedi_config, "watchdog", None)
-    options = {k[len(OPTION_PREFIX) :]: v for k, v in vars(section).items() if k.startswith(OPTION_PREFIX)} if section else {}
-    return workflow_processor.ProcessorSettings.from_options(options)
+    return {k[len(OPTION_PREFIX) :]: v for k, v in vars(section).items() if k.startswith(OPTION_PREFIX)} if section else {}
+
+
+def configured_settings() -> workflow_processor.ProcessorSettings:
+    return workflow_processor.ProcessorSettings.from_options(_options())
+
+
+def configured_junction_results():
+    spec = str(_options().get("junction_results") or "").strip()
+    if not spec:
+        from pandajedi_wf.ddm.junction_results import RucioJunctionResults
+
+        return RucioJunctionResults()
+    module, _, name = spec.partition(":")
+    if not name:
+        raise ValueError(f"panda_jedi.cfg [watchdog] {OPTION_PREFIX}junction_results must be 'module:callable', got {spec!r}")
+    return getattr(importlib.import_module(module), name)()
 
 
 class WorkflowProcessorWatchDog(WfWatchDogBase):
     agent_name = "wf_processor"
     settings = None
+    junction_results = None
 
     def cycle(self, db, stats):
         if self.settings is None:  # read inside a cycle: a bad value is a recorded cycle error, not a JEDI crash
             self.settings = configured_settings()
-        return workflow_processor.cycle(db, stats, self.taskBufferIF, settings=self.settings)
+            self.junction_results = configured_junction_results()
+        return workflow_processor.cycle(db, stats, self.taskBufferIF, settings=self.settings, junction_results=self.junction_results)

@@ -369,3 +369,11 @@ def reset_for_retry_grouped(db: WfDatabase, changes: list[StatusChange], now: da
             )
             if cur.rowcount != len(part):
                 raise StaleStepStatus([c for c in changes if c.step_id in set(part) and c.from_status == from_status])
+
+
+def set_error_dialogs(db: WfDatabase, dialogs: list[tuple[int, str]], now: datetime.datetime) -> None:
+    """Why a step waits (its status unchanged), where ``show`` and the monitor display it."""
+    db.executemany(
+        f"UPDATE {db.table(TABLE)} SET error_dialog=:error_dialog, modification_time=:now WHERE step_id=:step_id ",
+        [{":error_dialog": text[:4000], ":now": now, ":step_id": i} for i, text in dialogs],
+    )
