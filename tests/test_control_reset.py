@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pandajedi_wf.control import REQUIRED_STEP_TRANSITIONS, REQUIRED_WORKFLOW_TRANSITIONS, enclosing, extend_lifecycle, node_path, plan_command
+from pandajedi_wf.control import enclosing, node_path, plan_command
 from pandajedi_wf.workflow import (
     CancelStep,
     CreateStep,
@@ -22,8 +22,7 @@ from pandajedi_wf.workflow import (
 )
 from pandajedi_wf.workflow.lifecycles import STEP_LIFECYCLE, WORKFLOW_LIFECYCLE
 
-WF_LC = extend_lifecycle(WORKFLOW_LIFECYCLE, REQUIRED_WORKFLOW_TRANSITIONS)
-STEP_LC = extend_lifecycle(STEP_LIFECYCLE, REQUIRED_STEP_TRANSITIONS)
+WF_LC, STEP_LC = WORKFLOW_LIFECYCLE, STEP_LIFECYCLE
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
 
 

@@ -2,7 +2,7 @@
 who may send them, and the automatic retry policy.  No DB, no JEDI imports."""
 
 from .authorization import Authorization, authorize, compact_user_name, is_production_role
-from .commands import COMMANDS, REQUIRED_STEP_TRANSITIONS, REQUIRED_WORKFLOW_TRANSITIONS, CommandRule, extend_lifecycle, missing_transitions
+from .commands import COMMANDS, CommandRule
 from .plan import CommandPlan, CommandPolicy, JediCommand, StepChange, plan_command
 from .retry_policy import (
     DEFAULT_POLICY,

@@ -95,35 +95,3 @@ def refusal_reason(command: str, workflow_status: str) -> str:
     listed = ", ".join(accepted[:-1]) + (" or " if len(accepted) > 1 else "") + accepted[-1]
     return f"it is {workflow_status}; {command} is accepted only when the workflow is {listed}"
 
-
-# Transitions the commands need beyond the engine's own (reported by ``missing_transitions``).
-REQUIRED_WORKFLOW_TRANSITIONS = [
-    ("done", "running", "user rerun from a step"),
-]
-REQUIRED_STEP_TRANSITIONS = [
-    ("done", "defined", "user rerun/retry: reset to run again"),
-    ("finished", "defined", "user rerun/retry: reset to run again"),
-    ("failed", "defined", "user rerun/retry: reset to run again as a new task"),
-    ("cancelled", "defined", "user retry: reset to run again as a new task"),
-    ("skipped", "defined", "user rerun/retry: condition and inputs decided again"),
-    ("done", "running", "user rerun/retry: sub-workflow or loop body runs again"),
-    ("finished", "running", "user rerun/retry: sub-workflow or loop body runs again"),
-    ("failed", "running", "user rerun/retry: sub-workflow or loop body runs again"),
-]
-
-
-def missing_transitions(workflow_lifecycle, step_lifecycle) -> dict[str, list[tuple[str, str, str]]]:
-    """Rows of REQUIRED_* that the given lifecycles lack (their sources must also stop being final)."""
-    return {
-        "workflow": [r for r in REQUIRED_WORKFLOW_TRANSITIONS if not workflow_lifecycle.can(r[0], r[1])],
-        "step": [r for r in REQUIRED_STEP_TRANSITIONS if not step_lifecycle.can(r[0], r[1])],
-    }
-
-
-def extend_lifecycle(lifecycle, rows):
-    """``lifecycle`` plus ``rows`` (their sources stop being final): preview of the tables the commands need."""
-    from ..core.lifecycle import Lifecycle
-
-    added = [r for r in rows if not lifecycle.can(r[0], r[1])]
-    existing = [(t.source, t.target, t.why) for t in lifecycle.transitions()]
-    return Lifecycle(lifecycle.name, lifecycle.states, existing + added, lifecycle.final - {r[0] for r in added})
