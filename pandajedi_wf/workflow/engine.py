@@ -188,6 +188,7 @@ class _Walk:
         self.status = {k: r.status for k, r in steps.items()}
         self.actions: list[Action] = []
         self.consumed = self._consumed_ids(workflow)
+        self.nodes_by_id = {n.id: n for n in workflow.walk()}  # node ids are unique in the whole tree
         self.mode = ctx.workflow_status
         self.empty: dict[tuple[str, int], bool] = {}  # may_be_empty of ended nodes, per body instance
 
@@ -258,10 +259,10 @@ class _Walk:
         """defined -> ready / skipped, from parents' outcomes and the condition."""
         outcomes = {p: self.node_outcome(p, scope) for p in node.parents}
         cond_parents = node.condition.parent_ids() if node.condition else set()
-        names = {n.id: n.name for n in scope.workflow.nodes}
         for pid, outcome in outcomes.items():
             if pid not in cond_parents and outcome in ("failed", "skipped"):
-                self.emit(Skip(key, f"parent {names[pid]!r} {'failed' if outcome == 'failed' else 'was skipped'}"), key, "skipped")
+                name = self.nodes_by_id[pid].name
+                self.emit(Skip(key, f"parent {name!r} {'failed' if outcome == 'failed' else 'was skipped'}"), key, "skipped")
                 return
         if node.condition is not None:
             verdict = evaluate(node.condition, lambda pid: outcomes.get(pid))
@@ -283,7 +284,7 @@ class _Walk:
         """Key of the one running parent whose partial output this step may consume, if allowed."""
         if not self.ctx.no_wait_parent or node.condition is not None or node.type not in ("prun", "phpo") or len(node.parents) != 1:
             return None
-        parent = next(n for n in scope.workflow.nodes if n.id == node.parents[0])
+        parent = self.nodes_by_id[node.parents[0]]
         if not parent.is_leaf or parent.scatter or scope.workflow.options.get("allow_partial_inputs") is False:
             return None
         # only a parent feeding the primary input: JEDI streams a growing primary input file by file, but builds
@@ -396,7 +397,7 @@ class _Walk:
         if outcome != "succeeded":
             return True
         if (scope.prefix, node_id) not in self.empty:
-            node = next(n for n in scope.workflow.nodes if n.id == node_id)
+            node = self.nodes_by_id[node_id]
             self.empty[(scope.prefix, node_id)] = any(self.may_be_empty(p, scope) for p in node.parents)
         return self.empty[(scope.prefix, node_id)]
 
@@ -426,7 +427,7 @@ class _Walk:
         return values[0]
 
     def outputs_of(self, node_id: int, scope: _Scope) -> list[DatasetRef]:
-        node = next(n for n in scope.workflow.nodes if n.id == node_id)
+        node = self.nodes_by_id[node_id]
         keys = scope.keys.get(node_id) or self.instances(node, scope)
         refs: list[DatasetRef] = []
         for index, key in enumerate(keys):
@@ -485,7 +486,7 @@ class _Walk:
         parent_key = self.early_parent(node, scope)
         parent_name = None
         if parent_key is not None:
-            parent = next(n for n in scope.workflow.nodes if n.id == node.parents[0])
+            parent = self.nodes_by_id[node.parents[0]]
             parent_name = self.task_name(parent, scope, None)
         return StepSpec(
             node_key=key,
