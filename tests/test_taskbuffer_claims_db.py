@@ -90,3 +90,26 @@ def test_rows_locked_by_a_concurrent_claim_are_skipped_not_waited_for(dbs):
         release.set()
         holder.join()
     assert sorted(got) == sorted(set(ids) - set(locked))
+
+
+def test_one_pass_visits_every_due_workflow_once_in_batches(dbs, jedi_taskbuffer):
+    """cycle_all: batches of 2 over 5 due workflows -> 3 batches, each workflow claimed once, none twice."""
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+    from wf_db_support import EXAMPLES, submit
+
+    db, _ = dbs
+    ids = [submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds=f"user.dev.pass{i}").workflow_id for i in range(5)]
+    stats = CycleStats()
+    settings = workflow_processor.ProcessorSettings(batch_size=2)
+    now = datetime.datetime.utcnow() + datetime.timedelta(seconds=5)
+
+    summary = workflow_processor.cycle_all(db, stats, jedi_taskbuffer, now=now, owner="pass", settings=settings)
+
+    assert stats.counters["workflows_claimed"] == 5 and stats.counters["batches"] == 3, (summary, stats.counters)
+    rows = db.query(f"SELECT workflow_id, status FROM {db.table('JEDI_WF_WORKFLOWS')}")
+    assert sorted(w for w, st in rows if st == "running") == sorted(ids)
+    # the next pass (later clock) takes them again: they moved, so they are due at once, not after the back-off
+    stats2 = CycleStats()
+    workflow_processor.cycle_all(db, stats2, jedi_taskbuffer, now=now + datetime.timedelta(seconds=1), owner="pass", settings=settings)
+    assert stats2.counters["workflows_claimed"] == 5

@@ -13,6 +13,7 @@ A step whose task fails is judged by ``step_retries`` in 3, before the engine se
 from __future__ import annotations
 
 import datetime
+import time
 from dataclasses import dataclass, field
 
 from pandajedi_wf.core.clock import utcnow
@@ -55,13 +56,14 @@ class ProcessorSettings:
     lease_seconds: int = 600  # how long a claim protects a workflow from other processors
     recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
     max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
+    pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
         """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
         with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
         values = {}
-        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow"):
+        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds"):
             raw = options.get(name)
             if raw is None or str(raw).strip() == "":
                 continue
@@ -183,9 +185,10 @@ def cycle(
     if errors:
         stats.add("workflow_errors", len(errors))
         workflows.set_errors(db, sorted(errors.items()), now)
-    # a workflow that moved may move again at once (a chain advances one cycle per link); the others back off,
-    # but no longer than until their first held step's retry is due
-    workflows.release(db, sorted(moved), owner, now)
+    # a workflow that moved may move again at once (a chain advances one cycle per link): due right after this
+    # pass's clock, so the next pass takes it but this pass (``cycle_all``) does not; the others back off, but no
+    # longer than until their first held step's retry is due
+    workflows.release(db, sorted(moved), owner, now + datetime.timedelta(microseconds=1))
     recheck = now + datetime.timedelta(seconds=settings.recheck_seconds)
     by_time: dict[datetime.datetime, list[int]] = {}
     for workflow_id in claimed:
@@ -195,6 +198,36 @@ def cycle(
     for check_after, ids in sorted(by_time.items()):
         workflows.release(db, ids, owner, check_after)
     return f"advanced {len(claimed) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
+
+
+def cycle_all(
+    db: WfDatabase,
+    stats: CycleStats,
+    task_buffer,
+    now: datetime.datetime | None = None,
+    owner: str | None = None,
+    settings: ProcessorSettings | None = None,
+    junction_results=None,
+) -> str:
+    """Batch after batch until no workflow is due at ``now`` or ``settings.pass_seconds`` are spent.
+
+    One batch per JEDI period would leave a workflow unvisited for (active workflows / batch size) periods; a pass
+    visits every due workflow once, and a processor copy running beside this one simply takes other batches.
+    """
+    settings = settings or ProcessorSettings()
+    now = now or utcnow()
+    started = time.monotonic()
+    summaries = []
+    while True:
+        summary = cycle(db, stats, task_buffer, now=now, owner=owner, settings=settings, junction_results=junction_results)
+        if summary == "no workflow due":
+            break
+        summaries.append(summary)
+        stats.add("batches")
+        if time.monotonic() - started > settings.pass_seconds:
+            stats.add("passes_cut_short")
+            break
+    return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else "no workflow due"
 
 
 def _read_jedi(db, workflow_status: dict[int, str], step_rows: dict[int, list[dict]]) -> None:

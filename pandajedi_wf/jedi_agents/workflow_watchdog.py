@@ -2,6 +2,7 @@
 
 Tuning, all optional, in the same ``[watchdog]`` section of panda_jedi.cfg: ``wf_processor_batch_size``,
 ``wf_processor_lease_seconds``, ``wf_processor_recheck_seconds``, ``wf_processor_max_submissions_per_workflow``,
+``wf_processor_pass_seconds``,
 and ``wf_processor_junction_results = module:callable`` (a zero-argument callable returning an object with
 ``fetch(jedi_task_id, task_name) -> dict``; default: results.json downloaded from Rucio).
 """
@@ -47,4 +48,4 @@ class WorkflowProcessorWatchDog(WfWatchDogBase):
         if self.settings is None:  # read inside a cycle: a bad value is a recorded cycle error, not a JEDI crash
             self.settings = configured_settings()
             self.junction_results = configured_junction_results()
-        return workflow_processor.cycle(db, stats, self.taskBufferIF, settings=self.settings, junction_results=self.junction_results)
+        return workflow_processor.cycle_all(db, stats, self.taskBufferIF, settings=self.settings, junction_results=self.junction_results)
