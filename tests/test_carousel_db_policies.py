@@ -148,3 +148,22 @@ def test_cycle_is_skipped_while_another_process_holds_the_lock(jedi_taskbuffer, 
         jedi_taskbuffer.unlockProcess_JEDI(**lock)
     run(wfdb, sim, jedi_taskbuffer)
     assert len(requests(pg)) == 1
+
+
+def test_tasks_are_told_when_their_staging_fails_for_good(jedi_taskbuffer, pg, wfdb):
+    ds = "mc16:mc16.lost.RAW"
+    (tid,) = make_tasks(jedi_taskbuffer, pg, [{"name": "dc.lost.t1", "dataset": ds, "n_files": 3}])
+    sim = simulator([SimDataset(ds, (GB,) * 3, ("TAPE_DEAD",))], tapes=[TapeEndpoint("TAPE_DEAD", 0, 100e6, 60)])
+    config = load_config({"stuck_timeout_seconds": 3600, "max_source_switches": 0})
+
+    run(wfdb, sim, jedi_taskbuffer, config=config, cycles=12, step=600.0)
+
+    (req,) = requests(pg)
+    assert req["status"] == "failed", req
+    ((dialog,),) = sql(pg, "SELECT errordialog FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
+    assert dialog.startswith(f"pandajedi_wf data carousel: staging of {ds} failed:"), dialog
+    # told once: the relation is released, a later cycle writes nothing more
+    sql(pg, "UPDATE doma_panda.jedi_tasks SET errordialog='seen' WHERE jeditaskid=%s", tid)
+    run(wfdb, sim, jedi_taskbuffer, config=config, cycles=2, step=600.0)
+    assert sql(pg, "SELECT errordialog FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid) == [("seen",)]
+    assert len(requests(pg)) == 1  # and the failed recall is not started again and again

@@ -94,7 +94,9 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
     needs = carousel_jedi.tasks_needing_staging(db)
     if not needs:
         return
-    related = staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], staging_requests.ACTIVE)
+    # a (task, dataset) already served by an active request, or whose request failed for good (the task was told
+    # in its errorDialog), is not requested again: a failed recall would otherwise be retried every cycle
+    related = staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], (*staging_requests.ACTIVE, lc.FAILED))
     wanted: dict[str, list[TaskNeed]] = {}
     for need in needs:
         for dataset in need.datasets:
@@ -214,6 +216,25 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
         stats.add("requests_cancelled")
 
 
+def report_failures(db: WfDatabase, book: DbBook, task_buffer, now: float, stats: CycleStats, notes: _Notes) -> None:
+    """Tasks waiting on a request that failed for good are told why, in their JEDI errorDialog (what pbook and the
+    monitor show), once per task: the relation is released so the message is not repeated every cycle."""
+    failed = book.records([lc.FAILED])
+    relations = staging_relations.of_requests(db, [r.request.request_id for r in failed])
+    for rec in failed:
+        for rel in relations.get(rec.request.request_id, []):
+            if rel.released:
+                continue
+            message = f"pandajedi_wf data carousel: staging of {rec.request.dataset} failed: {rec.error or 'no usable tape source'}"
+            try:
+                task_buffer.updateTaskErrorDialogJEDI(rel.jedi_task_id, message[:500])
+            except Exception as exc:  # try again next cycle
+                notes.errors.append(f"cannot record the staging failure on task {rel.jedi_task_id}: {exc}")
+                continue
+            staging_relations.release(db, rec.request.request_id, rel.jedi_task_id, now)
+            stats.add("tasks_told_of_failed_staging")
+
+
 # ---- the cycle ----------------------------------------------------------------------------------------------
 
 
@@ -262,6 +283,7 @@ def cycle(
         _follow_and_admit(db, book, ddm, config, now, stats, notes)
         release(db, ddm, task_buffer, now, stats, notes)
         retire_unused(db, book, ddm, stats, notes)
+        report_failures(db, book, task_buffer, now, stats, notes)
     finally:
         task_buffer.unlockProcess_JEDI(**lock)
     counts = staging_requests.counts_by_status(db)
