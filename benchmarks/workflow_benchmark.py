@@ -186,6 +186,15 @@ def run_upstream(pg, n_workflows: int, n_steps: int, direct_connection: bool) ->
         jedi.conn.close()
 
 
+def print_steady(result: dict, n_workflows: int) -> None:
+    """The steady-cycle line, the same for ours and upstream's engine."""
+    if result["steady"]:
+        own = [c["own"] for c in result["steady"]]
+        stm = [c["statements"] for c in result["steady"]]
+        print(f"steady cycle over {n_workflows} active workflows: median {statistics.median(own):.2f} s own, max {max(own):.2f} s; "
+              f"statements median {int(statistics.median(stm))} ({statistics.median(stm) / n_workflows:.1f} per workflow)")
+
+
 def report(label: str, result: dict, n_workflows: int, n_steps: int) -> None:
     cycles = result["cycles"]
     print(f"\n== ours: {n_workflows} workflows x {n_steps} steps (fake JEDI, its time subtracted) ==")
@@ -193,11 +202,7 @@ def report(label: str, result: dict, n_workflows: int, n_steps: int) -> None:
     first = cycles[0]
     print(f"first cycle (creates {n_workflows * n_steps} steps, submits {first['submissions']}): {first['own']:.2f} s own "
           f"({first['wall']:.2f} s wall), {first['statements']} statements")
-    if result["steady"]:
-        own = [c["own"] for c in result["steady"]]
-        stm = [c["statements"] for c in result["steady"]]
-        print(f"steady cycle over {n_workflows} active workflows: median {statistics.median(own):.2f} s own, max {max(own):.2f} s; "
-              f"statements median {int(statistics.median(stm))} ({statistics.median(stm) / n_workflows:.1f} per workflow)")
+    print_steady(result, n_workflows)
     print(f"step+workflow transitions per second of processor time: {result['transitions_per_second']:.0f}")
     if result["latency"]:
         lat = sorted(result["latency"])
@@ -213,11 +218,7 @@ def report_upstream(label: str, result: dict, n_workflows: int, n_steps: int) ->
     first = cycles[0]
     print(f"first cycle (registered -> starting/running, creates {n_workflows * n_steps} steps and data, submits {first['submissions']}): "
           f"{first['own']:.2f} s own ({first['wall']:.2f} s wall), {first['statements']} statements")
-    if result["steady"]:
-        own = [c["own"] for c in result["steady"]]
-        stm = [c["statements"] for c in result["steady"]]
-        print(f"steady cycle over {n_workflows} active workflows: median {statistics.median(own):.2f} s own, max {max(own):.2f} s; "
-              f"statements median {int(statistics.median(stm))} ({statistics.median(stm) / n_workflows:.1f} per workflow)")
+    print_steady(result, n_workflows)
     totals = {kind: sum(c["transitions"][kind] for c in cycles) for kind in ("step", "workflow", "data")}
     print(f"transitions: {totals['step']} step, {totals['workflow']} workflow, {totals['data']} data, in {result['engine_seconds']:.1f} s of engine time")
     print(f"step+workflow transitions per second of engine time: {result['transitions_per_second']:.0f} "

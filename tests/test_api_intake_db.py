@@ -1,6 +1,5 @@
 """Intake of what the pchain client sends: sandbox (unpacked here), spec and input files, language, outDS."""
 
-import json
 import shutil
 
 import pytest

@@ -55,7 +55,7 @@ def test_restart_after_intent_reuses_the_existing_rule():
     datasets, requests = workload(1)
     sim = TapeSimulator(TAPES, datasets)
     book = MemoryBook(requests)
-    rec = book.save(book.by_id[1], lc.SUBMITTING, source="FAST")
+    book.save(book.by_id[1], lc.SUBMITTING, source="FAST")
     rule = sim.create_staging_rule("ds0", "FAST", "D", "a", None)  # the agent died right after this call
     run_cycle(CONFIG, book, sim, sim.now, {})
     assert book.by_id[1].status == lc.STAGING and book.by_id[1].rule_id == rule

@@ -13,31 +13,16 @@ from pandajedi_wf.devdb.upstream_agents import refine_tasks
 
 
 def task_params(name, **extra):
-    params = {
-        "taskName": name,
-        "userName": "dev.user",
-        "vo": "wlcg",
-        "prodSourceLabel": "user",
-        "taskType": "anal",
-        "taskPriority": 1000,
-        "architecture": "",
-        "transUses": "",
-        "transHome": None,
-        "transPath": "https://example.org/runGen",
-        "processingType": "panda-client",
-        "site": "DEV_QUEUE",
-        "noInput": True,
-        "nEvents": 10,
-        "nEventsPerJob": 10,
-        "log": {
-            "type": "template",
-            "param_type": "log",
-            "value": f"{name}.log.${{SN}}.tgz",
-            "dataset": f"{name}.log/",
-            "container": f"{name}.log/",
-        },
-        "jobParameters": [{"type": "constant", "value": "echo hello"}],
-    }
+    """The development template (as the pchain client would send it) made a complete no-input task."""
+    from pandajedi_wf.devdb.task_templates import dev_templates
+
+    params = dev_templates()["container"]
+    params.update(
+        taskName=name,
+        noInput=True,
+        log={"type": "template", "param_type": "log", "value": f"{name}.log.${{SN}}.tgz", "dataset": f"{name}.log/", "container": f"{name}.log/"},
+        jobParameters=[{"type": "constant", "value": "echo hello"}],
+    )
     params.update(extra)
     return params
 

@@ -4,7 +4,6 @@ Tasks are created by upstream's insertTaskParamsPanda and defined by upstream's 
 then plays the pilots (moves JEDI_Tasks rows, writes output files).
 """
 
-import datetime
 
 import pytest
 

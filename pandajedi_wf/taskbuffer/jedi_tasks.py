@@ -28,22 +28,6 @@ def find_submitted_task(db: WfDatabase, vo: str, prod_source_label: str, user_na
     return int(rows[0][0]) if rows else None
 
 
-def output_file_counts(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Per task, files produced so far per output dataset name (what a noWaitParent child can already read)."""
-    found: dict[int, dict[str, int]] = {}
-    for part in chunks(sorted(set(jedi_task_ids)), 500):
-        id_sql, binds = in_clause("t", part)
-        rows = db.query(
-            f"SELECT d.jediTaskID, d.datasetName, COUNT(c.fileID) FROM {db.table('JEDI_Datasets')} d "
-            f"LEFT JOIN {db.table('JEDI_Dataset_Contents')} c ON c.jediTaskID=d.jediTaskID AND c.datasetID=d.datasetID AND c.status='finished' "
-            f"WHERE d.jediTaskID IN {id_sql} AND d.type='output' GROUP BY d.jediTaskID, d.datasetName",
-            binds,
-        )
-        for task_id, name, n in rows:
-            found.setdefault(int(task_id), {})[name] = int(n)
-    return found
-
-
 def task_states(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
     """(status, errorDialog) per task: the status to follow, and the words a failure is classified by."""
     found: dict[int, tuple[str, str | None]] = {}

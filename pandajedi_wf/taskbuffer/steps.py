@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any
 
 from .connection import WfDatabase, chunks, in_clause, json_text, json_value
 from .status_updates import guarded_status_changes
@@ -25,20 +24,6 @@ COLUMNS = (
     "results, error_class, error_dialog, submit_intent_time, creation_time, modification_time, status_change_time"
 )
 JSON_COLUMNS = ("parent_keys", "condition", "task_params", "outputs", "results")
-
-
-@dataclass(frozen=True)
-class NewStep:
-    node_key: str
-    node_id: int
-    name: str
-    step_type: str
-    status: str
-    iteration: int
-    scatter_index: int | None
-    parent_keys: list[str]
-    task_name: str | None
-    max_attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,42 +152,6 @@ def get_by_task_id(db: WfDatabase, jedi_task_id: int) -> dict | None:
     return _decode(rows[0]) if rows else None
 
 
-def insert(db: WfDatabase, workflow_id: int, new_steps: list[NewStep], now: datetime.datetime) -> None:
-    db.executemany(
-        f"INSERT INTO {db.table(TABLE)} (step_id, workflow_id, node_key, node_id, name, step_type, status, iteration, "
-        "scatter_index, parent_keys, task_name, attempt_nr, max_attempts, creation_time, modification_time, status_change_time) "
-        f"VALUES ({db.table(SEQUENCE)}.nextval, :workflow_id, :node_key, :node_id, :name, :step_type, :status, :iteration, "
-        ":scatter_index, :parent_keys, :task_name, 0, :max_attempts, :now, :now, :now) ",
-        [
-            {
-                ":workflow_id": workflow_id,
-                ":node_key": s.node_key,
-                ":node_id": s.node_id,
-                ":name": s.name,
-                ":step_type": s.step_type,
-                ":status": s.status,
-                ":iteration": s.iteration,
-                ":scatter_index": s.scatter_index,
-                ":parent_keys": json_text(s.parent_keys),
-                ":task_name": s.task_name,
-                ":max_attempts": s.max_attempts,
-                ":now": now,
-            }
-            for s in new_steps
-        ],
-    )
-
-
-def ids_by_key(db: WfDatabase, workflow_id: int, node_keys: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for part in chunks(node_keys, 500):
-        key_sql, binds = in_clause("k", part)
-        binds[":wf"] = workflow_id
-        for step_id, node_key in db.query(f"SELECT step_id, node_key FROM {db.table(TABLE)} WHERE workflow_id=:wf AND node_key IN {key_sql}", binds):
-            found[node_key] = int(step_id)
-    return found
-
-
 def change_status(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
     """Apply guarded status changes one statement each (rowcount tells which lost a race)."""
     lost = []
@@ -226,18 +175,6 @@ class StaleStepStatus(RuntimeError):
         super().__init__(f"{len(changes)} step(s) changed under us, e.g. step {changes[0].step_id} is no longer {changes[0].from_status!r}")
 
 
-def record_submit_intent(db: WfDatabase, step_id: int, task_name: str, task_params: dict, now: datetime.datetime) -> None:
-    """ready -> submitting with the exact parameters that will be sent, committed BEFORE JEDI is called."""
-    cur = db.execute(
-        f"UPDATE {db.table(TABLE)} SET status='submitting', prev_status=status, task_name=:task_name, task_params=:task_params, "
-        "submit_intent_time=:now, status_change_time=:now, modification_time=:now, attempt_nr=attempt_nr+1 "
-        "WHERE step_id=:step_id AND status='ready' ",
-        {":task_name": task_name, ":task_params": json_text(task_params), ":now": now, ":step_id": step_id},
-    )
-    if cur.rowcount != 1:
-        raise StaleStepStatus([StatusChange(step_id, "ready", "submitting")])
-
-
 def record_submitted(db: WfDatabase, step_id: int, jedi_task_id: int, now: datetime.datetime) -> None:
     cur = db.execute(
         f"UPDATE {db.table(TABLE)} SET status='submitted', prev_status=status, jedi_task_id=:task, status_change_time=:now, "
@@ -246,13 +183,6 @@ def record_submitted(db: WfDatabase, step_id: int, jedi_task_id: int, now: datet
     )
     if cur.rowcount != 1:
         raise StaleStepStatus([StatusChange(step_id, "submitting", "submitted")])
-
-
-def set_outputs(db: WfDatabase, step_id: int, outputs: Any, results: Any, now: datetime.datetime) -> None:
-    db.execute(
-        f"UPDATE {db.table(TABLE)} SET outputs=:outputs, results=:results, modification_time=:now WHERE step_id=:step_id",
-        {":outputs": json_text(outputs), ":results": json_text(results), ":now": now, ":step_id": step_id},
-    )
 
 
 def touch_followed(db: WfDatabase, workflow_ids: list[int], now: datetime.datetime) -> None:

@@ -10,33 +10,6 @@ TABLE = "JEDI_WF_DATA"
 SEQUENCE = "JEDI_WF_DATA_ID_SEQ"
 
 
-def register_outputs(db: WfDatabase, workflow_id: int, step_id: int, outputs: list[tuple[str, str]], now: datetime.datetime) -> None:
-    """(container name, data type) of a step just submitted, status 'generating'; existing names are kept."""
-    if not outputs:
-        return
-    known = {r[0] for r in db.query(f"SELECT name FROM {db.table(TABLE)} WHERE workflow_id=:wf", {":wf": workflow_id})}
-    db.executemany(
-        f"INSERT INTO {db.table(TABLE)} (data_id, workflow_id, producer_step_id, name, data_type, status, n_files, n_files_done, "
-        f"creation_time, modification_time) VALUES ({db.table(SEQUENCE)}.nextval, :wf, :step, :name, :type, 'generating', 0, 0, :now, :now) ",
-        [{":wf": workflow_id, ":step": step_id, ":name": name, ":type": data_type, ":now": now} for name, data_type in outputs if name not in known],
-    )
-
-
-def update_from_step(db: WfDatabase, step_id: int, status: str, n_files_by_name: dict[str, int], now: datetime.datetime) -> None:
-    """A producing step ended (or progressed): its containers take its outcome and JEDI's file counts."""
-    for name, n in n_files_by_name.items():
-        db.execute(
-            f"UPDATE {db.table(TABLE)} SET status=:status, n_files=:n, n_files_done=:n, modification_time=:now "
-            "WHERE producer_step_id=:step AND name=:name ",
-            {":status": status, ":n": n, ":now": now, ":step": step_id, ":name": name},
-        )
-    if not n_files_by_name:
-        db.execute(
-            f"UPDATE {db.table(TABLE)} SET status=:status, modification_time=:now WHERE producer_step_id=:step ",
-            {":status": status, ":now": now, ":step": step_id},
-        )
-
-
 def for_workflow(db: WfDatabase, workflow_id: int) -> list[dict]:
     return db.query_dicts(
         f"SELECT data_id, producer_step_id, name, data_type, status, n_files, n_files_done, modification_time FROM {db.table(TABLE)} "

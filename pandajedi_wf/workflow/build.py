@@ -13,7 +13,7 @@ from typing import Any
 
 from .conditions import ConditionSyntaxError, parse_condition
 from .errors import Problem, WorkflowError, WorkflowTooLarge
-from .model import LEAF_TYPES, NODE_TYPES, WORKFLOW_TYPE, Condition, Node, StepInput, Workflow
+from .model import NODE_TYPES, WORKFLOW_TYPE, Condition, Node, StepInput, Workflow
 from .naming import output_types_from_args, step_name_problem
 
 # step inputs upstream accepts per step type (pandaserver/workflow/workflow_utils.py Node.verify)
