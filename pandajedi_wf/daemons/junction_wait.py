@@ -7,9 +7,13 @@ loop neither stops early nor goes on blindly, and the reason is in the step's hi
 
 from __future__ import annotations
 
-import re
+from pandajedi_wf.control.step_graph import enclosing
 
-_IN_LOOP = re.compile(r"i\d+/")  # node keys of steps inside a loop iteration carry i<n>/
+
+def _in_loop_body(node_key: str) -> bool:
+    """The junction sits directly in a loop iteration's body (its results decide that loop)."""
+    body = enclosing(node_key)
+    return body is not None and body[1] is not None
 
 
 def needs_results(s: dict) -> bool:
@@ -17,7 +21,7 @@ def needs_results(s: dict) -> bool:
         s.get("step_type") == "junction"
         and s["status"] in ("done", "finished")
         and s.get("results") is None
-        and bool(_IN_LOOP.search(s["node_key"]))
+        and _in_loop_body(s["node_key"])
         and bool(s.get("jedi_task_id"))
     )
 
