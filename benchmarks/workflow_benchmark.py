@@ -26,10 +26,13 @@ import datetime
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg2.extras  # noqa: E402
 
 from pandajedi_wf.devdb.dev_environment import start_dev_environment  # noqa: E402
 
@@ -37,15 +40,24 @@ OUT = "user.bench"
 
 
 class FakeJedi:
-    """insertTaskParamsPanda with uniqueTaskName semantics, writing JEDI_Tasks directly; its time is kept apart."""
+    """insertTaskParamsPanda with uniqueTaskName semantics, writing JEDI_Tasks over its own connection; its time is
+    kept apart. Thread-safe (the processor's workers call it at once).
 
-    def __init__(self, pg):
+    ``deferred``: the JEDI_Tasks row is written between cycles (``end_running_tasks``), not inside the call, as the
+    real JEDI's TaskRefiner writes it after DEFT took the parameters; the call then costs microseconds, so what the
+    processor's workers do meanwhile is not hidden in a subtracted fake's time.
+    """
+
+    def __init__(self, pg, deferred: bool = False):
         self.conn = pg.connect("panda")
+        self.deferred = deferred
         self.next_id = 1
         self.by_name: dict[str, int] = {}
         self.seconds = 0.0
         self.calls = 0
         self.submitted_at: dict[str, float] = {}
+        self.pending: list[tuple] = []
+        self.lock = threading.Lock()
 
     def insertTaskParamsPanda(self, params, dn, prod_role, fqans=None, parent_tid=None, properErrorCode=False, allowActiveTask=False,
                               decode=True, **kwargs):
@@ -54,28 +66,40 @@ class FakeJedi:
         start = time.perf_counter()
         params = json.loads(params) if isinstance(params, str) else params
         name = params["taskName"]
-        self.calls += 1
-        if name in self.by_name:
+        with self.lock:
+            self.calls += 1
+            if name in self.by_name:
+                self.seconds += time.perf_counter() - start
+                message = f"jediTaskID={self.by_name[name]} is already active"
+                return (2, message) if properErrorCode else (False, message)
+            task_id = self.next_id
+            self.next_id += 1
+            self.by_name[name] = task_id
+            now = datetime.datetime.utcnow()
+            self.pending.append((task_id, name, params.get("reqID"), now, now, now))
+            if not self.deferred:
+                self._flush()
+            self.submitted_at[name] = time.perf_counter()
             self.seconds += time.perf_counter() - start
-            message = f"jediTaskID={self.by_name[name]} is already active"
-            return (2, message) if properErrorCode else (False, message)
-        task_id = self.next_id
-        self.next_id += 1
-        self.by_name[name] = task_id
-        now = datetime.datetime.utcnow()
-        with self.conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO doma_panda.jedi_tasks (jeditaskid, taskname, status, vo, username, prodsourcelabel, reqid, "
-                "creationdate, modificationtime, statechangetime) VALUES (%s,%s,'running','wlcg','bench','user',%s,%s,%s,%s)",
-                (task_id, name, params.get("reqID"), now, now, now),
-            )
-        self.conn.commit()
-        self.submitted_at[name] = time.perf_counter()
-        self.seconds += time.perf_counter() - start
         return (0, f"succeeded. new jediTaskID={task_id}") if properErrorCode else (True, task_id)
+
+    def _flush(self) -> None:
+        if self.pending:
+            with self.conn.cursor() as cur:
+                psycopg2.extras.execute_values(
+                    cur,
+                    "INSERT INTO doma_panda.jedi_tasks (jeditaskid, taskname, status, vo, username, prodsourcelabel, reqid, "
+                    "creationdate, modificationtime, statechangetime) VALUES %s",
+                    self.pending,
+                    template="(%s,%s,'running','wlcg','bench','user',%s,%s,%s,%s)",
+                )
+            self.conn.commit()
+            self.pending = []
 
     def end_running_tasks(self) -> float:
         """The grid: every running task ends done now; returns the wall time it happened."""
+        with self.lock:
+            self._flush()
         with self.conn.cursor() as cur:
             cur.execute("UPDATE doma_panda.jedi_tasks SET status='done', statechangetime=%s WHERE status='running'",
                         (datetime.datetime.utcnow(),))

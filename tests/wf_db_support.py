@@ -67,7 +67,12 @@ def run_until_quiet(db, task_buffer, grid, workflow_id, max_rounds=40, junction_
 
 
 def workflow_row(db, workflow_id):
-    return db.query_dicts(f"SELECT * FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": workflow_id})[0]
+    """The workflow's row, its JSON documents decoded (our connection reads JSON columns as text on both backends)."""
+    from pandajedi_wf.taskbuffer.connection import json_value
+    from pandajedi_wf.taskbuffer.workflows import JSON_COLUMNS
+
+    row = db.query_dicts(f"SELECT * FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": workflow_id})[0]
+    return {k: json_value(v) if k in JSON_COLUMNS else v for k, v in row.items()}
 
 
 def step_rows(db, workflow_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,12 +17,15 @@ from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 @dataclass
 class CycleStats:
-    """What one cycle did; stored as the heartbeat's ``stats`` and printed by the benchmarks."""
+    """What one cycle did; stored as the heartbeat's ``stats`` and printed by the benchmarks. Workers of one
+    cycle add to it from their threads."""
 
     counters: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, key: str, value: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + value
+        with self._lock:
+            self.counters[key] = self.counters.get(key, 0) + value
 
 
 def process_id() -> str:

@@ -12,13 +12,15 @@ A step whose task fails is judged by ``step_retries`` in 3, before the engine se
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import threading
 import time
 from dataclasses import dataclass, field
 
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflow_data, workflows
-from pandajedi_wf.taskbuffer.connection import DatabaseError, WfDatabase
+from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from pandajedi_wf.workflow import (
     STEP_LIFECYCLE,
@@ -46,6 +48,7 @@ from .jedi_submission import submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
+NOTHING_DUE = "no workflow due"
 
 
 @dataclass
@@ -57,13 +60,14 @@ class ProcessorSettings:
     recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
     max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
     pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
+    workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
         """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
         with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
         values = {}
-        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds"):
+        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds", "workers"):
             raw = options.get(name)
             if raw is None or str(raw).strip() == "":
                 continue
@@ -136,8 +140,9 @@ def cycle(
     owner: str | None = None,
     settings: ProcessorSettings | None = None,
     junction_results=None,
+    wake: bool = True,
 ) -> str:
-    """One pass over every due workflow; returns a one-line summary for the heartbeat.
+    """One batch of due workflows; returns a one-line summary for the heartbeat.
 
     Reads are one statement per kind per 500 workflows; decisions are made in memory; all writes of the batch go
     in one transaction of grouped statements (falling back to one transaction per workflow if a row moved under
@@ -146,11 +151,12 @@ def cycle(
     settings = settings or ProcessorSettings()
     now = now or utcnow()
     owner = owner or process_id()
-    stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+    if wake:
+        stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
     claimed = workflows.claim_due(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
     stats.add("workflows_claimed", len(claimed))
     if not claimed:
-        return "no workflow due"
+        return NOTHING_DUE
     if len(_definitions) > _DEFINITION_CACHE_SIZE:
         _definitions.clear()
     rows = workflows.load(db, claimed, skip_definition=_definitions.keys() & set(claimed))
@@ -158,10 +164,6 @@ def cycle(
         rows[workflow_id]["queued_commands"] = queued
     step_rows = steps.load_for_workflows(db, claimed, light=True)
     _read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
-    try:
-        steps.touch_followed(db, claimed, now)
-    except DatabaseError:  # only the wake-up marker: losing it (e.g. to a deadlock with a peer) costs one extra check
-        stats.add("touch_failures")
 
     errors: dict[int, str] = {}
     moved: set[int] = set()
@@ -213,21 +215,49 @@ def cycle_all(
 
     One batch per JEDI period would leave a workflow unvisited for (active workflows / batch size) periods; a pass
     visits every due workflow once, and a processor copy running beside this one simply takes other batches.
+    ``settings.workers`` batches go at once, each on its own connection: while one worker waits for the database
+    or for JEDI, another decides, so the pass uses the database server's CPU and the processor's together.
     """
     settings = settings or ProcessorSettings()
     now = now or utcnow()
+    owner = owner or process_id()
     started = time.monotonic()
-    summaries = []
-    while True:
-        summary = cycle(db, stats, task_buffer, now=now, owner=owner, settings=settings, junction_results=junction_results)
-        if summary == "no workflow due":
-            break
-        summaries.append(summary)
-        stats.add("batches")
-        if time.monotonic() - started > settings.pass_seconds:
-            stats.add("passes_cut_short")
-            break
-    return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else "no workflow due"
+    stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+    summaries: list[str] = []
+
+    def work(worker_db: WfDatabase) -> None:
+        while True:
+            summary = cycle(worker_db, stats, task_buffer, now=now, owner=owner, settings=settings, junction_results=junction_results, wake=False)
+            if summary == NOTHING_DUE:
+                return
+            summaries.append(summary)
+            stats.add("batches")
+            if time.monotonic() - started > settings.pass_seconds:
+                stats.add("passes_cut_short")
+                return
+
+    connections = [db, *db.siblings(settings.workers - 1)]
+    if len(connections) == 1:
+        work(db)
+    else:
+        failures: list[BaseException] = []
+
+        def guarded(worker_db: WfDatabase) -> None:
+            try:
+                work(worker_db)
+            except BaseException as exc:  # handed to the caller after the join (run_cycle records it)
+                failures.append(exc)
+                with contextlib.suppress(Exception):
+                    worker_db.reconnect(attempts=1)
+
+        threads = [threading.Thread(target=guarded, args=(c,), name=f"wf-processor-{i}") for i, c in enumerate(connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+    return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else NOTHING_DUE
 
 
 def _read_jedi(db, workflow_status: dict[int, str], step_rows: dict[int, list[dict]]) -> None:
@@ -437,7 +467,7 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
         [(p.workflow_id, int(s["step_id"]), name, kind) for p in plans for s in p.submissions() for name, kind in output_containers(s.get("task_params"))],
         now,
     )
-    workflow_data.follow_producers(db, {int(s["step_id"]): s["status"] for s in touched}, now)
+    workflow_data.follow_producers(db, [(int(s["workflow_id"]), int(s["step_id"]), s["status"]) for s in touched], now)
     lost = workflows.change_status_grouped(db, [(p.workflow_id, *p.workflow_change) for p in plans if p.workflow_change], now)
     if lost:
         raise RuntimeError(f"workflows {lost} changed status under the processor")

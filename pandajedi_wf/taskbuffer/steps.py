@@ -7,6 +7,7 @@ the row first, the update touches nothing and the caller sees it, so a stale dec
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 
 from .connection import WfDatabase, chunks, in_clause, json_text, json_value
@@ -40,6 +41,15 @@ def _decode(row: dict) -> dict:
     return row
 
 
+def _parent_keys(raw) -> tuple[str, ...]:
+    return _parent_keys_of_text(raw) if isinstance(raw, str) else tuple(json_value(raw) or ())
+
+
+@functools.lru_cache(maxsize=4096)
+def _parent_keys_of_text(raw: str) -> tuple[str, ...]:
+    return tuple(json_value(raw) or ())
+
+
 def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = False) -> dict[int, list[dict]]:
     """All steps of a batch of workflows, in as few statements as the IN-list size allows.
 
@@ -50,9 +60,11 @@ def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = Fa
     for part in chunks(workflow_ids, 500):
         id_sql, binds = in_clause("wf", part)
         for row in db.query_dicts(f"SELECT {columns} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
-            for col in JSON_COLUMNS:
-                if col in row:
-                    row[col] = json_value(row[col])
+            if light:  # parent lists repeat from workflow to workflow of one shape: decoded once each
+                row["parent_keys"] = _parent_keys(row["parent_keys"])
+                row["results"] = json_value(row["results"])
+            else:
+                _decode(row)
             found[int(row["workflow_id"])].append(row)
     return found
 
@@ -66,38 +78,35 @@ def task_params_of(db: WfDatabase, step_ids: list[int]) -> dict[int, dict]:
     return found
 
 
+_INSERT_COLUMNS = (
+    "step_id", "workflow_id", "node_key", "node_id", "name", "step_type", "status", "iteration", "scatter_index", "parent_keys",
+    "task_name", "task_params", "attempt_nr", "submit_intent_time", "creation_time", "modification_time", "status_change_time",
+)
+
+
 def insert_many(db: WfDatabase, rows: list[dict], now: datetime.datetime) -> None:
     """New steps of many workflows with ids already drawn from the sequence, in their final status of this cycle.
 
     Each row: step_id, workflow_id, node_key, node_id, name, step_type, status, iteration, scatter_index,
     parent_keys, task_name, and for a step created straight into ``submitting``: task_params.
     """
-    db.executemany(
-        f"INSERT INTO {db.table(TABLE)} (step_id, workflow_id, node_key, node_id, name, step_type, status, iteration, "
-        "scatter_index, parent_keys, task_name, task_params, attempt_nr, submit_intent_time, creation_time, modification_time, "
-        "status_change_time) VALUES (:step_id, :workflow_id, :node_key, :node_id, :name, :step_type, :status, :iteration, "
-        ":scatter_index, :parent_keys, :task_name, :task_params, :attempt_nr, :intent_time, :now, :now, :now) ",
+    db.insert_rows(
+        TABLE,
+        _INSERT_COLUMNS,
         [
-            {
-                ":step_id": r["step_id"],
-                ":workflow_id": r["workflow_id"],
-                ":node_key": r["node_key"],
-                ":node_id": r["node_id"],
-                ":name": r["name"],
-                ":step_type": r["step_type"],
-                ":status": r["status"],
-                ":iteration": r["iteration"],
-                ":scatter_index": r["scatter_index"],
-                ":parent_keys": json_text(r["parent_keys"]),
-                ":task_name": r["task_name"],
-                ":task_params": json_text(r.get("task_params")),
-                ":attempt_nr": 1 if r["status"] == "submitting" else 0,
-                ":intent_time": now if r["status"] == "submitting" else None,
-                ":now": now,
-            }
+            (
+                r["step_id"], r["workflow_id"], r["node_key"], r["node_id"], r["name"], r["step_type"], r["status"], r["iteration"],
+                r["scatter_index"], _parent_keys_text(tuple(r["parent_keys"])), r["task_name"], json_text(r.get("task_params")),
+                1 if r["status"] == "submitting" else 0, now if r["status"] == "submitting" else None, now, now, now,
+            )
             for r in rows
         ],
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _parent_keys_text(keys: tuple[str, ...]) -> str:
+    return json_text(list(keys))
 
 
 def change_status_grouped(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
@@ -109,35 +118,29 @@ def change_status_grouped(db: WfDatabase, changes: list[StatusChange], now: date
 
 def record_submit_intents(db: WfDatabase, intents: list[tuple[int, str, str, dict]], now: datetime.datetime) -> None:
     """(step_id, from_status, task_name, task_params): the step goes ``submitting`` with what will be sent to JEDI."""
-    db.executemany(
-        f"UPDATE {db.table(TABLE)} SET status='submitting', prev_status=status, task_name=:task_name, task_params=:task_params, "
-        "submit_intent_time=:now, status_change_time=:now, modification_time=:now, attempt_nr=attempt_nr+1 "
-        "WHERE step_id=:step_id AND status=:from_status ",
+    changed = db.update_rows(
+        TABLE,
+        "status='submitting', prev_status=status, task_name=:task_name, task_params=:task_params, submit_intent_time=:now, "
+        "status_change_time=:now, modification_time=:now, attempt_nr=attempt_nr+1",
+        "step_id=:step_id AND status=:from_status",
+        {":task_name": "task_name", ":task_params": "task_params", ":now": "modification_time", ":step_id": "step_id", ":from_status": "status"},
         [{":task_name": n, ":task_params": json_text(p), ":now": now, ":step_id": i, ":from_status": f} for i, f, n, p in intents],
     )
-    _check_all_in(db, [i for i, _, _, _ in intents], "submitting", now)
+    if changed != len(intents):
+        raise StaleStepStatus([StatusChange(i, f, "submitting") for i, f, _, _ in intents])
 
 
 def record_submitted_many(db: WfDatabase, accepted: list[tuple[int, int]], now: datetime.datetime) -> None:
     """(step_id, jedi_task_id): JEDI took the tasks."""
-    db.executemany(
-        f"UPDATE {db.table(TABLE)} SET status='submitted', prev_status=status, jedi_task_id=:task, status_change_time=:now, "
-        "modification_time=:now WHERE step_id=:step_id AND status='submitting' ",
+    changed = db.update_rows(
+        TABLE,
+        "status='submitted', prev_status=status, jedi_task_id=:task, status_change_time=:now, modification_time=:now",
+        "step_id=:step_id AND status='submitting'",
+        {":task": "jedi_task_id", ":now": "modification_time", ":step_id": "step_id"},
         [{":task": t, ":now": now, ":step_id": i} for i, t in accepted],
     )
-    _check_all_in(db, [i for i, _ in accepted], "submitted", now)
-
-
-def _check_all_in(db: WfDatabase, step_ids: list[int], status: str, now: datetime.datetime) -> None:
-    """executemany reports no per-row count: confirm every row took the change (else someone else moved it)."""
-    for part in chunks(step_ids, 500):
-        id_sql, binds = in_clause("s", part)
-        binds.update({":status": status, ":now": now})
-        ((n,),) = db.query(
-            f"SELECT COUNT(*) FROM {db.table(TABLE)} WHERE step_id IN {id_sql} AND status=:status AND status_change_time=:now", binds
-        )
-        if int(n) != len(part):
-            raise StaleStepStatus([StatusChange(i, "?", status) for i in part])
+    if changed != len(accepted):
+        raise StaleStepStatus([StatusChange(i, "submitting", "submitted") for i, _ in accepted])
 
 
 def set_results_many(db: WfDatabase, results: list[tuple[int, dict | None]], now: datetime.datetime) -> None:
@@ -183,18 +186,6 @@ def record_submitted(db: WfDatabase, step_id: int, jedi_task_id: int, now: datet
     )
     if cur.rowcount != 1:
         raise StaleStepStatus([StatusChange(step_id, "submitting", "submitted")])
-
-
-def touch_followed(db: WfDatabase, workflow_ids: list[int], now: datetime.datetime) -> None:
-    """Mark the active steps of these workflows as looked at now (see workflows.wake_on_task_changes)."""
-    for part in chunks(workflow_ids, 500):
-        id_sql, binds = in_clause("wf", part)
-        binds[":now"] = now
-        db.execute(
-            f"UPDATE {db.table(TABLE)} SET modification_time=:now WHERE workflow_id IN {id_sql} "
-            "AND status IN ('submitted','running','retrying') ",
-            binds,
-        )
 
 
 def reset_for_new_task(db: WfDatabase, step_id: int, from_status: str, to_status: str, now: datetime.datetime) -> None:

@@ -27,22 +27,17 @@ class TransitionRecord:
     time: datetime.datetime
 
 
+COLUMNS = ("transition_id", "entity_type", "entity_id", "workflow_id", "from_status", "to_status", "reason", "actor", "transition_time")
+
+
 def record(db: WfDatabase, records: list[TransitionRecord]) -> None:
-    db.executemany(
-        f"INSERT INTO {db.table(TABLE)} (transition_id, entity_type, entity_id, workflow_id, from_status, to_status, reason, actor, transition_time) "
-        f"VALUES ({db.table(SEQUENCE)}.nextval, :entity_type, :entity_id, :workflow_id, :from_status, :to_status, :reason, :actor, :time) ",
+    ids = db.next_ids(SEQUENCE, len(records))
+    db.insert_rows(
+        TABLE,
+        COLUMNS,
         [
-            {
-                ":entity_type": r.entity_type,
-                ":entity_id": r.entity_id,
-                ":workflow_id": r.workflow_id,
-                ":from_status": r.from_status,
-                ":to_status": r.to_status,
-                ":reason": (r.reason or "")[:4000],
-                ":actor": r.actor[:128],
-                ":time": r.time,
-            }
-            for r in records
+            (i, r.entity_type, r.entity_id, r.workflow_id, r.from_status, r.to_status, (r.reason or "")[:4000], r.actor[:128], r.time)
+            for i, r in zip(ids, records)
         ],
     )
 

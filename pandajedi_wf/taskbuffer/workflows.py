@@ -49,14 +49,15 @@ def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: da
     """Give claimed workflows back, due again at ``check_after``; only the lease holder may release.
 
     A workflow whose user queued a command during the cycle stays due at once (the command's own wake-up would
-    otherwise be overwritten by this back-off).
+    otherwise be overwritten by this back-off). ``lock_time`` stays: without an owner it is no lease, but the
+    time this workflow's JEDI tasks were last read, which ``wake_on_task_changes`` compares with.
     """
     if not workflow_ids:
         return
     id_sql, binds = in_clause("id", workflow_ids)
     binds.update({":owner": owner, ":check_after": check_after})
     db.execute(
-        f"UPDATE {db.table(TABLE)} SET locked_by=NULL, lock_time=NULL, check_after=CASE WHEN EXISTS "
+        f"UPDATE {db.table(TABLE)} SET locked_by=NULL, check_after=CASE WHEN EXISTS "
         f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id={db.table(TABLE)}.workflow_id AND c.status='queued') "
         f"THEN lock_time ELSE :check_after END WHERE workflow_id IN {id_sql} AND locked_by=:owner",
         binds,
@@ -188,16 +189,18 @@ def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | N
 
 
 def wake_on_task_changes(db: WfDatabase, now: datetime.datetime) -> int:
-    """Make due now every workflow with a JEDI task whose status changed after its step was last looked at.
+    """Make due now every backing-off workflow with a JEDI task whose status changed since the workflow was last
+    claimed (its ``lock_time``: the claim comes before the cycle reads JEDI, so no change can fall in between).
 
-    One statement per cycle replaces a blind re-check of every workflow: a workflow with nothing new waits out its
-    back-off, one whose task just ended is advanced in the next cycle (low parent-done to child-submitted latency).
+    One statement per pass replaces a blind re-check of every workflow: a workflow with nothing new waits out its
+    back-off, one whose task just ended is advanced in the next pass (low parent-done to child-submitted latency),
+    and following a task costs no write on its step.
     """
     cur = db.execute(
-        f"UPDATE {db.table(TABLE)} SET check_after=:now WHERE check_after>:now AND workflow_id IN ("
-        f"SELECT s.workflow_id FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t "
-        "WHERE t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying','cancelled') "
-        "AND t.stateChangeTime>=s.modification_time) ",
+        f"UPDATE {db.table(TABLE)} w SET check_after=:now WHERE check_after>:now AND locked_by IS NULL AND EXISTS ("
+        f"SELECT 1 FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t WHERE s.workflow_id=w.workflow_id "
+        "AND t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying','cancelled') "
+        "AND t.stateChangeTime>=w.lock_time) ",
         {":now": now},
     )
     return cur.rowcount

@@ -180,6 +180,53 @@ class _Scope:
     keys: dict[int, list[str]] = field(default_factory=dict)  # node id -> instance keys
 
 
+@dataclass(frozen=True)
+class _Index:
+    """What the walk needs to know about a definition that never changes: computed once per parsed workflow
+    (the processor keeps its parsed definitions), not once per walk."""
+
+    nodes_by_id: dict[int, Node]  # node ids are unique in the whole tree
+    consumed: frozenset[int]  # nodes some other node reads
+    cond_parents: dict[int, frozenset[int]]  # node id -> parents its condition names
+    early_parents: dict[int, int]  # node id -> the parent whose partial output it may read (noWaitParent)
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> "_Index":
+        found = workflow.__dict__.get("_engine_index")
+        if found is None:
+            nodes = list(workflow.walk())
+            by_id = {n.id: n for n in nodes}
+            early = {}
+            for body in [workflow, *(n.sub_workflow for n in nodes if n.sub_workflow is not None)]:
+                for n in body.nodes:
+                    parent = _early_parent(n, body, by_id)
+                    if parent is not None:
+                        early[n.id] = parent
+            found = cls(
+                early_parents=early,
+                nodes_by_id=by_id,
+                consumed=frozenset(p for n in nodes for p in n.parents),
+                cond_parents={n.id: frozenset(n.condition.parent_ids()) if n.condition else frozenset() for n in nodes},
+            )
+            workflow.__dict__["_engine_index"] = found
+        return found
+
+
+def _early_parent(node: Node, body: Workflow, by_id: dict[int, Node]) -> int | None:
+    """The parent whose partial output ``node`` may read while it runs (JEDI's noWaitParent), by the definition."""
+    if node.condition is not None or node.type not in ("prun", "phpo") or len(node.parents) != 1:
+        return None
+    parent = by_id[node.parents[0]]
+    if not parent.is_leaf or parent.scatter or body.options.get("allow_partial_inputs") is False:
+        return None
+    # only a parent feeding the primary input: JEDI streams a growing primary input file by file, but builds
+    # jobs from a secondary input as it is when the task is defined
+    primary = node.inputs.get("opt_inDS")
+    if primary is None or parent.id not in primary.parents:
+        return None
+    return parent.id
+
+
 class _Walk:
     def __init__(self, workflow: Workflow, steps: dict[str, StepRecord], ctx: RunContext):
         self.workflow = workflow
@@ -187,17 +234,13 @@ class _Walk:
         self.ctx = ctx
         self.status = {k: r.status for k, r in steps.items()}
         self.actions: list[Action] = []
-        self.consumed = self._consumed_ids(workflow)
-        self.nodes_by_id = {n.id: n for n in workflow.walk()}  # node ids are unique in the whole tree
+        index = _Index.of(workflow)
+        self.consumed = index.consumed
+        self.nodes_by_id = index.nodes_by_id
+        self.cond_parents = index.cond_parents
+        self.early_parents = index.early_parents
         self.mode = ctx.workflow_status
         self.empty: dict[tuple[str, int], bool] = {}  # may_be_empty of ended nodes, per body instance
-
-    @staticmethod
-    def _consumed_ids(workflow: Workflow) -> set[int]:
-        ids: set[int] = set()
-        for node in workflow.walk():
-            ids.update(node.parents)
-        return ids
 
     # ---- emitting ----------------------------------------------------------
     def emit(self, action: Action, key: str | None = None, status: str | None = None) -> None:
@@ -258,7 +301,7 @@ class _Walk:
     def decide(self, node: Node, key: str, scope: _Scope) -> None:
         """defined -> ready / skipped, from parents' outcomes and the condition."""
         outcomes = {p: self.node_outcome(p, scope) for p in node.parents}
-        cond_parents = node.condition.parent_ids() if node.condition else set()
+        cond_parents = self.cond_parents[node.id]
         for pid, outcome in outcomes.items():
             if pid not in cond_parents and outcome in ("failed", "skipped"):
                 name = self.nodes_by_id[pid].name
@@ -282,20 +325,16 @@ class _Walk:
 
     def early_parent(self, node: Node, scope: _Scope) -> str | None:
         """Key of the one running parent whose partial output this step may consume, if allowed."""
-        if not self.ctx.no_wait_parent or node.condition is not None or node.type not in ("prun", "phpo") or len(node.parents) != 1:
+        if not self.ctx.no_wait_parent:
             return None
-        parent = self.nodes_by_id[node.parents[0]]
-        if not parent.is_leaf or parent.scatter or scope.workflow.options.get("allow_partial_inputs") is False:
-            return None
-        # only a parent feeding the primary input: JEDI streams a growing primary input file by file, but builds
-        # jobs from a secondary input as it is when the task is defined
-        primary = node.inputs.get("opt_inDS")
-        if primary is None or parent.id not in primary.parents:
-            return None
-        return scope.keys[parent.id][0]
+        parent_id = self.early_parents.get(node.id)
+        return None if parent_id is None else scope.keys[parent_id][0]
 
     def node_outcome(self, node_id: int, scope: _Scope) -> str | None:
-        outcomes = [step_outcome(self.status.get(k)) for k in scope.keys.get(node_id, [])]
+        keys = scope.keys.get(node_id)
+        if keys is not None and len(keys) == 1:  # the common case: neither scattered nor missing
+            return step_outcome(self.status.get(keys[0]))
+        outcomes = [step_outcome(self.status.get(k)) for k in keys or []]
         if not outcomes:
             return "skipped"
         if any(o is None for o in outcomes):

@@ -26,6 +26,7 @@ id), and again with the step key under ``pandajedi_wf`` in the stored task param
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import shlex
 import uuid
@@ -34,6 +35,12 @@ from typing import Any
 from .naming import RESULTS_JSON, dataset_name
 
 TASK_PARAM_WORKFLOW_KEY = "pandajedi_wf"
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(args: str) -> tuple[str, ...]:
+    """The step's argument string as the shell would split it (the same few strings recur in every workflow)."""
+    return tuple(shlex.split(args))
 
 
 class TaskParamsError(ValueError):
@@ -156,7 +163,7 @@ def _prun_like(spec, ctx) -> dict:
     mapping += [(f"%{{{k}}}", ",".join(map(str, v))) for k, v in spec.placeholders.items() if isinstance(v, list)]
     exec_str, args = _substitute(exec_str, mapping), _substitute(args, mapping)
     try:
-        command = ["prun"] + shlex.split(args)
+        command = ["prun", *_split(args)]
     except ValueError as exc:
         raise TaskParamsError(f"step {spec.name!r}: cannot split opt_args: {exc}") from None
     if in_ds and spec.type != "reana":
@@ -252,7 +259,7 @@ def _phpo(spec, ctx) -> dict:
         raise TaskParamsError(f"step {spec.name!r}: the client sent no container task template")
     params = copy.deepcopy(template)
     training = _names(spec.inputs.get("opt_trainingDS"), spec.inputs.get("opt_trainingDsType"))
-    command = ["phpo"] + shlex.split(str(spec.inputs.get("opt_args") or ""))
+    command = ["phpo", *_split(str(spec.inputs.get("opt_args") or ""))]
     if training:
         command += ["--trainingDS", ",".join(training)]
         params["trainingDS"] = ",".join(training)
