@@ -347,18 +347,11 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=No
         cached = (wf["creation_time"], Workflow.from_dict(wf["definition"]), (wf.get("request") or {}).get("taskParams"))
         _definitions[workflow_id] = cached
     _, definition, templates = cached
-    records = {
+    status = wf["status"]
+    records = {  # (positional: this runs for every step of every workflow of every cycle)
         key: StepRecord(
-            node_key=key,
-            node_id=int(s["node_id"]) if s["node_id"] is not None else 0,
-            status=_engine_status(s, wf["status"]),
-            iteration=int(s["iteration"] or 0),
-            scatter_index=s["scatter_index"],
-            task_id=s["jedi_task_id"],
-            jedi_status=s.get("jedi_status"),
-            outputs=[],
-            results=s["results"],
-            generation=int(s.get("generation") or 0),
+            key, int(s["node_id"] or 0), _engine_status(s, status), int(s["iteration"] or 0), s["scatter_index"], s["jedi_task_id"],
+            s.get("jedi_status"), [], s["results"], int(s.get("generation") or 0),
         )
         for key, s in by_key.items()
     }
@@ -367,7 +360,7 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=No
         user_name=wf["user_name"],
         vo=wf["vo"],
         workflow_id=workflow_id,
-        workflow_status=wf["status"],
+        workflow_status=status,
         task_templates=templates,
         prod_source_label=wf["prod_source_label"] or "user",
     )

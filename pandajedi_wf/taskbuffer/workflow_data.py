@@ -23,17 +23,17 @@ def register_many(db: WfDatabase, rows: list[tuple[int, int, str, str]], now: da
     (a step submitted again after a transient failure writes the same containers)."""
     if not rows:
         return
+    wanted = {(w, n) for w, _, n, _ in rows}
     known: set[tuple[int, str]] = set()
-    for part in chunks(sorted({(w, n) for w, _, n, _ in rows}), 500):
-        binds = {}
-        pairs = []
-        for i, (workflow_id, name) in enumerate(part):
-            binds[f":w{i}"], binds[f":n{i}"] = workflow_id, name
-            pairs.append(f"(:w{i},:n{i})")
-        known.update(
-            (int(w), n)
-            for w, n in db.query(f"SELECT workflow_id, name FROM {db.table(TABLE)} WHERE (workflow_id, name) IN ({','.join(pairs)})", binds)
-        )
+    for part in chunks(sorted({w for w, _ in wanted}), 500):  # both lists probe the (workflow_id, name) index
+        wf_sql, binds = in_clause("w", part)
+        in_part = set(part)
+        names = sorted({n for w, n in wanted if w in in_part})
+        for names_part in chunks(names, 500):
+            name_sql, name_binds = in_clause("n", names_part)
+            found = db.query(f"SELECT workflow_id, name FROM {db.table(TABLE)} WHERE workflow_id IN {wf_sql} AND name IN {name_sql}",
+                             binds | name_binds)
+            known.update(pair for pair in ((int(w), n) for w, n in found) if pair in wanted)
     fresh = list({(w, n): (w, s, n, t) for w, s, n, t in rows if (w, n) not in known}.values())
     db.insert_rows(
         TABLE,

@@ -32,7 +32,7 @@ from .model import COND_FAILED, COND_NOT, COND_SUCCEEDED, Condition, Node, Workf
 from .naming import task_name
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """The engine's view of one step row."""
 
