@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 from . import junction_wait, step_retries
 from .common import CycleStats, process_id
+from .step_cache import CREATED_DEFAULTS, StepRowCache
 from .jedi_submission import submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
 
@@ -61,13 +63,15 @@ class ProcessorSettings:
     max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
     pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
     workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
+    cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
         """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
         with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
         values = {}
-        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds", "workers"):
+        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds", "workers",
+                     "cached_steps"):
             raw = options.get(name)
             if raw is None or str(raw).strip() == "":
                 continue
@@ -75,7 +79,7 @@ class ProcessorSettings:
                 value = int(str(raw).strip())
             except ValueError:
                 raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be an integer, got {raw!r}") from None
-            if value < (0 if name == "recheck_seconds" else 1):
+            if value < (0 if name in ("recheck_seconds", "cached_steps") else 1):
                 raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be positive, got {value}")
             values[name] = value
         return cls(**values)
@@ -84,6 +88,8 @@ class ProcessorSettings:
 _DEFINITION_CACHE_SIZE = 50_000
 # parsed definitions and the client's task templates by workflow id: they never change after submission
 _definitions: dict[int, tuple[datetime.datetime, Workflow, dict | None]] = {}
+# step rows this process wrote, kept between passes (see step_cache for why that is safe)
+_step_rows = StepRowCache()
 
 
 @dataclass
@@ -105,6 +111,13 @@ class _Plan:
     to_kill: list[int] = field(default_factory=list)
     marks: dict[str, steps.RetryMark] = field(default_factory=dict)  # retry decisions to record, by node key
     jedi_retries: list[tuple[int, dict]] = field(default_factory=list)  # (task id, step): JEDI 'retry' after commit
+    written_alone: bool = False  # the batch's transaction failed and this plan was written again on its own
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the rows in memory are what the database holds once this plan is written: not after retry
+        decisions, kills or a second write attempt, whose effects the rows do not all carry."""
+        return not (self.marks or self.jedi_retries or self.to_kill or self.written_alone)
 
     @property
     def workflow_id(self) -> int:
@@ -153,7 +166,8 @@ def cycle(
     owner = owner or process_id()
     if wake:
         stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
-    claimed = workflows.claim_due(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
+    leases = workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
+    claimed = list(leases)
     stats.add("workflows_claimed", len(claimed))
     if not claimed:
         return NOTHING_DUE
@@ -162,17 +176,21 @@ def cycle(
     rows = workflows.load(db, claimed, skip_definition=_definitions.keys() & set(claimed))
     for workflow_id, queued in commands.queued_for(db, claimed).items():
         rows[workflow_id]["queued_commands"] = queued
-    step_rows = steps.load_for_workflows(db, claimed, light=True)
+    step_rows = {w: kept for w in claimed if (kept := _step_rows.take(w, leases[w])) is not None}
+    stats.add("step_rows_kept", sum(len(r) for r in step_rows.values()))
+    step_rows.update(steps.load_for_workflows(db, [w for w in claimed if w not in step_rows], light=True))
     _read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
 
     errors: dict[int, str] = {}
     moved: set[int] = set()
+    unsure: set[int] = set()  # workflows whose rows in memory may differ from the database after this batch
     plans: list[_Plan] = []
     for workflow_id in claimed:
         wf = rows[workflow_id]
         try:
             if _rare_paths(db, wf, step_rows, task_buffer, now, owner, stats):
                 moved.add(workflow_id)
+                unsure.add(workflow_id)
             plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats, now)
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
@@ -180,10 +198,18 @@ def cycle(
         if plan.history:
             plans.append(plan)
     written = _write(db, plans, owner, now, stats, errors)
+    unsure.update(p.workflow_id for p in plans if not p.mirrored)
     moved.update(p.workflow_id for p in written)
     _send_retries(db, written, task_buffer, owner, now, stats, errors)
-    _submit(db, written, task_buffer, owner, now, stats, errors, settings)
+    unsure |= _submit(db, written, task_buffer, owner, now, stats, errors, settings)
     _kill(task_buffer, written, errors)
+    if settings.cached_steps:
+        _step_rows.max_rows = settings.cached_steps
+        created = {p.workflow_id: p.created for p in written}
+        for workflow_id in claimed:
+            # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
+            if workflow_id not in errors and workflow_id not in unsure and leases[workflow_id][1] is None:
+                _step_rows.keep(workflow_id, now, step_rows[workflow_id] + [dict(CREATED_DEFAULTS) | s for s in created.get(workflow_id, ())])
     if errors:
         stats.add("workflow_errors", len(errors))
         workflows.set_errors(db, sorted(errors.items()), now)
@@ -218,9 +244,41 @@ def cycle_all(
     ``settings.workers`` batches go at once, each on its own connection: while one worker waits for the database
     or for JEDI, another decides, so the pass uses the database server's CPU and the processor's together.
     """
-    settings = settings or ProcessorSettings()
-    now = now or utcnow()
-    owner = owner or process_id()
+    with collector_paused():
+        return _pass(db, stats, task_buffer, now or utcnow(), owner or process_id(), settings or ProcessorSettings(), junction_results)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off for the pass; after it, what is still alive is frozen out of its view.
+
+    A pass builds and drops hundreds of thousands of short-lived, acyclic rows and records (reference counting frees
+    them), while the parsed definitions of every active workflow stay alive for the next pass: each full collection
+    walked all of them again (about 40% of a creation pass, and 2.5 s after each pass over 10,000 workflows). So
+    the collector is off during the pass, and at its end the survivors go to the permanent generation
+    (``gc.freeze``), where collections no longer visit them; acyclic ones are still freed by reference counting.
+    Every ``_THAW_SECONDS`` the permanent generation is thawed and fully collected once, after a pass, so cyclic
+    garbage frozen there is not kept for ever.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if time.monotonic() - _thawed[0] > _THAW_SECONDS:
+            gc.unfreeze()
+            gc.collect()  # the one full collection per _THAW_SECONDS (2.5 s over 10,000 workflows' definitions)
+            _thawed[0] = time.monotonic()
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+_THAW_SECONDS = 3600
+_thawed = [time.monotonic()]
+
+
+def _pass(db: WfDatabase, stats: CycleStats, task_buffer, now, owner: str, settings: ProcessorSettings, junction_results) -> str:
     started = time.monotonic()
     stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
     summaries: list[str] = []
@@ -315,27 +373,25 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=No
     workflow_id = int(wf["workflow_id"])
     now = now or utcnow()
     plan = _Plan(wf)
-    for s in step_rows:
-        s["orig"] = s["status"]
-    # 1. follow JEDI (a failed task gets its retry decision here, before the engine sees the step)
-    for s in step_rows:
+    by_key = {}
+    for s in step_rows:  # (one loop: it runs for every step of every workflow of every cycle)
+        by_key[s["node_key"]] = s
+        s["orig"] = status = s["status"]
+        # 1. follow JEDI (a failed task gets its retry decision here, before the engine sees the step)
         task_status = s.get("jedi_status")
-        if task_status is None or s["status"] not in STEP_ACTIVE or s.get("retry_pending"):
-            continue
-        target = jedi_status_to_step_status.get(task_status)
-        if target and target != s["status"] and STEP_LIFECYCLE.can(s["status"], target):
-            if step_retries.is_ending(s):
-                plan.move(s, target, step_retries.on_task_ended(plan, s, target, int(s.get("retries_made") or 0), now))
-                stats.add("retry_decisions")
-            else:
-                plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
-            stats.add("step_transitions")
-    # 1b. loops read their junction's results.json (held, with the reason, while it cannot be read)
-    for s in step_rows:
+        if task_status is not None and status in STEP_ACTIVE and not s.get("retry_pending"):
+            target = jedi_status_to_step_status.get(task_status)
+            if target and target != status and STEP_LIFECYCLE.can(status, target):
+                if step_retries.is_ending(s):
+                    plan.move(s, target, step_retries.on_task_ended(plan, s, target, int(s.get("retries_made") or 0), now))
+                    stats.add("retry_decisions")
+                else:
+                    plan.move(s, target, f"JEDI task {s['jedi_task_id']} is {task_status}")
+                stats.add("step_transitions")
+        # 1b. loops read their junction's results.json (held, with the reason, while it cannot be read)
         if junction_wait.needs_results(s):
             junction_wait.fetch(plan, s, junction_results)
-    # 2. retries due, or dropped
-    by_key = {s["node_key"]: s for s in step_rows}
+    # 2. retries due, or dropped (once every step followed JEDI: a held step looks at its parents)
     for s in step_rows:
         if step_retries.is_held(s):
             step_retries.handle_held(plan, s, by_key, now)
@@ -427,6 +483,7 @@ def _write(db: WfDatabase, plans: list[_Plan], owner: str, now, stats, errors: d
         stats.add("batch_write_fallbacks")
     written = []
     for plan in plans:
+        plan.written_alone = True
         try:
             with db.transaction():
                 _write_plans(db, [plan], owner, now)
@@ -449,6 +506,14 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
     base = step_retries.base_status
     intents = [(int(s["step_id"]), base(s), s["task_name"], s["task_params"]) for s in touched if s["status"] == "submitting"]
     moves = [steps.StatusChange(int(s["step_id"]), base(s), s["status"]) for s in touched if s["status"] not in ("submitting", base(s))]
+    # the rows in memory stay what the database will hold (kept between passes, see step_cache)
+    for s in created:
+        s["attempt_nr"] = 1 if s["status"] == "submitting" else 0
+    for s in touched:
+        if s["status"] != base(s):
+            s["prev_status"] = base(s)
+            if s["status"] == "submitting":
+                s["attempt_nr"] = int(s.get("attempt_nr") or 0) + 1
     steps.change_status_grouped(db, moves, now)
     steps.record_submit_intents(db, intents, now)
     steps.set_results_many(db, [(int(s["step_id"]), r) for p in plans for s, r in p.results], now)
@@ -508,8 +573,9 @@ def _refusal_decisions(db, refused: list[tuple[dict, "_Plan", str]], now) -> dic
     }
 
 
-def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str], settings) -> None:
-    """Call JEDI for every committed intent; write the answers in bulk."""
+def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str], settings) -> set[int]:
+    """Call JEDI for every committed intent; write the answers in bulk. Returns the workflows whose rows in memory
+    may now differ from the database (a refusal's retry decision, a step another processor recorded)."""
     accepted: list[tuple[int, int]] = []
     refused: list[tuple[dict, _Plan, str]] = []
     history: list[TransitionRecord] = []
@@ -522,16 +588,17 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
             elif outcome.accepted:
                 accepted.append((int(s["step_id"]), outcome.jedi_task_id))
                 history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "submitted", outcome.message, owner, now))
-                s.update(status="submitted", jedi_task_id=outcome.jedi_task_id)
+                s.update(status="submitted", prev_status="submitting", jedi_task_id=outcome.jedi_task_id)
             else:
                 refused.append((s, plan, outcome.message))
+    unsure = {plan.workflow_id for _, plan, _ in refused}
     decisions = _refusal_decisions(db, refused, now)
     for s, plan, _ in refused:
         reason = decisions[int(s["step_id"])][1]
         history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "failed", reason, owner, now))
         s["status"] = "failed"
     if not history:
-        return
+        return unsure
     try:
         with db.transaction():
             steps.record_submitted_many(db, accepted, now)
@@ -540,9 +607,10 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
             steps.set_retry_marks(db, [mark for mark, _ in decisions.values()], now)
             transitions.record(db, history)
         stats.add("step_transitions", len(history))
-        return
+        return unsure
     except steps.StaleStepStatus:
         stats.add("batch_write_fallbacks")
+    unsure.update(record.workflow_id for record in history)
     # some step was recorded by another processor meanwhile (possible only once a lease expired): write the rest
     # one by one; a step already moved on is left as the other processor wrote it
     outcome = {int(s["step_id"]): ("failed", m) for s, _, m in refused} | {i: ("submitted", t) for i, t in accepted}
@@ -559,6 +627,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
             stats.add("step_transitions")
         except steps.StaleStepStatus:
             stats.add("submissions_recorded_elsewhere")
+    return unsure
 
 
 def _kill(task_buffer, plans: list[_Plan], errors: dict[int, str]) -> None:

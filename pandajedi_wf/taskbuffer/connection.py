@@ -49,6 +49,14 @@ def _copy_field(value: Any) -> str:
     return _copy_text(str(value))
 
 
+_FORMS_KEPT = 2000  # converted texts kept per connection
+
+
+def _cacheable(sql: str) -> bool:
+    """Whether upstream's PostgreSQL conversion of ``sql`` depends on the text alone (then it is done once)."""
+    return "FOR UPDATE SKIP LOCKED" not in sql.upper() and "/* use_json_type */" not in sql and "`" not in sql
+
+
 class _BindOrder(list):
     """Stands in for a row of binds in upstream's converter and notes the names it asks for, in order."""
 
@@ -217,7 +225,11 @@ class WfDatabase:
             self._ensure()
             try:
                 self._statements += 1
-                self._cur.execute(sql, binds or {})
+                if self.backend == "postgres" and _cacheable(sql):
+                    converted, take = self._postgres_form(sql)
+                    self._cur.cur.execute(converted, take(binds or {}))
+                else:  # Oracle, and texts upstream treats specially (NOWAIT emulation, JSON fields): upstream's way
+                    self._cur.execute(sql, binds or {})
             except Exception as exc:
                 if not self._in_transaction:
                     self._rollback_quietly()
@@ -271,6 +283,8 @@ class WfDatabase:
         every bind up one by one for each row, which cost more than the INSERT itself for a batch's history."""
         form = self._postgres_forms.get(sql)
         if form is None:
+            if len(self._postgres_forms) >= _FORMS_KEPT:  # IN lists of every length make many texts: start over
+                self._postgres_forms.clear()
             from pandaserver.taskbuffer.WrappedCursor import convert_query_in_printf_format
 
             names = _BindOrder()

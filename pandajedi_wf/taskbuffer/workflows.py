@@ -19,7 +19,19 @@ def claim_due(
     lease_seconds: int,
     batch_size: int,
 ) -> list[int]:
-    """Lease up to ``batch_size`` due workflows to ``owner``; rows locked or leased by another processor are skipped.
+    """Lease up to ``batch_size`` due workflows to ``owner``; rows locked or leased by another processor are skipped."""
+    return list(claim_due_leases(db, statuses, owner, now, lease_seconds, batch_size))
+
+
+def claim_due_leases(
+    db: WfDatabase,
+    statuses: list[str] | tuple[str, ...],
+    owner: str,
+    now: datetime.datetime,
+    lease_seconds: int,
+    batch_size: int,
+) -> dict[int, tuple[datetime.datetime | None, str | None]]:
+    """``claim_due``, telling for each workflow the lease the claim replaced: (lock_time, locked_by) before it.
 
     Due means active, or ended with a command waiting (a retry or rerun of a failed workflow).
 
@@ -30,19 +42,19 @@ def claim_due(
     binds.update({":now": now, ":expired": now - datetime.timedelta(seconds=lease_seconds), ":n": batch_size})
     with db.transaction():
         rows = db.query(
-            f"SELECT workflow_id FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
+            f"SELECT workflow_id, lock_time, locked_by FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
             f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id=w.workflow_id AND c.status='queued')) "
             "AND check_after<=:now "
             "AND (locked_by IS NULL OR lock_time<:expired) AND rownum<=:n "
             f"{SKIP_LOCKED}",
             binds,
         )
-        ids = [int(r[0]) for r in rows]
-        if ids:
-            id_sql, id_binds = in_clause("id", ids)
+        replaced = {int(r[0]): (r[1], r[2]) for r in rows}
+        if replaced:
+            id_sql, id_binds = in_clause("id", list(replaced))
             id_binds.update({":owner": owner, ":now": now})
             db.execute(f"UPDATE {db.table(TABLE)} SET locked_by=:owner, lock_time=:now WHERE workflow_id IN {id_sql}", id_binds)
-    return ids
+    return replaced
 
 
 def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime) -> None:

@@ -189,6 +189,7 @@ class _Index:
     consumed: frozenset[int]  # nodes some other node reads
     cond_parents: dict[int, frozenset[int]]  # node id -> parents its condition names
     early_parents: dict[int, int]  # node id -> the parent whose partial output it may read (noWaitParent)
+    tags: dict[int, str]  # node id -> its segment of a node key ("004")
 
     @classmethod
     def of(cls, workflow: Workflow) -> "_Index":
@@ -203,6 +204,7 @@ class _Index:
                     if parent is not None:
                         early[n.id] = parent
             found = cls(
+                tags={n.id: f"{n.id:03d}" for n in nodes},
                 early_parents=early,
                 nodes_by_id=by_id,
                 consumed=frozenset(p for n in nodes for p in n.parents),
@@ -239,6 +241,7 @@ class _Walk:
         self.nodes_by_id = index.nodes_by_id
         self.cond_parents = index.cond_parents
         self.early_parents = index.early_parents
+        self.tags = index.tags
         self.mode = ctx.workflow_status
         self.empty: dict[tuple[str, int], bool] = {}  # may_be_empty of ended nodes, per body instance
 
@@ -261,7 +264,7 @@ class _Walk:
         return statuses
 
     def instances(self, node: Node, scope: _Scope) -> list[str]:
-        base = f"{scope.prefix}{node.id:03d}"
+        base = scope.prefix + self.tags[node.id]
         if not node.scatter:
             return [base]
         width = self.scatter_width(node, scope)
@@ -300,6 +303,9 @@ class _Walk:
 
     def decide(self, node: Node, key: str, scope: _Scope) -> None:
         """defined -> ready / skipped, from parents' outcomes and the condition."""
+        if node.condition is None and len(node.parents) == 1 and not (self.ctx.no_wait_parent and node.id in self.early_parents):
+            if self.node_outcome(node.parents[0], scope) is None:
+                return  # the one parent has not ended and is not streamed to this step: nothing to decide yet
         outcomes = {p: self.node_outcome(p, scope) for p in node.parents}
         cond_parents = self.cond_parents[node.id]
         for pid, outcome in outcomes.items():

@@ -1,0 +1,77 @@
+"""Step rows the processor keeps between passes, so a workflow it alone has touched is not read back again.
+
+Every write to a workflow's steps is made by the processor holding the workflow's lease (user commands are
+queued and run by it too), and a pass leaves the rows it wrote in memory exactly as it wrote them. So when this
+process claims a workflow whose previous lease was its own last claim, released normally (the claim reports the
+lease it replaced: owner gone, ``lock_time`` still our last claim time), nobody else can have written its steps
+since, and the kept rows are the database's rows. Any other history (another processor, an expired lease, a
+restart) finds no match and the rows are read from the database.
+
+A claim that took over an expired lease may have run beside the lease's holder, so its rows are not kept; and the
+holder's rows, kept with its own claim time, no longer match the lease it finds next time.
+
+Only rows whose pass mirrored every write in memory are kept (the processor decides, see ``keep``); values that
+belong to one pass (JEDI's view, decisions in progress, task parameters) are dropped before keeping. The number
+of rows kept is bounded; past the bound a workflow is simply read again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+# keys the processor adds to a row during one pass (JEDI's status, plan bookkeeping) and the bulky task parameters
+PASS_ONLY_KEYS = ("orig", "jedi_status", "jedi_dialog", "retry_pending", "retries_made", "retry_reset", "task_params")
+
+# columns of a light step row that a step created in this pass gets only from the database's defaults
+CREATED_DEFAULTS = {"prev_status": None, "generation": 0, "retry_after": None, "results": None, "error_class": None,
+                    "error_dialog": None}
+
+
+class StepRowCache:
+    def __init__(self, max_rows: int = 300_000):
+        self.max_rows = max_rows
+        self._entries: dict[int, tuple[datetime.datetime, list[dict]]] = {}
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def take(self, workflow_id: int, lease_replaced: tuple[datetime.datetime | None, str | None]) -> list[dict] | None:
+        """The rows kept at our last claim of this workflow, if the lease our claim replaced was that claim's,
+        released (owner NULL): then no one else wrote them. The entry is handed over (a pass owns its rows)."""
+        with self._lock:
+            entry = self._entries.pop(workflow_id, None)
+            if entry is None:
+                return None
+            self._rows -= len(entry[1])
+        claimed_at, rows = entry
+        previous_time, previous_owner = lease_replaced
+        if previous_owner is not None or previous_time != claimed_at:
+            return None
+        return rows
+
+    def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[dict]) -> bool:
+        """Keep the rows of a workflow this pass claimed at ``claimed_at`` and whose writes all went through."""
+        for row in rows:
+            for key in PASS_ONLY_KEYS:
+                row.pop(key, None)
+        with self._lock:
+            if self._rows + len(rows) > self.max_rows:
+                return False
+            self._entries[workflow_id] = (claimed_at, rows)
+            self._rows += len(rows)
+        return True
+
+    def forget(self, workflow_id: int) -> None:
+        with self._lock:
+            entry = self._entries.pop(workflow_id, None)
+            if entry is not None:
+                self._rows -= len(entry[1])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._rows = 0
+
+    @property
+    def rows(self) -> int:
+        return self._rows
