@@ -83,3 +83,7 @@ def test_processor_settings_from_panda_jedi_cfg_options():
         ProcessorSettings.from_options({"lease_seconds": "ten"})
     with pytest.raises(ValueError, match="wf_processor_batch_size must be positive"):
         ProcessorSettings.from_options({"batch_size": "0"})
+    settings = ProcessorSettings.from_options({"workers": "3", "cached_steps": "0"})
+    assert (settings.workers, settings.cached_steps) == (3, 0)  # 0 turns keeping rows off
+    with pytest.raises(ValueError, match="wf_processor_workers must be positive"):
+        ProcessorSettings.from_options({"workers": "0"})

@@ -12,7 +12,7 @@ holder's rows, kept with its own claim time, no longer match the lease it finds 
 
 Only rows whose pass mirrored every write in memory are kept (the processor decides, see ``keep``); values that
 belong to one pass (JEDI's view, decisions in progress, task parameters) are dropped before keeping. The number
-of rows kept is bounded; past the bound a workflow is simply read again.
+of rows kept is bounded (the oldest entries make room); a workflow without kept rows is simply read again.
 """
 
 from __future__ import annotations
@@ -50,13 +50,23 @@ class StepRowCache:
         return rows
 
     def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[dict]) -> bool:
-        """Keep the rows of a workflow this pass claimed at ``claimed_at`` and whose writes all went through."""
+        """Keep the rows of a workflow this pass claimed at ``claimed_at`` and whose writes all went through.
+
+        Past ``max_rows`` the entries kept longest ago go first: a workflow another processor now handles, or one
+        that waits long, is the least likely to be claimed here next."""
+        if len(rows) > self.max_rows:
+            self.forget(workflow_id)
+            return False
         for row in rows:
             for key in PASS_ONLY_KEYS:
                 row.pop(key, None)
         with self._lock:
-            if self._rows + len(rows) > self.max_rows:
-                return False
+            previous = self._entries.pop(workflow_id, None)
+            if previous is not None:
+                self._rows -= len(previous[1])
+            while self._rows + len(rows) > self.max_rows:
+                _, oldest = self._entries.pop(next(iter(self._entries)))  # (dicts keep insertion order)
+                self._rows -= len(oldest)
             self._entries[workflow_id] = (claimed_at, rows)
             self._rows += len(rows)
         return True

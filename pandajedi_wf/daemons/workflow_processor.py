@@ -208,7 +208,8 @@ def cycle(
         created = {p.workflow_id: p.created for p in written}
         for workflow_id in claimed:
             # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
-            if workflow_id not in errors and workflow_id not in unsure and leases[workflow_id][1] is None:
+            if workflow_id not in errors and workflow_id not in unsure and leases[workflow_id][1] is None \
+                    and rows[workflow_id]["status"] in ACTIVE_WORKFLOW_STATUSES:  # (an ended one is not claimed again)
                 _step_rows.keep(workflow_id, now, step_rows[workflow_id] + [dict(CREATED_DEFAULTS) | s for s in created.get(workflow_id, ())])
     if errors:
         stats.add("workflow_errors", len(errors))
@@ -217,7 +218,8 @@ def cycle(
     # pass's clock, so the next pass takes it but this pass (``cycle_all``) does not; the others back off, but no
     # longer than until their first held step's retry is due
     workflows.release(db, sorted(moved), owner, now + datetime.timedelta(microseconds=1))
-    recheck = now + datetime.timedelta(seconds=settings.recheck_seconds)
+    # (never due again within this pass, even without back-off: the pass would claim it over and over)
+    recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
     by_time: dict[datetime.datetime, list[int]] = {}
     for workflow_id in claimed:
         if workflow_id not in moved:

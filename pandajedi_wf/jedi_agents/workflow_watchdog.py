@@ -2,7 +2,7 @@
 
 Tuning, all optional, in the same ``[watchdog]`` section of panda_jedi.cfg: ``wf_processor_batch_size``,
 ``wf_processor_lease_seconds``, ``wf_processor_recheck_seconds``, ``wf_processor_max_submissions_per_workflow``,
-``wf_processor_pass_seconds``,
+``wf_processor_pass_seconds``, ``wf_processor_workers``, ``wf_processor_cached_steps``,
 and ``wf_processor_junction_results = module:callable`` (a zero-argument callable returning an object with
 ``fetch(jedi_task_id, task_name) -> dict``; default: results.json downloaded from Rucio).
 """

@@ -1,0 +1,102 @@
+"""StepRowCache: rows kept between passes are handed back only to the claim that follows our own released claim."""
+
+import datetime
+
+import pytest
+
+from pandajedi_wf.daemons.step_cache import PASS_ONLY_KEYS, StepRowCache
+
+CLAIMED = datetime.datetime(2030, 1, 1, 12, 0, 0, 250000)
+
+
+def rows(n=2, **extra):
+    return [{"step_id": i, "node_key": f"s{i}", "status": "running", **extra} for i in range(n)]
+
+
+@pytest.fixture
+def cache():
+    kept = StepRowCache()
+    assert kept.keep(7, CLAIMED, rows(2))
+    return kept
+
+
+def test_take_returns_the_rows_after_our_own_released_claim(cache):
+    """The replaced lease (our claim time, no owner) means no one else wrote the steps: the kept rows come back."""
+    assert cache.take(7, (CLAIMED, None)) == rows(2)
+
+
+@pytest.mark.parametrize("lease", [
+    (CLAIMED + datetime.timedelta(microseconds=1), None),  # someone claimed (and released) after us
+    (CLAIMED - datetime.timedelta(seconds=1), None),
+    (None, None),
+    (CLAIMED, "proc-b"),  # our own time but still held: an expired lease taken over
+    (CLAIMED + datetime.timedelta(minutes=5), "proc-b"),
+])
+def test_take_gives_nothing_after_any_other_lease(cache, lease):
+    """A different claim time, or any owner on the replaced lease, means the rows may be stale: None."""
+    assert cache.take(7, lease) is None
+
+
+def test_take_of_an_unknown_workflow_gives_nothing(cache):
+    assert cache.take(8, (CLAIMED, None)) is None
+    assert cache.rows == 2
+
+
+def test_take_hands_the_entry_over(cache):
+    """A pass owns the rows it took: a second take finds nothing and the row count drops."""
+    assert cache.take(7, (CLAIMED, None)) is not None
+    assert cache.rows == 0
+    assert cache.take(7, (CLAIMED, None)) is None
+
+
+def test_a_take_that_does_not_match_drops_the_entry(cache):
+    """Stale rows are not left behind for a later take that would match by accident."""
+    assert cache.take(7, (CLAIMED, "proc-b")) is None
+    assert cache.rows == 0
+    assert cache.take(7, (CLAIMED, None)) is None
+
+
+def test_keep_strips_the_pass_only_keys():
+    """JEDI's view, plan bookkeeping and task parameters belong to one pass and are not kept."""
+    cache = StepRowCache()
+    cache.keep(7, CLAIMED, rows(1, **{key: "x" for key in PASS_ONLY_KEYS}))
+
+    (row,) = cache.take(7, (CLAIMED, None))
+    assert row == {"step_id": 0, "node_key": "s0", "status": "running"}
+
+
+def test_keep_makes_room_by_dropping_the_oldest_entries_and_the_count_stays_right():
+    """Past the bound the entries kept longest ago go first; a workflow bigger than the bound is not kept at all."""
+    cache = StepRowCache(max_rows=5)
+    assert cache.keep(1, CLAIMED, rows(3))
+    assert cache.keep(2, CLAIMED, rows(3))  # 6 > 5: workflow 1 (the oldest) makes room
+    assert cache.rows == 3 and set(cache._entries) == {2}
+    assert cache.keep(3, CLAIMED, rows(2))
+    assert cache.rows == 5 and list(cache._entries) == [2, 3]
+    assert not cache.keep(4, CLAIMED, rows(6))  # bigger than the whole cache
+    assert cache.rows == 5 and list(cache._entries) == [2, 3]
+    assert cache.take(1, (CLAIMED, None)) is None  # the dropped one is read from the database again
+
+
+def test_keep_again_replaces_the_entry_and_its_count():
+    """Keeping a workflow that is still kept must not count its old rows twice."""
+    cache = StepRowCache()
+    cache.keep(7, CLAIMED, rows(3))
+    cache.keep(7, CLAIMED + datetime.timedelta(minutes=1), rows(2))
+
+    assert cache.rows == 2
+    assert cache.take(7, (CLAIMED + datetime.timedelta(minutes=1), None)) == rows(2)
+    assert cache.rows == 0
+
+
+def test_forget_drops_one_workflow(cache):
+    cache.keep(8, CLAIMED, rows(3))
+    cache.forget(7)
+    cache.forget(99)  # nothing kept: no error
+    assert cache.rows == 3 and set(cache._entries) == {8}
+
+
+def test_clear_drops_everything(cache):
+    cache.keep(8, CLAIMED, rows(3))
+    cache.clear()
+    assert cache.rows == 0 and cache.take(8, (CLAIMED, None)) is None
