@@ -131,6 +131,7 @@ class Table:
     unique: dict[str, tuple[str, ...]] = field(default_factory=dict)
     foreign_keys: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
+    free_space: int | None = None  # % of each block kept free: Postgres 100 - fillfactor, Oracle PCTFREE (None: default)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class CatalogBuilder:
                 json_checked |= self._column(table, item, f"{where}: {name}")
             elif item.is_type("table_constraint"):
                 self._table_constraint(table, item, f"{where}: {name}")
+        table.free_space = _free_space(statement)
         for column in json_checked:
             if table.columns[column].type != "clob":
                 raise UnsupportedDDL(f"{where}: {name}.{column}: IS JSON check on a non-CLOB column")
@@ -367,6 +369,19 @@ class CatalogBuilder:
             raise UnsupportedDDL(f"{where}: only COMMIT is expected, not {statement.raw!r}")
 
 
+def _free_space(statement) -> int | None:
+    """The block free space a CREATE/ALTER TABLE asks for: ``WITH (fillfactor = n)`` or ``SET (fillfactor = n)``
+    (Postgres, 100 - n) or ``PCTFREE n`` (Oracle, n); anything else in those clauses is refused."""
+    raw = " ".join(" ".join(s.raw.split()) for s in statement.segments if s.is_type("relation_options", "oracle_physical_attributes",
+                                                                                  "alter_table_action_segment", "parameter", "numeric_literal"))
+    if not raw:
+        return None
+    match = re.fullmatch(r"(?:SET )?\(fillfactor = (\d+)\)|PCTFREE (\d+)", raw, flags=re.IGNORECASE)
+    if match is None:
+        raise UnsupportedDDL(f"table storage option not understood: {raw!r}")
+    return 100 - int(match.group(1)) if match.group(1) else int(match.group(2))
+
+
 def build_catalog(backend: str, files: list[Path]) -> Catalog:
     builder = CatalogBuilder(backend)
     for path in files:
@@ -401,6 +416,7 @@ def differences(oracle: Catalog, postgres: Catalog) -> list[str]:
         compare(f"{name} unique keys", ora.unique, pg.unique)
         compare(f"{name} foreign keys", ora.foreign_keys, pg.foreign_keys)
         compare(f"{name} checks", ora.checks, pg.checks)
+        compare(f"{name} free space", ora.free_space, pg.free_space)
     for what, left, right in (
         ("index", oracle.indexes, postgres.indexes),
         ("sequence", oracle.sequences, postgres.sequences),
@@ -438,7 +454,7 @@ def test_expected_objects_exist(catalogs, backend):
     assert set(catalog.tables) == EXPECTED_TABLES
     assert set(catalog.sequences) == EXPECTED_SEQUENCES
     assert set(catalog.views) == EXPECTED_VIEWS
-    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.0.0'", "<expression>")]}
+    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.1.0'", "<expression>")]}
 
 
 @pytest.mark.parametrize("backend", ["oracle", "postgres"])
@@ -598,3 +614,97 @@ def test_clob_without_json_check_is_not_json():
 def test_unknown_ddl_is_refused(backend, sql, message):
     with pytest.raises(UnsupportedDDL, match=message):
         catalog_from_text(backend, sql)
+
+
+# --- upgrades ------------------------------------------------------------------------------------
+
+# the commit of main that shipped each released schema (its install files are the base its upgrade starts from)
+SHIPPED = {"1.0.0": "7363f293c1a3cd0c3b3f8bb0ceb5696f2338a93d"}
+
+
+@dataclass
+class UpgradeActions:
+    dropped_indexes: list[str] = field(default_factory=list)
+    free_space: dict[str, int | None] = field(default_factory=dict)
+    version: tuple[str, str] | None = None  # (from, to) of the JEDI_WF_SCHEMA_VERSION row
+
+
+def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
+    """What an upgrade script does, read off its parse tree; a statement of a kind not listed is refused, so a
+    new kind of upgrade step forces this reader (and the twin comparison) to learn it."""
+    found = UpgradeActions()
+    for statement in ddl_parser.statements(ddl_parser.parse_file(path, backend)):
+        kind = statement.get_type()
+        if kind == "drop_index_statement":
+            found.dropped_indexes.append(_qualified(_child(statement, "index_reference"))[1])
+        elif kind == "alter_table_statement":
+            found.free_space[_qualified(_child(statement, "table_reference"))[1]] = _free_space(statement)
+        elif kind == "update_statement":
+            to = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "set_clause_list").raw)
+            source = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "where_clause").raw)
+            found.version = (source.group(1) if source else None, to.group(1) if to else None)
+        elif kind != "transaction_statement" or statement.raw.upper() != "COMMIT":
+            raise UnsupportedDDL(f"{path.name}: no upgrade rule for {kind}")
+    return found
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_upgrades_chain_from_the_first_release_to_the_fresh_install(backend):
+    """1.0.0 -> ... -> the version a fresh install writes, each script named for the row it moves."""
+    chain = schema_files.upgrade_files(backend)
+    assert chain and chain[0][0] == "1.0.0"
+    for (_, to, _), (source, _, _) in zip(chain, chain[1:]):
+        assert to == source
+    assert chain[-1][1] == schema_files.schema_version(backend) == "1.1.0"
+    for source, to, path in chain:
+        assert upgrade_actions(backend, path).version == (source, to), path.name
+
+
+def test_oracle_and_postgres_upgrades_do_the_same():
+    oracle, postgres = (schema_files.upgrade_files(b) for b in ("oracle", "postgres"))
+    assert [(f, t) for f, t, _ in oracle] == [(f, t) for f, t, _ in postgres]
+    for (_, _, ora), (_, _, pg) in zip(oracle, postgres):
+        assert upgrade_actions("oracle", ora) == upgrade_actions("postgres", pg), ora.name
+
+
+def _shipped_install_files(version: str, backend: str) -> dict[str, str] | None:
+    """The install files of a released schema, from the commit that shipped it (None without that history)."""
+    import subprocess
+
+    repo = HERE.parent
+    try:
+        names = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{SHIPPED[version]}:sql/{backend}/"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        return {name: subprocess.run(["git", "-C", str(repo), "show", f"{SHIPPED[version]}:sql/{backend}/{name}"],
+                                     capture_output=True, text=True, check=True).stdout
+                for name in names if re.fullmatch(r"\d\d_[a-z0-9_]+\.sql", name)}
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_the_first_release_plus_its_upgrades_is_the_fresh_install(backend):
+    """The 1.0.0 install files as shipped, with every upgrade's actions applied, give the fresh install's catalog."""
+    shipped = _shipped_install_files("1.0.0", backend)
+    if shipped is None:
+        pytest.skip(f"git history with commit {SHIPPED['1.0.0']} (schema 1.0.0 as shipped) is not available")
+    builder = CatalogBuilder(backend)
+    for name in sorted(shipped):
+        for statement in ddl_parser.statements(ddl_parser.parse_sql(shipped[name], backend)):
+            getattr(builder, "_" + statement.get_type())(statement, name)
+    upgraded = builder.catalog
+    for _, to, path in schema_files.upgrade_files(backend):
+        actions = upgrade_actions(backend, path)
+        for index in actions.dropped_indexes:
+            del upgraded.indexes[index]
+        for table, free in actions.free_space.items():
+            upgraded.tables[table].free_space = free
+        rows = upgraded.rows["jedi_wf_schema_version"]
+        upgraded.rows["jedi_wf_schema_version"] = [(c, f"'{to}'", t) for c, _, t in rows]
+    fresh = build_catalog(backend, schema_files.install_files(backend))
+    for name in sorted(set(fresh.tables) | set(upgraded.tables)):
+        assert fresh.tables.get(name) == upgraded.tables.get(name), name
+    assert fresh.indexes == upgraded.indexes
+    assert fresh.sequences == upgraded.sequences
+    assert fresh.views == upgraded.views
+    assert fresh.rows == upgraded.rows

@@ -238,3 +238,27 @@ def test_broken_line_is_located_in_a_long_file():
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="unknown backend 'mysql'"):
         parse_problems("SELECT 1;", "mysql")
+
+
+# --- upgrade scripts ---------------------------------------------------------------------------
+
+UPGRADE_STATEMENTS = {"drop_index_statement", "alter_table_statement", "update_statement", "transaction_statement"}
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_upgrade_scripts_parse_and_every_statement_is_terminated(backend):
+    for _, _, path in schema_files.upgrade_files(backend):
+        tree = parse_file(path, backend)
+        kinds = [s.get_type() for s in statements(tree)]
+        assert kinds and set(kinds) <= UPGRADE_STATEMENTS, f"{path.name}: {kinds}"
+        assert len(list(tree.recursive_crawl("statement_terminator"))) == len(kinds), path.name
+        if backend == "oracle":  # the version row's UPDATE is committed (DDL commits itself, DML does not)
+            assert kinds[-1] == "transaction_statement", path.name
+
+
+def test_misnamed_upgrade_script_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "postgres" / "upgrades").mkdir(parents=True)
+    (tmp_path / "postgres" / "upgrades" / "to_1.2.sql").write_text("SELECT 1;")
+    monkeypatch.setattr(schema_files, "SQL_ROOT", tmp_path)
+    with pytest.raises(ValueError, match="not named <from>_to_<to>.sql"):
+        schema_files.upgrade_files("postgres")

@@ -75,3 +75,35 @@ def oracle_files(with_idds_views: bool = True) -> list[Path]:
 def oracle_grant_files() -> list[Path]:
     """Oracle grants to run as ATLAS_IDDS before the views."""
     return grant_files("oracle")
+
+
+_UPGRADE_NAME = re.compile(r"^(\d+\.\d+\.\d+)_to_(\d+\.\d+\.\d+)\.sql$")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def upgrade_files(backend: str) -> list[tuple[str, str, Path]]:
+    """``(from, to, path)`` of each upgrade script in ``sql/<backend>/upgrades/``, oldest first.
+
+    An operator runs, in this order, the scripts from the version in the installed JEDI_WF_SCHEMA_VERSION row on.
+    A misnamed file is refused rather than skipped, like ``install_files``.
+    """
+    directory = _backend_dir(backend) / "upgrades"
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _UPGRADE_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"{directory}: {path.name} is not named <from>_to_<to>.sql (versions as 1.2.3)")
+        found.append((match.group(1), match.group(2), path))
+    return sorted(found, key=lambda item: _version_key(item[0]))
+
+
+def schema_version(backend: str) -> str:
+    """The version a fresh install of ``sql/<backend>/`` writes into JEDI_WF_SCHEMA_VERSION."""
+    text = (_backend_dir(backend) / "90_jedi_wf_schema_version.sql").read_text()
+    match = re.search(r"VALUES \('pandajedi_wf', '(\d+\.\d+\.\d+)'", text)
+    if match is None:
+        raise ValueError(f"{backend}: no pandajedi_wf version row in 90_jedi_wf_schema_version.sql")
+    return match.group(1)

@@ -1,4 +1,4 @@
--- pandajedi_wf 1.0.0, Oracle: workflow tables in schema ATLAS_PANDA.
+-- pandajedi_wf 1.1.0, Oracle: workflow tables in schema ATLAS_PANDA.
 -- Run as the owner of ATLAS_PANDA (sqlplus @file).
 -- Times are naive UTC written by the application. JSON columns are CLOB checked IS JSON.
 -- PostgreSQL twin: sql/postgres/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
@@ -33,7 +33,7 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_WORKFLOWS (
     CONSTRAINT JEDI_WF_WORKFLOWS_PK PRIMARY KEY (workflow_id),
     CONSTRAINT JEDI_WF_WORKFLOWS_PARENT_FK FOREIGN KEY (parent_workflow_id)
         REFERENCES ATLAS_PANDA.JEDI_WF_WORKFLOWS (workflow_id)
-);
+) PCTFREE 20;
 
 CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_STATUS_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (status, check_after);
 CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_USER_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (user_name, status);
@@ -77,10 +77,9 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_STEPS (
     CONSTRAINT JEDI_WF_STEPS_TASK_NAME_UK UNIQUE (task_name),
     CONSTRAINT JEDI_WF_STEPS_WORKFLOW_FK FOREIGN KEY (workflow_id)
         REFERENCES ATLAS_PANDA.JEDI_WF_WORKFLOWS (workflow_id)
-);
+) PCTFREE 20;
 
 CREATE INDEX ATLAS_PANDA.JEDI_WF_STEPS_TASK_IDX ON ATLAS_PANDA.JEDI_WF_STEPS (jedi_task_id);
-CREATE INDEX ATLAS_PANDA.JEDI_WF_STEPS_STATUS_IDX ON ATLAS_PANDA.JEDI_WF_STEPS (workflow_id, status);
 
 CREATE SEQUENCE ATLAS_PANDA.JEDI_WF_DATA_ID_SEQ START WITH 1 INCREMENT BY 1 CACHE 100 NOCYCLE;
 

@@ -1,4 +1,4 @@
--- pandajedi_wf 1.0.0, PostgreSQL: workflow tables in schema doma_panda.
+-- pandajedi_wf 1.1.0, PostgreSQL: workflow tables in schema doma_panda.
 -- Run as the owner of doma_panda (psql -f, or one psycopg2 execute per file).
 -- Times are naive UTC written by the application. JSON columns are JSONB.
 -- Oracle twin: sql/oracle/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
@@ -33,7 +33,7 @@ CREATE TABLE doma_panda.jedi_wf_workflows (
     CONSTRAINT jedi_wf_workflows_pk PRIMARY KEY (workflow_id),
     CONSTRAINT jedi_wf_workflows_parent_fk FOREIGN KEY (parent_workflow_id)
         REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
-);
+) WITH (fillfactor = 80);
 
 CREATE INDEX jedi_wf_workflows_status_idx ON doma_panda.jedi_wf_workflows (status, check_after);
 CREATE INDEX jedi_wf_workflows_user_idx ON doma_panda.jedi_wf_workflows (user_name, status);
@@ -77,10 +77,9 @@ CREATE TABLE doma_panda.jedi_wf_steps (
     CONSTRAINT jedi_wf_steps_task_name_uk UNIQUE (task_name),
     CONSTRAINT jedi_wf_steps_workflow_fk FOREIGN KEY (workflow_id)
         REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
-);
+) WITH (fillfactor = 80);
 
 CREATE INDEX jedi_wf_steps_task_idx ON doma_panda.jedi_wf_steps (jedi_task_id);
-CREATE INDEX jedi_wf_steps_status_idx ON doma_panda.jedi_wf_steps (workflow_id, status);
 
 CREATE SEQUENCE doma_panda.jedi_wf_data_id_seq START WITH 1 INCREMENT BY 1;
 

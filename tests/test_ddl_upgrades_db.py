@@ -1,0 +1,110 @@
+"""The upgrade scripts run on a real PostgreSQL: schema 1.0.0 as shipped, upgraded, is the fresh install.
+
+Two scratch databases on the test server: one gets the 1.0.0 install files from the commit that shipped them
+(git history) and then every upgrade script, the other a fresh install of sql/postgres/; their catalogs
+(columns, constraints, indexes, table options, sequences, the version row) must be the same.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pandajedi_wf.devdb import schema_files
+
+CATALOG_QUERIES = {
+    "columns": "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default "
+               "FROM information_schema.columns WHERE table_schema='doma_panda' ORDER BY 1, 2",
+    "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                   "WHERE connamespace='doma_panda'::regnamespace ORDER BY 1, 2",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname='doma_panda' ORDER BY 1, 2",
+    "table options": "SELECT relname, reloptions FROM pg_class WHERE relnamespace='doma_panda'::regnamespace AND relkind='r' ORDER BY 1",
+    "sequences": "SELECT sequencename, start_value, increment_by FROM pg_sequences WHERE schemaname='doma_panda' ORDER BY 1",
+    "version": "SELECT component, version FROM doma_panda.jedi_wf_schema_version",
+}
+
+
+@pytest.fixture
+def scratch_databases(pg):
+    """Two empty databases with the doma_panda schema owned by the PanDA role; dropped afterwards."""
+    names = ["wf_upgraded", "wf_fresh"]
+    admin = pg.connect("postgres", "postgres", autocommit=True)
+    try:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f"DROP DATABASE IF EXISTS {name}")
+                cur.execute(f"CREATE DATABASE {name} OWNER panda")
+        for name in names:
+            conn = pg.connect("postgres", name, autocommit=True)
+            with conn.cursor() as cur:
+                cur.execute("CREATE SCHEMA doma_panda AUTHORIZATION panda")
+            conn.close()
+        yield names
+    finally:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def _run(pg, database: str, texts: list[tuple[str, str]]) -> None:
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            for name, text in texts:
+                try:
+                    cur.execute(text)
+                except Exception as exc:
+                    raise AssertionError(f"{name} failed on PostgreSQL: {exc}") from exc
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _catalog(pg, database: str) -> dict[str, list[tuple]]:
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            found = {}
+            for what, sql in CATALOG_QUERIES.items():
+                cur.execute(sql)
+                found[what] = cur.fetchall()
+            return found
+    finally:
+        conn.close()
+
+
+def test_schema_1_0_0_upgraded_is_the_fresh_install(pg, scratch_databases):
+    from test_ddl_equivalence import _shipped_install_files
+
+    shipped = _shipped_install_files("1.0.0", "postgres")
+    if shipped is None:
+        pytest.skip("git history with schema 1.0.0 as shipped is not available")
+    upgraded, fresh = scratch_databases
+    without_views = {name: text for name, text in shipped.items() if name != schema_files.IDDS_VIEWS_FILE}
+    _run(pg, upgraded, sorted(without_views.items()))
+    assert _catalog(pg, upgraded)["version"] == [("pandajedi_wf", "1.0.0")]
+    _run(pg, upgraded, [(path.name, path.read_text()) for _, _, path in schema_files.upgrade_files("postgres")])
+    _run(pg, fresh, [(path.name, path.read_text()) for path in schema_files.postgres_files(with_idds_views=False)])
+
+    before, after = _catalog(pg, upgraded), _catalog(pg, fresh)
+    for what in CATALOG_QUERIES:
+        assert before[what] == after[what], what
+    assert after["version"] == [("pandajedi_wf", schema_files.schema_version("postgres"))]
+    assert ("jedi_wf_steps", ["fillfactor=80"]) in after["table options"]
+
+
+def test_an_upgrade_leaves_a_database_of_another_version_alone(pg, scratch_databases):
+    """The version row moves only from the version the script names: run on a fresh (newer) install, the row stays."""
+    _, fresh = scratch_databases
+    _run(pg, fresh, [(path.name, path.read_text()) for path in schema_files.postgres_files(with_idds_views=False)])
+    conn = pg.connect("panda", fresh)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE doma_panda.jedi_wf_schema_version SET version='9.9.9'")
+        conn.commit()
+    finally:
+        conn.close()
+    (_, _, path), *_ = schema_files.upgrade_files("postgres")
+    with pytest.raises(AssertionError, match="does not exist"):  # the index the upgrade drops is not there
+        _run(pg, fresh, [(path.name, path.read_text())])
+    assert _catalog(pg, fresh)["version"] == [("pandajedi_wf", "9.9.9")]
