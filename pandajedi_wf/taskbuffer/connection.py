@@ -222,39 +222,37 @@ class WfDatabase:
     def execute(self, sql: str, binds: dict | None = None) -> Any:
         """Run one statement inside the current transaction (or its own, committed, when none is open)."""
         with self._lock:
-            self._ensure()
-            try:
-                self._statements += 1
+            with self._statement(f"SQL: {' '.join(sql.split())[:300]}"):
                 if self.backend == "postgres" and _cacheable(sql):
                     converted, take = self._postgres_form(sql)
                     self._cur.cur.execute(converted, take(binds or {}))
                 else:  # Oracle, and texts upstream treats specially (NOWAIT emulation, JSON fields): upstream's way
                     self._cur.execute(sql, binds or {})
-            except Exception as exc:
-                if not self._in_transaction:
-                    self._rollback_quietly()
-                raise DatabaseError(f"{type(exc).__name__}: {exc} -- in SQL: {' '.join(sql.split())[:300]}") from exc
-            if not self._in_transaction:
-                self._conn.commit()
             return self._cur
+
+    @contextlib.contextmanager
+    def _statement(self, what: str) -> Iterator[None]:
+        """One statement: counted, raised as a DatabaseError that names it, and outside a transaction committed
+        (or rolled back when it failed). The caller holds the lock."""
+        self._ensure()
+        self._statements += 1
+        try:
+            yield
+        except Exception as exc:
+            if not self._in_transaction:
+                self._rollback_quietly()
+            raise DatabaseError(f"{type(exc).__name__}: {exc} -- in {what}") from exc
+        if not self._in_transaction:
+            self._conn.commit()
 
     def executemany(self, sql: str, rows: Sequence[dict]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._ensure()
-            try:
-                self._statements += 1
-                if self.backend == "postgres":
-                    self._executemany_postgres(sql, list(rows))
-                else:  # oracledb binds the rows as arrays: one round trip already
-                    self._cur.executemany(sql, list(rows))
-            except Exception as exc:
-                if not self._in_transaction:
-                    self._rollback_quietly()
-                raise DatabaseError(f"{type(exc).__name__}: {exc} -- in SQL: {' '.join(sql.split())[:300]}") from exc
-            if not self._in_transaction:
-                self._conn.commit()
+        with self._lock, self._statement(f"SQL: {' '.join(sql.split())[:300]}"):
+            if self.backend == "postgres":
+                self._executemany_postgres(sql, list(rows))
+            else:  # oracledb binds the rows as arrays: one round trip already
+                self._cur.executemany(sql, list(rows))
 
     def _executemany_postgres(self, sql: str, rows: list[dict]) -> None:
         """The same Oracle-dialect text, rewritten by upstream's converter, sent in pages of 1,000 rows.
@@ -374,20 +372,11 @@ class WfDatabase:
         return name
 
     def _copy_in(self, target: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._lock:
-            self._ensure()
-            buffer = io.StringIO()
-            buffer.writelines("\t".join(map(_copy_field, row)) + "\n" for row in rows)
-            buffer.seek(0)
-            try:
-                self._statements += 1
-                self._cur.cur.copy_expert(f"COPY {target} FROM STDIN", buffer)
-            except Exception as exc:
-                if not self._in_transaction:
-                    self._rollback_quietly()
-                raise DatabaseError(f"{type(exc).__name__}: {exc} -- in COPY {target}") from exc
-            if not self._in_transaction:
-                self._conn.commit()
+        buffer = io.StringIO()
+        buffer.writelines("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+        buffer.seek(0)
+        with self._lock, self._statement(f"COPY {target}"):
+            self._cur.cur.copy_expert(f"COPY {target} FROM STDIN", buffer)
 
     def query(self, sql: str, binds: dict | None = None) -> list[tuple]:
         return self.execute(sql, binds).fetchall()

@@ -11,14 +11,7 @@ TABLE = "JEDI_WF_WORKFLOWS"
 SEQUENCE = "JEDI_WF_WORKFLOW_ID_SEQ"
 
 
-def claim_due(
-    db: WfDatabase,
-    statuses: list[str] | tuple[str, ...],
-    owner: str,
-    now: datetime.datetime,
-    lease_seconds: int,
-    batch_size: int,
-) -> list[int]:
+def claim_due(db: WfDatabase, statuses, owner: str, now: datetime.datetime, lease_seconds: int, batch_size: int) -> list[int]:
     """Lease up to ``batch_size`` due workflows to ``owner``; rows locked or leased by another processor are skipped."""
     return list(claim_due_leases(db, statuses, owner, now, lease_seconds, batch_size))
 
