@@ -207,6 +207,11 @@ def run_ours(pg, n_workflows: int, n_steps: int, max_cycles: int, workers: int =
     steps_done = db.query(f"SELECT COUNT(*) FROM {db.table('JEDI_WF_STEPS')} WHERE status = 'done'")[0][0]
     db.close()
     jedi.conn.close()
+    # what the processor keeps between passes goes, so the next run (ours or upstream's) starts in a clean process
+    workflow_processor._step_rows.clear()
+    workflow_processor._definitions.clear()
+    gc.unfreeze()
+    gc.collect()
     steady = [c for c in cycles[1:] if c["claimed"] == n_workflows]
     return {
         "intake_seconds": intake,
