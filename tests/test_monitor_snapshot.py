@@ -185,3 +185,24 @@ def test_dag_depths_put_bodies_after_their_container_and_dependents_after_the_bo
     assert depths["008"] == 4  # after the deepest body step of both containers
     assert (depths["004"], depths["004i1/001"], depths["004i2/001"]) == (0, 1, 1)
     assert snapshot.container_of("004s1i2/001", {"004s1"}) == "004s1" and snapshot.container_of("009/001", set()) is None
+
+
+def test_bytes_fill_is_against_the_window_the_admission_uses():
+    """A slow tape reading small files gets a byte window far below max_bytes; the panel fills against that window
+    (the one admission refuses new work by), not against max_bytes, and says the tape is full when it is."""
+    from pandajedi_wf.carousel.source_choice import byte_window
+    from pandajedi_wf.monitor.html import render_overview
+
+    config = load_config({"tapes": {"SLOW": {"max_files": 100_000, "max_bytes": 10**15}}, "release_threshold": 0.8})
+    rows = [tape_row("SLOW", "staging", 1, 2000, 2000 * 10**8)]  # 2,000 files of 100 MB in flight
+    panel = snapshot.carousel_panel(config, None, "test", [], rows, [], [{"tape": "SLOW", "throughput_bps": 10**7, "n_samples": 3}], [], NOW)
+    (slow,) = panel["tapes"]
+
+    window = byte_window("SLOW", 10**8, {"SLOW": 10**7}, config)
+    assert slow["byte_window"] == int(window) and window < 10**15 / 100  # far below the configured maximum
+    assert slow["bytes_fill"] == pytest.approx(2000 * 10**8 / int(window))
+    assert slow["state"] == ("over limit" if slow["bytes_fill"] > 1 else "above release threshold")
+    assert not slow["accepts_new_work"]
+    agents = snapshot.agent_health([], snapshot.DEFAULT_PERIODS, NOW)
+    page = render_overview(snapshot.overview(agents, snapshot.workflows_panel([], [], {}, [], NOW), panel, NOW))
+    assert "bytes in flight / window" in page and "window from throughput; max 1.0 PB" in page

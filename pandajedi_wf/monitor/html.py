@@ -237,20 +237,27 @@ def _workflows_section(w: Mapping) -> str:
     )
 
 
+def _window_note(t: Mapping) -> str:
+    """Where the byte window sits below the configured maximum, say so (the window follows the tape's throughput)."""
+    if t["byte_window"] >= t["max_bytes"]:
+        return ""
+    return f'<div class="muted small">window from throughput; max {esc(human_bytes(t["max_bytes"]))}</div>'
+
+
 def _carousel_section(c: Mapping) -> str:
     thr = c["release_threshold"]
     warn = f'<div class="warn"><b>Carousel configuration invalid:</b> {esc(c["config_error"])}</div>' if c["config_error"] else ""
     tape_rows = "".join(
         f'<tr><td><b>{esc(t["tape"])}</b>{_tape_state(t["state"])}</td>'
         f'<td>{fill_bar(t["files_in_flight"], t["max_files"], thr, "files")}</td>'
-        f'<td>{fill_bar(t["bytes_in_flight"], t["max_bytes"], thr, "bytes")}</td>'
+        f'<td>{fill_bar(t["bytes_in_flight"], t["byte_window"], thr, "bytes")}{_window_note(t)}</td>'
         f'<td class="small">{_counts_text(t["requests"]) if t["requests"] else "<span class=muted>idle</span>"}</td>'
         f'<td class="num small">{esc(human_bytes(t["throughput_bps"]) + "/s") if t["throughput_bps"] else "<span class=muted>not measured</span>"}'
         f'<div class="muted">{t["throughput_samples"]} samples</div></td></tr>'
         for t in c["tapes"]
     )
     tapes = (
-        '<table><tr><th>tape</th><th>files in flight / limit</th><th>bytes in flight / limit</th><th>requests</th>'
+        '<table><tr><th>tape</th><th>files in flight / limit</th><th>bytes in flight / window</th><th>requests</th>'
         f'<th class="num">throughput</th></tr>{tape_rows}</table>'
         if c["tapes"] else '<p class="muted">no tape has requests, limits or measurements yet</p>'
     )

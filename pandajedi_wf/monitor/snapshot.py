@@ -12,6 +12,8 @@ from typing import Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig
+from pandajedi_wf.carousel.source_choice import byte_window, mean_file_bytes
+from pandajedi_wf.carousel.state import Load
 
 # seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
 DEFAULT_PERIODS = {"wf_processor": 60, "wf_carousel": 300}
@@ -334,7 +336,9 @@ def carousel_panel(
     for name in config.tapes:
         tape_entry(name)
     unassigned: dict[str, int] = {}
+    waiting = []  # files and bytes still to stage, as the admission averages them to size the byte windows
     for row in tape_load:
+        waiting.append(Load(int(row["files_left"] or 0), int(row["bytes_left"] or 0)))
         if row["tape"] is None:  # queued (or pinned disk replicas): no tape chosen yet
             unassigned[row["status"]] = unassigned.get(row["status"], 0) + int(row["n_requests"])
             continue
@@ -348,9 +352,14 @@ def carousel_panel(
         entry["throughput_bps"] = float(row["throughput_bps"]) if row.get("throughput_bps") is not None else None
         entry["throughput_samples"] = int(row.get("n_samples") or 0)
         entry["throughput_updated"] = when(row.get("updated_at"))
+    # the bytes a tape is given are its bandwidth-delay window (source_choice.byte_window), at most max_bytes:
+    # the fill shown is against the window the admission uses, or a tape would look half empty while refused
+    measured = {t["tape"]: t["throughput_bps"] for t in tapes.values() if t["throughput_bps"]}
+    mean = mean_file_bytes(waiting)
     for entry in tapes.values():
+        entry["byte_window"] = int(byte_window(entry["tape"], mean, measured, config))
         entry["files_fill"] = _fill(entry["files_in_flight"], entry["max_files"])
-        entry["bytes_fill"] = _fill(entry["bytes_in_flight"], entry["max_bytes"])
+        entry["bytes_fill"] = _fill(entry["bytes_in_flight"], entry["byte_window"])
         fills = [f for f in (entry["files_fill"], entry["bytes_fill"]) if f is not None]
         worst = max(fills, default=0.0)
         closed = entry["max_files"] == 0 or entry["max_bytes"] == 0
