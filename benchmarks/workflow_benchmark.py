@@ -255,6 +255,14 @@ def print_steady(result: dict, n_workflows: int) -> None:
               f"statements median {int(statistics.median(stm))} ({statistics.median(stm) / n_workflows:.2f} per workflow)")
 
 
+def print_latency(result: dict, note: str = "") -> None:
+    """The parent-done to child-submitted line, the same for ours and upstream's engine."""
+    if result["latency"]:
+        lat = sorted(result["latency"])
+        print(f"parent done -> child submitted: median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * (len(lat) - 1))]:.2f} s, "
+              f"max {lat[-1]:.2f} s over {len(lat)} children{note}")
+
+
 def report(label: str, result: dict, n_workflows: int, n_steps: int) -> None:
     cycles = result["cycles"]
     print(f"\n== ours: {n_workflows} workflows x {n_steps} steps, {result['workers']} worker(s), batches of 500 (deferred fake JEDI) ==")
@@ -274,10 +282,7 @@ def report(label: str, result: dict, n_workflows: int, n_steps: int) -> None:
             print(f"target (a pass over 10,000 x 20 within {target:.0f} s, collector included): {'met' if worst <= target else 'NOT met'}: "
                   f"worst steady pass {worst:.2f} s")
     print(f"step+workflow transitions per second of processor time: {result['transitions_per_second']:.0f}")
-    if result["latency"]:
-        lat = sorted(result["latency"])
-        print(f"parent done -> child submitted: median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * (len(lat) - 1))]:.2f} s, "
-              f"max {lat[-1]:.2f} s over {len(lat)} children (one pass over all workflows, no back-off)")
+    print_latency(result, " (one pass over all workflows, no back-off)")
     print(f"passes run: {len(cycles)}, workflows by status at the end: {result['final']}")
 
 
@@ -293,10 +298,7 @@ def report_upstream(label: str, result: dict, n_workflows: int, n_steps: int) ->
     print(f"transitions: {totals['step']} step, {totals['workflow']} workflow, {totals['data']} data, in {result['engine_seconds']:.1f} s of engine time")
     print(f"step+workflow transitions per second of engine time: {result['transitions_per_second']:.0f} "
           f"(with data transitions: {result['transitions_with_data_per_second']:.0f}); steps done per second: {result['steps_done_per_second']:.1f}")
-    if result["latency"]:
-        lat = sorted(result["latency"])
-        print(f"parent done -> child submitted: median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * (len(lat) - 1))]:.2f} s, "
-              f"max {lat[-1]:.2f} s over {len(lat)} children")
+    print_latency(result)
     print(f"cycles run: {len(cycles)}, at the end: workflows {result['final']['workflows']}, steps {result['final']['steps']}")
     for message, count in result["loop_errors"].items():
         print(f"  upstream logged during the loop ({count}x): {message}")

@@ -333,31 +333,19 @@ class WfDatabase:
                 self.executemany(f"UPDATE {self.table(table)} SET {assignments} WHERE {where} ", rows)
                 return int(self._cur.rowcount or 0)
         names = list(bind_columns)
-        staging = self._staging_table(table, bind_columns)
 
         def as_column(match):
             return f"v.b_{match.group(0)[1:]}"
 
-        with self._lock:
-            own_transaction = not self._in_transaction
-            try:
-                self._in_transaction = True
-                self.execute(f"TRUNCATE TABLE {staging}")  # (a DELETE would leave dead rows no autovacuum visits)
-                self._copy_in(f"{staging} ({', '.join('b_' + n[1:] for n in names)})", [[row[n] for n in names] for row in rows])
-                cur = self.execute(
-                    f"UPDATE {self.table(table)} SET {_BIND.sub(as_column, assignments)} FROM {staging} v WHERE {_BIND.sub(as_column, where)}"
-                )
-                changed = int(cur.rowcount or 0)
-            except Exception:
-                if own_transaction:
-                    self._rollback_quietly()
-                raise
-            finally:
-                if own_transaction:
-                    self._in_transaction = False
-            if own_transaction:
-                self._conn.commit()
-            return changed
+        # the three statements share the caller's transaction, or one of their own
+        with self._lock, (contextlib.nullcontext() if self._in_transaction else self.transaction()):
+            staging = self._staging_table(table, bind_columns)
+            self.execute(f"TRUNCATE TABLE {staging}")  # (a DELETE would leave dead rows no autovacuum visits)
+            self._copy_in(f"{staging} ({', '.join('b_' + n[1:] for n in names)})", [[row[n] for n in names] for row in rows])
+            cur = self.execute(
+                f"UPDATE {self.table(table)} SET {_BIND.sub(as_column, assignments)} FROM {staging} v WHERE {_BIND.sub(as_column, where)}"
+            )
+            return int(cur.rowcount or 0)
 
     def _staging_table(self, table: str, bind_columns: dict[str, str]) -> str:
         """A session-private table whose columns have the types of the binds' columns (made once per shape)."""

@@ -11,9 +11,12 @@ import datetime
 from .connection import WfDatabase, chunks, in_clause
 
 
-def guarded_status_changes(db: WfDatabase, table: str, key: str, changes: list[tuple[int, str, str]], now: datetime.datetime) -> list[int]:
+def guarded_status_changes(
+    db: WfDatabase, table: str, key: str, changes: list[tuple[int, str, str]], now: datetime.datetime, also: str = ""
+) -> list[int]:
     """(row id, from, to) for rows of ``table`` keyed by ``key``; returns the ids of the chunks that lost a race
-    (some row was no longer in its ``from`` status), so the caller decides whether that is an error."""
+    (some row was no longer in its ``from`` status), so the caller decides whether that is an error. ``also``:
+    more assignments (SQL text without binds) made with the status change."""
     groups: dict[tuple[str, str], list[int]] = {}
     for row_id, old, new in changes:
         groups.setdefault((old, new), []).append(row_id)
@@ -23,7 +26,8 @@ def guarded_status_changes(db: WfDatabase, table: str, key: str, changes: list[t
             id_sql, binds = in_clause("id", part)
             binds.update({":to_status": new, ":from_status": old, ":now": now})
             cur = db.execute(
-                f"UPDATE {db.table(table)} SET status=:to_status, prev_status=status, status_change_time=:now, modification_time=:now "
+                f"UPDATE {db.table(table)} SET status=:to_status, prev_status=status, {also + ', ' if also else ''}"
+                "status_change_time=:now, modification_time=:now "
                 f"WHERE status=:from_status AND {key} IN {id_sql}",
                 binds,
             )

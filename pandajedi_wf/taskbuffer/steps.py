@@ -275,21 +275,13 @@ def set_retry_marks(db: WfDatabase, marks: list[RetryMark], now: datetime.dateti
 def reset_for_retry_grouped(db: WfDatabase, changes: list[StatusChange], now: datetime.datetime) -> None:
     """An automatic retry as a new JEDI task: like ``reset_for_new_task`` (new generation, so a new task name), but
     the attempt count and the last error stay, and the due time is cleared. Guarded, grouped per from status."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for c in changes:
-        groups.setdefault((c.from_status, c.to_status), []).append(c.step_id)
-    for (from_status, to_status), step_ids in groups.items():
-        for part in chunks(step_ids, 500):
-            id_sql, binds = in_clause("s", part)
-            binds.update({":to_status": to_status, ":from_status": from_status, ":now": now})
-            cur = db.execute(
-                f"UPDATE {db.table(TABLE)} SET status=:to_status, prev_status=status, jedi_task_id=NULL, task_params=NULL, "
-                "outputs=NULL, results=NULL, submit_intent_time=NULL, retry_after=NULL, generation=generation+1, "
-                f"status_change_time=:now, modification_time=:now WHERE status=:from_status AND step_id IN {id_sql}",
-                binds,
-            )
-            if cur.rowcount != len(part):
-                raise StaleStepStatus([c for c in changes if c.step_id in set(part) and c.from_status == from_status])
+    lost = set(guarded_status_changes(
+        db, TABLE, "step_id", [(c.step_id, c.from_status, c.to_status) for c in changes], now,
+        also="jedi_task_id=NULL, task_params=NULL, outputs=NULL, results=NULL, submit_intent_time=NULL, retry_after=NULL, "
+        "generation=generation+1",
+    ))
+    if lost:
+        raise StaleStepStatus([c for c in changes if c.step_id in lost])
 
 
 def set_error_dialogs(db: WfDatabase, dialogs: list[tuple[int, str]], now: datetime.datetime) -> None:
