@@ -2,12 +2,32 @@
 
 JEDI agents only get an IPC proxy to JEDI's TaskBuffer, which cannot run multi-statement transactions and knows
 nothing of our tables; so our plugins hold one connection of their own, built from the same panda_server.cfg.
+
+Time limits. A database that accepts connections and never answers, or a row lock another session never releases,
+must not hold a JEDI WatchDog process for ever (upstream's agents share that process). Three limits, read from
+``panda_server.cfg [server]`` beside the connection keys they belong with (seconds; 0 means no limit):
+
+- ``wf_db_connect_timeout`` (20): opening a connection. PostgreSQL: libpq's ``connect_timeout`` (the whole start-up,
+  including a server that accepts the TCP connection and never answers; libpq counts at least 2 s). Oracle:
+  ``tcp_connect_timeout`` of python-oracledb.
+- ``wf_db_statement_timeout`` (120): one statement. PostgreSQL: the session's ``statement_timeout``; and because a
+  server that hangs altogether cannot enforce its own timeout, a statement still unanswered after twice that (at
+  least 2 s more) has its socket shut down from this process, which ends the call with an error. Oracle:
+  ``Connection.call_timeout`` (every round trip to the server, enforced by the client; lock waits included, since
+  Oracle has no session lock timeout).
+- ``wf_db_lock_timeout`` (30): waiting for a row or table lock held by another session. PostgreSQL: the session's
+  ``lock_timeout``. Oracle: bounded by ``call_timeout`` (above).
+A statement that hits a limit raises ``DatabaseError`` like any failed statement: the cycle records it, reconnects
+and carries on at its next period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -74,6 +94,23 @@ class DatabaseError(RuntimeError):
     """A statement failed; carries the SQL so the log says which one."""
 
 
+# panda_server.cfg [server] key -> default seconds (module docstring)
+TIMEOUT_KEYS = {"wf_db_connect_timeout": 20.0, "wf_db_statement_timeout": 120.0, "wf_db_lock_timeout": 30.0}
+
+
+def _seconds(key: str, raw: Any) -> float:
+    """A time limit from panda_server.cfg: a non-negative number of seconds (0: no limit); refused with the key."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return TIMEOUT_KEYS[key]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"panda_server.cfg [server] {key} must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"panda_server.cfg [server] {key} must be 0 (no limit) or a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     backend: str
@@ -84,10 +121,14 @@ class ConnectionSettings:
     dbport: int | None
     schema_jedi: str
     schema_deft: str
+    connect_timeout: float = TIMEOUT_KEYS["wf_db_connect_timeout"]
+    statement_timeout: float = TIMEOUT_KEYS["wf_db_statement_timeout"]
+    lock_timeout: float = TIMEOUT_KEYS["wf_db_lock_timeout"]
 
     @classmethod
     def from_panda_config(cls) -> "ConnectionSettings":
-        """Read the connection keys from panda_server.cfg, like upstream's OraDBProxy.connect."""
+        """Read the connection keys from panda_server.cfg, like upstream's OraDBProxy.connect, and our time limits
+        (``wf_db_*_timeout``, see the module docstring) from the same ``[server]`` section."""
         from pandaserver.config import panda_config
 
         port = getattr(panda_config, "dbport", None)
@@ -100,7 +141,77 @@ class ConnectionSettings:
             dbport=int(port) if port not in (None, "") else None,
             schema_jedi=panda_config.schemaJEDI,
             schema_deft=panda_config.schemaDEFT,
+            connect_timeout=_seconds("wf_db_connect_timeout", getattr(panda_config, "wf_db_connect_timeout", None)),
+            statement_timeout=_seconds("wf_db_statement_timeout", getattr(panda_config, "wf_db_statement_timeout", None)),
+            lock_timeout=_seconds("wf_db_lock_timeout", getattr(panda_config, "wf_db_lock_timeout", None)),
         )
+
+    @property
+    def answer_deadline(self) -> float | None:
+        """Seconds after which a PostgreSQL call still unanswered is cut from this side (None: never). Past the
+        server's own statement_timeout, which fires first whenever the server still runs."""
+        if not self.statement_timeout:
+            return None
+        return self.statement_timeout + max(self.statement_timeout, 2.0)
+
+    def postgres_options(self) -> str:
+        """The session settings sent with the connection request (libpq ``options``)."""
+        limits = {"statement_timeout": self.statement_timeout, "lock_timeout": self.lock_timeout}
+        return " ".join(f"-c {name}={int(round(seconds * 1000))}" for name, seconds in limits.items())
+
+
+class _AnswerWatch:
+    """Cuts the socket of a PostgreSQL call that got no answer before its deadline.
+
+    A server whose processes are stopped (or a host that froze) still has its kernel acknowledge our packets, so
+    neither TCP keepalives nor the server's statement_timeout ever end a call blocked in libpq; shutting the socket
+    down makes libpq see the connection closed and psycopg2 raise. One daemon thread per process looks at the armed
+    deadlines twice a second; arming and disarming is a dict write under a lock.
+    """
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._armed: dict[int, tuple[float, Any]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, raw, seconds: float) -> int:
+        with self._lock:
+            self._next += 1
+            self._armed[self._next] = (time.monotonic() + seconds, raw)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pandajedi_wf-db-answer-watch", daemon=True)
+                self._thread.start()
+            return self._next
+
+    def disarm(self, token: int) -> None:
+        with self._lock:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.POLL_SECONDS)
+            now = time.monotonic()
+            with self._lock:
+                late = [token for token, (deadline, _) in self._armed.items() if deadline <= now]
+                raws = [self._armed.pop(token)[1] for token in late]
+            for raw in raws:
+                cut_connection(raw)
+
+
+def cut_connection(raw) -> None:
+    """Shut the socket of a psycopg2 connection down (both directions): a call blocked on it returns at once."""
+    with contextlib.suppress(Exception):
+        duplicate = socket.socket(fileno=os.dup(raw.fileno()))
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        finally:
+            duplicate.close()
+
+
+_answer_watch = _AnswerWatch()
 
 
 def json_value(raw: Any) -> Any:
@@ -154,7 +265,10 @@ class WfDatabase:
 
             from pandaserver.taskbuffer.WrappedPostgresConn import WrappedPostgresConn
 
-            dsn = {"dbname": s.dbname, "user": s.dbuser, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 30}
+            dsn = {"dbname": s.dbname, "user": s.dbuser, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 30,
+                   "options": s.postgres_options()}
+            if s.connect_timeout:
+                dsn["connect_timeout"] = max(int(math.ceil(s.connect_timeout)), 2)
             if s.dbpasswd:
                 dsn["password"] = s.dbpasswd
             if s.dbhost:
@@ -174,7 +288,10 @@ class WfDatabase:
 
             from pandaserver.taskbuffer.wrapped_oracle_conn import WrappedOracleConn
 
-            raw = oracledb.connect(dsn=s.dbhost, user=s.dbuser, password=s.dbpasswd)
+            extra = {"tcp_connect_timeout": float(s.connect_timeout)} if s.connect_timeout else {}
+            raw = oracledb.connect(dsn=s.dbhost, user=s.dbuser, password=s.dbpasswd, **extra)
+            # every round trip, lock waits included (Oracle has no session lock timeout), enforced by the client
+            raw.call_timeout = int(round(s.statement_timeout * 1000))
 
             def _clob_as_text(cursor, name, default_type, size, precision, scale):
                 if default_type == oracledb.CLOB:
@@ -237,13 +354,36 @@ class WfDatabase:
         self._ensure()
         self._statements += 1
         try:
-            yield
+            with self._answered():
+                yield
         except Exception as exc:
             if not self._in_transaction:
                 self._rollback_quietly()
             raise DatabaseError(f"{type(exc).__name__}: {exc} -- in {what}") from exc
         if not self._in_transaction:
-            self._conn.commit()
+            self._commit()
+
+    @contextlib.contextmanager
+    def _answered(self) -> Iterator[None]:
+        """A call to the server that must be answered within ``settings.answer_deadline`` (PostgreSQL; Oracle's
+        call_timeout does the same inside the driver)."""
+        deadline = self.settings.answer_deadline if self.backend == "postgres" else None
+        if deadline is None:
+            yield
+            return
+        token = _answer_watch.arm(self._conn, deadline)
+        try:
+            yield
+        finally:
+            _answer_watch.disarm(token)
+
+    def _commit(self) -> None:
+        try:
+            with self._answered():
+                self._conn.commit()
+        except Exception as exc:
+            self._rollback_quietly()
+            raise DatabaseError(f"{type(exc).__name__}: {exc} -- in COMMIT") from exc
 
     def executemany(self, sql: str, rows: Sequence[dict]) -> None:
         if not rows:
@@ -397,13 +537,13 @@ class WfDatabase:
                 self._rollback_quietly()
                 raise
             else:
-                self._conn.commit()
+                self._commit()
             finally:
                 self._in_transaction = False
 
     def _rollback_quietly(self) -> None:
         self._staging.clear()
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), self._answered():
             self._conn.rollback()
 
     def reconnect(self, attempts: int = 3, delay: float = 1.0) -> None:
