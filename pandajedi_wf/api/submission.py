@@ -16,7 +16,7 @@ from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import transitions, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
-from pandajedi_wf.workflow import Limits, Workflow, validate_workflow
+from pandajedi_wf.workflow import Limits, Workflow, read_values_file, validate_definition, validate_workflow
 
 
 @dataclass
@@ -65,8 +65,9 @@ def submit_workflow(
         except RetryPolicyError as exc:
             return SubmitResult(False, None, None, [{"code": "retry_policy", "message": str(exc)}])
     if definition is not None:
-        parsed = definition if isinstance(definition, Workflow) else Workflow.from_dict(definition)
-        problems: list[dict] = []
+        result = validate_definition(definition, limits)  # the type checks a parsed description passes
+        parsed = result.workflow if result.ok else None
+        problems = [p.to_dict() for p in result.problems]
         summaries: list[dict] = []
     else:
         if spec is None:
@@ -134,14 +135,9 @@ def submit_client_request(db: WfDatabase | None, client_request: dict, user_name
 
 
 def _read_input_values(path: str) -> dict:
-    """The CWL job file / Snakemake config the client names as workflowInputFile (YAML or JSON)."""
-    import yaml
-
-    with open(path, encoding="utf-8") as stream:
-        values = yaml.safe_load(stream) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{os.path.basename(path)}: workflow inputs must be a map of name to value")
-    return values
+    """The CWL job file / Snakemake config the client names as workflowInputFile (YAML or JSON), read with the
+    description's limits (size, aliases); a ``WorkflowError`` (a ValueError) names what is wrong."""
+    return read_values_file(path)
 
 
 def _problem_text(problem: dict) -> str:

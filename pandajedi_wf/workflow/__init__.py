@@ -20,9 +20,11 @@ from .engine import (
     SubmitStep,
     next_actions,
 )
-from .errors import Problem, WorkflowError, WorkflowTooLarge
+from .definition_checks import check_definition
+from .errors import Problem, StepDefinitionError, WorkflowError, WorkflowTooLarge
 from .lifecycles import STEP_LIFECYCLE, WORKFLOW_LIFECYCLE, jedi_status_to_step_status
 from .model import Condition, Node, StepInput, Workflow
 from .parse import parse_workflow
 from .taskparams import build_task_params
-from .validation import ValidationResult, validate_workflow
+from .parsers.source import read_values_file
+from .validation import ValidationResult, validate_definition, validate_workflow

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .conditions import ConditionSyntaxError, parse_condition
-from .errors import Problem, WorkflowError, WorkflowTooLarge
+from .errors import Problem, WorkflowError, WorkflowTooLarge, kind_of, shown
 from .model import NODE_TYPES, WORKFLOW_TYPE, Condition, Node, StepInput, Workflow
 from .naming import output_types_from_args, step_name_problem
 
@@ -33,7 +33,10 @@ class Limits:
 
     ``max_bytes`` is checked before any YAML is read, ``max_steps`` counts every step
     of every (sub-)workflow file as it is read, ``max_depth`` bounds sub-workflow
-    nesting; ``max_scatter`` and ``max_iterations`` bound what the engine expands.
+    nesting; ``max_scatter`` and ``max_iterations`` bound what the engine expands.  ``max_yaml_values`` and
+    ``max_yaml_size`` bound what the YAML documents of one workflow (its files, and Snakemake config values a
+    Snakefile refers to) hold once their aliases are expanded (values; characters of its values plus one per
+    value): a 1 KB "billion laughs" file expands to gigabytes when stored.  ``max_yaml_depth`` bounds nesting.
     """
 
     max_bytes: int = 1_000_000
@@ -41,6 +44,9 @@ class Limits:
     max_depth: int = 8
     max_scatter: int = 1_000
     max_iterations: int = 100
+    max_yaml_values: int = 100_000
+    max_yaml_size: int = 4_000_000
+    max_yaml_depth: int = 64
 
 
 class Budget:
@@ -49,6 +55,18 @@ class Budget:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.steps = 0
+        self.values = 0  # YAML values read so far (aliases expanded)
+        self.chars = 0  # characters of those values, plus one per value
+
+    def take_chars(self, count: int, file: str | None, what: str) -> None:
+        """Count ``count`` more characters of values against ``max_yaml_size``; ``what`` says where they come from."""
+        self.chars += count
+        if self.chars > self.limits.max_yaml_size:
+            raise WorkflowTooLarge.one(
+                f"{what} make the workflow's values larger than {self.limits.max_yaml_size} characters; the limit keeps a description cheap to read and store",
+                file,
+                code="too_large",
+            )
 
     def check_bytes(self, size: int, file: str | None) -> None:
         if size > self.limits.max_bytes:
@@ -107,11 +125,13 @@ class _Builder:
     def body(self, raw: RawWorkflow, bound: set[str] | None) -> Workflow:
         """Check and number one body; ``bound`` = inputs the enclosing node binds (None at top)."""
         file = raw.source_file
+        if not self._names_are_text(raw):
+            return Workflow(name=str(raw.name), language=raw.language, source_file=file)
         for name, value in raw.inputs.items():
             if value is None and (bound is None or name not in bound):
                 what = "workflow input" if bound is None else "sub-workflow input"
                 hint = "give it in the input file" if bound is None else "the calling step does not pass it and it has no default"
-                self.problem(f"{what} {name!r} has no value ({hint})", file, code="missing_input")
+                self.problem(f"{what} {shown(name)} has no value ({hint})", file, code="missing_input")
         steps_by_name: dict[str, RawStep] = {}
         usable: list[RawStep] = []
         for step in raw.steps:
@@ -123,7 +143,7 @@ class _Builder:
                 self.problem("duplicate step name", step.source_file or file, step.name, code="duplicate")
                 continue
             if step.type not in NODE_TYPES:
-                self.problem(f"unknown step type {step.type!r}; expected one of {', '.join(NODE_TYPES)} or a sub-workflow file", step.source_file or file, step.name, code="unknown_type")
+                self.problem(f"unknown step type {shown(step.type)}; expected one of {', '.join(NODE_TYPES)} or a sub-workflow file", step.source_file or file, step.name, code="unknown_type")
                 continue
             steps_by_name[step.name] = step
             usable.append(step)
@@ -172,6 +192,32 @@ class _Builder:
             options=dict(raw.options),
         )
 
+    def _names_are_text(self, raw: RawWorkflow) -> bool:
+        """Input, output and scatter names are strings (YAML also has numbers and booleans as keys, which would
+        not survive storage as JSON); a problem for each that is not."""
+        found = len(self.problems)
+        file = raw.source_file
+        if not isinstance(raw.name, str):
+            self.problem(f"workflow name must be a string, got {kind_of(raw.name)}", file, code="syntax")
+        for name in raw.inputs:
+            if not isinstance(name, str) or not name:
+                self.problem(f"workflow input name {shown(name)} must be a non-empty string", file, code="syntax")
+        for name, ref in raw.outputs.items():
+            if not isinstance(name, str) or not isinstance(ref, str):
+                self.problem(f"workflow output {shown(name)} must be a name with a '<step>/<output>' string, got {kind_of(ref)}", file, code="syntax")
+        for step in raw.steps:
+            where = step.source_file or file
+            label = step.name if isinstance(step.name, str) else shown(step.name)
+            for inp in step.inputs:
+                if not isinstance(inp.name, str) or not inp.name:
+                    self.problem(f"input name {shown(inp.name)} must be a non-empty string", where, label, code="syntax")
+            for name in [*step.outputs, *step.scatter, *step.after]:
+                if not isinstance(name, str) or not name:
+                    self.problem(f"output, scatter and dependency names must be non-empty strings, got {kind_of(name)}", where, label, code="syntax")
+            if not isinstance(step.type, str):
+                self.problem(f"step type must be a string, got {kind_of(step.type)}", where, label, code="unknown_type")
+        return len(self.problems) == found
+
     @staticmethod
     def _source_parent(src: str, nodes: dict[str, Node]) -> int | None:
         if "/" in src:
@@ -186,27 +232,27 @@ class _Builder:
         for inp in step.inputs:
             for src in inp.sources:
                 if not isinstance(src, str) or not src:
-                    self.problem(f"input {inp.name!r} has an empty or non-string source {src!r}", file, step.name, code="dangling")
+                    self.problem(f"input {shown(inp.name)} has an empty or non-string source {shown(src)}", file, step.name, code="dangling")
                     continue
                 if "/" in src:
                     name, port = src.split("/", 1)
                     target = steps.get(name)
                     if target is None:
-                        self.problem(f"input {inp.name!r} refers to unknown step {name!r} (in {src!r})", file, step.name, code="dangling")
+                        self.problem(f"input {shown(inp.name)} refers to unknown step {shown(name)} (in {shown(src)})", file, step.name, code="dangling")
                         continue
                     if name == step.name:
-                        self.problem(f"input {inp.name!r} refers to the step itself", file, step.name, code="cycle")
+                        self.problem(f"input {shown(inp.name)} refers to the step itself", file, step.name, code="cycle")
                         continue
                     if port not in (target.outputs or ["outDS"]):
-                        self.problem(f"input {inp.name!r} refers to output {port!r} that step {name!r} does not declare", file, step.name, code="dangling")
+                        self.problem(f"input {shown(inp.name)} refers to output {shown(port)} that step {shown(name)} does not declare", file, step.name, code="dangling")
                         continue
                     if name not in parents:
                         parents.append(name)
                 elif src not in raw.inputs:
-                    self.problem(f"input {inp.name!r} refers to {src!r}, which is neither a workflow input nor '<step>/<output>'", file, step.name, code="dangling")
+                    self.problem(f"input {shown(inp.name)} refers to {shown(src)}, which is neither a workflow input nor '<step>/<output>'", file, step.name, code="dangling")
         for name in step.after:
             if name not in steps:
-                self.problem(f"depends on unknown step {name!r}", file, step.name, code="dangling")
+                self.problem(f"depends on unknown step {shown(name)}", file, step.name, code="dangling")
             elif name != step.name and name not in parents:
                 parents.append(name)
         return parents
@@ -247,7 +293,7 @@ class _Builder:
     def _check_bindings(self, step: RawStep, sub: Workflow) -> None:
         for inp in step.inputs:
             if inp.name not in sub.inputs:
-                self.problem(f"passes input {inp.name!r} which sub-workflow {sub.name!r} does not declare", step.source_file, step.name, code="dangling")
+                self.problem(f"passes input {shown(inp.name)} which sub-workflow {shown(sub.name)} does not declare", step.source_file, step.name, code="dangling")
 
     def _output_types(self, node: Node) -> list[str]:
         if node.sub_workflow is not None:
@@ -258,9 +304,9 @@ class _Builder:
                 try:
                     tail = body.node(ref.split("/", 1)[0])
                 except KeyError:
-                    self.problem(f"output {node.outputs[0]!r} comes from unknown step {ref!r}", body.source_file, node.name, code="dangling")
+                    self.problem(f"output {shown(node.outputs[0])} comes from unknown step {shown(ref)}", body.source_file, node.name, code="dangling")
             else:
-                self.warnings.append(Problem(f"sub-workflow output {node.outputs[0]!r} has no usable source ({ref!r}); its last steps are used", body.source_file, node.name, "warning"))
+                self.warnings.append(Problem(f"sub-workflow output {shown(node.outputs[0])} has no usable source ({shown(ref)}); its last steps are used", body.source_file, node.name, "warning"))
             return list(tail.output_types) if tail else []
         if node.type in ("prun", "junction", "reana"):
             args = node.inputs.get("opt_args")
@@ -285,17 +331,17 @@ class _Builder:
                     self.problem("loop body has no junction step to decide whether to continue", node.sub_workflow.source_file, node.name, code="bad_loop")
                 reserved = RESERVED_LOOP_PARAMS & set(node.sub_workflow.inputs)
                 if reserved:
-                    self.problem(f"loop parameter {sorted(reserved)[0]!r} is reserved (%{{i}} is the iteration number)", node.sub_workflow.source_file, node.name, code="bad_loop")
+                    self.problem(f"loop parameter {shown(sorted(reserved)[0])} is reserved (%{{i}} is the iteration number)", node.sub_workflow.source_file, node.name, code="bad_loop")
         if node.scatter:
             if node.scatter_method not in ("dotproduct", "zip"):
-                self.problem(f"scatterMethod {node.scatter_method!r} is not supported; use dotproduct", file, node.name, code="bad_scatter")
+                self.problem(f"scatterMethod {shown(node.scatter_method)} is not supported; use dotproduct", file, node.name, code="bad_scatter")
             node.scatter_method = "dotproduct"
             for name in node.scatter:
                 inp = node.inputs.get(name)
                 if inp is None:
-                    self.problem(f"scatter over {name!r}, which is not an input of the step", file, node.name, code="bad_scatter")
+                    self.problem(f"scatter over {shown(name)}, which is not an input of the step", file, node.name, code="bad_scatter")
                 elif any(p is not None for p in inp.parents):
-                    self.problem(f"scatter over {name!r}, which comes from a step output; scatter needs a list of values from the workflow inputs", file, node.name, code="bad_scatter")
+                    self.problem(f"scatter over {shown(name)}, which comes from a step output; scatter needs a list of values from the workflow inputs", file, node.name, code="bad_scatter")
         if step.when is not None:
             try:
                 cond = parse_condition(step.when)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .errors import shown
 from .model import COND_AND, COND_FAILED, COND_NOT, COND_OR, COND_SUCCEEDED, Condition
 
-_TOKEN = re.compile(r"\s*(?:(\|\|)|(&&)|(!)|(\()|(\))|self\.([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?)")
+_TOKEN = re.compile(r"\s*(?:(\|\|)|(&&)|(!)|(\()|(\))|self\.([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?)")
+MAX_NESTING = 50  # '!' and '(' a condition may nest: deeper is a mistake or an attack, and would exhaust the stack
 
 
 class ConditionSyntaxError(ValueError):
@@ -32,7 +34,7 @@ def _tokens(text: str) -> list[tuple]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ConditionSyntaxError(f"unexpected {text[pos:].strip()[:20]!r} at position {pos} in condition {text!r}")
+            raise ConditionSyntaxError(f"unexpected {shown(text[pos:].strip()[:20])} at position {pos} in condition {shown(text)}")
         if m.group(1):
             out.append(("or",))
         elif m.group(2):
@@ -60,7 +62,7 @@ def strip_expression(text: str) -> str:
 def parse_condition(text: str) -> Condition:
     """Parse a when-string; leaves are left without parents (the builder resolves them)."""
     if not isinstance(text, str) or not text.strip():
-        raise ConditionSyntaxError(f"empty or non-string condition {text!r}")
+        raise ConditionSyntaxError(f"empty or non-string condition {shown(text)}")
     tokens = _tokens(strip_expression(text))
     pos = 0
 
@@ -71,7 +73,7 @@ def parse_condition(text: str) -> Condition:
         nonlocal pos
         if peek() != kind:
             found = tokens[pos][0] if pos < len(tokens) else "end of condition"
-            raise ConditionSyntaxError(f"expected {kind!r} but found {found!r} in condition {text!r}")
+            raise ConditionSyntaxError(f"expected {shown(kind)} but found {shown(found)} in condition {shown(text)}")
         pos += 1
         return tokens[pos - 1]
 
@@ -89,11 +91,19 @@ def parse_condition(text: str) -> Condition:
             args.append(parse_unary())
         return args[0] if len(args) == 1 else Condition(COND_AND, args=args)
 
+    depth = 0
+
     def parse_unary():
+        nonlocal depth
         kind = peek()
+        if kind in ("!", "("):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConditionSyntaxError(f"condition nests '!' and '(' more than {MAX_NESTING} deep")
         if kind == "!":
             take("!")
             inner = parse_unary()
+            depth -= 1
             if inner.kind == COND_SUCCEEDED:
                 return Condition(COND_FAILED, param=inner.param, index=inner.index)
             return Condition(COND_NOT, args=[inner])
@@ -101,13 +111,14 @@ def parse_condition(text: str) -> Condition:
             take("(")
             inner = parse_or()
             take(")")
+            depth -= 1
             return inner
         _, name, index = take("ref")
         return Condition(COND_SUCCEEDED, param=name, index=index)
 
     tree = parse_or()
     if pos != len(tokens):
-        raise ConditionSyntaxError(f"unexpected {tokens[pos][0]!r} after the end of condition {text!r}")
+        raise ConditionSyntaxError(f"unexpected {shown(tokens[pos][0])} after the end of condition {shown(text)}")
     return tree
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from .build import Limits
 from .conditions import evaluate
+from .errors import StepDefinitionError, clip
 from .lifecycles import STEP_ACTIVE, STEP_ENDED, step_outcome
 from .model import COND_FAILED, COND_NOT, COND_SUCCEEDED, Condition, Node, Workflow
 from .naming import task_name
@@ -253,7 +254,16 @@ class _Walk:
 
     # ---- scopes ------------------------------------------------------------
     def scope(self, scope: _Scope) -> list[str]:
-        """Walk one body; return the statuses of its instances ([] entries mean not all known)."""
+        """Walk one body; return the statuses of its instances ([] entries mean not all known).
+
+        Raises ``_ScatterTooWide`` before anything of the body is created when one of its scatters would be
+        wider than ``max_scatter`` (widths depend only on the body's values, known when it opens)."""
+        for node in scope.workflow.nodes:
+            if node.scatter:
+                width = self.scatter_width(node, scope, capped=False)
+                if width > self.ctx.limits.max_scatter:
+                    names = ", ".join(node.scatter)
+                    raise _ScatterTooWide(f"scatter of step {node.name!r} over {names} would make {width} copies; the limit is {self.ctx.limits.max_scatter}")
         statuses: list[str] = []
         for node in scope.workflow.nodes:
             keys = self.instances(node, scope)
@@ -270,13 +280,16 @@ class _Walk:
         width = self.scatter_width(node, scope)
         return [f"{base}s{k}" for k in range(width)]
 
-    def scatter_width(self, node: Node, scope: _Scope) -> int:
+    def scatter_width(self, node: Node, scope: _Scope, capped: bool = True) -> int:
+        """Copies of a scattered node: the shortest of its scattered lists (a single value counts as one). A walked
+        body never holds a wider one (``scope`` refuses it); ``capped`` only bounds what naming a refused body's
+        outputs costs."""
         lengths = []
         for name in node.scatter:
             value = self.input_value(node.inputs[name], scope)
             lengths.append(len(value) if isinstance(value, list) else 1)
         width = min(lengths) if lengths else 0
-        return min(width, self.ctx.limits.max_scatter)
+        return min(width, self.ctx.limits.max_scatter) if capped else width
 
     # ---- one instance ------------------------------------------------------
     def step(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> None:
@@ -294,8 +307,8 @@ class _Walk:
                 self.emit(Skip(key, "workflow is finishing"), key, "skipped")
             elif node.is_leaf:
                 if self.mode in ("running", "parsed"):
-                    spec = self.spec(node, key, scatter_index, scope)
-                    self.emit(SubmitStep(key, spec.task_name, spec, self.task_params(spec)), key, "submitting")
+                    spec, params = self.submission(node, key, scatter_index, scope)
+                    self.emit(SubmitStep(key, spec.task_name, spec, params), key, "submitting")
             else:
                 self.emit(SetStepStatus(key, "running", "parents satisfied; body opened"), key, "running")
         if self.status[key] == "running" and not node.is_leaf:
@@ -318,7 +331,9 @@ class _Walk:
             if verdict is False:
                 self.emit(Skip(key, f"condition {node.condition} is false"), key, "skipped")
                 return
-            if verdict is None or any(outcomes[p] is None for p in node.parents if p not in cond_parents):
+            # a true condition does not start the step while a parent it reads is running or held for a retry:
+            # `self.a || self.b` is true once b succeeded, but the step reads a's output too (no noWaitParent here)
+            if verdict is None or any(outcomes[p] is None for p in node.parents):
                 return
             self.emit(MakeReady(key, f"condition {node.condition} is true"), key, "ready")
             return
@@ -364,7 +379,11 @@ class _Walk:
         path = scope.scatter_path + ((scatter_index,) if scatter_index is not None else ())
         if not node.loop:
             sub = _Scope(node.sub_workflow, f"{key}/", values, path, scope.iterations, key)
-            statuses = self.scope(sub)
+            try:
+                statuses = self.scope(sub)
+            except _ScatterTooWide as exc:
+                self.emit(SetStepStatus(key, "failed", str(exc)), key, "failed")
+                return
             if all(s in STEP_ENDED for s in statuses):
                 status = self.body_status(sub)
                 self.emit(SetStepStatus(key, status, "body ended"), key, status)
@@ -374,7 +393,11 @@ class _Walk:
         while True:
             sub_values = dict(values) | params
             sub = _Scope(node.sub_workflow, f"{key}i{iteration}/", sub_values, path, scope.iterations + (iteration,), key)
-            statuses = self.scope(sub)
+            try:
+                statuses = self.scope(sub)
+            except _ScatterTooWide as exc:
+                self.emit(SetStepStatus(key, "failed", f"iteration {iteration}: {exc}"), key, "failed")
+                return
             if not all(s in STEP_ENDED for s in statuses):
                 return
             status = self.body_status(sub)
@@ -547,6 +570,19 @@ class _Walk:
             allow_empty_input=any(self.may_be_empty(p, scope) for p in node.parents),
         )
 
+    def submission(self, node: Node, key: str, scatter_index: int | None, scope: _Scope) -> tuple[StepSpec, dict | None]:
+        """The step spec and task parameters of one instance; ``StepDefinitionError`` when its definition cannot
+        make a JEDI task (a value of the wrong type that intake could not see, e.g. a junction's loop parameter)."""
+        try:
+            spec = self.spec(node, key, scatter_index, scope)
+            return spec, self.task_params(spec)
+        except StepDefinitionError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+            raise StepDefinitionError(
+                f"step {node.name!r} ({key}) cannot be made into a JEDI task: {type(exc).__name__}: {clip(str(exc), 200)}", node.name, node.source_file
+            ) from exc
+
     def task_params(self, spec: StepSpec) -> dict | None:
         if self.ctx.task_templates is None:
             return None
@@ -562,16 +598,21 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
         return []
     if ctx.workflow_status == "cancelling":
         return _cancel(steps)
+    if not workflow.nodes:  # intake refuses it; one stored before would otherwise stay running for ever
+        return [SetWorkflowStatus("failed", "workflow has no steps")]
     walk = _Walk(workflow, steps, ctx)
     top = _Scope(workflow, "", dict(workflow.inputs), (), (), None)
-    statuses = walk.scope(top)
+    try:
+        statuses = walk.scope(top)
+    except _ScatterTooWide as exc:  # intake refuses it too; nothing of the workflow was created
+        return [SetWorkflowStatus("failed", str(exc))]
     if ctx.workflow_status == "parsed":
         walk.actions.insert(0, SetWorkflowStatus("running", "steps defined"))
-    if statuses and all(s in STEP_ENDED for s in statuses):
+    if all(s in STEP_ENDED for s in statuses):
         final = aggregate_status(walk.settled(top))
         if ctx.workflow_status == "finishing" and final == "done" and "skipped" in statuses:
             final = "finished"
-        reason = f"all {len(statuses)} top-level steps ended"
+        reason = _ended_reason(workflow, top)
         handled = walk.handled_failures(top)
         if handled:
             names = {n.id: n.name for n in workflow.nodes}
@@ -579,6 +620,23 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
             reason += "; " + ", ".join(told[:5]) + (f" and {len(told) - 5} more" if len(told) > 5 else "")
         walk.actions.append(SetWorkflowStatus(final, reason))
     return walk.actions
+
+
+def _ended_reason(workflow: Workflow, top: _Scope) -> str:
+    """'all 3 top-level steps ended', counting steps of the definition (a scattered step once, with its copies
+    said apart; a scatter over an empty list made none)."""
+    count = len(workflow.nodes)
+    copies = sum(len(top.keys.get(n.id, [])) for n in workflow.nodes if n.scatter)
+    scattered = sum(1 for n in workflow.nodes if n.scatter)
+    text = f"all {count} top-level step{'' if count == 1 else 's'} ended"
+    if scattered:
+        text += f" ({scattered} scattered into {copies} cop{'y' if copies == 1 else 'ies'})"
+    return text
+
+
+class _ScatterTooWide(Exception):
+    """A scatter wider than ``Limits.max_scatter``, found when its body opens (its width came from values known
+    only then, e.g. a loop parameter a junction set)."""
 
 
 # JEDI task statuses after which a task can no longer run (a cancelled step's task must reach one of these)

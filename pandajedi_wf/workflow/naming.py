@@ -12,7 +12,8 @@ cannot appear in a DID at all.
 from __future__ import annotations
 
 import re
-import shlex
+
+from . import shellwords
 
 STEP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MAX_STEP_NAME_LENGTH = 64
@@ -44,7 +45,7 @@ def output_types_from_args(args: str | None, step_type: str) -> list[str]:
     """
     types: list[str] = []
     if args:
-        items = shlex.split(args)
+        items = shellwords.split(args)
         value = None
         for i, item in enumerate(items):
             if item == "--outputs" and i + 1 < len(items):

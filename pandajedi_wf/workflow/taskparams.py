@@ -32,19 +32,29 @@ import shlex
 import uuid
 from typing import Any
 
+from . import shellwords
+from .errors import StepDefinitionError
 from .naming import RESULTS_JSON, dataset_name
+from .step_params import value_problem
 
 TASK_PARAM_WORKFLOW_KEY = "pandajedi_wf"
 
 
+_CACHED_ARGS_CHARS = 4096  # longer argument strings are split each time rather than kept in the cache
+
+
 @functools.lru_cache(maxsize=1024)
+def _split_cached(args: str) -> tuple[str, ...]:
+    return tuple(shellwords.split(args))
+
+
 def _split(args: str) -> tuple[str, ...]:
     """The step's argument string as the shell would split it (the same few strings recur in every workflow)."""
-    return tuple(shlex.split(args))
+    return _split_cached(args) if len(args) <= _CACHED_ARGS_CHARS else tuple(shellwords.split(args))
 
 
-class TaskParamsError(ValueError):
-    pass
+class TaskParamsError(StepDefinitionError):
+    """A step's task parameters cannot be built from its definition (kept name; a ``StepDefinitionError``)."""
 
 
 def _refs(value: Any) -> list:
@@ -271,7 +281,13 @@ def _phpo(spec, ctx) -> dict:
 
 
 def build_task_params(spec, ctx) -> dict:
-    """Task parameter dict for ``insertTaskParamsPanda`` from a ``StepSpec`` and a ``RunContext``."""
+    """Task parameter dict for ``insertTaskParamsPanda`` from a ``StepSpec`` and a ``RunContext``.
+
+    Raises ``TaskParamsError`` (a ``StepDefinitionError``) when the step's values cannot make a task."""
+    for name, value in spec.inputs.items():
+        why = value_problem(name, value)
+        if why:
+            raise TaskParamsError(f"step {spec.name!r}: {why}")
     if spec.type in ("prun", "junction", "reana"):
         params = _prun_like(spec, ctx)
     elif spec.type == "gitlab":

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .build import Limits
-from .errors import Problem, WorkflowError
+from .definition_checks import check_definition
+from .errors import Problem, WorkflowError, clip
 from .model import Workflow
 from .parse import parse_workflow_with_warnings
 
@@ -73,8 +74,35 @@ def _summaries(workflow: Workflow, path: str = "") -> list[StepSummary]:
 def validate_workflow(language: str, spec: str, input_values: dict | None = None, base_dir: str | None = None, limits: Limits | None = None) -> ValidationResult:
     try:
         workflow, warnings = parse_workflow_with_warnings(language, spec, input_values, base_dir, limits)
-    except WorkflowError as exc:
-        return ValidationResult(ok=False, problems=list(exc.problems))
-    except RecursionError:
-        return ValidationResult(ok=False, problems=[Problem("description is nested too deeply", code="too_large")])
-    return ValidationResult(ok=True, workflow=workflow, steps=_summaries(workflow), warnings=warnings)
+        return ValidationResult(ok=True, workflow=workflow, steps=_summaries(workflow), warnings=warnings)
+    except Exception as exc:
+        return ValidationResult(ok=False, problems=_problems_of(exc))
+
+
+def validate_definition(definition: dict | Workflow, limits: Limits | None = None) -> ValidationResult:
+    """The same answer for an already-parsed definition (``Workflow`` or its ``to_dict()``), e.g. one a client
+    built itself: it must read back as a ``Workflow`` and pass the checks a parsed description passes."""
+    try:
+        workflow = definition if isinstance(definition, Workflow) else Workflow.from_dict(definition)
+        problems = check_definition(workflow, limits)
+        if problems:
+            return ValidationResult(ok=False, problems=problems)
+        return ValidationResult(ok=True, workflow=workflow, steps=_summaries(workflow))
+    except Exception as exc:
+        if isinstance(exc, WorkflowError):
+            return ValidationResult(ok=False, problems=list(exc.problems))
+        message = f"definition is not a workflow definition ({type(exc).__name__}: {clip(str(exc), 200)})"
+        return ValidationResult(ok=False, problems=[Problem(message, code="syntax")])
+
+
+def _problems_of(exc: Exception) -> list[Problem]:
+    """What to tell the user for an exception out of parsing.  Every known mistake raises ``WorkflowError`` with
+    its file and step; anything else is a bug of ours met on this description, still answered, never raised."""
+    if isinstance(exc, WorkflowError):
+        return list(exc.problems)
+    if isinstance(exc, RecursionError):
+        return [Problem("description is nested too deeply", code="too_large")]
+    if isinstance(exc, MemoryError):
+        return [Problem("description needs too much memory to read", code="too_large")]
+    message = f"description could not be read: unexpected {type(exc).__name__}: {clip(str(exc), 200)}"
+    return [Problem(message, code="internal")]

@@ -14,9 +14,9 @@ import os
 from typing import Any
 
 from ..build import Budget, RawStep, RawWorkflow
-from ..errors import WorkflowError
+from ..errors import WorkflowError, kind_of, shown
 from ..model import LEAF_TYPES, WORKFLOW_TYPE, StepInput
-from .source import label_of, load_yaml, precheck_steps, resolve_ref
+from .source import label_of, load_yaml, resolve_ref
 
 
 def _named_items(value: Any, what: str, file: str, step: str | None = None) -> list[tuple[str, Any]]:
@@ -28,14 +28,14 @@ def _named_items(value: Any, what: str, file: str, step: str | None = None) -> l
     if isinstance(value, list):
         items = []
         for entry in value:
-            if isinstance(entry, dict) and "id" in entry:
-                items.append((str(entry["id"]).lstrip("#"), entry))
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                items.append((entry["id"].lstrip("#"), entry))
             elif isinstance(entry, str):
                 items.append((entry, {}))
             else:
-                raise WorkflowError.one(f"each entry of {what} needs an id, got {entry!r}", file, step, code="syntax")
+                raise WorkflowError.one(f"each entry of {what} needs an id (a string), got {kind_of(entry)}", file, step, code="syntax")
         return items
-    raise WorkflowError.one(f"{what} must be a map or a list", file, step, code="syntax")
+    raise WorkflowError.one(f"{what} must be a map or a list, got {kind_of(value)}", file, step, code="syntax")
 
 
 def _declared_inputs(doc: dict, file: str, values: dict) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def _step_input(name: str, spec: Any, file: str, step: str) -> StepInput:
         default = spec.get("default")
         unknown = set(spec) - {"source", "default", "id", "valueFrom", "linkMerge", "pickValue", "loadContents"}
         if unknown:
-            raise WorkflowError.one(f"input {name!r} has unknown key(s) {', '.join(sorted(map(str, unknown)))}", file, step, code="syntax")
+            raise WorkflowError.one(f"input {shown(name)} has unknown key(s) {', '.join(sorted(shown(k, 40) for k in unknown))}", file, step, code="syntax")
     else:
         source, default = spec, None
     if source is None:
@@ -71,8 +71,19 @@ def _step_input(name: str, spec: Any, file: str, step: str) -> StepInput:
     sources = source if is_list else [source]
     for src in sources:
         if not isinstance(src, str):
-            raise WorkflowError.one(f"input {name!r} has a non-string source {src!r}", file, step, code="syntax")
+            raise WorkflowError.one(f"input {shown(name)} has a source that is not a string: {kind_of(src)}", file, step, code="syntax")
     return StepInput(name=name, sources=[s.lstrip("#") for s in sources], default=default, is_list=is_list)
+
+
+def _scatter(value: Any, file: str, step: str) -> list[str]:
+    """``scatter:`` names one step input or a list of them."""
+    if value is None:
+        return []
+    names = value if isinstance(value, list) else [value]
+    for name in names:
+        if not isinstance(name, str) or not name.lstrip("#"):
+            raise WorkflowError.one(f"scatter must name step inputs (a string or a list of strings), got {kind_of(name)}", file, step, code="bad_scatter")
+    return [name.lstrip("#") for name in names]
 
 
 def _has_loop_hint(hints: Any) -> bool:
@@ -92,9 +103,9 @@ def _run_target(run: Any) -> str:
 
 def parse_document(doc: Any, file: str, cwl_dir: str, base_dir: str | None, values: dict, budget: Budget, stack: tuple[str, ...], depth: int) -> RawWorkflow:
     if not isinstance(doc, dict):
-        raise WorkflowError.one("a CWL workflow must be a YAML map", file, code="syntax")
+        raise WorkflowError.one(f"a CWL workflow must be a YAML map, got {kind_of(doc)}", file, code="syntax")
     if doc.get("class") != "Workflow":
-        raise WorkflowError.one(f"expected 'class: Workflow', found class {doc.get('class')!r}", file, code="syntax")
+        raise WorkflowError.one(f"expected 'class: Workflow', found class {shown(doc.get('class'))}", file, code="syntax")
     steps_doc = _named_items(doc.get("steps"), "steps", file)
     budget.take_steps(len(steps_doc), file)
     raw = RawWorkflow(
@@ -106,14 +117,14 @@ def parse_document(doc: Any, file: str, cwl_dir: str, base_dir: str | None, valu
     )
     for name, spec in steps_doc:
         if not isinstance(spec, dict):
-            raise WorkflowError.one("step must be a map", file, name, code="syntax")
+            raise WorkflowError.one(f"step must be a map, got {kind_of(spec)}", file, name, code="syntax")
         if "run" not in spec:
             raise WorkflowError.one("step has no 'run'", file, name, code="syntax")
         run = spec["run"]
+        if not isinstance(run, (str, dict)):
+            raise WorkflowError.one(f"'run' must name a step type ({', '.join(LEAF_TYPES)}), a .cwl file or hold a workflow, got {kind_of(run)}", file, name, code="syntax")
         inputs = [_step_input(k, v, file, name) for k, v in _named_items(spec.get("in"), "in", file, name)]
         outputs = [k for k, _ in _named_items(spec.get("out"), "out", file, name)]
-        scatter = spec.get("scatter") or []
-        scatter = [s.lstrip("#") for s in (scatter if isinstance(scatter, list) else [scatter])]
         step = RawStep(
             name=name,
             type=_run_target(run),
@@ -121,7 +132,7 @@ def parse_document(doc: Any, file: str, cwl_dir: str, base_dir: str | None, valu
             outputs=outputs,
             when=spec.get("when"),
             loop=_has_loop_hint(spec.get("hints")),
-            scatter=scatter,
+            scatter=_scatter(spec.get("scatter"), file, name),
             scatter_method=spec.get("scatterMethod", "dotproduct"),
             source_file=file,
         )
@@ -129,7 +140,7 @@ def parse_document(doc: Any, file: str, cwl_dir: str, base_dir: str | None, valu
             step.type = WORKFLOW_TYPE
             step.body = _sub_workflow(run, file, name, cwl_dir, base_dir, budget, stack, depth)
             if step.body is None:
-                step.type = str(run)
+                step.type = run if isinstance(run, str) else "?"
         raw.steps.append(step)
     return raw
 
@@ -142,17 +153,15 @@ def _sub_workflow(run: Any, file: str, step: str, cwl_dir: str, base_dir: str | 
         return None
     path = resolve_ref(run, cwl_dir, base_dir, file, step)
     if path in stack:
-        raise WorkflowError.one(f"sub-workflow {run!r} includes itself", file, step, code="cycle")
+        raise WorkflowError.one(f"sub-workflow {shown(run)} includes itself", file, step, code="cycle")
     from .source import read_text
 
     label = label_of(path, base_dir)
     text = read_text(path, budget, label)
-    precheck_steps(text, label, budget)
-    doc = load_yaml(text, label)
+    doc = load_yaml(text, label, budget, "steps")
     return parse_document(doc, label, os.path.dirname(path), base_dir, {}, budget, stack + (path,), depth + 1)
 
 
 def parse_cwl(text: str, file: str, spec_dir: str, base_dir: str | None, values: dict, budget: Budget, path: str | None = None) -> RawWorkflow:
-    precheck_steps(text, file, budget)
-    doc = load_yaml(text, file)
+    doc = load_yaml(text, file, budget, "steps")
     return parse_document(doc, file, spec_dir, base_dir, values, budget, (path,) if path else (), 0)

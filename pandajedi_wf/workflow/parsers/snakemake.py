@@ -19,20 +19,19 @@ with ``params`` (step inputs), ``input`` (extra dependencies), ``output``,
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..build import Budget, RawStep, RawWorkflow
-from ..errors import WorkflowError
+from ..errors import WorkflowError, clip, kind_of, shown
 from ..model import LEAF_TYPES, WORKFLOW_TYPE, StepInput
-from .source import label_of, load_yaml, read_text, resolve_ref
+from .source import label_of, load_json, load_yaml, read_text, resolve_ref
 
 _RULE = re.compile(r"^rule\s+([^\s:]+)\s*:\s*(#.*)?$")
 _SECTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:(.*)$")
-_IMPORT = re.compile(r"^from\s+[\w.]+\s+import\s+([\w\s,]+)$")
+_IMPORT = re.compile(r"^from\s+[\w.]+\s+import\s+(.+)$")  # (no nested repeats: a long line costs linear time)
 _SECTIONS = {"params", "input", "output", "shell", "when", "scatter", "loop", "log", "message", "threads", "resources"}
 _IMPORTABLE = {"param_of", "param_exp"}
 PHPO_ONLY_INPUTS = {"opt_trainingDS", "opt_trainingDsType"}
@@ -61,12 +60,33 @@ class _Unsupported(ValueError):
     pass
 
 
-class _Evaluator:
-    """Evaluates one section expression over a tiny whitelist of Python."""
+def _size(value: Any, cap: int) -> int:
+    """Characters ``value`` takes once written out (plus one per value), counted up to just over ``cap``."""
+    total, pending = 0, [value]
+    while pending and total <= cap:
+        item = pending.pop()
+        total += 1
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return total
 
-    def __init__(self, config: dict, rule_names: set[str]):
+
+class _Evaluator:
+    """Evaluates one section expression over a tiny whitelist of Python.
+
+    Every value taken from the config and every string built counts against the workflow's ``Budget``:
+    ``[config["big"], config["big"], ...]`` costs nothing to evaluate but would be gigabytes once stored."""
+
+    def __init__(self, config: dict, rule_names: set[str], budget: Budget | None = None, file: str | None = None):
         self.config = config
         self.rule_names = rule_names
+        self.budget = budget or Budget(Limits())
+        self.file = file
 
     def __call__(self, node: ast.AST) -> Any:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -74,7 +94,13 @@ class _Evaluator:
             raise _Unsupported(f"{type(node).__name__} expressions are not supported")
         return method(node)
 
+    def spend(self, value: Any) -> Any:
+        self.budget.take_chars(_size(value, self.budget.limits.max_yaml_size), self.file, "config values used by the Snakefile")
+        return value
+
     def _Constant(self, node):
+        if not isinstance(node.value, (str, int, float, bool, type(None))):
+            raise _Unsupported(f"{type(node.value).__name__} constants are not supported")
         return node.value
 
     def _List(self, node):
@@ -83,25 +109,32 @@ class _Evaluator:
     _Tuple = _List
 
     def _Dict(self, node):
+        if any(k is None for k in node.keys):
+            raise _Unsupported("'**' in a map is not supported")
         return {self(k): self(v) for k, v in zip(node.keys, node.values)}
 
     def _JoinedStr(self, node):
-        return "".join(str(self(v)) for v in node.values)
+        return self.spend("".join(str(self(v)) for v in node.values))
 
     def _FormattedValue(self, node):
-        return format(self(node.value), self(node.format_spec) if node.format_spec else "")
+        if node.format_spec is not None:
+            raise _Unsupported("format specifications in f-strings are not supported")
+        return str(self(node.value))
 
     def _BinOp(self, node):
         if not isinstance(node.op, ast.Add):
             raise _Unsupported("only '+' is supported between values")
-        return self(node.left) + self(node.right)
+        left, right = self(node.left), self(node.right)
+        if not (isinstance(left, str) and isinstance(right, str)) and not (isinstance(left, list) and isinstance(right, list)):
+            raise _Unsupported(f"'+' joins two strings or two lists, not {kind_of(left)} and {kind_of(right)}")
+        return self.spend(left + right)
 
     def _Name(self, node):
         if node.id == "config":
-            return self.config
+            return self.spend(self.config)
         if node.id == "rules":
             return "rules"
-        raise _Unsupported(f"unknown name {node.id!r}")
+        raise _Unsupported(f"unknown name {shown(node.id)}")
 
     def _Attribute(self, node):
         base = self(node.value)
@@ -111,17 +144,29 @@ class _Evaluator:
             return RuleProxy(node.attr)
         if isinstance(base, RuleProxy) and node.attr == "output":
             return RuleOutput(base.rule)
-        raise _Unsupported(f"attribute .{node.attr} is not supported")
+        raise _Unsupported(f"attribute .{shown(node.attr)} is not supported")
 
     def _Subscript(self, node):
-        base = self(node.value)
+        return self.spend(self._lookup(node))
+
+    def _lookup(self, node):
+        """``base[key]`` without counting it: only the value a chain of subscripts ends on counts."""
+        inner = node.value
+        if isinstance(inner, ast.Name) and inner.id == "config":
+            base = self.config
+        elif isinstance(inner, ast.Subscript):
+            base = self._lookup(inner)
+        else:
+            base = self(inner)
         key = self(node.slice)
         if isinstance(base, RuleOutput):
             return base
+        if not isinstance(base, (dict, list, str)):
+            raise _Unsupported(f"cannot take [{shown(key)}] of {kind_of(base)}")
         try:
             return base[key]
         except (KeyError, IndexError, TypeError):
-            raise _Unsupported(f"cannot take [{key!r}] of {type(base).__name__}") from None
+            raise _Unsupported(f"cannot take [{shown(key)}] of {kind_of(base)}") from None
 
     def _Lambda(self, node):
         return self(node.body)
@@ -129,16 +174,22 @@ class _Evaluator:
     def _Call(self, node):
         if not isinstance(node.func, ast.Name):
             raise _Unsupported("only param_of, param_exp and str can be called")
+        if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise _Unsupported("'*' and '**' in calls are not supported")
         args = [self(a) for a in node.args]
         kwargs = {k.arg: self(k.value) for k in node.keywords}
         if node.func.id == "param_of":
             source = kwargs.get("source")
+            if len(args) != 1 or not isinstance(args[0], str) or set(kwargs) - {"source"}:
+                raise _Unsupported("param_of takes one parameter name (a string) and source=rules.<rule>")
             return ParamRef(args[0], source.rule if isinstance(source, RuleProxy) else None)
         if node.func.id == "param_exp":
+            if len(args) != 1 or kwargs:
+                raise _Unsupported("param_exp takes one value")
             return args[0]
-        if node.func.id == "str" and len(args) == 1:
-            return str(args[0])
-        raise _Unsupported(f"calling {node.func.id}() is not supported")
+        if node.func.id == "str" and len(args) == 1 and not kwargs:
+            return self.spend(str(args[0]))
+        raise _Unsupported(f"calling {shown(node.func.id)}() is not supported")
 
 
 @dataclass
@@ -176,11 +227,11 @@ def _split(text: str, file: str) -> tuple[list[tuple[int, str]], list[_Rule]]:
         if m and (section_indent is None or indent <= section_indent or section is None) and m.group(1) in _SECTIONS and "=" not in m.group(1):
             section, section_indent = m.group(1), indent
             if section in current.sections:
-                raise WorkflowError.one(f"line {number}: section {section!r} given twice", file, current.name, code="syntax")
+                raise WorkflowError.one(f"line {number}: section {shown(section)} given twice", file, current.name, code="syntax")
             current.sections[section] = (number, m.group(2).strip())
             continue
         if section is None or indent <= section_indent:
-            raise WorkflowError.one(f"line {number}: expected a section such as params:, output:, shell:, got {stripped!r}", file, current.name, code="syntax")
+            raise WorkflowError.one(f"line {number}: expected a section such as params:, output:, shell:, got {shown(stripped)}", file, current.name, code="syntax")
         start, body = current.sections[section]
         current.sections[section] = (start, f"{body}\n{line}")
     return directives, rules
@@ -192,11 +243,28 @@ def _evaluate(evaluator: _Evaluator, rule: _Rule, section: str, file: str) -> tu
     try:
         call = ast.parse(f"_(\n{body}\n)", mode="eval").body
     except SyntaxError as exc:
-        raise WorkflowError.one(f"line {line}: broken {section}: section ({exc.msg})", file, rule.name, code="syntax") from None
+        raise WorkflowError.one(f"line {line}: broken {section}: section ({clip(str(exc.msg), 200)})", file, rule.name, code="syntax") from None
+    except (ValueError, MemoryError, RecursionError) as exc:  # a literal of thousands of digits, NUL bytes, deep nesting
+        raise WorkflowError.one(f"line {line}: broken {section}: section ({clip(str(exc) or type(exc).__name__, 200)})", file, rule.name, code="syntax") from None
+    if not isinstance(call, ast.Call):  # the section closed the call early, e.g. 'x) + (y'
+        raise WorkflowError.one(f"line {line}: broken {section}: section", file, rule.name, code="syntax")
     try:
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            raise _Unsupported("'*' and '**' are not supported")
         return [evaluator(a) for a in call.args], {k.arg: evaluator(k.value) for k in call.keywords}
     except _Unsupported as exc:
         raise WorkflowError.one(f"line {line}: {section}: {exc}", file, rule.name, code="syntax") from None
+    except RecursionError:
+        raise WorkflowError.one(f"line {line}: {section}: expression nested too deeply", file, rule.name, code="syntax") from None
+
+
+def _single(evaluator: _Evaluator, rule: _Rule, section: str, file: str) -> Any:
+    """The one value a section such as ``when:``, ``scatter:`` or ``loop:`` holds."""
+    args, kwargs = _evaluate(evaluator, rule, section, file)
+    if len(args) != 1 or kwargs:
+        line = rule.sections[section][0]
+        raise WorkflowError.one(f"line {line}: {section}: expects one value, got {len(args) + len(kwargs)}", file, rule.name, code="syntax")
+    return args[0]
 
 
 def _as_input(name: str, value: Any, rule: _Rule, file: str) -> StepInput:
@@ -205,7 +273,7 @@ def _as_input(name: str, value: Any, rule: _Rule, file: str) -> StepInput:
     if not refs:
         return StepInput(name=name, default=value, is_list=isinstance(value, list))
     if len(refs) != len(values):
-        raise WorkflowError.one(f"param {name!r} mixes literals and references", file, rule.name)
+        raise WorkflowError.one(f"param {shown(name)} mixes literals and references", file, rule.name)
     sources = []
     for ref in refs:
         if isinstance(ref, RuleOutput):
@@ -213,8 +281,32 @@ def _as_input(name: str, value: Any, rule: _Rule, file: str) -> StepInput:
         elif ref.source == "all":
             sources.append(ref.name)
         else:
-            raise WorkflowError.one(f"param {name!r}: param_of({ref.name!r}) must use source=rules.all", file, rule.name)
+            raise WorkflowError.one(f"param {shown(name)}: param_of({shown(ref.name)}) must use source=rules.all", file, rule.name)
     return StepInput(name=name, sources=sources, is_list=isinstance(value, list))
+
+
+def _config(directive: str, number: int, file: str, snake_dir: str, base_dir: str | None, budget: Budget) -> dict:
+    """The values of a ``configfile: "name"`` line (JSON or YAML inside the sandbox): a map of name to value."""
+    written = directive.split(":", 1)[1].strip()
+    try:
+        ref = ast.literal_eval(written)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        ref = None
+    if not isinstance(ref, str):
+        raise WorkflowError.one(f"line {number}: configfile: takes a quoted file name, e.g. configfile: \"config.json\"; got {shown(written)}", file, code="syntax")
+    config_path = resolve_ref(ref, snake_dir, base_dir, file, None)
+    label = label_of(config_path, base_dir)
+    config_text = read_text(config_path, budget, label)
+    if config_path.endswith(".json"):
+        budget.take_chars(len(config_text), label, "config files")
+        loaded = load_json(config_text, label)
+    else:
+        loaded = load_yaml(config_text, label, budget)
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise WorkflowError.one(f"a config file must hold a map of names to values, got {kind_of(loaded)}", label, code="syntax")
+    return loaded
 
 
 def parse_snakefile(path: str, base_dir: str | None, values: dict, budget: Budget, stack: tuple[str, ...] = (), depth: int = 0, text: str | None = None) -> RawWorkflow:
@@ -223,22 +315,19 @@ def parse_snakefile(path: str, base_dir: str | None, values: dict, budget: Budge
         text = read_text(path, budget, file)
     snake_dir = os.path.dirname(path)
     directives, rules = _split(text, file)
+    budget.take_chars(len(text), file, "Snakefiles")
     config: dict = {}
     for number, directive in directives:
         if directive.startswith("configfile:"):
-            ref = ast.literal_eval(directive.split(":", 1)[1].strip())
-            config_path = resolve_ref(ref, snake_dir, base_dir, file, None)
-            config_text = read_text(config_path, budget, label_of(config_path, base_dir))
-            loaded = json.loads(config_text) if config_path.endswith(".json") else load_yaml(config_text, config_path)
-            config.update(loaded or {})
+            config.update(_config(directive, number, file, snake_dir, base_dir, budget))
             continue
         m = _IMPORT.match(directive)
         if m and {n.strip() for n in m.group(1).split(",")} <= _IMPORTABLE:
             continue
-        raise WorkflowError.one(f"line {number}: unsupported statement {directive!r} (only configfile:, imports of param_of/param_exp and rules)", file, code="syntax")
+        raise WorkflowError.one(f"line {number}: unsupported statement {shown(directive)} (only configfile:, imports of param_of/param_exp and rules)", file, code="syntax")
     config.update(values)
     names = [r.name for r in rules]
-    evaluator = _Evaluator(config, set(names))
+    evaluator = _Evaluator(config, set(names), budget, file)
     root = next((r for r in rules if r.name == "all"), None)
     if root is None:
         raise WorkflowError.one("no 'rule all' declaring the workflow inputs and targets", file, code="syntax")
@@ -270,8 +359,7 @@ def parse_snakefile(path: str, base_dir: str | None, values: dict, budget: Budge
 def _step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack, depth) -> RawStep:
     if "shell" not in rule.sections:
         raise WorkflowError.one("rule has no shell: naming the step type or sub-workflow", file, rule.name, code="syntax")
-    shell = _evaluate(evaluator, rule, "shell", file)[0]
-    shell = shell[0] if len(shell) == 1 else None
+    shell = _single(evaluator, rule, "shell", file)
     step = RawStep(name=rule.name, type="", source_file=file)
     if "params" in rule.sections:
         _, params = _evaluate(evaluator, rule, "params", file)
@@ -284,12 +372,17 @@ def _step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack,
                 else:
                     step.after += [name for name, outs in outputs_of.items() if item in outs]
     if "when" in rule.sections:
-        step.when = str(_evaluate(evaluator, rule, "when", file)[0][0])
+        when = _single(evaluator, rule, "when", file)
+        step.when = str(when) if isinstance(when, (str, ParamRef)) else when
     if "scatter" in rule.sections:
-        scatter = _evaluate(evaluator, rule, "scatter", file)[0][0]
-        step.scatter = [s.name if isinstance(s, ParamRef) else str(s) for s in (scatter if isinstance(scatter, list) else [scatter])]
+        scatter = _single(evaluator, rule, "scatter", file)
+        step.scatter = [s.name if isinstance(s, ParamRef) else s for s in (scatter if isinstance(scatter, list) else [scatter])]
+        if not all(isinstance(s, str) for s in step.scatter):
+            raise WorkflowError.one("scatter: names parameters, e.g. scatter: [param_of(\"x\")]", file, rule.name, code="bad_scatter")
     if "loop" in rule.sections:
-        step.loop = bool(_evaluate(evaluator, rule, "loop", file)[0][0])
+        step.loop = _single(evaluator, rule, "loop", file)
+        if not isinstance(step.loop, bool):
+            raise WorkflowError.one(f"loop: must be True or False, got {kind_of(step.loop)}", file, rule.name, code="syntax")
     if isinstance(shell, str) and shell.strip() in LEAF_TYPES:
         step.type = shell.strip()
         if step.type == "prun" and any(i.name in PHPO_ONLY_INPUTS for i in step.inputs):
@@ -299,9 +392,11 @@ def _step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack,
         budget.check_depth(depth + 1, file)
         sub_path = resolve_ref(shell.strip(), snake_dir, base_dir, file, rule.name)
         if sub_path in stack:
-            raise WorkflowError.one(f"sub-workflow {shell!r} includes itself", file, rule.name, code="cycle")
+            raise WorkflowError.one(f"sub-workflow {shown(shell)} includes itself", file, rule.name, code="cycle")
         step.type = WORKFLOW_TYPE
         step.body = parse_snakefile(sub_path, base_dir, {}, budget, stack, depth + 1)
+    elif isinstance(shell, str):
+        step.type = shell
     else:
-        step.type = str(shell)
+        raise WorkflowError.one(f"shell: must name the step type ({', '.join(LEAF_TYPES)}) or a sub-workflow Snakefile, got {kind_of(shell)}", file, rule.name, code="syntax")
     return step
