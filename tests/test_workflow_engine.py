@@ -467,3 +467,111 @@ def test_no_early_start_on_a_parent_that_feeds_only_a_secondary_input():
     assert "make_background_2" not in ready
     assert "premix" not in ready  # premix also reads make_background_1 (two parents): no early start either
     assert all(sim.steps[by_name[n]].status == "defined" for n in ("make_background_2", "premix", "combine"))
+
+
+# ---- issue 11 ----------------------------------------------------------------------------------------------
+
+def _step_to(sim, name, *statuses):
+    key = next(k for k in sim.steps if sim.names[k] == name)
+    for status in statuses:
+        sim.set(key, status)
+    return key
+
+
+@pytest.mark.parametrize("held", ["running", "retrying"])
+def test_or_condition_waits_for_every_parent_it_reads(held):
+    """`self.a || self.b` is true as soon as b succeeded, but the step reads a's output as its primary input: it
+    must not start while a runs or is held for an automatic retry (the processor shows that as `retrying`)."""
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("either", "self.opt_inDS || self.opt_secondaryDSs", "a", "b"))
+    sim = Simulation(wf)
+    sim.cycle()
+    _step_to(sim, "b", "submitted", "running", "done")
+    a = _step_to(sim, "a", "submitted", "running", *(["failed", "retrying"] if held == "retrying" else []))
+    assert sim.cycle() == [] and sim.status_of("either") == {"003": "defined"}
+    sim.set(a, "running") if held == "retrying" else None
+    sim.set(a, "done")
+    submit = [x for x in sim.cycle() if isinstance(x, SubmitStep)]
+    assert [x.node_key for x in submit] == ["003"]
+    assert submit[0].spec.parent_task_name is None and submit[0].spec.allow_empty_input is False
+    assert sim.run() == "done"
+
+
+def test_or_condition_with_a_failed_parent_still_runs_after_both_ended():
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("either", "self.opt_inDS || self.opt_secondaryDSs", "a", "b"))
+    sim = Simulation(wf)
+    sim.cycle()
+    _step_to(sim, "b", "submitted", "running", "done")
+    a = _step_to(sim, "a", "submitted", "running")
+    assert sim.cycle() == []
+    sim.set(a, "failed")
+    [submit] = [x for x in sim.cycle() if isinstance(x, SubmitStep)]
+    assert submit.spec.allow_empty_input is True
+
+
+def test_false_condition_still_skips_without_waiting():
+    wf = _cwl_text(_prun("a") + _prun("b") + _prun("both", "self.opt_inDS && self.opt_secondaryDSs", "a", "b"))
+    sim = Simulation(wf)
+    sim.cycle()
+    _step_to(sim, "a", "submitted", "running")
+    _step_to(sim, "b", "submitted", "running", "failed")
+    assert Skip("003", "condition (self.opt_inDS && self.opt_secondaryDSs) is false") in sim.cycle()
+
+
+def test_an_empty_definition_ends_failed_instead_of_running_for_ever():
+    from pandajedi_wf.workflow import Workflow
+
+    ctx = RunContext(out_ds=OUT_DS, workflow_status="parsed")
+    assert next_actions(Workflow(name="empty", language="cwl"), {}, ctx) == [SetWorkflowStatus("failed", "workflow has no steps")]
+
+
+def test_scatter_known_only_at_run_time_and_too_wide_fails_the_loop_with_the_reason():
+    def results(iteration):
+        return {"to_continue": True, "xxx": [1, 2, 3], "yyy": [0.1, 0.2, 0.3]}
+
+    sim = Simulation(cwl("sequential_loop.cwl", {"signal": "sig"}), results={"checkpoint": results}, limits=Limits(max_scatter=2))
+    assert sim.run() == "failed"
+    assert sim.steps["004"].status == "failed"
+    reason = next(a.reason for a in sim.history if isinstance(a, SetStepStatus) and a.node_key == "004" and a.status == "failed")
+    assert reason == "iteration 2: scatter of step 'parallel_work' over param_sliced_x, param_sliced_y would make 3 copies; the limit is 2"
+    assert not any(k.startswith("004i2/") for k in sim.steps)  # nothing of the refused iteration was created, none cut
+
+
+def test_top_level_scatter_too_wide_in_a_stored_definition_fails_the_workflow():
+    wf = cwl("merge_many.cwl", {"signals": ["s0", "s1"], "backgrounds": ["b0", "b1"]})
+    sim = Simulation(wf, limits=Limits(max_scatter=1))
+    assert sim.cycle() == [SetWorkflowStatus("failed", "scatter of step 'many_sig_bg_comb' over signal, background would make 2 copies; the limit is 1")]
+
+
+def test_end_reason_counts_the_steps_of_the_definition():
+    sim = Simulation(cwl("merge_many.cwl", {"signals": ["s0", "s1", "s2"], "backgrounds": ["b0", "b1", "b2"]}))
+    assert sim.run() == "done"
+    assert [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1].reason == "all 2 top-level steps ended (1 scattered into 3 copies)"
+    sim = Simulation(cwl("test.cwl"))
+    sim.run()
+    assert [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1].reason == "all 2 top-level steps ended"
+    empty = _cwl_text(_prun("only").replace("    in:\n", "    scatter: opt_inDS\n    in:\n      opt_inDS: {default: []}\n"))
+    sim = Simulation(empty)
+    assert sim.run() == "done"  # used to stay running: no instance, so no status said it ended
+    assert [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1].reason == "all 1 top-level step ended (1 scattered into 0 copies)"
+
+
+def test_a_definition_that_cannot_make_a_task_raises_step_definition_error(monkeypatch):
+    from pandajedi_wf.workflow import StepDefinitionError, WorkflowError
+
+    wf = cwl("test.cwl")
+    wf.node("top").inputs["opt_containerImage"] = type(wf.node("top").inputs["opt_exec"])(name="opt_containerImage", default=["a", "b"], is_list=True)
+    sim = Simulation(wf)
+    sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
+    with pytest.raises(StepDefinitionError) as info:
+        next_actions(sim.workflow, sim.steps, sim.ctx)
+    assert isinstance(info.value, WorkflowError)
+    assert str(info.value) == "step 'top': opt_containerImage must be a string, got a list of 2 items"
+
+    import pandajedi_wf.workflow.taskparams as taskparams
+
+    def broken(spec, ctx):
+        raise KeyError("jobParameters")
+
+    monkeypatch.setattr(taskparams, "build_task_params", broken)
+    with pytest.raises(StepDefinitionError, match=r"step 'top' \(001\) cannot be made into a JEDI task: KeyError: 'jobParameters'"):
+        next_actions(cwl("test.cwl"), {}, sim.ctx)

@@ -204,3 +204,31 @@ def test_output_containers_read_back_from_task_params():
     }
     assert output_containers(params) == [("user.a.wf_002_premix_klm.root/", "klm.root"), ("user.a.wf_002_premix_log.tgz/", "log.tgz")]
     assert output_containers(None) == [] and output_containers({"taskName": "t"}) == []
+
+
+# ---- issue 11 ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("inputs,fragment", [
+    ({"opt_containerImage": ["a", "b"]}, "opt_containerImage must be a string, got a list of 2 items"),
+    ({"opt_args": {"x": 1}}, "opt_args must be a string, got a map of 1 key"),
+    ({"opt_exec": 5}, "opt_exec must be a string, got a number (5)"),
+    ({"opt_inDS": [DatasetRef("T"), {"x": 1}]}, "opt_inDS must be a dataset name or a list of dataset names, got a list holding a map of 1 key"),
+    ({"opt_useAthenaPackages": "yes"}, "opt_useAthenaPackages must be true or false, got a string ('yes')"),
+])
+def test_values_of_the_wrong_type_raise_a_step_definition_error(inputs, fragment):
+    from pandajedi_wf.workflow import StepDefinitionError
+
+    with pytest.raises(StepDefinitionError) as info:
+        build_task_params(spec(inputs=inputs), CTX)
+    assert isinstance(info.value, TaskParamsError) and str(info.value) == f"step 'bottom': {fragment}"
+
+
+def test_long_arguments_split_in_linear_time():
+    import time
+
+    for size in (400_000, 900_000):
+        args = "--outputs out.root --x " + "a" * size + ' "' + "b\\\\" * (size // 6) + '"'
+        start = time.perf_counter()
+        params = build_task_params(spec(inputs={"opt_args": args, "opt_exec": "echo"}), CTX)
+        assert time.perf_counter() - start < 1.5  # shlex.split: 4 s at 400,000 characters, > 15 s at 900,000
+        assert len(params["cliParams"]) > size

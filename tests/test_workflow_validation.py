@@ -174,3 +174,247 @@ def test_parse_workflow_raises_with_all_problems():
     with pytest.raises(WorkflowError) as info:
         parse_workflow("cwl", HEAD + step("a", run="x") + step("b", run="y"), {}, None)
     assert [p.step for p in info.value.problems] == ["a", "b"]
+
+
+# ---- issue 11: hostile or mistaken descriptions get a precise problem, never a traceback ----------------------
+
+BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")
+)  # 9^9 = 387 million strings from 1 KB
+
+
+def fast_problems(text, language="yaml", seconds=1.0, **kw):
+    start = time.perf_counter()
+    found = problems(text, language, **kw)
+    assert time.perf_counter() - start < seconds
+    assert all(len(str(p)) < 1500 for p in found)  # a reason a person can read, not the input echoed back
+    return found
+
+
+@pytest.mark.parametrize("where", ["inputs: {big: *i}\n", "name: *i\n", "options: {x: *i}\n"])
+def test_yaml_bomb_is_refused_while_reading(where):
+    [p] = fast_problems(BOMB + where + "steps:\n  x: {exec: echo}\n")
+    assert p.code == "too_large" and "aliases" in p.message and "line 6" in p.message
+
+
+def test_yaml_bomb_in_cwl_and_in_a_sub_workflow_file(tmp_path):
+    [p] = fast_problems(BOMB + HEAD.replace("inputs: []\n", "inputs: {x: {default: *i}}\n") + step("a"), "cwl")
+    assert p.code == "too_large"
+    (tmp_path / "body.cwl").write_text(BOMB + HEAD + step("inner"))
+    (tmp_path / "main.cwl").write_text(HEAD + step("outer", run="body.cwl").replace("opt_exec: {default: echo}", "x: {default: 1}"))
+    [p] = fast_problems(str(tmp_path / "main.cwl"), "cwl", base=str(tmp_path))
+    assert p.code == "too_large" and p.file == "body.cwl"
+
+
+def test_yaml_bomb_in_snakemake_config_and_in_the_input_values_file(tmp_path):
+    from pandajedi_wf.workflow import read_values_file
+
+    (tmp_path / "config.yaml").write_text(BOMB + "output: out\n")
+    (tmp_path / "Snakefile").write_text('configfile: "config.yaml"\nrule all:\n    input: config["output"]\nrule a:\n    params:\n        opt_exec="echo"\n    output: config["output"]\n    shell: "prun"\n')
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.code == "too_large" and p.file == "config.yaml"
+    (tmp_path / "inputs.yaml").write_text(BOMB)
+    start = time.perf_counter()
+    with pytest.raises(WorkflowError, match="aliases") as info:
+        read_values_file(str(tmp_path / "inputs.yaml"))
+    assert time.perf_counter() - start < 1 and info.value.problems[0].file == "inputs.yaml"
+
+
+def test_config_values_repeated_by_a_snakefile_count_against_the_size_limit(tmp_path):
+    """No alias at all: the Snakefile itself repeats a 400 KB config value 20 times."""
+    (tmp_path / "config.json").write_text('{"big": "' + "x" * 400_000 + '", "output": "out"}')
+    params = ", ".join(['config["big"]'] * 20)
+    (tmp_path / "Snakefile").write_text(f'configfile: "config.json"\nrule all:\n    params:\n        huge=[{params}]\n    input: config["output"]\n'
+                                        'rule a:\n    params:\n        opt_exec="echo"\n    output: config["output"]\n    shell: "prun"\n')
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.code == "too_large" and "config values used by the Snakefile" in p.message
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("a: &a [*a]\n", "inside the value it names"),
+    ("a: !!binary aGVsbG8=\n", "YAML tag 'tag:yaml.org,2002:binary'"),
+    ("a: !!set {x: null}\n", "YAML tag 'tag:yaml.org,2002:set'"),
+    ("a: .nan\n", "not a number that can be stored"),
+    ("a: &x {b: 1}\nc:\n  <<: *x\n", "merge keys"),
+    ("a: " + "[" * 70 + "]" * 70 + "\n", "nested deeper than 64"),
+    ("a: " + "9" * 5000 + "\n", "cannot be read"),
+])
+def test_yaml_that_cannot_be_stored_as_json_is_refused(text, fragment):
+    [p] = fast_problems(text + "steps:\n  x: {exec: echo}\n")
+    assert fragment in p.message and "line 1" in p.message or fragment in p.message
+
+
+def test_date_looking_values_stay_strings():
+    result = validate_workflow("yaml", "inputs: {day: 2024-01-31}\nsteps:\n  x: {exec: echo}\n")
+    assert result.ok and result.workflow.inputs == {"day": "2024-01-31"}
+
+
+@pytest.mark.parametrize("text,language", [
+    (HEAD + " {}\n", "cwl"),
+    (HEAD, "cwl"),
+    (HEAD.replace("steps:\n", "steps: []\n"), "cwl"),
+    ("steps:\n  sub:\n    type: workflow\n    steps: {}\n", "yaml"),
+])
+def test_empty_workflow_is_refused(text, language):
+    found = fast_problems(text, language)
+    assert any(p.code in ("empty", "syntax") and ("no steps" in p.message or "non-empty" in p.message) for p in found)
+
+
+def test_snakefile_with_only_rule_all_is_refused(tmp_path):
+    (tmp_path / "Snakefile").write_text('rule all:\n    input: "x"\n')
+    [p] = problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.code == "empty" and p.message.startswith("workflow has no steps")
+
+
+def test_scatter_wider_than_the_cap_is_refused_at_submission():
+    merge_many = str(EXAMPLES / "merge_many.cwl")
+    values = {"signals": [f"s{i}" for i in range(3)], "backgrounds": [f"b{i}" for i in range(3)]}
+    [p] = problems(merge_many, "cwl", inputs=values, base=str(EXAMPLES), limits=Limits(max_scatter=2))
+    assert p.code == "too_large" and p.step == "many_sig_bg_comb" and "makes 3 copies of the step; the limit is 2" in p.message
+    assert validate_workflow("cwl", merge_many, values, str(EXAMPLES), Limits(max_scatter=3)).ok
+    # a loop's first iteration is known at submission too (later ones only at run time: the engine reports them)
+    [p] = problems(str(EXAMPLES / "sequential_loop.cwl"), "cwl", inputs={"signal": "s"}, base=str(EXAMPLES), limits=Limits(max_scatter=1))
+    assert p.step == "parallel_work" and "makes 2 copies" in p.message
+
+
+@pytest.mark.parametrize("outputs", ["[a/outDS, b]", "3", "true", "{out: {from: [1]}}", "{out: 5}"])
+def test_native_outputs_of_the_wrong_type(outputs):
+    [p] = fast_problems(f"outputs: {outputs}\nsteps:\n  a: {{exec: echo}}\n")
+    assert p.code == "syntax" and "output" in p.message and p.file == "<text>"
+
+
+@pytest.mark.parametrize("scatter,fragment", [("3", "got a number (3)"), ("[{a: 1}]", "got a map of 1 key"), ("[[x]]", "got a list of 1 item"), ("''", "got a string")])
+def test_cwl_scatter_of_the_wrong_type(scatter, fragment):
+    text = HEAD.replace("inputs: []", "inputs: {xs: {default: [d1, d2]}}") + step("a", inds="xs", extra=f"    scatter: {scatter}\n")
+    [p] = fast_problems(text, "cwl")
+    assert p.step == "a" and p.code == "bad_scatter" and fragment in p.message
+
+
+SNAKE_BODY = 'rule all:\n    input: "out"\nrule a:\n    params:\n        opt_exec="echo"\n    output: "out"\n    shell: "prun"\n'
+
+
+@pytest.mark.parametrize("line", ["configfile: config.json", 'configfile: open("config.json")', "configfile: 42", "configfile:"])
+def test_snakemake_configfile_must_be_a_quoted_name(tmp_path, line):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "Snakefile").write_text(line + "\n" + SNAKE_BODY)
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.code == "syntax" and "line 1: configfile: takes a quoted file name" in p.message and p.file == "Snakefile"
+
+
+@pytest.mark.parametrize("name,content,fragment", [
+    ("config.json", "{oops", "broken JSON at line 1, column 2"),
+    ("config.json", "[1, 2]", "must hold a map of names to values, got a list of 2 items"),
+    ("config.json", '"just text"', "got a string ('just text')"),
+    ("config.json", '{"x": NaN}', "NaN is not a number that can be stored"),
+    ("config.yaml", "- a\n- b\n", "got a list of 2 items"),
+    ("config.yaml", "a: [\n", "broken YAML"),
+])
+def test_snakemake_config_that_is_not_a_map(tmp_path, name, content, fragment):
+    (tmp_path / name).write_text(content)
+    (tmp_path / "Snakefile").write_text(f'configfile: "{name}"\n' + SNAKE_BODY)
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert fragment in p.message and p.file == name
+
+
+@pytest.mark.parametrize("section", ['when: ', "scatter: ", "loop: 1", 'shell: ["prun", "x"]', 'params:\n        opt_exec=1 + "a"',
+                                     'params:\n        opt_exec=param_of()', 'params:\n        opt_exec=f"{config!r:>999999999}"',
+                                     'params:\n        **config', "params:\n        opt_exec=b'x'"])
+def test_snakemake_sections_of_the_wrong_shape(tmp_path, section):
+    (tmp_path / "Snakefile").write_text(f'rule all:\n    input: "out"\nrule a:\n    {section}\n    output: "out"\n    shell: "prun"\n'.replace('    shell: "prun"\n', "") if section.startswith("shell") else
+                                        f'rule all:\n    input: "out"\nrule a:\n    {section}\n    output: "out"\n    shell: "prun"\n')
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.step == "a" and p.code in ("syntax", "bad_scatter")
+
+
+@pytest.mark.parametrize("fields,fragment", [
+    ("exec: {x: 1}", "opt_exec must be a string, got a map of 1 key"),
+    ("args: [1, 2]", "opt_args must be a string, got a list of 2 items"),
+    ("args: 5", "opt_args must be a string, got a number (5)"),
+    ("containerImage: [a, b]", "opt_containerImage must be a string, got a list of 2 items"),
+    ("inDS: 3", "opt_inDS must be a dataset name or a list of dataset names, got a number (3)"),
+    ("inDS: {a: 1}", "got a map of 1 key"),
+    ("inDS: [ds1, 7]", "got a list holding a number (7)"),
+    ("exec: echo, inDsType: 5", "opt_inDsType must be a file type or a list of file types"),
+    ("useAthenaPackages: 'yes'", "opt_useAthenaPackages must be true or false, got a string ('yes')"),
+    ("loop: 'no'", "'loop' must be true or false"),
+    ("type: [prun]", "step type must be a string, got a list of 1 item"),
+])
+def test_native_fields_of_the_wrong_type(fields, fragment):
+    found = fast_problems(f"steps:\n  a: {{{fields}}}\n")
+    assert any(fragment in p.message and p.step == "a" for p in found), found
+
+
+def test_wrong_types_in_cwl_snakemake_and_from_input_values(tmp_path):
+    [p] = problems(HEAD + "  a:\n    run: prun\n    in:\n      opt_args: {default: [--x]}\n    out: [outDS]\n")
+    assert p.step == "a" and p.code == "bad_value" and "opt_args must be a string" in p.message
+    (tmp_path / "Snakefile").write_text('rule all:\n    input: "out"\nrule a:\n    params:\n        opt_containerImage=["a", "b"]\n    output: "out"\n    shell: "prun"\n')
+    [p] = problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.step == "a" and "opt_containerImage must be a string, got a list of 2 items" in p.message
+    # a value the user sends in the input file, followed through a sub-workflow binding and a scatter
+    [p] = problems(str(EXAMPLES / "merge_many.cwl"), "cwl", inputs={"signals": [{"x": 1}], "backgrounds": ["b"]}, base=str(EXAMPLES))
+    assert p.step == "make_signal" and p.file == "sig_bg_comb.cwl" and "got a map of 1 key (value of input 'signal')" in p.message
+    # a step's output only feeds dataset parameters
+    [p] = problems(HEAD + step("a") + "  b:\n    run: prun\n    in:\n      opt_exec: a/outDS\n    out: [outDS]\n")
+    assert p.step == "b" and "opt_exec cannot take the output of a step" in p.message
+
+
+def test_gitlab_project_id_and_python_level_junk():
+    text = (EXAMPLES / "gitlab.cwl").read_text()
+    assert validate_workflow("cwl", text).ok
+    [p] = problems(text.replace("default: 165337", "default: [1]"))
+    assert p.step == "deux" and "opt_projectID must be a whole number" in p.message
+    [p] = problems(HEAD + step("a"), limits=Limits(), inputs=[1, 2])
+    assert "input values must be a map" in p.message
+    [p] = problems(12345)
+    assert "must be text or a file path, got a number" in p.message
+
+
+def test_spec_file_outside_the_sandbox_is_not_read(tmp_path):
+    (tmp_path / "box").mkdir()
+    (tmp_path / "secret.cwl").write_text(HEAD + step("a"))
+    for spec in (str(tmp_path / "secret.cwl"), "../secret.cwl"):
+        [p] = problems(spec, "cwl", base=str(tmp_path / "box"))
+        assert p.code == "outside_sandbox"
+
+
+def test_an_unexpected_exception_becomes_a_problem_naming_it(monkeypatch):
+    import pandajedi_wf.workflow.parse as parse_module
+
+    def broken(raw):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(parse_module, "build_workflow", broken)
+    [p] = problems(HEAD + step("a"))
+    assert p.code == "internal" and "ZeroDivisionError: division by zero" in p.message
+
+
+def test_definition_given_directly_gets_the_same_checks():
+    from pandajedi_wf.workflow import validate_definition
+
+    good = parse_workflow("cwl", HEAD + step("a"), {}, None).to_dict()
+    assert validate_definition(good).ok
+    bad = json_copy(good)
+    bad["nodes"][0]["inputs"].append({"name": "opt_containerImage", "default": ["a", "b"]})
+    [p] = validate_definition(bad).problems
+    assert p.step == "a" and "opt_containerImage must be a string" in p.message
+    [p] = validate_definition({"nodes": "not a list"}).problems
+    assert p.code == "syntax" and "not a workflow definition (KeyError" in p.message
+    [p] = validate_definition({"name": "x", "language": "yaml", "nodes": []}).problems
+    assert p.code == "empty"
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def test_huge_condition_and_huge_step_name_give_short_messages():
+    text = HEAD + step("a") + step("b", inds="a/outDS", extra="    when: $(" + "(" * 200 + "self.opt_inDS" + ")" * 200 + ")\n")
+    [p] = fast_problems(text, "cwl")
+    assert p.code == "bad_condition" and "more than 50 deep" in p.message
+    text = HEAD + step("a") + step("b", inds="a/outDS", extra="    when: $(self.opt_inDS[" + "9" * 5000 + "])\n")
+    [p] = fast_problems(text, "cwl")
+    assert p.code == "bad_condition"
+    [p] = fast_problems(HEAD + "  ? " + "x" * 300_000 + "\n  : {run: prun, out: [outDS]}\n", "cwl")  # (explicit key: YAML caps plain ones)
+    assert p.code == "bad_name" and "300000 characters" in p.message and len(p.step) < 150
