@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import getpass
 import json
 
 import pytest
@@ -131,18 +132,25 @@ def test_list_passes_filters():
         (["rerun-from", "12", "reco"], "rerun", {"step": "reco"}),
     ],
 )
-def test_commands_reach_the_client(argv, command, params):
-    code, out, _, client = run(argv + ["--requester", "/CN=Jane Doe", "--role", "production"])
+def test_commands_reach_the_client_as_the_operator(argv, command, params):
+    code, out, _, client = run(argv)
     assert code == ExitCode.OK
-    assert client.calls == [("command", 12, command, params, "/CN=Jane Doe", "production")]
+    assert client.calls == [("command", 12, command, params, f"operator:{getpass.getuser()}", "operator")]
     assert out.strip() == f"{command} of workflow 12 queued (command 5): accepted"
 
 
-def test_requester_and_role_default_from_the_environment(monkeypatch):
+@pytest.mark.parametrize("option", [["--requester", "/CN=Jane Doe"], ["--role", "production"]])
+def test_nobody_can_claim_another_identity_on_the_command_line(option):
+    code, _, err, client = run(["kill", "12"] + option)
+    assert code == ExitCode.USAGE and client.calls == []
+    assert "unrecognized arguments" in err
+
+
+def test_identity_environment_variables_are_ignored(monkeypatch):
     monkeypatch.setenv("PANDAJEDI_WF_REQUESTER", "Jane Doe")
-    monkeypatch.delenv("PANDAJEDI_WF_ROLE", raising=False)
+    monkeypatch.setenv("PANDAJEDI_WF_ROLE", "production")
     _, _, _, client = run(["kill", "12"])
-    assert client.calls[0][4:] == ("Jane Doe", None)
+    assert client.calls[0][4:] == (f"operator:{getpass.getuser()}", "operator")
 
 
 def test_refused_command_exits_1_and_says_why():
@@ -200,7 +208,7 @@ def workdir(tmp_path):
 
 
 def test_submit_reads_inputs_and_templates_and_infers_the_language(workdir):
-    argv = ["submit", str(workdir / "main.cwl"), "--inputs", str(workdir / "inputs.yaml"), "--outDS", "user.jdoe.wf", "--templates", str(workdir / "templates.json"), "--requester", "Jane Doe"]
+    argv = ["submit", str(workdir / "main.cwl"), "--inputs", str(workdir / "inputs.yaml"), "--outDS", "user.jdoe.wf", "--templates", str(workdir / "templates.json"), "--owner", "Jane Doe", "--vo", "wlcg"]
     code, out, _, client = run(argv)
     assert code == 0 and out.strip() == "workflow 12 submitted (parsed); follow it with: pandajedi-wf show 12"
     (verb, kw), = client.calls
@@ -213,15 +221,40 @@ def test_submit_reads_inputs_and_templates_and_infers_the_language(workdir):
         "out_ds": "user.jdoe.wf",
         "task_templates": {"container": {"taskName": "x"}},
         "name": None,
-        "requester": "Jane Doe",
+        "owner": "Jane Doe",
+        "vo": "wlcg",
+        "prod_source_label": "user",
+        "requester": f"operator:{getpass.getuser()}",
     }
 
 
-def test_submit_check_validates_only(workdir):
-    code, out, _, client = run(["submit", str(workdir / "main.cwl"), "--check", "--yaml", str(workdir / "inputs.yaml")])
-    assert code == 0 and client.calls[0][0] == "validate" and "valid: 1 step(s)" in out
-    code, out, err, _ = run(["submit", str(workdir / "bad.cwl"), "--check"])
-    assert code == ExitCode.INVALID == 4 and "file bad.cwl: bad YAML [syntax]" in err
+CHAIN = """name: chain
+steps:
+  top:
+    type: prun
+    args: "--outputs a.txt"
+    exec: "echo a > a.txt"
+  bottom:
+    type: prun
+    inDS: top/outDS
+    args: "--outputs b.txt"
+    exec: "cat %IN > b.txt"
+"""
+
+
+def test_submit_check_parses_without_any_database(workdir):
+    (workdir / "chain.yaml").write_text(CHAIN)
+
+    def no_database():
+        raise AssertionError("submit --check must not build a database client")
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["submit", str(workdir / "chain.yaml"), "--check"], client_factory=no_database, out=out, err=err) == ExitCode.OK
+    assert "valid: 2 step(s)" in out.getvalue()
+    (workdir / "cycle.yaml").write_text(CHAIN.replace('    args: "--outputs a.txt"', '    inDS: bottom/outDS\n    args: "--outputs a.txt"'))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["submit", str(workdir / "cycle.yaml"), "--check"], client_factory=no_database, out=out, err=err) == ExitCode.INVALID
+    assert "cycle" in err.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -79,3 +79,22 @@ def test_no_requester_is_refused():
 
 def test_empty_owner_never_matches_an_empty_compact_name():
     assert not authorize("NULL", None, "").allowed
+
+
+@pytest.mark.parametrize(
+    "fqan, vo, expected",
+    [
+        ("/atlas/Role=productionXYZ", None, False),  # upstream's unanchored search would take it
+        ("/atlas/Role=production/Capability=NULL", "atlas", True),
+        ("/atlas/Role=production/Capability=something", "atlas", False),
+        ("/evil/Role=production", "atlas", False),  # a production role, but of another VO than the workflow's
+        ("/evil/Role=production", None, True),  # no VO to compare with: any VO's production role
+        ("/wlcg/Role=production", "wlcg", True),
+        ("/wlcg/usatlas/Role=production", "wlcg", False),  # usatlas is ATLAS's group
+        ("/atlas/usatlas/Role=production", "atlas", True),
+        ("x/atlas/Role=production", "atlas", False),
+    ],
+)
+def test_production_fqan_is_anchored_and_of_the_workflows_vo(fqan, vo, expected):
+    assert is_production_role([fqan], vo=vo) is expected
+    assert authorize("Jane Doe", [fqan], "Tadashi Maeno", vo=vo).allowed is expected

@@ -62,10 +62,13 @@ def test_non_owner_is_refused_and_nothing_changes(db, jedi_taskbuffer):
     cycle(db, jedi_taskbuffer)
     before = (workflow_row(db, wf)["status"], {k: r["status"] for k, r in step_rows(db, wf).items()})
 
-    code, out, err = cli(db, "--requester", "/DC=ch/DC=cern/OU=Users/CN=mallory/CN=123/CN=Mallory Evil", "kill", str(wf))
+    from pandajedi_wf.api.control import command_workflow
 
-    assert code == 1, (out, err)
-    assert "permission denied" in (out + err) and "Mallory Evil" in (out + err)
+    # what our server endpoint does for a verified identity that does not own the workflow
+    answer = command_workflow(db, wf, "kill", None, "/DC=ch/DC=cern/OU=Users/CN=mallory/CN=123/CN=Mallory Evil", [])
+
+    assert answer["status"] == "refused", answer
+    assert "permission denied" in answer["message"] and "Mallory Evil" in answer["message"]
     assert (workflow_row(db, wf)["status"], {k: r["status"] for k, r in step_rows(db, wf).items()}) == before
     (command,) = db.query_dicts(f"SELECT command, status, message FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w", {":w": wf})
     assert command["status"] == "refused" and "only the owner" in command["message"]
@@ -85,7 +88,7 @@ def test_owner_kill_mid_run_cancels_steps_and_kills_their_tasks(db, jedi_taskbuf
     running = {r["name"]: r for r in step_rows(db, wf).values()}
     assert running["top"]["status"] in ("running", "submitted") and running["top"]["jedi_task_id"]
 
-    code, out, err = cli(db, "--requester", "dev.user", "--json", "kill", str(wf))
+    code, out, err = cli(db, "--json", "kill", str(wf))
     assert code == 0, err
     assert json.loads(out)["status"] == "queued"
 
@@ -113,7 +116,7 @@ def test_pause_holds_new_submissions_and_resume_finishes_the_workflow(db, jedi_t
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.pause").workflow_id
     grid = new_grid(db, jedi_taskbuffer)
     cycle(db, jedi_taskbuffer)
-    assert cli(db, "--requester", "dev.user", "pause", str(wf))[0] == 0
+    assert cli(db, "pause", str(wf))[0] == 0
     cycle(db, jedi_taskbuffer)
     assert workflow_row(db, wf)["status"] == "paused"
     for _ in range(6):  # 'top' ends in JEDI meanwhile, but nothing new is submitted
@@ -123,7 +126,7 @@ def test_pause_holds_new_submissions_and_resume_finishes_the_workflow(db, jedi_t
     assert rows["top"]["status"] == "done"
     assert rows["bottom"]["jedi_task_id"] is None, rows
 
-    assert cli(db, "--requester", "dev.user", "resume", str(wf))[0] == 0
+    assert cli(db, "resume", str(wf))[0] == 0
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
     assert status == "done"
 
@@ -140,7 +143,7 @@ def test_retry_of_a_broken_step_submits_a_new_task_and_the_workflow_completes(db
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
     assert status == "failed"
 
-    code, out, err = cli(db, "--requester", "dev.user", "retry", str(wf))
+    code, out, err = cli(db, "retry", str(wf))
     assert code == 0, (out, err)
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
 
@@ -179,7 +182,7 @@ def test_finish_lets_running_steps_end_and_submits_nothing_new(db, jedi_taskbuff
     running_before = {r["name"] for r in step_rows(db, wf).values() if r["jedi_task_id"]}
     assert running_before and "combine" not in running_before
 
-    code, out, err = cli(db, "--requester", "dev.user", "finish", str(wf))
+    code, out, err = cli(db, "finish", str(wf))
     assert code == 0, (out, err)
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
 
@@ -197,7 +200,7 @@ def test_rerun_from_a_step_runs_it_and_everything_downstream_again(db, jedi_task
     assert run_until_quiet(db, jedi_taskbuffer, grid, wf)[0] == "done"
     first = {r["name"]: r["task_name"] for r in step_rows(db, wf).values()}
 
-    code, out, err = cli(db, "--requester", "dev.user", "rerun-from", str(wf), "bottom")
+    code, out, err = cli(db, "rerun-from", str(wf), "bottom")
     assert code == 0, (out, err)
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, wf)
 
@@ -218,7 +221,8 @@ def test_cli_submit_with_a_retry_policy_and_a_refused_policy(db, tmp_path):
     (tmp_path / "templates.json").write_text(json.dumps(DEV_TEMPLATES))
     (tmp_path / "policy.json").write_text(json.dumps({"max_attempts": {"task_failure": 3}, "backoff": {"base": 30, "cap": 600}}))
     (tmp_path / "bad.json").write_text(json.dumps({"max_attempts": {"definition": 2}}))
-    base = ["--requester", "dev.user", "--json", "submit", str(SIMPLE_CHAIN), "--outDS", "user.dev.cli", "--templates", str(tmp_path / "templates.json")]
+    base = ["--json", "submit", str(SIMPLE_CHAIN), "--outDS", "user.dev.cli", "--templates", str(tmp_path / "templates.json"),
+            "--owner", "dev.user", "--vo", "wlcg"]
 
     code, out, err = cli(db, *base, "--retry-policy", str(tmp_path / "policy.json"))
     assert code == 0, (out, err)

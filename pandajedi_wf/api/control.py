@@ -16,8 +16,12 @@ from .queries import WorkflowNotFound
 
 
 def command_workflow(db: WfDatabase, workflow_id: int, command: str, params: dict | None, requester: str | None,
-                     role: str | None) -> dict:
-    """Returns ``{"command_id", "status": "queued"|"refused", "message"}``."""
+                     role: str | list[str] | None, production_dns: tuple[str, ...] | list[str] = ()) -> dict:
+    """Returns ``{"command_id", "status": "queued"|"refused", "message"}``.
+
+    ``requester`` is who the caller verified (a DN from the PanDA server's front end, or the operator's name from the
+    operator CLI), ``role`` 'production' or the FQANs that came with that identity; never anything the payload says.
+    """
     if command not in COMMANDS:
         return {"command_id": None, "status": "refused", "message": f"unknown command {command!r}; known: {', '.join(sorted(COMMANDS))}"}
     found = workflows.load(db, [workflow_id])
@@ -25,15 +29,16 @@ def command_workflow(db: WfDatabase, workflow_id: int, command: str, params: dic
         raise WorkflowNotFound(f"no workflow with id {workflow_id}")
     wf = found[workflow_id]
     now = utcnow()
-    verdict = authorize(requester, role, wf["user_name"], wf["user_dn"], command=command, workflow_id=workflow_id)
+    verdict = authorize(requester, role, wf["user_name"], wf["user_dn"], command=command, workflow_id=workflow_id, vo=wf["vo"],
+                        production_dns=production_dns)
     refusal = None if verdict.allowed else verdict.reason
     if refusal is None:
         step_rows = with_jedi_status(db, steps.load_for_workflows(db, [workflow_id])[workflow_id])
         plan = plan_command(command, params or {}, wf["status"], step_rows,
-                            workflow_id=workflow_id, production_role=verdict.as_role == "production")
+                            workflow_id=workflow_id, production_role=verdict.as_role in ("production", "operator"))
         refusal = None if plan.accepted else plan.refusal
     with db.transaction():
-        command_id = commands.queue(db, workflow_id, command, params, requester, verdict.as_role or role, now)
+        command_id = commands.queue(db, workflow_id, command, params, requester, verdict.as_role or _role_text(role), now)
         if refusal is not None:
             commands.close(db, command_id, "refused", refusal, now)
         else:
@@ -41,3 +46,10 @@ def command_workflow(db: WfDatabase, workflow_id: int, command: str, params: dic
     if refusal is not None:
         return {"command_id": command_id, "status": "refused", "message": refusal}
     return {"command_id": command_id, "status": "queued", "message": f"{command} of workflow {workflow_id} queued; the processor executes it in its next cycle"}
+
+
+def _role_text(role: str | list[str] | None) -> str | None:
+    """What a refused command records as the requester's role (the column holds one short text)."""
+    if role is None or isinstance(role, str):
+        return role
+    return ",".join(role)[:64] or None

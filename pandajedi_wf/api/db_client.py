@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pandajedi_wf.cli.client import BackendError, InvalidWorkflow, WorkflowNotFound
+from pandajedi_wf.control import compact_user_name
 from pandajedi_wf.taskbuffer.connection import DatabaseError, WfDatabase
 
 from . import queries
@@ -22,10 +23,14 @@ class DbWorkflowClient:
         except DatabaseError as exc:
             raise BackendError(str(exc)) from exc
 
-    def submit(self, *, language, spec, input_values, base_dir, out_ds, task_templates, name, requester, retry_policy=None) -> dict:
+    def submit(self, *, language, spec, input_values, base_dir, out_ds, task_templates, name, requester, owner=None, vo="atlas",
+               prod_source_label="user", retry_policy=None) -> dict:
+        """``owner`` is the user the workflow belongs to; ``requester`` (the operator) is recorded as the actor."""
+        owner = owner or requester
         result = self._call(submit_workflow, self.db, language=language, spec=spec, input_values=input_values, base_dir=base_dir,
-                            out_ds=out_ds, user_name=requester, user_dn=requester, task_templates=task_templates, name=name,
-                            retry_policy=retry_policy)
+                            out_ds=out_ds, user_name=compact_user_name(owner), user_dn=owner if owner.startswith("/") else None,
+                            task_templates=task_templates, name=name, vo=vo, prod_source_label=prod_source_label,
+                            actor=f"submit by {requester}", retry_policy=retry_policy)
         if not result.ok:
             raise InvalidWorkflow(f"workflow {result.workflow_id} refused: invalid description", result.problems)
         return result.to_dict()

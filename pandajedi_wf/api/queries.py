@@ -23,6 +23,9 @@ def show_workflow(db: WfDatabase, workflow_id: int) -> dict:
         "workflow_id": workflow_id,
         "name": wf["name"],
         "user_name": wf["user_name"],
+        "vo": wf["vo"],
+        "prod_source_label": wf["prod_source_label"],
+        "parent_workflow_id": wf["parent_workflow_id"],
         "status": wf["status"],
         "language": wf["language"],
         "out_ds": wf["out_ds"],
@@ -33,6 +36,8 @@ def show_workflow(db: WfDatabase, workflow_id: int) -> dict:
             {
                 "step_id": int(s["step_id"]),
                 "node_key": s["node_key"],
+                "node_id": s["node_id"],
+                "parent_keys": list(s["parent_keys"] or ()),
                 "name": s["name"],
                 "step_type": s["step_type"],
                 "status": s["status"],

@@ -51,11 +51,13 @@ def submit_workflow(
     limits: Limits | None = None,
     actor: str = "submit",
     retry_policy: dict | None = None,
+    workflow_id: int | None = None,
 ) -> SubmitResult:
     """Parse (``spec``) or take (``definition``) a workflow and store it ``parsed``, ready for the processor.
 
     ``retry_policy`` (see ``control.parse_retry_policy``) overrides the default automatic step retries for this
     workflow; an invalid one refuses the submission (``ok`` False, nothing stored) with the offending key named.
+    ``workflow_id`` is the id the PanDA server already gave the request (intake); by default a new one is drawn.
     """
     if retry_policy is not None:
         try:
@@ -89,6 +91,7 @@ def submit_workflow(
     with db.transaction():
         workflow_id = workflows.insert(
             db,
+            workflow_id=workflow_id,
             name=name or (parsed.name if parsed is not None and parsed.name else out_ds),
             user_name=user_name,
             user_dn=user_dn,
@@ -132,6 +135,25 @@ def submit_client_request(db: WfDatabase | None, client_request: dict, user_name
         request=request,
         **kwargs,
     )
+
+
+def record_refused_request(db: WfDatabase, workflow_id: int, request: dict | None, user_name: str, vo: str,
+                           prod_source_label: str, reason: str, now, actor: str) -> None:
+    """A request that never got as far as a description (unreadable, no sandbox, bad fields) is still a workflow the
+    user can look up: ``failed`` under the id they were given, with the reason as its error."""
+    request = request or {}
+    out_ds = request.get("outDS") if isinstance(request.get("outDS"), str) else None
+    name = request.get("workflow_name") if isinstance(request.get("workflow_name"), str) else None
+    language = request.get("language") if request.get("language") in ("cwl", "snakemake", "yaml") else "unknown"
+    dialog = f"request refused: {reason}"
+    with db.transaction():
+        workflows.insert(
+            db, workflow_id=workflow_id, name=name or out_ds or f"request {workflow_id}", user_name=user_name,
+            user_dn=request.get("user_dn") if isinstance(request.get("user_dn"), str) else None, vo=vo,
+            prod_source_label=prod_source_label, language=language, status="failed", out_ds=out_ds, definition=None,
+            request={k: v for k, v in request.items() if k != "taskParams"}, error_dialog=dialog, now=now,
+        )
+        transitions.record(db, [TransitionRecord("workflow", workflow_id, workflow_id, None, "failed", dialog[:4000], actor, now)])
 
 
 def _read_input_values(path: str) -> dict:

@@ -67,6 +67,9 @@ class WorkflowClient(Protocol):
         task_templates: dict | None,
         name: str | None,
         requester: str | None,
+        owner: str | None = None,
+        vo: str = "atlas",
+        prod_source_label: str = "user",
         retry_policy: dict | None = None,
     ) -> dict: ...
 

@@ -24,6 +24,12 @@ from . import render
 from .client import BackendError, ClientError, CommandRefused, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
 
 PROG = "pandajedi-wf"
+DESCRIPTION = (
+    "Operator's tool over the PanDA database: submit, inspect and command pchain workflows run by JEDI. Users use "
+    "pchain_native and pbook through the PanDA server instead. Commands sent here are recorded as the operator "
+    "(operator:<login name>) with the operator's rights."
+)
+OPERATOR_ROLE = "operator"
 WORKFLOW_STATUSES = ("registered", "parsed", "running", "paused", "finishing", "cancelling", "done", "finished", "failed", "cancelled")
 LANGUAGES = ("cwl", "snakemake", "yaml")
 SIMPLE_COMMANDS = {
@@ -68,13 +74,9 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of tables")
-    common.add_argument("--requester", default=argparse.SUPPRESS, help="user name or DN sending the command (default: $PANDAJEDI_WF_REQUESTER or login name)")
-    common.add_argument("--role", default=argparse.SUPPRESS, help="role of the requester, e.g. 'production' or an FQAN (default: $PANDAJEDI_WF_ROLE)")
 
-    parser = _Parser(prog=PROG, description="Submit, inspect and command pchain workflows run by JEDI.", epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", default=False, help="print JSON instead of tables")
-    parser.add_argument("--requester", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--role", default=None, help=argparse.SUPPRESS)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
 
@@ -86,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--templates", metavar="FILE", help="JSON task parameter templates (pchain taskParams)")
     submit.add_argument("--retry-policy", metavar="FILE", help="JSON automatic retry policy of this workflow (see README)")
     submit.add_argument("--name", help="workflow name (default: from the description)")
+    submit.add_argument("--owner", help="user the workflow belongs to (user name or DN; default: the operator's login name)")
+    submit.add_argument("--vo", default="atlas", help="VO of the workflow's JEDI tasks (default: atlas; e.g. wlcg on a generic JEDI)")
+    submit.add_argument("--prodSourceLabel", dest="prod_source_label", default="user", help="prodSourceLabel of its tasks (default: user)")
     submit.add_argument("--check", action="store_true", help="validate only; nothing is submitted")
 
     show = verbs.add_parser("show", parents=[common], help="show a workflow with its steps, data, tasks and history")
@@ -162,11 +167,19 @@ def read_templates(path: str) -> dict:
 class _Run:
     """One invocation: parsed arguments, the client, and the output streams."""
 
-    def __init__(self, args: argparse.Namespace, client: WorkflowClient, out: TextIO, err: TextIO):
+    def __init__(self, args: argparse.Namespace, client_factory: Callable[[], WorkflowClient], out: TextIO, err: TextIO):
         self.args = args
-        self.client = client
+        self._client_factory = client_factory
+        self._client: WorkflowClient | None = None
         self.out = out
         self.err = err
+
+    @property
+    def client(self) -> WorkflowClient:
+        """Made on first use: ``submit --check`` never needs the database."""
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
 
     def emit(self, value: Any, text: str, problem: bool = False) -> None:
         """JSON always goes to stdout (scripts read it); a refusal in text form goes to stderr."""
@@ -187,8 +200,11 @@ class _Run:
         templates = read_templates(a.templates) if a.templates else None
         extra = {"retry_policy": read_json_object(a.retry_policy, "retry policy")} if a.retry_policy else {}
         base_dir = os.path.dirname(spec)
-        if a.check:
-            result = self.client.validate(language=language, spec=spec, input_values=values, base_dir=base_dir)
+        if a.check:  # parsing needs no database
+            from pandajedi_wf.api.submission import submit_workflow
+
+            result = submit_workflow(None, language=language, spec=spec, input_values=values, base_dir=base_dir, out_ds="check",
+                                     user_name="check", check_only=True).to_dict()
             self.emit(result, render.validation(result), problem=not result.get("ok"))
         else:
             result = self.client.submit(
@@ -199,7 +215,10 @@ class _Run:
                 out_ds=a.out_ds,
                 task_templates=templates,
                 name=a.name,
-                requester=requester(a),
+                owner=a.owner or getpass.getuser(),
+                vo=a.vo,
+                prod_source_label=a.prod_source_label,
+                requester=operator(),
                 **extra,
             )
             self.emit(result, render.submitted(result), problem=not result.get("ok"))
@@ -227,7 +246,7 @@ class _Run:
             params["step"] = a.step
         if command == "finish" and a.now:
             params["now"] = True
-        result = self.client.command(a.workflow_id, command, params or None, requester(a), role(a))
+        result = self.client.command(a.workflow_id, command, params or None, operator(), OPERATOR_ROLE)
         status = result.get("status")
         text = render.command_result(a.workflow_id, command, result)
         if status == "refused":
@@ -242,12 +261,9 @@ class _Run:
         return ExitCode.OK
 
 
-def requester(args: argparse.Namespace) -> str:
-    return args.requester or os.environ.get("PANDAJEDI_WF_REQUESTER") or getpass.getuser()
-
-
-def role(args: argparse.Namespace) -> str | None:
-    return args.role or os.environ.get("PANDAJEDI_WF_ROLE") or None
+def operator() -> str:
+    """Who the command is recorded as: the operator at this terminal, never a user named on the command line."""
+    return f"operator:{getpass.getuser()}"
 
 
 def main(argv: list[str] | None = None, client_factory: Callable[[], WorkflowClient] = make_client, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -265,7 +281,7 @@ def _main(argv: list[str] | None, client_factory: Callable[[], WorkflowClient], 
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     try:
-        run = _Run(args, client_factory(), out, err)
+        run = _Run(args, client_factory, out, err)
         if args.verb == "submit":
             return run.submit()
         if args.verb == "show":

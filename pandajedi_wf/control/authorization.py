@@ -12,14 +12,19 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-# upstream has_production_role (pandaserver/api/v1/common.py): VO-level production role, and usatlas
-_PRODUCTION_FQAN = re.compile(r"^/[^/]+(/usatlas)?/Role=production")
+# upstream has_production_role (pandaserver/api/v1/common.py) takes a VO-level production role, and usatlas; its
+# patterns are searched unanchored, so '/atlas/Role=productionXYZ' or any made-up VO would pass there. Here the FQAN
+# must be exactly the workflow's VO's production role, optionally with VOMS' '/Capability=NULL' suffix.
+_PRODUCTION_FQAN = re.compile(r"^/(?P<vo>[^/]+)(/usatlas)?/Role=production(/Capability=NULL)?$")
+
+
+OPERATOR_ROLE = "operator"  # given only by the operator CLI / in-process API, never from a verified request
 
 
 @dataclass(frozen=True)
 class Authorization:
     allowed: bool
-    as_role: str | None  # 'owner' or 'production' when allowed
+    as_role: str | None  # 'owner', 'production' or 'operator' when allowed
     reason: str
 
 
@@ -33,14 +38,30 @@ def compact_user_name(identity: str | None) -> str:
     return identity if compact in ("", "NULL", None) else compact
 
 
-def is_production_role(roles: str | Iterable[str] | None, requester: str | None = None, production_dns: Iterable[str] = ()) -> bool:
-    """``roles`` is 'production', an FQAN, or a list of FQANs; ``production_dns`` are DN parts with the role (panda_config)."""
+def is_production_role(roles: str | Iterable[str] | None, requester: str | None = None, production_dns: Iterable[str] = (),
+                       vo: str | None = None) -> bool:
+    """``roles`` is 'production', an FQAN, or a list of FQANs; ``production_dns`` are DN parts with the role (panda_config).
+
+    An FQAN counts only for ``vo`` (the workflow's VO) when it is given, and ``/usatlas`` only for ATLAS.
+    """
     if requester and any(dn and dn in requester for dn in production_dns):
         return True
     if roles is None:
         return False
-    items = [roles] if isinstance(roles, str) else list(roles)
-    return any(item == "production" or _PRODUCTION_FQAN.search(item or "") for item in items)
+    if isinstance(roles, str):  # a role word from trusted in-process callers, or one FQAN
+        return roles == "production" or _is_production_fqan(roles, vo)
+    # FQANs of a verified identity: only real FQANs count (a token scope 'role:production' reaches upstream's
+    # get_fqan as the bare word 'production', which upstream's own has_production_role does not take either)
+    return any(_is_production_fqan(item or "", vo) for item in roles)
+
+
+def _is_production_fqan(fqan: str, vo: str | None) -> bool:
+    match = _PRODUCTION_FQAN.match(fqan)
+    if match is None:
+        return False
+    if match.group(2) and match.group("vo") != "atlas":
+        return False
+    return vo is None or match.group("vo") == vo
 
 
 def authorize(
@@ -52,12 +73,15 @@ def authorize(
     command: str = "command",
     workflow_id: int | None = None,
     production_dns: Iterable[str] = (),
+    vo: str | None = None,
 ) -> Authorization:
     """May ``requester`` (DN or user name) with ``roles`` send ``command`` to a workflow owned by ``owner_name``?"""
     who = f"workflow {workflow_id}" if workflow_id is not None else "this workflow"
+    if roles == OPERATOR_ROLE and requester:  # the operator CLI over the database: whoever has its password
+        return Authorization(True, OPERATOR_ROLE, f"{command} on {who} by the operator ({requester})")
     if not requester:
         return Authorization(False, None, f"permission denied: {command} on {who} needs a requester identity")
-    if is_production_role(roles, requester, production_dns):
+    if is_production_role(roles, requester, production_dns, vo):
         return Authorization(True, "production", f"{command} on {who} allowed by production role")
     compact = compact_user_name(requester)
     owners = {owner_name} | ({compact_user_name(owner_dn)} if owner_dn else set())

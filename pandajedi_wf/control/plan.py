@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..core.lifecycle import Lifecycle
-from ..workflow.lifecycles import STEP_ACTIVE, STEP_ENDED, STEP_LIFECYCLE, WORKFLOW_LIFECYCLE
+from ..workflow.lifecycles import STEP_ACTIVE, STEP_ENDED, STEP_LIFECYCLE, WORKFLOW_LIFECYCLE, jedi_status_to_step_status
 from .commands import COMMANDS, refusal_reason
 from .step_graph import StepGraph, StepView, downstream_closure, node_path
 
@@ -122,11 +122,15 @@ def _refuse(command: str, reason: str) -> CommandPlan:
     return CommandPlan(command, False, refusal=reason, message=reason)
 
 
+# parameters every command may carry: where it came from, for the history (not used by the plan)
+ORIGIN_PARAMS = {"from_task_command": int}
+
+
 def _params_problem(rule, params: dict) -> str | None:
-    allowed = rule.params
+    allowed = {**rule.params, **ORIGIN_PARAMS}
     for name, value in params.items():
         if name not in allowed:
-            expected = ", ".join(allowed) if allowed else "none"
+            expected = ", ".join(rule.params) if rule.params else "none"
             return f"unknown parameter {name!r} (allowed: {expected})"
         if not isinstance(value, allowed[name]) or (allowed[name] is not bool and isinstance(value, bool)):
             return f"parameter {name!r} must be {allowed[name].__name__}, got {value!r}"
@@ -188,11 +192,13 @@ def _plan_retry(plan: CommandPlan, graph: StepGraph, params, status, policy, pro
         raise _Refused("nothing to retry: no step failed, ended partially or was cancelled")
     retriable = policy.jedi_retry_statuses | (policy.production_retry_statuses if prod else frozenset())
 
-    def jedi_retry(step: StepView) -> bool:
+    def jedi_retry(step: StepView) -> str | None:
         if step.jedi_task_id is None or step.status not in ("failed", "finished"):
-            return False
+            return None
         jedi_status = step.jedi_status or step.status  # a failed/finished step mirrors its task unless told otherwise
-        return jedi_status in retriable
+        if jedi_status_to_step_status.get(jedi_status) in STEP_ACTIVE:
+            return ADOPT  # the task was retried in JEDI already (its owner's pbook retry): follow it, send nothing
+        return RETRY if jedi_status in retriable else None
 
     _apply_reset(plan, graph, roots, "retry", jedi_retry)
 
@@ -208,10 +214,15 @@ def _plan_rerun(plan: CommandPlan, graph: StepGraph, params, status, policy, pro
     not_run = [k for k in roots if graph.steps[k].status == "defined"]
     if len(not_run) == len(roots):
         raise _Refused(f"nothing to rerun: {_label(graph.steps[roots[0]])} has not run yet")
-    _apply_reset(plan, graph, roots, "rerun", lambda step: False)
+    _apply_reset(plan, graph, roots, "rerun", lambda step: None)
+
+
+RETRY = "retry"  # a root's task gets JEDI 'retry'
+ADOPT = "adopt"  # a root's task is already running again in JEDI: the step follows it
 
 
 def _apply_reset(plan: CommandPlan, graph: StepGraph, roots: list[str], verb: str, jedi_retry) -> None:
+    """Reset ``roots`` and what depends on them; ``jedi_retry(step)`` says RETRY, ADOPT or None (a new task) per root."""
     closure = downstream_closure(graph, roots)
     root_set = set(roots)
     order = list(graph.steps)
@@ -223,9 +234,13 @@ def _apply_reset(plan: CommandPlan, graph: StepGraph, roots: list[str], verb: st
     for key in order:
         step = graph.steps[key]
         if key in closure.reset:
-            if key in root_set and jedi_retry(step):
+            how = jedi_retry(step) if key in root_set else None
+            if how == RETRY:
                 plan.step_changes.append(StepChange(key, step.status, "retrying", f"user {verb}: JEDI retry of task {step.jedi_task_id}"))
                 plan.jedi_commands.append(JediCommand(step.jedi_task_id, "retry", key))
+            elif how == ADOPT:
+                plan.step_changes.append(StepChange(key, step.status, "retrying",
+                                                    f"user {verb}: task {step.jedi_task_id} already retried in JEDI ({step.jedi_status})"))
             elif step.status != "defined":
                 why = f"user {verb}" if key in root_set else f"user {verb}: downstream of a step run again"
                 plan.step_changes.append(StepChange(key, step.status, "defined", why, new_task=step.jedi_task_id is not None))

@@ -19,6 +19,7 @@ from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from .common import CycleStats
 
 PRODUCTION_ROLE = "production"
+PRIVILEGED_ROLES = (PRODUCTION_ROLE, "operator")  # what JEDI lets a production role do, the operator may do too
 
 
 def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list[dict], task_buffer, now: datetime.datetime,
@@ -30,7 +31,7 @@ def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list
         actor = f"{command['requester'] or '?'} via {owner}"
         plan = plan_command(
             command["command"], command["params"] or {}, wf["status"], step_rows,
-            workflow_id=int(wf["workflow_id"]), production_role=command["requester_role"] == PRODUCTION_ROLE,
+            workflow_id=int(wf["workflow_id"]), production_role=command["requester_role"] in PRIVILEGED_ROLES,
         )
         if not plan.accepted:
             with db.transaction():

@@ -59,3 +59,19 @@ def for_workflow(db: WfDatabase, workflow_id: int) -> list[dict]:
 def get(db: WfDatabase, command_id: int) -> dict | None:
     rows = db.query_dicts(f"SELECT {COLUMNS} FROM {db.table(TABLE)} WHERE command_id=:c", {":c": command_id})
     return rows[0] if rows else None
+
+
+def refused_origins(db: WfDatabase, workflow_ids: list[int]) -> dict[int, set[tuple[str, str, int]]]:
+    """(command, requester, task id) of refused commands read from users' task commands, per workflow: a refused
+    intent is recorded once, not again each pass while the task command stays in DEFT."""
+    found: dict[int, set[tuple[str, str, int]]] = {}
+    for part in chunks(workflow_ids, 500):
+        id_sql, binds = in_clause("wf", part)
+        for workflow_id, command, requester, params in db.query(
+            f"SELECT workflow_id, command, requester, params FROM {db.table(TABLE)} WHERE status='refused' AND workflow_id IN {id_sql}",
+            binds,
+        ):
+            task_id = (json_value(params) or {}).get("from_task_command")
+            if task_id is not None:
+                found.setdefault(int(workflow_id), set()).add((command, requester, int(task_id)))
+    return found

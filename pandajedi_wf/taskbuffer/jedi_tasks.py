@@ -49,3 +49,30 @@ def queued_task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, 
         for task_id, command in db.query(f"SELECT comm_task, comm_cmd FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task IN {id_sql}", binds):
             found[int(task_id)] = command
     return found
+
+
+def task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """(comm_cmd, comm_comment) of the DEFT PRODSYS_COMM row per task: the last command anyone sent it, and who
+    (upstream writes ``"<command> by <compact DN>"`` unless the sender gave its own comment)."""
+    found: dict[int, tuple[str, str | None]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for task_id, command, comment in db.query(
+            f"SELECT comm_task, comm_cmd, comm_comment FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task IN {id_sql}", binds
+        ):
+            found[int(task_id)] = (command, comment)
+    return found
+
+
+def input_progress(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """(files, finished, failed) of each task's primary inputs (JEDI_Datasets input/pseudo_input, not secondaries)."""
+    found: dict[int, tuple[int, int, int]] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for task_id, n_files, finished, failed in db.query(
+            f"SELECT jediTaskID, SUM(nFiles), SUM(nFilesFinished), SUM(nFilesFailed) FROM {db.table('JEDI_Datasets')} "
+            f"WHERE jediTaskID IN {id_sql} AND type IN ('input','pseudo_input') AND masterID IS NULL GROUP BY jediTaskID",
+            binds,
+        ):
+            found[int(task_id)] = (int(n_files or 0), int(finished or 0), int(failed or 0))
+    return found

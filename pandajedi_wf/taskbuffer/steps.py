@@ -290,3 +290,16 @@ def set_error_dialogs(db: WfDatabase, dialogs: list[tuple[int, str]], now: datet
         f"UPDATE {db.table(TABLE)} SET error_dialog=:error_dialog, modification_time=:now WHERE step_id=:step_id ",
         [{":error_dialog": text[:4000], ":now": now, ":step_id": i} for i, text in dialogs],
     )
+
+
+def ended_with_task_command(db: WfDatabase, task_commands: tuple[str, ...] | list[str]) -> list[tuple[int, int]]:
+    """(workflow_id, jedi_task_id) of ended steps (failed or finished, not held for an automatic retry) whose task has
+    one of ``task_commands`` in DEFT PRODSYS_COMM: found from DEFT's few command rows through the task index."""
+    command_sql, binds = in_clause("c", task_commands)
+    rows = db.query(
+        f"SELECT s.workflow_id, s.jedi_task_id FROM {db.schema_deft}.PRODSYS_COMM c, {db.table(TABLE)} s "
+        f"WHERE c.comm_cmd IN {command_sql} AND s.jedi_task_id=c.comm_task AND s.status IN ('failed','finished') "
+        "AND s.retry_after IS NULL",
+        binds,
+    )
+    return [(int(w), int(t)) for w, t in rows]

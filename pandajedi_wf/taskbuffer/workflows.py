@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 
+from . import upstream_workflows
 from .connection import SKIP_LOCKED, WfDatabase, chunks, in_clause, json_text, json_value
 from .status_updates import guarded_status_changes
 
 TABLE = "JEDI_WF_WORKFLOWS"
-SEQUENCE = "JEDI_WF_WORKFLOW_ID_SEQ"
+# one id space with upstream's workflows table: the id pchain_native's user was given is our workflow id and the
+# reqID of every task of the workflow, and a workflow submitted another way can never take an id the server gives
+SEQUENCE = upstream_workflows.ID_SEQUENCE
 
 
 def claim_due(db: WfDatabase, statuses, owner: str, now: datetime.datetime, lease_seconds: int, batch_size: int) -> list[int]:
@@ -94,9 +97,12 @@ def insert(
     now: datetime.datetime,
     parent_workflow_id: int | None = None,
     retry_policy: dict | None = None,
+    workflow_id: int | None = None,
 ) -> int:
-    """A new workflow row; its id comes from our sequence first so the caller can log it before commit."""
-    (workflow_id,) = db.next_ids(SEQUENCE, 1)
+    """A new workflow row. Its id is ``workflow_id`` when the PanDA server already gave one (intake), otherwise drawn
+    from the shared sequence first, so the caller can log it before commit."""
+    if workflow_id is None:
+        (workflow_id,) = db.next_ids(SEQUENCE, 1)
     db.execute(
         f"INSERT INTO {db.table(TABLE)} (workflow_id, parent_workflow_id, name, user_name, user_dn, vo, prod_source_label, "
         "language, status, out_ds, definition, request, retry_policy, error_dialog, creation_time, modification_time, "
