@@ -25,6 +25,17 @@ class SubmissionOutcome:
     transient: bool = False  # worth trying again later (exception, DB hiccup)
 
 
+def deft_user_name(user_dn: str) -> str:
+    """The ``userName`` ``insertTaskParamsPanda`` writes into DEFT T_TASK (and JEDI_Tasks) for a submission by
+    ``user_dn`` without production role: it always replaces the parameters' userName by upstream's cleaned DN
+    (``CoreUtils.clean_user_id``, the DN itself when that cleans to nothing). A crash repair must look the task up
+    under this name, not under the workflow's ``user_name``."""
+    from pandaserver.srvcore.CoreUtils import clean_user_id
+
+    name = clean_user_id(user_dn)
+    return user_dn if name in ("", "NULL", None) else name
+
+
 def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: bool = False) -> SubmissionOutcome:
     params = dict(task_params)
     params["uniqueTaskName"] = True
