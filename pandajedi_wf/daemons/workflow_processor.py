@@ -6,6 +6,8 @@ Order inside one workflow, chosen for crash safety:
  3. the pure engine (``workflow.next_actions``) decides; its actions are written in one transaction, where a
     submission is only an *intent* (step ``submitting`` with its exact task parameters);
  4. after that commit JEDI is called, and the answer is recorded. A crash between 3 and 4 is repaired by 2.
+At most ``max_submissions_per_workflow`` JEDI calls per workflow and pass, repairs (2) and new intents (3) together:
+a ready step beyond the cap is left ready (no intent) for the next pass, which comes at once.
 A step whose task fails is judged by ``step_retries`` in 3, before the engine sees it: held for an automatic retry
 (the engine sees it ``retrying``), or left ended; a retry that is due is part of the same plan and write.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,11 +50,31 @@ from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 from . import junction_wait, step_retries
 from .common import CycleStats, process_id
 from .step_cache import CREATED_DEFAULTS, StepRowCache
-from .jedi_submission import submit_task
+from .jedi_submission import deft_user_name, submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
 NOTHING_DUE = "no workflow due"
+
+# Crash tests only: ``PANDAJEDI_WF_FAULT_POINT=<point>[:<n>]`` makes the process SIGKILL itself the n-th time (default
+# the first) it reaches that point, as a node failure or the OOM killer would; unset, ``fault_point`` does nothing.
+FAULT_POINT_ENV = "PANDAJEDI_WF_FAULT_POINT"
+FAULT_POINTS = (
+    "batch_decided",  # a batch's decisions made, nothing of them written
+    "write_transaction",  # inside the batch's write transaction, before its commit
+    "jedi_accepted",  # JEDI took a task (new intent or crash repair), its answer not yet recorded
+    "lease_release",  # everything written and submitted, the batch's leases not yet released
+)
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    wanted = os.environ.get(FAULT_POINT_ENV)
+    if not wanted or wanted.partition(":")[0] != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] >= int(wanted.partition(":")[2] or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -106,6 +130,7 @@ class _Plan:
     touched: dict[str, dict] = field(default_factory=dict)
     created: list[dict] = field(default_factory=list)
     workflow_change: tuple[str, str] | None = None
+    deferred: int = 0  # ready steps left without an intent: the workflow's submission cap was reached this pass
     results: list[tuple[dict, dict | None]] = field(default_factory=list)
     dialogs: list[tuple[dict, str]] = field(default_factory=list)  # error_dialog of steps whose status stays
     to_kill: list[int] = field(default_factory=list)
@@ -188,15 +213,19 @@ def cycle(
     for workflow_id in claimed:
         wf = rows[workflow_id]
         try:
-            if _rare_paths(db, wf, step_rows, task_buffer, now, owner, stats):
+            changed, repaired = _rare_paths(db, wf, step_rows, task_buffer, now, owner, stats, settings.max_submissions_per_workflow)
+            if changed:
                 moved.add(workflow_id)
                 unsure.add(workflow_id)
-            plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats, now)
+            plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats, now, settings.max_submissions_per_workflow - repaired)
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
             continue
+        if plan.deferred:  # the rest of its ready steps go in the next pass
+            moved.add(workflow_id)
         if plan.history:
             plans.append(plan)
+    fault_point("batch_decided")
     written = _write(db, plans, owner, now, stats, errors)
     unsure.update(p.workflow_id for p in plans if not p.mirrored)
     moved.update(p.workflow_id for p in written)
@@ -214,6 +243,7 @@ def cycle(
     if errors:
         stats.add("workflow_errors", len(errors))
         workflows.set_errors(db, sorted(errors.items()), now)
+    fault_point("lease_release")
     # a workflow that moved may move again at once (a chain advances one cycle per link): due right after this
     # pass's clock, so the next pass takes it but this pass (``cycle_all``) does not; the others back off, but no
     # longer than until their first held step's retry is due
@@ -346,16 +376,21 @@ def _read_jedi(db, workflow_status: dict[int, str], step_rows: dict[int, list[di
             s["retries_made"] = made.get(int(s["step_id"]), 0)
 
 
-def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now, owner, stats) -> bool:
-    """Crash repair, user commands and repeated kills: rare, so done one workflow at a time with their own writes."""
+def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now, owner, stats, cap: int) -> tuple[bool, int]:
+    """Crash repair, user commands and repeated kills: rare, so done one workflow at a time with their own writes.
+
+    Returns (whether anything changed, how many intents the crash repair finished). At most ``cap`` intents are
+    repaired per pass (each costs a DEFT lookup and maybe a JEDI call); the others stay ``submitting`` for the next.
+    """
     workflow_id = int(wf["workflow_id"])
     changed = False
-    stranded = [s for s in step_rows[workflow_id] if s["status"] == "submitting"]
+    stranded = [s for s in step_rows[workflow_id] if s["status"] == "submitting"][:cap]
     if stranded:
         params = steps.task_params_of(db, [int(s["step_id"]) for s in stranded])
         for s in stranded:
             s["task_params"] = params.get(int(s["step_id"]))
             _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=True)
+        stats.add("intents_repaired", len(stranded))
         changed = True
     if wf.get("queued_commands") and execute_queued(db, wf, step_rows[workflow_id], wf["queued_commands"], task_buffer, now, owner, stats):
         changed = True
@@ -367,11 +402,11 @@ def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now
         if alive:
             stats.add("kills_repeated", len(alive))
             kill_tasks(task_buffer, wf, alive)
-    return changed
+    return changed, len(stranded)
 
 
-def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=None) -> _Plan:
-    """Follow JEDI and run the engine for one workflow, in memory only."""
+def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=None, submissions: int | None = None) -> _Plan:
+    """Follow JEDI and run the engine for one workflow, in memory only; at most ``submissions`` new intents."""
     workflow_id = int(wf["workflow_id"])
     now = now or utcnow()
     plan = _Plan(wf)
@@ -422,7 +457,7 @@ def _decide(db, wf: dict, step_rows: list[dict], junction_results, stats, now=No
         task_templates=templates,
         prod_source_label=wf["prod_source_label"] or "user",
     )
-    _plan_actions(plan, by_key, next_actions(definition, records, context), stats)
+    _plan_actions(plan, by_key, next_actions(definition, records, context), stats, submissions)
     return plan
 
 
@@ -438,9 +473,14 @@ def _engine_status(s: dict, workflow_status: str) -> str:
     return step_retries.engine_status(s, workflow_status) or s["status"]
 
 
-def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats) -> None:
-    """The engine's actions as changes of the in-memory rows, each checked against the lifecycle tables."""
+def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats, submissions: int | None = None) -> None:
+    """The engine's actions as changes of the in-memory rows, each checked against the lifecycle tables.
+
+    Only ``submissions`` SubmitStep actions become intents (None: all); a step beyond them stays ``ready``, and the
+    engine submits it again in a later pass (nothing the engine decided after it depends on ``submitting``: both
+    statuses are active and neither is an outcome)."""
     workflow_id = plan.workflow_id
+    budget = submissions
     for action in actions:
         if isinstance(action, CreateStep):
             s = {"step_id": None, "workflow_id": workflow_id, "node_key": action.node_key, "node_id": action.node_id, "name": action.name,
@@ -457,6 +497,12 @@ def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats) -> None:
                 stats.add("workflow_transitions")
         elif isinstance(action, SubmitStep):
             s = by_key[action.node_key]
+            if budget is not None:
+                if budget <= 0:
+                    plan.deferred += 1
+                    stats.add("submissions_deferred")
+                    continue
+                budget -= 1
             STEP_LIFECYCLE.check(s["status"], "submitting")
             s.update(task_name=action.task_name, task_params=action.task_params)
             plan.move(s, "submitting", f"submitting JEDI task {action.task_name}")
@@ -539,6 +585,7 @@ def _write_plans(db: WfDatabase, plans: list[_Plan], owner: str, now) -> None:
             for kind, s, old, new, reason in p.history
         ],
     )
+    fault_point("write_transaction")
 
 
 def _send_retries(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, errors: dict[int, str]) -> None:
@@ -588,6 +635,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
             if outcome.transient:
                 errors[plan.workflow_id] = f"step {s['name']}: {outcome.message} (will try again)"
             elif outcome.accepted:
+                fault_point("jedi_accepted")
                 accepted.append((int(s["step_id"]), outcome.jedi_task_id))
                 history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "submitted", outcome.message, owner, now))
                 s.update(status="submitted", prev_status="submitting", jedi_task_id=outcome.jedi_task_id)
@@ -645,8 +693,9 @@ def _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile: boo
     """Call JEDI for a step whose intent is recorded (or adopt the task a previous attempt already created)."""
     workflow_id = int(wf["workflow_id"])
     task_id = None
-    if reconcile:
-        task_id = jedi_tasks.find_submitted_task(db, wf["vo"], wf["prod_source_label"] or "user", wf["user_name"], s["task_name"])
+    if reconcile:  # DEFT holds the name upstream wrote (the cleaned DN), not our user_name
+        user = deft_user_name(wf["user_dn"] or wf["user_name"])
+        task_id = jedi_tasks.find_submitted_task(db, wf["vo"], wf["prod_source_label"] or "user", user, s["task_name"])
         message = f"adopted JEDI task {task_id} found in DEFT after an interrupted submission" if task_id else None
     if task_id is None:
         outcome = submit_task(task_buffer, s["task_params"], wf["user_dn"] or wf["user_name"])
@@ -664,6 +713,7 @@ def _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile: boo
             stats.add("step_transitions")
             return
         task_id, message = outcome.jedi_task_id, outcome.message
+        fault_point("jedi_accepted")
     with db.transaction():
         steps.record_submitted(db, s["step_id"], task_id, now)
         transitions.record(db, [TransitionRecord("step", s["step_id"], workflow_id, "submitting", "submitted", message, owner, now)])
