@@ -59,6 +59,11 @@ class CarouselConfig:
     hang_factor: float = 1.5  # a request is hung after this many times its expected delivery time without a file
     longest_first_max_lead_seconds: int = 6 * 3600  # within one priority, a long recall may overtake requests this much younger
     rebalance_per_cycle: int = 20  # not-yet-started recalls moved to an idle tape per cycle (0: never move)
+    # -- rule creation refused by DDM (see rule_errors: permanent errors fail at once, transient ones back off) --
+    rule_retry_base_seconds: int = 600  # wait after the first transient failure
+    rule_retry_factor: float = 2.0  # each further failure multiplies the wait
+    rule_retry_cap_seconds: int = 6 * 3600  # longest wait between two attempts
+    rule_max_attempts: int = 8  # attempts before a request fails for good
 
     def tape(self, name: str) -> TapeLimits:
         return self.tapes.get(name, self.default_tape)
@@ -114,6 +119,21 @@ def _ratio(key: str, value: Any) -> float:
     if not 0 < value <= 1:
         raise _fail(key, "must be in (0, 1]", value)
     return float(value)
+
+
+def _factor(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(key, "must be a number", value)
+    if value < 1:
+        raise _fail(key, "must be at least 1", value)
+    return float(value)
+
+
+def _at_least_one(key: str, value: Any) -> int:
+    count = _count(key, value)
+    if count < 1:
+        raise _fail(key, "must be at least 1", value)
+    return count
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -180,6 +200,10 @@ _SCALARS = {
     "hang_factor": _non_negative_number,
     "longest_first_max_lead_seconds": _count,
     "rebalance_per_cycle": _count,
+    "rule_retry_base_seconds": _count,
+    "rule_retry_factor": _factor,
+    "rule_retry_cap_seconds": _count,
+    "rule_max_attempts": _at_least_one,
 }
 _OPTIONAL_COUNTS = {"default_disk_buffer_bytes", "user_max_bytes", "user_max_files"}
 

@@ -5,6 +5,9 @@ The decisions are the pure functions of ``admission`` and ``progress``; this mod
 through a ``StagingDDM`` and a ``RequestBook`` (where request rows live: memory in the benchmark, the
 DB in the JEDI agent).  Every DDM call that creates or changes a rule is preceded by saving the intent
 (``submitting`` / ``switching``), so replaying a cycle after a crash never creates a second rule.
+A rule creation DDM refuses is judged by ``rule_errors`` (permanent: ``failed``; transient: ``queued`` again after a
+back-off). An exception from the adapter that is not a DDM error (a bug, an answer of an unexpected shape) is
+recorded on the request it concerns and judged the same way: it never ends the cycle of the other requests.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress,
 
 from . import lifecycle as lc
 from .admission import admit
+from .rule_errors import rule_retry
 from .config import CarouselConfig
 from .progress import FAIL, SWITCH, expected_delivery_seconds, last_progress_time, lifetime_extension, stuck_verdict, updated_throughput
 from .source_choice import Recall, expected_completion_seconds, rebalance
@@ -41,6 +45,11 @@ class RequestRecord:
     started_at: float | None = None
     done_at: float | None = None
     error: str = ""
+    rule_attempts: int = 0  # failed rule creations since the request was last admitted with success
+    retry_after: float = 0.0  # a request queued again after a failed rule creation waits for this time
+
+    def due(self, now: float) -> bool:
+        return self.retry_after <= now
 
     @property
     def files_left(self) -> int:
@@ -103,6 +112,7 @@ class CycleReport:
     switched: int = 0
     failed: int = 0
     requeued: int = 0
+    rule_retries: int = 0  # rule creations failed transiently: queued again after a back-off
     extended: int = 0
     rebalanced: int = 0  # recalls moved, before their first file, to a tape running dry
     errors: list[str] = field(default_factory=list)
@@ -128,23 +138,37 @@ def _create_or_find(ddm: StagingDDM, rec: RequestRecord, config: CarouselConfig)
         raise
 
 
+def _failure(exc: Exception) -> tuple[str, str]:
+    """(kind, message) of an exception from the DDM adapter: a DDM error by its kind, anything else by its class."""
+    if isinstance(exc, DDMError):
+        return exc.kind, str(exc)
+    return type(exc).__name__, f"unexpected {type(exc).__name__} from the DDM adapter: {exc}"
+
+
 def _submit(book: RequestBook, ddm: StagingDDM, rec: RequestRecord, config: CarouselConfig, now: float, report: CycleReport) -> None:
-    """SUBMITTING -> STAGING (rule created or found); back to QUEUED if DDM refuses."""
+    """SUBMITTING -> STAGING (rule created or found); if DDM refuses, QUEUED after a back-off or FAILED (rule_errors)."""
     try:
         rule_id = _create_or_find(ddm, rec, config)
-    except DDMError as exc:
-        report.errors.append(f"{rec.request.dataset}: {exc}")
-        book.save(rec, lc.QUEUED, source=None, error=str(exc))
+    except Exception as exc:  # contained to this request, whatever the adapter raised
+        kind, message = _failure(exc)
+        verdict = rule_retry(kind, message, rec.rule_attempts, now, config)
+        report.errors.append(f"{rec.request.dataset}: {verdict.reason}")
+        if verdict.gives_up:
+            book.save(rec, lc.FAILED, source=None, error=verdict.reason, rule_attempts=verdict.attempts, done_at=now)
+            report.failed += 1
+        else:
+            book.save(rec, lc.QUEUED, source=None, error=verdict.reason, rule_attempts=verdict.attempts, retry_after=verdict.retry_at)
+            report.rule_retries += 1
         return
-    book.save(rec, lc.STAGING, rule_id=rule_id, started_at=rec.started_at or now, last_progress_at=now, error="")
+    book.save(rec, lc.STAGING, rule_id=rule_id, started_at=rec.started_at or now, last_progress_at=now, error="", rule_attempts=0, retry_after=0.0)
 
 
 def _switch(book: RequestBook, ddm: StagingDDM, rec: RequestRecord, report: CycleReport) -> None:
     """SWITCHING -> STAGING once the rule reads from the recorded source (safe to repeat)."""
     try:
         ddm.switch_rule_source(rec.rule_id, rec.source)
-    except DDMError as exc:
-        report.errors.append(f"{rec.request.dataset}: {exc}")
+    except Exception as exc:  # contained to this request
+        report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
         return  # stays SWITCHING; retried next cycle
     book.save(rec, lc.STAGING)
 
@@ -157,8 +181,8 @@ def _follow(
     delivered: dict[str, int] = {}
     try:
         progress: dict[str, RuleProgress] = ddm.get_rules([rec.rule_id for rec in staging]) if staging else {}
-    except DDMError as exc:  # DDM down: follow nothing this cycle rather than treat every rule as vanished
-        report.errors.append(f"get_rules: {exc}")
+    except Exception as exc:  # DDM down (or an adapter bug): follow nothing this cycle rather than treat every rule as vanished
+        report.errors.append(f"get_rules: {_failure(exc)[1]}")
         return delivered
     load = current_load(book.records(lc.IN_FLIGHT), throughput)
     for rec in staging:
@@ -180,8 +204,8 @@ def _follow(
             try:
                 ddm.extend_rule_lifetime(rec.rule_id, new_lifetime)
                 report.extended += 1
-            except DDMError as exc:
-                report.errors.append(f"{rec.request.dataset}: {exc}")
+            except Exception as exc:  # contained to this request
+                report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
         r = rec.request
         verdict = stuck_verdict(
             now=now,
@@ -221,8 +245,8 @@ def _follow(
             report.failed += 1
             try:
                 ddm.delete_rule(rec.rule_id)
-            except DDMError as exc:
-                report.errors.append(f"{rec.request.dataset}: {exc}")
+            except Exception as exc:  # contained to this request
+                report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
     return delivered
 
 
@@ -259,7 +283,7 @@ def run_cycle(
         if measured:
             throughput[tape] = measured
 
-    queued = book.records([lc.QUEUED])
+    queued = [rec for rec in book.records([lc.QUEUED]) if rec.due(now)]  # (a back-off after a failed rule creation)
     load = current_load(book.records(lc.HOLDS_BUFFER), throughput)
     decision = admit(config, [rec.request for rec in queued], load)
     by_id = {rec.request.request_id: rec for rec in queued}
@@ -324,6 +348,6 @@ def retire(book: RequestBook, ddm: StagingDDM, rec: RequestRecord) -> RequestRec
     if rec.rule_id:
         try:
             ddm.delete_rule(rec.rule_id)
-        except DDMError:
-            pass  # already gone in DDM: nothing left to release
+        except Exception:
+            pass  # already gone in DDM (the rule lifetime is the backstop): nothing left to release
     return book.save(rec, lc.RETIRED)

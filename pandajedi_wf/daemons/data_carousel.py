@@ -12,6 +12,8 @@
 - retire: a done request whose tasks all ended has its rule deleted at once (the disk buffer is freed now; the
   rule lifetime is only the backstop if the delete fails); a queued/staging request whose tasks all ended is
   cancelled (and its rule deleted).
+- failed requests: the tasks still waiting on a request that failed for good are ended (``end_tasks_of_failed``).
+An exception from the DDM adapter is contained to the dataset it concerns (recorded, the cycle goes on).
 
 Concurrency: admission is a global decision, so the whole cycle runs under upstream's JEDI process lock
 (``lockProcess_JEDI``, component ``JediWfCarousel.admit``, one key for all VOs, 10 min lifetime, released at the
@@ -110,8 +112,8 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
     if new:
         try:
             replicas = ddm.list_tape_replicas(new)
-        except DDMError as exc:  # the tasks stay waiting and are taken in again next cycle
-            notes.errors.append(f"list_tape_replicas: {exc}")
+        except Exception as exc:  # DDM (or the adapter) failed: the tasks stay waiting and are taken in again next cycle
+            notes.errors.append(f"list_tape_replicas: {_ddm_failure(exc)}")
     for dataset, tasks in sorted(wanted.items()):
         rec = active.get(dataset)
         if rec is None:
@@ -172,8 +174,8 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
         if waiting:
             try:
                 arrived = {f.name for f in ddm.list_staged_files(rec.rule_id)}
-            except DDMError as exc:
-                notes.errors.append(f"{rec.request.dataset}: {exc}")
+            except Exception as exc:  # contained to this request
+                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
                 continue
             for tid, files in sorted(waiting.items()):
                 ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn in arrived or lfn.split(":")[-1] in arrived}
@@ -209,30 +211,65 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
         if rec.rule_id:
             try:
                 ddm.delete_rule(rec.rule_id)
-            except DDMError as exc:
-                notes.errors.append(f"{rec.request.dataset}: {exc}")
+            except Exception as exc:  # contained to this request
+                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
                 continue  # keep it staging; cancel once the rule is gone
         book.save(rec, lc.CANCELLED, error="all tasks needing the dataset ended")
         stats.add("requests_cancelled")
 
 
-def report_failures(db: WfDatabase, book: DbBook, task_buffer, now: float, stats: CycleStats, notes: _Notes) -> None:
+# Ending a task whose input can never be staged. Upstream's Data Carousel has no such path (DataCarousel.cancel_request
+# and AtlasDataCarouselWatchDog only cancel the request and expire its rule: the task waits in 'staging' for ever), so
+# we end it the way JEDI ends a task from outside: its errorDialog (updateTaskErrorDialogJEDI) says why, then a
+# TaskCommando command through DEFT PRODSYS_COMM (sendCommandTaskPanda). Which command, by the task's JEDI status:
+# a task that never got a file is killed (-> aborting -> aborted); one that already runs on the files that arrived
+# is finished (-> finishing -> finished, what it processed is kept and the user may retry); an ending one is left.
+_LEFT_TO_END = ENDED_TASK_STATUSES | {"aborting", "toabort", "tobroken", "finishing", "prepared", "exhausted"}
+_KILLED_WHEN = frozenset({"staging", "registered", "defined", "assigning"})
+
+
+def ending_command(task_status: str | None) -> str | None:
+    """The JEDI command for a task still waiting on a request that failed for good (None: leave the task as it is)."""
+    if task_status is None or task_status in _LEFT_TO_END:
+        return None
+    return "kill" if task_status in _KILLED_WHEN else "finish"
+
+
+ENDING_COMMENT = "pandajedi_wf data carousel: input staging failed for good (reason in errorDialog)"  # (PRODSYS_COMM: 128 chars)
+_COMMAND_REJECTED = 4  # sendCommandTaskPanda: not accepted in the task's status (it moved on by itself meanwhile)
+
+
+def end_tasks_of_failed(db: WfDatabase, book: DbBook, task_buffer, now: float, stats: CycleStats, notes: _Notes) -> None:
     """Tasks waiting on a request that failed for good are told why, in their JEDI errorDialog (what pbook and the
-    monitor show), once per task: the relation is released so the message is not repeated every cycle."""
+    monitor show), and ended (``ending_command``); once per task: the relation is then released, so nothing is repeated
+    every cycle. A task JEDI could not be reached for is taken again next cycle."""
     failed = book.records([lc.FAILED])
     relations = staging_relations.of_requests(db, [r.request.request_id for r in failed])
+    waiting = {rel.jedi_task_id for rels in relations.values() for rel in rels if not rel.released}
+    statuses = jedi_tasks.task_statuses(db, sorted(waiting)) if waiting else {}
     for rec in failed:
         for rel in relations.get(rec.request.request_id, []):
             if rel.released:
                 continue
+            tid = rel.jedi_task_id
             message = f"pandajedi_wf data carousel: staging of {rec.request.dataset} failed: {rec.error or 'no usable tape source'}"
+            command = ending_command(statuses.get(tid))
             try:
-                task_buffer.updateTaskErrorDialogJEDI(rel.jedi_task_id, message[:500])
+                task_buffer.updateTaskErrorDialogJEDI(tid, message[:500])
+                if command is not None:
+                    code, answer = task_buffer.sendCommandTaskPanda(tid, RESUME_DN, True, command, comComment=ENDING_COMMENT, properErrorCode=True)
+                    if code not in (0, _COMMAND_REJECTED):
+                        raise RuntimeError(f"sendCommandTaskPanda {command} answered {code}: {answer}")
+                    stats.add(f"tasks_sent_{command}" if code == 0 else "tasks_ended_meanwhile")
             except Exception as exc:  # try again next cycle
-                notes.errors.append(f"cannot record the staging failure on task {rel.jedi_task_id}: {exc}")
+                notes.errors.append(f"cannot end task {tid} after the staging failure: {exc}")
                 continue
-            staging_relations.release(db, rec.request.request_id, rel.jedi_task_id, now)
+            staging_relations.release(db, rec.request.request_id, tid, now)
             stats.add("tasks_told_of_failed_staging")
+
+
+def _ddm_failure(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, DDMError) else f"unexpected {type(exc).__name__} from the DDM adapter: {exc}"
 
 
 # ---- the cycle ----------------------------------------------------------------------------------------------
@@ -248,7 +285,7 @@ def _follow_and_admit(db: WfDatabase, book: DbBook, ddm: StagingDDM, config: Car
     busy, last = tape_stats.busy_since_last_cycle(before, _in_flight_tapes(book))
     report = run_cycle(config, book, ddm, now, throughput, elapsed=now - last if last else 0.0, busy_tapes=busy)
     tape_stats.save(db, before, throughput, _in_flight_tapes(book), now)
-    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "extended", "rebalanced"):
+    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "rule_retries", "extended", "rebalanced"):
         if getattr(report, key):
             stats.add(f"requests_{key}", getattr(report, key))
     for reason, n in report.held.items():
@@ -283,7 +320,7 @@ def cycle(
         _follow_and_admit(db, book, ddm, config, now, stats, notes)
         release(db, ddm, task_buffer, now, stats, notes)
         retire_unused(db, book, ddm, stats, notes)
-        report_failures(db, book, task_buffer, now, stats, notes)
+        end_tasks_of_failed(db, book, task_buffer, now, stats, notes)
     finally:
         task_buffer.unlockProcess_JEDI(**lock)
     counts = staging_requests.counts_by_status(db)

@@ -19,7 +19,15 @@ RULE_SUSPENDED = "SUSPENDED"
 
 
 class DDMError(Exception):
-    """A DDM call failed; the message says which call and on what."""
+    """A DDM call failed; the message says which call and on what.
+
+    ``kind`` names the error DDM raised (the Rucio exception class, e.g. ``RSEWriteBlocked``; by default this class's
+    own name): what ``carousel.rule_errors`` classifies as permanent or transient.
+    """
+
+    def __init__(self, message: str = "", kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind or type(self).__name__
 
 
 class DuplicateRuleError(DDMError):

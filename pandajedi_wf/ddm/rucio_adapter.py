@@ -57,18 +57,19 @@ def _epoch(value: Any) -> float | None:
 
 @contextmanager
 def _translated(call: str) -> Iterator[None]:
+    """Rucio's exceptions as the adapter's own, each carrying the Rucio class name as its ``kind``."""
     try:
         yield
     except rucio_exc.DuplicateRule as exc:
-        raise DuplicateRuleError(f"{call}: rule already exists ({exc})") from exc
+        raise DuplicateRuleError(f"{call}: rule already exists ({exc})", type(exc).__name__) from exc
     except rucio_exc.RuleNotFound as exc:
-        raise RuleNotFoundError(f"{call}: rule not found ({exc})") from exc
+        raise RuleNotFoundError(f"{call}: rule not found ({exc})", type(exc).__name__) from exc
     except rucio_exc.DataIdentifierNotFound as exc:
-        raise DatasetNotFoundError(f"{call}: dataset not found ({exc})") from exc
+        raise DatasetNotFoundError(f"{call}: dataset not found ({exc})", type(exc).__name__) from exc
     except (rucio_exc.ServiceUnavailable, rucio_exc.CannotAuthenticate, ConnectionError, TimeoutError, OSError) as exc:
-        raise DDMUnavailableError(f"{call}: Rucio unavailable ({type(exc).__name__}: {exc})") from exc
+        raise DDMUnavailableError(f"{call}: Rucio unavailable ({type(exc).__name__}: {exc})", type(exc).__name__) from exc
     except rucio_exc.RucioException as exc:
-        raise DDMError(f"{call}: {type(exc).__name__}: {exc}") from exc
+        raise DDMError(f"{call}: {type(exc).__name__}: {exc}", type(exc).__name__) from exc
 
 
 class RucioStagingDDM(StagingDDM):
@@ -90,6 +91,8 @@ class RucioStagingDDM(StagingDDM):
                 lifetime=lifetime,
                 notify="P",
             )
+        if not rule_ids:  # Rucio returns the ids of the rules it made: none means none was made
+            raise DDMError(f"add_replication_rule {dataset} -> {destination}: Rucio answered without a rule id ({rule_ids!r})", "NoRuleCreated")
         return rule_ids[0]
 
     def find_staging_rule(self, dataset: str, destination: str) -> str | None:

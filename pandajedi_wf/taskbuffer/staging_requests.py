@@ -8,8 +8,9 @@ Column mapping (core field -> column): n_files -> total_files, n_bytes -> datase
 user -> owner_user, task_priority -> priority, on_disk -> pin_only, switches -> n_source_switches, source ->
 source_rse (and source_tape), destination -> destination_rse, started_at/done_at -> start_time/end_time,
 last_progress_at -> last_progress_time, error -> error_dialog.  The JSON column ``tried_sources`` holds
-``{"tried": [...], "candidates": [...], "expected_start_at": epoch}``: the tapes already tried, the tapes holding a
-complete replica (found at intake), and when the chosen tape should reach this request's files.
+``{"tried": [...], "candidates": [...], "expected_start_at": epoch, "rule_attempts": n, "retry_after": epoch}``: the
+tapes already tried, the tapes holding a complete replica (found at intake), when the chosen tape should reach this
+request's files, and the failed rule creations with the back-off they set (``carousel.rule_errors``).
 Times are float epoch seconds in the core and naive-UTC timestamps in the table.
 """
 
@@ -92,11 +93,16 @@ def _record(row: dict) -> RequestRecord:
         started_at=to_epoch(row["start_time"]),
         done_at=to_epoch(row["end_time"]),
         error=row["error_dialog"] or "",
+        rule_attempts=int(doc.get("rule_attempts", 0)),
+        retry_after=float(doc.get("retry_after", 0.0)),
     )
 
 
 def _source_document(rec: RequestRecord) -> str:
-    return json_text({"tried": list(rec.tried), "candidates": list(rec.request.sources), "expected_start_at": rec.expected_start_at})
+    doc = {"tried": list(rec.tried), "candidates": list(rec.request.sources), "expected_start_at": rec.expected_start_at}
+    if rec.rule_attempts:
+        doc.update(rule_attempts=rec.rule_attempts, retry_after=rec.retry_after)
+    return json_text(doc)
 
 
 def records(db: WfDatabase, statuses: Iterable[str]) -> list[RequestRecord]:
