@@ -1,6 +1,9 @@
 # Sourced by bin/demo and bin/test: make this machine able to run pandajedi_wf from a fresh clone.
 # - PostgreSQL server binaries (Debian's package) for the embedded test/demo database;
-# - a virtualenv .venv with this package (editable) and its pinned dependencies, incl. upstream PanDA/JEDI.
+# - a virtualenv .venv with this package (editable) and its pinned dependencies, incl. upstream PanDA/JEDI;
+# - Debian's voms-clients (voms-proxy-fake/-info: the tests' grid users hold real VOMS proxies);
+# - a separate virtualenv .venv-client with the real panda-client (it owns pandaclient, as panda-client-light in
+#   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,6 +13,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
+if ! command -v voms-proxy-fake >/dev/null 2>&1; then
+    echo "[bootstrap] installing VOMS clients (Debian package 'voms-clients')"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq voms-clients >/dev/null
 fi
 
 PY="${PYTHON:-python3}"
@@ -24,5 +34,21 @@ if [ ! -f "$STAMP" ]; then
         exit 1
     fi
     touch "$STAMP"
+fi
+
+PANDA_CLIENT_VERSION="2.2.0"
+CLIENT_STAMP=".venv-client/.installed-panda-client-$PANDA_CLIENT_VERSION"
+if [ ! -f "$CLIENT_STAMP" ]; then
+    echo "[bootstrap] creating .venv-client with panda-client==$PANDA_CLIENT_VERSION"
+    "$PY" -m venv --clear .venv-client
+    echo '*' > .venv-client/.gitignore  # never committed, whatever the repository's .gitignore says
+    LOG=".venv-client/install.log"
+    if ! { .venv-client/bin/pip install --upgrade pip \
+            && .venv-client/bin/pip install "panda-client==$PANDA_CLIENT_VERSION"; } >"$LOG" 2>&1; then
+        tail -n 40 "$LOG"
+        echo "[bootstrap] panda-client install failed; the whole log is in $ROOT/$LOG" >&2
+        exit 1
+    fi
+    touch "$CLIENT_STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -88,6 +88,16 @@ auth_config = {cache_dir}
 token_cache_config = {cache_dir}/token_cache_config.json
 endpoint_mapfile = {cache_dir}/ddmendpoints.json
 configurator_use_cert = False
+# read by upstream's WSGI application (pandaserver/server/panda.py) when it runs (devdb.panda_server):
+# log each request's parameter names; clients authenticate by X.509 proxy only (no token decoding)
+entryVerbose = True
+token_authType = None
+# upload_cache_file registers each sandbox in DOMA_PANDAMETA.usercacheusage (through the server's own
+# register_cache_file endpoint, as upstream does) under this host name, so validate_cache_file can offer it for reuse
+record_sandbox_info = True
+sandboxHostname = 127.0.0.1
+# cache files whose names match are stored gzipped; sandboxes (jobO.*.tar.gz, sources.*) must not match
+compress_file_names = \\.log$
 """
 
 
