@@ -418,3 +418,57 @@ def test_huge_condition_and_huge_step_name_give_short_messages():
     assert p.code == "bad_condition"
     [p] = fast_problems(HEAD + "  ? " + "x" * 300_000 + "\n  : {run: prun, out: [outDS]}\n", "cwl")  # (explicit key: YAML caps plain ones)
     assert p.code == "bad_name" and "300000 characters" in p.message and len(p.step) < 150
+
+
+def test_snakemake_sections_are_bounded_and_unused_ones_still_checked(tmp_path):
+    (tmp_path / "Snakefile").write_text('rule all:\n    params:\n        x=[' + "1," * 20_000 + '1]\n    input: "out"\n' + SNAKE_BODY.split("\n", 2)[2])
+    [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+    assert p.code == "too_large" and "characters of code outside strings" in p.message
+    long_string = 'rule all:\n    input: "out"\nrule a:\n    params:\n        opt_exec="echo", opt_args="' + "a" * 500_000 + '"\n    output: "out"\n    shell: "prun"\n'
+    (tmp_path / "Snakefile").write_text(long_string)
+    assert validate_workflow("snakemake", str(tmp_path / "Snakefile"), {}, str(tmp_path)).ok  # a long string is not code
+    for section in ('threads: 10**10', 'message: __import__("os").getcwd()', "resources: mem=lambda w: open('/etc/passwd').read()"):
+        (tmp_path / "Snakefile").write_text(SNAKE_BODY.replace('    shell: "prun"\n', f'    shell: "prun"\n    {section}\n'))
+        [p] = fast_problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
+        assert p.step == "a" and section.split(":")[0] in p.message
+    (tmp_path / "Snakefile").write_text(SNAKE_BODY.replace('    shell: "prun"\n', '    shell: "prun"\n    threads: 4\n    log: "a.log"\n'))
+    assert validate_workflow("snakemake", str(tmp_path / "Snakefile"), {}, str(tmp_path)).ok
+
+
+def test_condition_size_caps():
+    for when, fragment in (("self.opt_inDS || " * 300 + "self.opt_inDS", "301 terms"), ("self.opt_inDS" + " " * 20_000, "characters long")):
+        [p] = fast_problems(HEAD + step("a") + step("b", inds="a/outDS", extra=f"    when: $({when})\n"), "cwl")
+        assert p.code == "bad_condition" and fragment in p.message
+
+
+def test_secondary_datasets_in_arguments_are_checked_at_intake():
+    [p] = problems("steps:\n  a: {exec: echo, args: '--secondaryDSs bad'}\n", "yaml")
+    assert p.step == "a" and p.code == "bad_value" and "bad --secondaryDSs entry 'bad'" in p.message
+    [p] = problems("steps:\n  a: {exec: echo, args: '--secondaryDSs IN2:1:x,IN2:2:y'}\n", "yaml")
+    assert "uses stream 'IN2' twice" in p.message
+    assert validate_workflow("yaml", "steps:\n  a: {exec: echo, args: '--secondaryDSs IN2:3:ds,IN3:1:d2'}\n").ok
+    assert validate_workflow("yaml", "steps:\n  a: {exec: echo, args: '--secondaryDSs IN2:3:%{SECDS1}'}\n").ok  # filled in later
+
+
+def test_scatters_and_sub_workflows_together_are_capped():
+    text = ("inputs: {xs: [" + ", ".join(f"x{i}" for i in range(200)) + "]}\nsteps:\n  outer:\n    type: workflow\n    scatter_inputs: {x: xs}\n"
+            "    inputs: {x: null, ys: [" + ", ".join(f"y{i}" for i in range(200)) + "]}\n    steps:\n      inner:\n        type: workflow\n"
+            "        scatter_inputs: {y: ys}\n        inputs: {y: null}\n        steps:\n          w: {exec: echo}\n")
+    [p] = fast_problems(text)
+    assert p.code == "too_large" and "more than 20000 step copies" in p.message
+    assert validate_workflow("yaml", text, limits=Limits(max_instances=100_000)).ok
+
+
+def test_input_values_file_must_stay_in_the_sandbox(tmp_path):
+    from pandajedi_wf.workflow import read_values_file
+
+    (tmp_path / "box").mkdir()
+    (tmp_path / "secret.yaml").write_text("x: 1\n")
+    (tmp_path / "box" / "in.yaml").write_text("x: 1\n")
+    assert read_values_file(str(tmp_path / "box" / "in.yaml"), base_dir=str(tmp_path / "box")) == {"x": 1}
+    for path in (tmp_path / "box" / ".." / "secret.yaml", tmp_path / "secret.yaml"):
+        with pytest.raises(WorkflowError, match="outside the workflow directory"):
+            read_values_file(str(path), base_dir=str(tmp_path / "box"))
+    with pytest.raises(WorkflowError, match="must be a map of input name to value, got a list"):
+        (tmp_path / "box" / "list.yaml").write_text("- 1\n")
+        read_values_file(str(tmp_path / "box" / "list.yaml"), base_dir=str(tmp_path / "box"))

@@ -119,7 +119,7 @@ def submit_client_request(db: WfDatabase | None, client_request: dict, user_name
     input_values: dict = {}
     input_file = client_request.get("workflowInputFile")
     if input_file:
-        input_values = _read_input_values(os.path.join(sandbox_dir, input_file))
+        input_values = _read_input_values(os.path.join(sandbox_dir, input_file), sandbox_dir)
     request = {k: v for k, v in client_request.items() if k != "taskParams"}
     return submit_workflow(
         db,
@@ -156,10 +156,10 @@ def record_refused_request(db: WfDatabase, workflow_id: int, request: dict | Non
         transitions.record(db, [TransitionRecord("workflow", workflow_id, workflow_id, None, "failed", dialog[:4000], actor, now)])
 
 
-def _read_input_values(path: str) -> dict:
+def _read_input_values(path: str, sandbox_dir: str) -> dict:
     """The CWL job file / Snakemake config the client names as workflowInputFile (YAML or JSON), read with the
-    description's limits (size, aliases); a ``WorkflowError`` (a ValueError) names what is wrong."""
-    return read_values_file(path)
+    description's limits (size, aliases) from inside the sandbox; a ``WorkflowError`` (a ValueError) names what is wrong."""
+    return read_values_file(path, base_dir=sandbox_dir)
 
 
 def _problem_text(problem: dict) -> str:

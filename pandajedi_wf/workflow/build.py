@@ -33,7 +33,8 @@ class Limits:
 
     ``max_bytes`` is checked before any YAML is read, ``max_steps`` counts every step
     of every (sub-)workflow file as it is read, ``max_depth`` bounds sub-workflow
-    nesting; ``max_scatter`` and ``max_iterations`` bound what the engine expands.  ``max_yaml_values`` and
+    nesting; ``max_scatter`` and ``max_iterations`` bound what the engine expands, ``max_instances`` the step
+    copies the scatters and sub-workflows known at submission make together.  ``max_yaml_values`` and
     ``max_yaml_size`` bound what the YAML documents of one workflow (its files, and Snakemake config values a
     Snakefile refers to) hold once their aliases are expanded (values; characters of its values plus one per
     value): a 1 KB "billion laughs" file expands to gigabytes when stored.  ``max_yaml_depth`` bounds nesting.
@@ -43,6 +44,7 @@ class Limits:
     max_steps: int = 2_000
     max_depth: int = 8
     max_scatter: int = 1_000
+    max_instances: int = 20_000
     max_iterations: int = 100
     max_yaml_values: int = 100_000
     max_yaml_size: int = 4_000_000

@@ -22,6 +22,8 @@ from .model import COND_AND, COND_FAILED, COND_NOT, COND_OR, COND_SUCCEEDED, Con
 
 _TOKEN = re.compile(r"\s*(?:(\|\|)|(&&)|(!)|(\()|(\))|self\.([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?)")
 MAX_NESTING = 50  # '!' and '(' a condition may nest: deeper is a mistake or an attack, and would exhaust the stack
+MAX_TERMS = 200  # self.x references in one condition
+MAX_CHARS = 10_000  # far more than MAX_TERMS references need; checked before anything is read
 
 
 class ConditionSyntaxError(ValueError):
@@ -63,7 +65,12 @@ def parse_condition(text: str) -> Condition:
     """Parse a when-string; leaves are left without parents (the builder resolves them)."""
     if not isinstance(text, str) or not text.strip():
         raise ConditionSyntaxError(f"empty or non-string condition {shown(text)}")
+    if len(text) > MAX_CHARS:
+        raise ConditionSyntaxError(f"condition is {len(text)} characters long; at most {MAX_CHARS} are allowed")
     tokens = _tokens(strip_expression(text))
+    terms = sum(1 for token in tokens if token[0] == "ref")
+    if terms > MAX_TERMS:
+        raise ConditionSyntaxError(f"condition has {terms} terms; at most {MAX_TERMS} are allowed")
     pos = 0
 
     def peek():

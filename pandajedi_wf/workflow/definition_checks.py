@@ -8,23 +8,25 @@ per scattered copy, a loop's first iteration) and refuses:
 - a workflow or sub-workflow without steps (it would stay ``running`` for ever);
 - a step parameter of the wrong type (``step_params.PARAM_KINDS``): a map as ``opt_args``, a list as
   ``opt_containerImage``, a number as ``opt_inDS``, a step's output as ``opt_exec``;
-- a scatter wider than ``Limits.max_scatter``.
+- a scatter wider than ``Limits.max_scatter``, or scatters and sub-workflows that together make more than
+  ``Limits.max_instances`` step copies;
+- prun arguments the task builder would refuse (an unbalanced quote, a malformed ``--secondaryDSs``).
 
 What is known only at run time (a loop parameter a junction changes, a value read from a step's output)
-is checked by the engine when the step is submitted.  The walk visits at most ``MAX_VISITS`` step copies,
-so a wide nested scatter costs no more than a large workflow.
+is checked by the engine when the step is submitted.  The walk stops at ``max_instances`` step copies, so
+a wide nested scatter costs no more than a large workflow.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import shellwords
 from .build import Limits
 from .errors import Problem, shown
 from .model import Node, StepInput, Workflow
 from .step_params import PARAM_KINDS, TAKES_STEP_OUTPUT, value_problem
-
-MAX_VISITS = 20_000
+from .taskparams import secondary_datasets_problem
 
 
 class _StepOutput:
@@ -71,7 +73,8 @@ class _Checker:
         self.limits = limits
         self.problems: list[Problem] = []
         self.reported: set[tuple] = set()  # (node id, what) already reported: one problem per step and parameter
-        self.visits = 0
+        self.copies = 0  # step copies met so far (scatter copies of every node, sub-workflow bodies included)
+        self.stopped = False
 
     def problem(self, key: tuple, message: str, file: str | None, step: str | None, code: str) -> None:
         if key not in self.reported:
@@ -84,17 +87,47 @@ class _Checker:
             self.problem(("empty", id(body)), f"{where} has no steps; it would never end", body.source_file, container.name if container else None, "empty")
             return
         for node in body.nodes:
-            self.visits += 1
-            if self.visits > MAX_VISITS:
+            if self.stopped:
                 return
+            if node.is_leaf and ("args", node.id) not in self.reported:
+                self.reported.add(("args", node.id))
+                self.arguments(node)
             resolved = {name: _value(inp, values) for name, inp in node.inputs.items()}
-            for instance in self.instances(node, resolved):
+            instances = self.instances(node, resolved)
+            self.copies += len(instances)
+            if self.copies > self.limits.max_instances:
+                self.stopped = True
+                self.problem(("copies",), f"the workflow makes more than {self.limits.max_instances} step copies (scatters times sub-workflow steps); "
+                             "split it or ask for a higher cap", node.source_file, node.name, "too_large")
+                return
+            for instance in instances:
                 if node.is_leaf:
                     self.leaf(node, instance)
                 else:
                     self.body(node.sub_workflow, dict(node.sub_workflow.inputs) | instance, node)
-                if self.visits > MAX_VISITS:
+                if self.stopped:
                     return
+
+    def arguments(self, node: Node) -> None:
+        """The literal prun arguments of a step, split as the task builder will (once per step)."""
+        args = node.inputs.get("opt_args")
+        text = args.default if args is not None and not args.sources else None
+        if not isinstance(text, str) or "%{" in text:
+            return
+        try:
+            words = shellwords.split(text)
+        except ValueError:
+            return  # the builder already reported it ("cannot split opt_args")
+        value = None
+        for i, word in enumerate(words):
+            if word == "--secondaryDSs" and i + 1 < len(words):
+                value = words[i + 1]
+            elif word.startswith("--secondaryDSs="):
+                value = word[len("--secondaryDSs="):]
+        if value:
+            why = secondary_datasets_problem(value, "opt_inDS" in node.inputs)
+            if why:
+                self.problem((node.id, "opt_args"), f"opt_args: {why}", node.source_file, node.name, "bad_value")
 
     def instances(self, node: Node, resolved: dict[str, Any]) -> list[dict[str, Any]]:
         """The input values of each copy of ``node`` (one unless scattered; none when the scatter is refused)."""

@@ -13,19 +13,25 @@ stays); an empty quoted section still makes a word (``''`` is one empty word).
 
 from __future__ import annotations
 
+import functools
 import re
 
 _BLANKS = re.compile(r"[ \t\r\n]+")
 _PLAIN = re.compile(r"[^ \t\r\n'\"\\]+")  # a run of characters with no special meaning
-_IN_DOUBLE = re.compile(r"[\"\\]")  # what ends a run inside double quotes
+_ESCAPED_IN_DOUBLE = re.compile(r'\\(["\\])')  # inside double quotes only these two escapes lose their backslash
 _QUOTING = re.compile(r"['\"\\]")
 
 
 def split(text: str) -> list[str]:
     """The words of ``text`` as ``shlex.split(text)`` gives them; ``ValueError`` on an open quote or a trailing
     backslash (``No closing quotation`` / ``No escaped character``, as shlex says)."""
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=8)  # intake, the checks and the task builder split the same string in turn
+def _words(text: str) -> tuple[str, ...]:
     if _QUOTING.search(text) is None:  # the common case: words separated by blanks
-        return [word for word in _BLANKS.split(text) if word]
+        return tuple(word for word in _BLANKS.split(text) if word)
     words: list[str] = []
     parts: list[str] = []  # pieces of the word being read
     in_word = False  # a word has started (a character or a quote was seen), even if it is still empty
@@ -58,22 +64,27 @@ def split(text: str) -> list[str]:
             pos = run.end()
     if in_word:
         words.append("".join(parts))
-    return words
+    return tuple(words)
 
 
 def _double_quoted(text: str, pos: int, parts: list[str]) -> int:
-    """Read a double-quoted section from just after its opening quote; the position after its closing quote."""
-    end = len(text)
-    while True:
-        found = _IN_DOUBLE.search(text, pos)
-        if found is None:
-            raise ValueError("No closing quotation")
-        stop = found.start()
-        parts.append(text[pos:stop])
-        if text[stop] == '"':
-            return stop + 1
-        if stop + 1 >= end:
-            raise ValueError("No escaped character")
-        escaped = text[stop + 1]
-        parts.append(escaped if escaped in '"\\' else "\\" + escaped)
-        pos = stop + 2
+    """Read a double-quoted section from just after its opening quote; the position after its closing quote.
+
+    A backslash takes the character after it, so a quote closes the section when the run of backslashes
+    before it is even; inside, only ``\\"`` and ``\\\\`` lose their backslash (one C-level substitution,
+    however many escapes the section holds)."""
+    close = text.find('"', pos)
+    while close >= 0 and _backslashes_before(text, close, pos) % 2:
+        close = text.find('"', close + 1)
+    if close < 0:
+        raise ValueError("No escaped character" if _backslashes_before(text, len(text), pos) % 2 else "No closing quotation")
+    section = text[pos:close]
+    parts.append(_ESCAPED_IN_DOUBLE.sub(r"\1", section) if "\\" in section else section)
+    return close + 1
+
+
+def _backslashes_before(text: str, end: int, start: int) -> int:
+    count = 0
+    while end - count - 1 >= start and text[end - count - 1] == "\\":
+        count += 1
+    return count

@@ -33,7 +33,7 @@ import uuid
 from typing import Any
 
 from . import shellwords
-from .errors import StepDefinitionError
+from .errors import StepDefinitionError, shown
 from .naming import RESULTS_JSON, dataset_name
 from .step_params import value_problem
 
@@ -103,6 +103,27 @@ def _option(command: list[str], name: str) -> str | None:
     return found
 
 
+def _count(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
+def secondary_datasets_problem(value: str, has_primary: bool = True) -> str | None:
+    """What is wrong with a ``--secondaryDSs`` value (``StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]],...``),
+    or None; intake checks what it can see before any placeholder is filled, the task builder the final value."""
+    streams = {"IN"} if has_primary else set()
+    for entry in value.split(","):
+        parts = entry.split("#") if "#" in entry else entry.split(":")
+        if len(parts) == 6:
+            return f"--secondaryDSs entry {shown(entry)} names a local file list, which the server cannot read"
+        if not 3 <= len(parts) <= 5 or not parts[0] or not parts[2] or not _count(parts[1]) or (len(parts) == 5 and parts[4] and not _count(parts[4])):
+            return (f"bad --secondaryDSs entry {shown(entry)}; expected StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]]"
+                    " (join several datasets of one stream with '^')")
+        if parts[0] in streams:
+            return f"--secondaryDSs uses stream {shown(parts[0])} twice"
+        streams.add(parts[0])
+    return None
+
+
 def _secondary_inputs(spec, command: list[str], has_primary: bool) -> list[dict]:
     """Job parameters for ``--secondaryDSs StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]],...``, as prun makes
     them (MiscUtils.makeJediJobParam): JEDI's refiner registers each as a secondary input of the primary one."""
@@ -112,19 +133,13 @@ def _secondary_inputs(spec, command: list[str], has_primary: bool) -> list[dict]
     reusable = set((_option(command, "--reusableSecondary") or "").split(","))
     as_ratio = "--useNumFilesInSecDSsAsRatio" in command
     expand = "--notExpandSecDSs" not in command
+    why = secondary_datasets_problem(value, has_primary)
+    if why:
+        raise TaskParamsError(f"step {spec.name!r}: {why}")
     items, streams = [], ["IN"] if has_primary else []
     for entry in value.split(","):
         parts = entry.split("#") if "#" in entry else entry.split(":")
-        if len(parts) == 6:
-            raise TaskParamsError(f"step {spec.name!r}: --secondaryDSs entry {entry!r} names a local file list, which the server cannot read")
-        if not 3 <= len(parts) <= 5 or not parts[0] or not parts[2] or not parts[1].isdigit() or (len(parts) == 5 and parts[4] and not parts[4].isdigit()):
-            raise TaskParamsError(
-                f"step {spec.name!r}: bad --secondaryDSs entry {entry!r}; expected StreamName:nFiles:DatasetName[:Pattern[:nSkipFiles]]"
-                " (join several datasets of one stream with '^')"
-            )
         stream, n_files, dataset = parts[0], int(parts[1]), parts[2].replace("^", ",")
-        if stream in streams:
-            raise TaskParamsError(f"step {spec.name!r}: --secondaryDSs uses stream {stream!r} twice")
         item = {"type": "template", "param_type": "input", "value": f"${{{stream}}}", "dataset": dataset, "hidden": True}
         if len(parts) >= 4 and parts[3]:
             item["include"] = parts[3]

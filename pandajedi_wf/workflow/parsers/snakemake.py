@@ -34,6 +34,9 @@ _SECTION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:(.*)$")
 _IMPORT = re.compile(r"^from\s+[\w.]+\s+import\s+(.+)$")  # (no nested repeats: a long line costs linear time)
 _SECTIONS = {"params", "input", "output", "shell", "when", "scatter", "loop", "log", "message", "threads", "resources"}
 _IMPORTABLE = {"param_of", "param_exp"}
+# Python's parser needs hundreds of bytes per token: a section is read only if its code (strings aside) is short
+MAX_SECTION_CODE = 20_000
+_STRING_LITERAL = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'" + r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"')  # (unrolled: no stack per character)
 PHPO_ONLY_INPUTS = {"opt_trainingDS", "opt_trainingDsType"}
 
 
@@ -92,6 +95,9 @@ class _Evaluator:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
             raise _Unsupported(f"{type(node).__name__} expressions are not supported")
+        self.budget.values += 1
+        if self.budget.values > self.budget.limits.max_yaml_values:
+            raise _Unsupported(f"the workflow's values are more than {self.budget.limits.max_yaml_values}")
         return method(node)
 
     def spend(self, value: Any) -> Any:
@@ -240,6 +246,10 @@ def _split(text: str, file: str) -> tuple[list[tuple[int, str]], list[_Rule]]:
 def _evaluate(evaluator: _Evaluator, rule: _Rule, section: str, file: str) -> tuple[list, dict]:
     line, body = rule.sections[section]
     body = "\n".join(part for part in body.splitlines() if not part.strip().startswith("#"))
+    code = len(_STRING_LITERAL.sub("", body))
+    if code > MAX_SECTION_CODE:
+        raise WorkflowError.one(f"line {line}: {section}: section holds {code} characters of code outside strings; at most {MAX_SECTION_CODE} are read",
+                                file, rule.name, code="too_large")
     try:
         call = ast.parse(f"_(\n{body}\n)", mode="eval").body
     except SyntaxError as exc:
@@ -332,6 +342,7 @@ def parse_snakefile(path: str, base_dir: str | None, values: dict, budget: Budge
     if root is None:
         raise WorkflowError.one("no 'rule all' declaring the workflow inputs and targets", file, code="syntax")
     budget.take_steps(len(rules) - 1, file)
+    _check_unused_sections(evaluator, root, file)
     inputs: dict[str, Any] = {}
     if "params" in root.sections:
         _, inputs = _evaluate(evaluator, root, "params", file)
@@ -354,6 +365,16 @@ def parse_snakefile(path: str, base_dir: str | None, values: dict, budget: Budge
             continue
         raw.steps.append(_step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack + (path,), depth))
     return raw
+
+
+_UNUSED_SECTIONS = ("log", "message", "threads", "resources")
+
+
+def _check_unused_sections(evaluator: _Evaluator, rule: _Rule, file: str) -> None:
+    """Sections a pchain step does not use are still only plain values: code there is refused, not skipped."""
+    for section in _UNUSED_SECTIONS:
+        if section in rule.sections:
+            _evaluate(evaluator, rule, section, file)
 
 
 def _step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack, depth) -> RawStep:
@@ -383,6 +404,7 @@ def _step(rule, evaluator, outputs_of, file, snake_dir, base_dir, budget, stack,
         step.loop = _single(evaluator, rule, "loop", file)
         if not isinstance(step.loop, bool):
             raise WorkflowError.one(f"loop: must be True or False, got {kind_of(step.loop)}", file, rule.name, code="syntax")
+    _check_unused_sections(evaluator, rule, file)
     if isinstance(shell, str) and shell.strip() in LEAF_TYPES:
         step.type = shell.strip()
         if step.type == "prun" and any(i.name in PHPO_ONLY_INPUTS for i in step.inputs):

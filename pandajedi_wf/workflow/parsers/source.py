@@ -185,10 +185,15 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number that can be stored")
 
 
-def read_values_file(path: str, limits: Limits | None = None, label: str | None = None) -> dict:
-    """The input values the client sends as ``workflowInputFile`` (YAML or JSON): a map of input name to value."""
+def read_values_file(path: str, limits: Limits | None = None, label: str | None = None, base_dir: str | None = None) -> dict:
+    """The input values the client sends as ``workflowInputFile`` (YAML or JSON): a map of input name to value.
+    With ``base_dir`` (the sandbox), a path that leads out of it is refused before anything is read."""
     limits = limits or Limits()
     label = label or os.path.basename(path)
+    if base_dir is not None and not within(path, base_dir):
+        raise WorkflowError.one("the input values file is outside the workflow directory", label, code="outside_sandbox")
+    if not os.path.isfile(path):
+        raise WorkflowError.one("the input values file does not exist", label, code="missing_file")
     budget = Budget(limits)
     text = read_text(path, budget, label)
     values = load_yaml(text, label, budget)
