@@ -43,6 +43,7 @@ class IntakeSettings:
     timeout_seconds: int = 60  # per sandbox download (connect and each read)
     max_sandbox_mb: int = 200
     max_attempts: int = 10  # transient failures before the request is answered failed
+    ca_path: str | None = None  # CA file or directory the server's certificate is checked with (default: requests')
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "IntakeSettings":
@@ -50,7 +51,8 @@ class IntakeSettings:
         flag = str(options.get("intake", "off")).strip().lower()
         if flag not in ("on", "off", "true", "false", "yes", "no", "1", "0", ""):
             raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_intake must be on or off, got {options.get('intake')!r}")
-        values: dict = {"enabled": flag in ("on", "true", "yes", "1"), "vo": (str(options.get("intake_vo") or "").strip() or None)}
+        values: dict = {"enabled": flag in ("on", "true", "yes", "1"), "vo": (str(options.get("intake_vo") or "").strip() or None),
+                        "ca_path": (str(options.get("intake_ca_path") or "").strip() or None)}
         for name in ("batch_size", "lock_seconds", "timeout_seconds", "max_sandbox_mb", "max_attempts"):
             raw = options.get(f"intake_{name}")
             if raw is None or str(raw).strip() == "":
@@ -187,7 +189,8 @@ def download_sandbox(url: str, path: str, settings: IntakeSettings) -> None:
 
     cap = settings.max_sandbox_mb * 1024**2
     try:
-        with requests.get(url, stream=True, timeout=settings.timeout_seconds, allow_redirects=True) as answer:
+        verify = settings.ca_path if settings.ca_path else True
+        with requests.get(url, stream=True, timeout=settings.timeout_seconds, allow_redirects=True, verify=verify) as answer:
             if answer.status_code in (400, 403, 404, 410):
                 raise RefusedRequest(f"sandbox {url} is not on the server (HTTP {answer.status_code})")
             if answer.status_code != 200:

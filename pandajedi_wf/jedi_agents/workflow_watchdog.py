@@ -8,7 +8,7 @@ and ``wf_processor_junction_results = module:callable`` (a zero-argument callabl
 
 ``wf_processor_intake = on`` also takes in what users submit with ``pchain_native`` through the PanDA server
 (``daemons.upstream_intake``; ``wf_processor_intake_vo``, ``_batch_size``, ``_lock_seconds``, ``_timeout_seconds``,
-``_max_sandbox_mb``, ``_max_attempts``). It refuses to run beside upstream's ``AtlasWorkflowManagerWatchDog``.
+``_max_sandbox_mb``, ``_max_attempts``, ``_ca_path``). It refuses to run beside upstream's ``AtlasWorkflowManagerWatchDog``.
 """
 
 import importlib
