@@ -150,3 +150,10 @@ def test_form_encoded_commands_work_too(app, workflow_id):
     body = f"workflow_id={workflow_id}".encode()
     _, answer = call(app, "/api/v1/workflow/kill_native_workflow", "POST", body=body, content_type="application/x-www-form-urlencoded")
     assert answer["success"], answer
+
+
+def test_progress_is_shown_only_where_jedi_counts_inputs():
+    from pandajedi_wf.server.details import progress_of
+
+    assert progress_of((0, 0, 0)) is None
+    assert progress_of((8, 2, 1)) == {"n_files": 8, "n_files_finished": 2, "n_files_failed": 1, "pct_finished": 25.0}

@@ -1,18 +1,21 @@
-"""The main job, on one machine: PostgreSQL + upstream JEDI running our plugins, and a workflow followed to its end.
+"""The main job, on one machine: a user submits with pchain_native, JEDI runs our plugins, the workflow runs to its end.
 
 1. start an embedded PostgreSQL and load every schema (upstream PanDA/JEDI test tables, ours, iDDS views);
-2. submit a three-step workflow through the pandajedi_wf API;
-3. start upstream's JediMaster daemon with only our two WatchDog plugins in panda_jedi.cfg;
-4. play the grid in this process (upstream TaskRefiner in-process, simulated pilots) while JEDI's processes
-   run our workflow processor, and print what a user would see until the workflow ends.
+2. start upstream's PanDA server (its own WSGI app) behind a TLS front end doing Apache's job, with our workflow
+   endpoints routed beside it;
+3. a grid user (a real VOMS proxy) submits a three-step workflow with the real ``pchain_native`` (panda-client);
+4. start upstream's JediMaster daemon with only our two WatchDog plugins in panda_jedi.cfg (intake switched on);
+5. play the grid in this process (upstream TaskRefiner in-process, simulated pilots) while JEDI's processes
+   take the request in and run the workflow; show what ``pbook`` shows the user, until the workflow ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import datetime
+import io
+import re
 import sys
 import tempfile
 import time
@@ -32,34 +35,45 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pandajedi_wf.devdb.dev_environment import start_dev_environment
+    from pandajedi_wf.devdb.grid_identity import GridAuthority
 
     workdir = Path(tempfile.mkdtemp(prefix="pandajedi_wf_demo_"))
     workdir.chmod(0o711)
     say("== pandajedi_wf demo: workflows as JEDI entities, on an embedded PostgreSQL ==")
-    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period)
-    say(f"[1/4] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream JEDI test tables, pandajedi_wf, iDDS views)")
-    master = None
+    grid_ca = GridAuthority(workdir / "grid")
+    intake = {"wf_processor_intake": "on", "wf_processor_intake_vo": "wlcg", "wf_processor_intake_ca_path": str(grid_ca.ca_file)}
+    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period, watchdog_options=intake)
+    say(f"[1/5] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream PanDA/JEDI test tables, pandajedi_wf, iDDS views)")
+    master = server = None
     try:
-        from pandajedi_wf.api import submit_workflow
         from pandajedi_wf.devdb.jedi_master import JediMasterProcess
-        from pandajedi_wf.devdb.task_templates import dev_templates
+        from pandajedi_wf.devdb.panda_client import ensure_client_venv
+        from pandajedi_wf.devdb.panda_server import UpstreamPandaServer
         from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
         from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-        db = WfDatabase()
-        result = submit_workflow(
-            db, language="yaml", spec=str(DEMO_WORKFLOW), out_ds="user.demo.chain", user_name="demo.user", user_dn="demo.user",
-            vo="wlcg", task_templates=dev_templates(),
-        )
-        if not result.ok:
-            say(f"demo workflow refused: {result.problems}")
+        server = UpstreamPandaServer(panda_home, pg, workdir / "panda_server", grid=grid_ca, extra_routes=OUR_ROUTES).start()
+        say(f"[2/5] upstream PanDA server 1.0.4 on {server.base_url} (TLS; our endpoints routed beside it: "
+            f"get_workflow_details, <command>_native_workflow)")
+        user, venv = grid_ca.user("alice"), ensure_client_venv()
+        work = workdir / "alice"
+        work.mkdir()
+        (work / "demo_chain.yaml").write_text(DEMO_WORKFLOW.read_text())
+        output = _client(user, server, work, venv, "pchain_native", "--wfd", "demo_chain.yaml", "--outDS", "user.alice.demo")
+        match = re.search(r"'workflow_id': (\d+)", output)
+        if match is None:
+            say(f"pchain_native did not submit:\n{output}\nserver log:\n{server.log_tail()}")
             return 1
-        say(f"[2/4] workflow {result.workflow_id} 'demo_chain' submitted: {len(result.steps)} steps parsed, status {result.status}")
+        workflow_id = int(match.group(1))
+        say(f"[3/5] alice ({user.dn}) ran: pchain_native --wfd demo_chain.yaml --outDS user.alice.demo")
+        for line in output.strip().splitlines()[-3:]:
+            say(f"        {line}")
 
         master = JediMasterProcess(workdir / "jedi").start()
         cfg = (panda_home / "etc" / "panda" / "panda_jedi.cfg").read_text()
-        watchdog = [line.strip() for line in cfg.splitlines() if line.strip().startswith(("modConfig", "procConfig")) and "wf_processor" in line]
-        say(f"[3/4] upstream JediMaster running (pid {master.pid}); panda_jedi.cfg [watchdog]:")
+        watchdog = [line.strip() for line in cfg.splitlines()
+                    if line.strip().startswith(("modConfig", "procConfig", "wf_processor_intake =")) and "wf_processor" in line]
+        say(f"[4/5] upstream JediMaster running (pid {master.pid}); panda_jedi.cfg [watchdog]:")
         for line in watchdog:
             say(f"        {line}")
 
@@ -68,16 +82,42 @@ def main(argv: list[str] | None = None) -> int:
 
         from pandajedi_wf.simulators.grid import GridSimulator
 
+        db = WfDatabase()
         grid = GridSimulator(db, JediTaskBuffer(None, nDBConnection=1))
-        say("[4/4] following the workflow (JEDI's WatchDog runs our processor; this process plays the grid):")
-        status = _follow(db, grid, master, result.workflow_id, args.timeout)
-        _summary(db, result.workflow_id)
-        _monitor_pages(db, result.workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
+        say(f"[5/5] following workflow {workflow_id} (JEDI's WatchDog takes it in and runs it; this process plays the grid):")
+        status = _follow(db, grid, master, workflow_id, args.timeout)
+        say(f"\nalice: pbook show {workflow_id}")
+        say(_indent(_client(user, server, work, venv, "pbook", "show", str(workflow_id))))
+        say(f"alice: pbook show_native_workflow {workflow_id}")
+        say(_indent(_client(user, server, work, venv, "pbook", "show_native_workflow", str(workflow_id), "--format", "plain")))
+        _summary(db, workflow_id)
+        _monitor_pages(db, workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
         return 0 if status == "done" else 1
     finally:
         if master is not None:
             master.stop()
+        if server is not None:
+            server.stop()
         pg.stop()
+
+
+# where a deployment's Apache routes our endpoints (README "Serving the workflow endpoints")
+OUR_ROUTES = {
+    f"{prefix}/api/v1/workflow/{name}": "pandajedi_wf.server.wsgi:application"
+    for prefix in ("", "/server/panda")
+    for name in ("get_workflow_details", *(f"{c}_native_workflow" for c in ("kill", "retry", "pause", "resume", "finish", "rerun")))
+}
+
+
+def _client(user, server, work, venv, *args) -> str:
+    from pandajedi_wf.devdb.panda_client import run_client
+
+    done = run_client(list(args), user, server, work, venv=venv)
+    return done.stdout + done.stderr
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.rstrip().splitlines())
 
 
 def _follow(db, grid, master, workflow_id: int, timeout: int) -> str:
@@ -92,7 +132,8 @@ def _follow(db, grid, master, workflow_id: int, timeout: int) -> str:
             return "jedi-died"
         with contextlib.redirect_stdout(io.StringIO()):  # upstream's cursor prints its JSON rewrites to stdout
             grid.tick(datetime.datetime.utcnow())
-        status = workflows.load(db, [workflow_id])[workflow_id]["status"]
+        found = workflows.load(db, [workflow_id])
+        status = found[workflow_id]["status"] if workflow_id in found else "registered (in upstream's table, not taken in yet)"
         steps = db.query(
             f"SELECT s.name, s.status, s.jedi_task_id, t.status FROM {db.table('JEDI_WF_STEPS')} s "
             f"LEFT JOIN {db.table('JEDI_Tasks')} t ON t.jediTaskID=s.jedi_task_id WHERE s.workflow_id=:w ORDER BY s.node_key",
@@ -120,8 +161,10 @@ def _summary(db, workflow_id: int) -> None:
     say("\nOur JEDI plugins (JEDI_WF_AGENT_HEARTBEATS):")
     for b in agent_heartbeats.list_heartbeats(db):
         say(f"  {b['agent']:13} pid {b['pid']:22} cycles {b['n_cycles']:>3} last {b['last_status']}: {b['last_message']}")
-    say("\nSimulated here: pilots and job execution (the grid simulator moves JEDI task rows and writes output files).")
-    say("Real: PostgreSQL, upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner.")
+    say("\nSimulated here: pilots and job execution (the grid simulator moves JEDI task rows and writes output files),")
+    say("and Apache (a TLS front end passing the client certificate's DN and VOMS attributes as Apache does).")
+    say("Real: PostgreSQL, panda-client 2.2.0 (pchain_native, pbook) with VOMS proxies, upstream's PanDA server app,")
+    say("upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner.")
 
 
 def _monitor_pages(db, workflow_id: int, out_dir: Path, period: int) -> None:

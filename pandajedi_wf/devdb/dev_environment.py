@@ -26,6 +26,7 @@ def start_dev_environment(
     watchdog_period: int = 60,
     agents: dict[str, int] | None = None,
     activate: bool = True,
+    watchdog_options: dict[str, str] | None = None,
 ) -> tuple[EmbeddedPostgres, Path]:
     """Start PostgreSQL (in ``workdir/pg``, or a temp dir removed on stop), write
     ``workdir/panda_home``, load all schemas and, if ``activate``, set this process's
@@ -44,7 +45,8 @@ def start_dev_environment(
     pg.owns_dir = temporary  # a temp workdir's cluster goes away with pg.stop()
     pg.start()
     try:
-        home = panda_home_mod.write_panda_home(workdir / "panda_home", watchdog_period=watchdog_period, agents=agents)
+        home = panda_home_mod.write_panda_home(workdir / "panda_home", watchdog_period=watchdog_period, agents=agents,
+                                               watchdog_options=watchdog_options)
         load_all_schemas(pg)
         if activate:
             panda_home_mod.activate(home, pg)

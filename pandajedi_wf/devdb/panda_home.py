@@ -31,11 +31,13 @@ def write_panda_home(
     watchdog_period: int = 60,
     agents: dict[str, int] | None = None,
     vo: str = VO,
+    watchdog_options: dict[str, str] | None = None,
 ) -> Path:
     """Write ``etc/panda/*.cfg`` under ``panda_home`` and a ``log`` dir; return the path.
 
     ``watchdog_period``: seconds between cycles of our WatchDog plugins.
     ``agents``: processes per other JEDI agent section, e.g. ``{"taskrefine": 1}``; default none.
+    ``watchdog_options``: more ``[watchdog]`` keys, e.g. ``{"wf_processor_intake": "on"}``.
     """
     agents = dict(agents or {})
     unknown = set(agents) - set(AGENT_SECTIONS)
@@ -51,7 +53,9 @@ def write_panda_home(
     cache_dir = home / "cache"
     cache_dir.mkdir(exist_ok=True)
     (etc / "panda_server.cfg").write_text(_server_cfg(cache_dir, log_dir))
-    (etc / "panda_jedi.cfg").write_text(_jedi_cfg(vo, int(watchdog_period), agents))
+    jedi_cfg = _jedi_cfg(vo, int(watchdog_period), agents)
+    extra = "".join(f"{key} = {value}\n" for key, value in (watchdog_options or {}).items())
+    (etc / "panda_jedi.cfg").write_text(jedi_cfg.replace("\n[watchdog]\n", f"\n[watchdog]\n{extra}", 1))
     (etc / "panda_common.cfg").write_text(_common_cfg(log_dir))
     return home
 

@@ -80,7 +80,7 @@ class WorkflowEndpoints:
             db = self._database()
             shown = show_workflow(db, workflow_id)
             task_ids = [int(s["jedi_task_id"]) for s in shown["steps"] if s["jedi_task_id"]]
-            progress = {t: progress_of(c) for t, c in jedi_tasks.input_progress(db, task_ids).items()}
+            progress = {t: p for t, c in jedi_tasks.input_progress(db, task_ids).items() if (p := progress_of(c)) is not None}
         return native_details(shown, shown["prod_source_label"], shown["parent_workflow_id"], progress)
 
     def _command(self, command: str, body: dict, identity) -> dict:

@@ -51,12 +51,15 @@ def native_details(shown: dict, prod_source_label: str | None, parent_id: int | 
     }
 
 
-def progress_of(counts: tuple[int, int, int]) -> dict:
-    """Input files of a task (total, finished, failed) as the client shows them."""
+def progress_of(counts: tuple[int, int, int]) -> dict | None:
+    """Input files of a task (total, finished, failed) as the client shows them; None (the client shows '-') when
+    JEDI counts no input file (a generator task, or inputs not known yet)."""
     total, finished, failed = counts
+    if not total:
+        return None
     return {
         "n_files": total,
         "n_files_finished": finished,
         "n_files_failed": failed,
-        "pct_finished": round(100.0 * finished / total, 1) if total else 0.0,
+        "pct_finished": round(100.0 * finished / total, 1),
     }
