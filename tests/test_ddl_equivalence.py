@@ -66,10 +66,12 @@ EXPECTED_TABLES = {
     "jedi_wf_transitions", "jedi_wf_agent_heartbeats", "jedi_dc_requests", "jedi_dc_relations",
     "jedi_dc_tape_stats",
 }
+# Workflow ids come from upstream's workflow_id_seq (one id space with the PanDA server's pchain_native ids).
 EXPECTED_SEQUENCES = {
-    "jedi_wf_workflow_id_seq", "jedi_wf_step_id_seq", "jedi_wf_data_id_seq", "jedi_wf_command_id_seq",
-    "jedi_wf_transition_id_seq", "jedi_dc_request_id_seq",
+    "jedi_wf_step_id_seq", "jedi_wf_data_id_seq", "jedi_wf_command_id_seq", "jedi_wf_transition_id_seq",
+    "jedi_dc_request_id_seq",
 }
+WORKFLOW_ID_SOURCE = ("workflow_id_seq", "jedi_wf_workflows", "workflow_id")  # (upstream sequence, our table, column)
 EXPECTED_VIEWS = {
     "jedi_idds_requests_v", "jedi_idds_transforms_v", "jedi_idds_processings_v", "jedi_idds_collections_v",
     "jedi_idds_contents_v",
@@ -454,7 +456,7 @@ def test_expected_objects_exist(catalogs, backend):
     assert set(catalog.tables) == EXPECTED_TABLES
     assert set(catalog.sequences) == EXPECTED_SEQUENCES
     assert set(catalog.views) == EXPECTED_VIEWS
-    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.1.0'", "<expression>")]}
+    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.2.0'", "<expression>")]}
 
 
 @pytest.mark.parametrize("backend", ["oracle", "postgres"])
@@ -626,7 +628,68 @@ SHIPPED = {"1.0.0": "7363f293c1a3cd0c3b3f8bb0ceb5696f2338a93d"}
 class UpgradeActions:
     dropped_indexes: list[str] = field(default_factory=list)
     free_space: dict[str, int | None] = field(default_factory=dict)
+    dropped_sequences: list[str] = field(default_factory=list)
+    # (sequence, table, column): the sequence is moved so that its next value is above every table.column
+    advanced_sequences: list[tuple[str, str, str]] = field(default_factory=list)
     version: tuple[str, str] | None = None  # (from, to) of the JEDI_WF_SCHEMA_VERSION row
+
+
+# inside the Oracle block that advances a sequence: these statements and nothing else
+_SEQUENCE_BLOCK_STATEMENTS = {"select_statement", "assignment_segment_statement", "if_then_statement",
+                              "execute_immediate_statement", "function"}
+
+
+def sequence_advance(statement, backend: str, where: str) -> tuple[str, str, str]:
+    """(sequence, table, column) of a step that moves a sequence above MAX(column) of a table: PostgreSQL
+    ``SELECT setval('s', GREATEST(nextval('s'), (SELECT COALESCE(MAX(c), 0) + 1 FROM t)), false)``, Oracle a PL/SQL
+    block that draws ``s.NEXTVAL`` and changes only ``s`` (EXECUTE IMMEDIATE 'ALTER SEQUENCE s INCREMENT BY ...').
+    The sequence must be in our schema (upstream's sequences live there too), and one sequence and one MAX only."""
+    sequences = set()
+    if backend == "postgres":
+        functions = {f: [] for f in ("setval", "nextval")}
+        for function in statement.recursive_crawl("function"):
+            name = _child(function, "function_name").raw.lower()
+            if name in functions:
+                first = next(function.recursive_crawl("quoted_literal"))
+                functions[name].append(first.raw.strip("'").lower())
+        top = [e.raw.split("(")[0].lower() for e in _child(statement, "select_clause").segments
+               if e.is_type("select_clause_element")]
+        if top != ["setval"] or len(functions["setval"]) != 1 or not functions["nextval"]:
+            raise UnsupportedDDL(f"{where}: a SELECT in an upgrade must be one setval(...) that draws nextval")
+        sequences = {tuple(s.split(".")) for names in functions.values() for s in names}
+    else:
+        inner = {s.segments[0].get_type() for s in statement.recursive_crawl("statement") if s is not statement}
+        if not inner <= _SEQUENCE_BLOCK_STATEMENTS:
+            raise UnsupportedDDL(f"{where}: PL/SQL block holds {sorted(inner - _SEQUENCE_BLOCK_STATEMENTS)}")
+        for reference in statement.recursive_crawl("column_reference"):
+            parts = [_identifier(s) for s in reference.segments if s.is_type("naked_identifier")]
+            if parts[-1] in ("nextval", "currval"):
+                sequences.add(tuple(parts[:-1]))
+        for execute in statement.recursive_crawl("execute_immediate_statement"):
+            text = next(execute.recursive_crawl("quoted_literal")).raw.strip("'")
+            match = re.fullmatch(r"ALTER SEQUENCE (\w+)\.(\w+) INCREMENT BY ", text, flags=re.IGNORECASE)
+            if match is None:
+                raise UnsupportedDDL(f"{where}: EXECUTE IMMEDIATE other than ALTER SEQUENCE ... INCREMENT BY: {text!r}")
+            sequences.add((match.group(1).lower(), match.group(2).lower()))
+    if len(sequences) != 1 or len(next(iter(sequences))) != 2:
+        raise UnsupportedDDL(f"{where}: expected one schema-qualified sequence, found {sorted(sequences)}")
+    ((schema, sequence),) = sequences
+    if schema != OUR_SCHEMA[backend]:
+        raise UnsupportedDDL(f"{where}: sequence {schema}.{sequence} outside {OUR_SCHEMA[backend]}")
+    def has_max(select):
+        return any(_child(f, "function_name").raw.upper() == "MAX" for f in select.recursive_crawl("function"))
+
+    # the innermost SELECT around MAX (PostgreSQL's setval SELECT holds it in a scalar subquery)
+    maxima = [s for s in statement.recursive_crawl("select_statement") if has_max(s)
+              and not any(has_max(n) for n in s.recursive_crawl("select_statement", allow_self=False))]
+    if len(maxima) != 1:
+        raise UnsupportedDDL(f"{where}: expected one SELECT of a MAX(column), found {len(maxima)}")
+    maximum = next(f for f in maxima[0].recursive_crawl("function") if _child(f, "function_name").raw.upper() == "MAX")
+    column = _identifier(next(next(maximum.recursive_crawl("column_reference")).recursive_crawl("naked_identifier")))
+    tables = [_qualified(r) for r in _child(maxima[0], "from_clause").recursive_crawl("table_reference")]
+    if len(tables) != 1 or tables[0][0] != OUR_SCHEMA[backend]:
+        raise UnsupportedDDL(f"{where}: MAX({column}) must read one table of {OUR_SCHEMA[backend]}, not {tables}")
+    return sequence, tables[0][1], column
 
 
 def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
@@ -637,6 +700,10 @@ def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
         kind = statement.get_type()
         if kind == "drop_index_statement":
             found.dropped_indexes.append(_qualified(_child(statement, "index_reference"))[1])
+        elif kind == "drop_sequence_statement":
+            found.dropped_sequences.append(_qualified(_child(statement, "sequence_reference"))[1])
+        elif (backend, kind) in (("oracle", "begin_end_block"), ("postgres", "select_statement")):
+            found.advanced_sequences.append(sequence_advance(statement, backend, path.name))
         elif kind == "alter_table_statement":
             found.free_space[_qualified(_child(statement, "table_reference"))[1]] = _free_space(statement)
         elif kind == "update_statement":
@@ -655,7 +722,7 @@ def test_upgrades_chain_from_the_first_release_to_the_fresh_install(backend):
     assert chain and chain[0][0] == "1.0.0"
     for (_, to, _), (source, _, _) in zip(chain, chain[1:]):
         assert to == source
-    assert chain[-1][1] == schema_files.schema_version(backend) == "1.1.0"
+    assert chain[-1][1] == schema_files.schema_version(backend) == "1.2.0"
     for source, to, path in chain:
         assert upgrade_actions(backend, path).version == (source, to), path.name
 
@@ -699,6 +766,11 @@ def test_the_first_release_plus_its_upgrades_is_the_fresh_install(backend):
             del upgraded.indexes[index]
         for table, free in actions.free_space.items():
             upgraded.tables[table].free_space = free
+        for sequence in actions.dropped_sequences:
+            del upgraded.sequences[sequence]
+        for sequence, table, column in actions.advanced_sequences:  # upstream's sequence, past our ids
+            assert sequence in UPSTREAM_NAMES and sequence not in upgraded.sequences, sequence
+            assert column in upgraded.tables[table].columns, f"{table}.{column}"
         rows = upgraded.rows["jedi_wf_schema_version"]
         upgraded.rows["jedi_wf_schema_version"] = [(c, f"'{to}'", t) for c, _, t in rows]
     fresh = build_catalog(backend, schema_files.install_files(backend))
@@ -708,3 +780,50 @@ def test_the_first_release_plus_its_upgrades_is_the_fresh_install(backend):
     assert fresh.sequences == upgraded.sequences
     assert fresh.views == upgraded.views
     assert fresh.rows == upgraded.rows
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_upgrade_to_1_2_0_moves_workflow_ids_to_upstreams_sequence(backend):
+    """Upstream's workflow_id_seq goes past every id in jedi_wf_workflows, and our own workflow id sequence goes."""
+    path = next(p for f, t, p in schema_files.upgrade_files(backend) if (f, t) == ("1.1.0", "1.2.0"))
+    actions = upgrade_actions(backend, path)
+    assert actions.advanced_sequences == [WORKFLOW_ID_SOURCE]
+    assert actions.dropped_sequences == ["jedi_wf_workflow_id_seq"]
+
+
+SEQUENCE_STEPS = {
+    "postgres": "SELECT setval('doma_panda.workflow_id_seq', GREATEST(nextval('doma_panda.workflow_id_seq'), "
+                "(SELECT COALESCE(MAX(workflow_id), 0) + 1 FROM doma_panda.jedi_wf_workflows)), false);",
+    "oracle": "DECLARE\n    v_max NUMBER;\n    v_next NUMBER;\nBEGIN\n"
+              "    SELECT NVL(MAX(workflow_id), 0) INTO v_max FROM ATLAS_PANDA.JEDI_WF_WORKFLOWS;\n"
+              "    v_next := ATLAS_PANDA.WORKFLOW_ID_SEQ.NEXTVAL;\n"
+              "    EXECUTE IMMEDIATE 'ALTER SEQUENCE ATLAS_PANDA.WORKFLOW_ID_SEQ INCREMENT BY ' || TO_CHAR(v_max);\n"
+              "END;\n/\n",
+}
+
+
+@pytest.mark.parametrize("backend,old,new,message", [
+    ("postgres", None, None, None),
+    ("oracle", None, None, None),
+    ("postgres", "nextval('doma_panda.workflow_id_seq')", "nextval('doma_panda.other_seq')", "one schema-qualified"),
+    ("postgres", "setval('doma_panda.workflow_id_seq', ", "setval('workflow_id_seq', ", "one schema-qualified"),
+    ("postgres", "FROM doma_panda.jedi_wf_workflows", "FROM doma_idds.requests", "must read one table of doma_panda"),
+    ("postgres", "SELECT setval(", "SELECT 1, setval(", "one setval"),
+    ("oracle", "ALTER SEQUENCE ATLAS_PANDA.WORKFLOW_ID_SEQ", "ALTER SEQUENCE ATLAS_PANDA.JEDI_WF_STEP_ID_SEQ",
+     "one schema-qualified"),
+    ("oracle", "'ALTER SEQUENCE ATLAS_PANDA.WORKFLOW_ID_SEQ INCREMENT BY '", "'DROP TABLE ATLAS_PANDA.X'",
+     "EXECUTE IMMEDIATE other than"),
+    ("oracle", "    v_next := ", "    DELETE FROM ATLAS_PANDA.JEDI_WF_WORKFLOWS;\n    v_next := ", "block holds"),
+    ("oracle", "ATLAS_PANDA.WORKFLOW_ID_SEQ.NEXTVAL", "ATLAS_IDDS.WORKFLOW_ID_SEQ.NEXTVAL", "one schema-qualified"),
+])
+def test_sequence_steps_are_read_or_refused(backend, old, new, message):
+    """The reader of a sequence step returns what it moves, and refuses a step that touches anything else."""
+    sql = SEQUENCE_STEPS[backend]
+    if old is None:
+        statement, = ddl_parser.statements(ddl_parser.parse_sql(sql, backend))
+        assert sequence_advance(statement, backend, "<text>") == WORKFLOW_ID_SOURCE
+        return
+    assert old in sql
+    statement, = ddl_parser.statements(ddl_parser.parse_sql(sql.replace(old, new), backend))
+    with pytest.raises(UnsupportedDDL, match=message):
+        sequence_advance(statement, backend, "<text>")

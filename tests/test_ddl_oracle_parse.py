@@ -10,6 +10,9 @@ adds exactly these and nothing else:
 
 The tests at the bottom prove the check still catches breakage, including inside the additions.
 This module is also the parser used by tests/test_ddl_equivalence.py.
+
+Upgrade scripts may hold more: the stock dialect parses a PL/SQL anonymous block (``begin_end_block``, its
+statements included) and the sqlplus ``/`` that runs it, so an Oracle upgrade's block is parsed like the rest.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def test_oracle_inserts_are_committed():
 def test_oracle_files_are_sqlplus_safe():
     """sqlplus ends a statement at a blank line (SQLBLANKLINES OFF), prompts on '&', and may
     take a ';' ending a comment line as the end of a statement."""
-    for path in ddl_files("oracle"):
+    for path in ddl_files("oracle") + [path for _, _, path in schema_files.upgrade_files("oracle")]:
         for statement in statements(parse_file(path, "oracle")):
             assert not re.search(r"\n[ \t]*\n", statement.raw), f"{path.name}: blank line inside {statement.raw[:60]!r}"
         text = path.read_text()
@@ -242,7 +245,33 @@ def test_unknown_backend_is_refused():
 
 # --- upgrade scripts ---------------------------------------------------------------------------
 
-UPGRADE_STATEMENTS = {"drop_index_statement", "alter_table_statement", "update_statement", "transaction_statement"}
+# What an upgrade step may be: DDL, the version row's UPDATE (and its COMMIT on Oracle), and moving a sequence,
+# which Oracle does in a PL/SQL block and PostgreSQL with SELECT setval(...). What each does is read and compared
+# by tests/test_ddl_equivalence.py (upgrade_actions), which refuses anything else inside them.
+UPGRADE_STATEMENTS = {
+    "oracle": {"drop_index_statement", "alter_table_statement", "drop_sequence_statement", "update_statement",
+               "transaction_statement", "begin_end_block"},
+    "postgres": {"drop_index_statement", "alter_table_statement", "drop_sequence_statement", "update_statement",
+                 "select_statement"},
+}
+
+
+def top_level_terminators(tree: BaseSegment) -> list[BaseSegment]:
+    """The ';' ending top-level statements (not those inside a PL/SQL block, which end its own statements)."""
+    return list(tree.recursive_crawl("statement_terminator", no_recursive_seg_type="begin_end_block"))
+
+
+def plsql_blocks_without_slash(tree: BaseSegment) -> list[str]:
+    """PL/SQL blocks not followed by a '/' line: sqlplus would read the statements after them into the block."""
+    missing = []
+    for batch in tree.recursive_crawl("batch", recurse_into=False):
+        code = [s for s in batch.segments if s.is_code]
+        for n, segment in enumerate(code):
+            if segment.is_type("statement") and segment.segments[0].is_type("begin_end_block"):
+                following = [s.get_type() for s in code[n + 1:n + 3]]
+                if following != ["statement_terminator", "slash_buffer_executor"]:
+                    missing.append(f"line {segment.pos_marker.line_no}: {' '.join(segment.raw.split())[:40]!r}")
+    return missing
 
 
 @pytest.mark.parametrize("backend", ["oracle", "postgres"])
@@ -250,10 +279,41 @@ def test_upgrade_scripts_parse_and_every_statement_is_terminated(backend):
     for _, _, path in schema_files.upgrade_files(backend):
         tree = parse_file(path, backend)
         kinds = [s.get_type() for s in statements(tree)]
-        assert kinds and set(kinds) <= UPGRADE_STATEMENTS, f"{path.name}: {kinds}"
-        assert len(list(tree.recursive_crawl("statement_terminator"))) == len(kinds), path.name
+        assert kinds and set(kinds) <= UPGRADE_STATEMENTS[backend], f"{path.name}: {kinds}"
+        assert len(top_level_terminators(tree)) == len(kinds), path.name
+        assert plsql_blocks_without_slash(tree) == [], path.name
         if backend == "oracle":  # the version row's UPDATE is committed (DDL commits itself, DML does not)
             assert kinds[-1] == "transaction_statement", path.name
+
+
+ORACLE_BLOCK = """DECLARE
+    v_n NUMBER;
+BEGIN
+    SELECT NVL(MAX(x_id), 0) INTO v_n FROM ATLAS_PANDA.T;
+    IF v_n > 0 THEN
+        EXECUTE IMMEDIATE 'ALTER SEQUENCE ATLAS_PANDA.S INCREMENT BY ' || TO_CHAR(v_n);
+    END IF;
+END;
+/
+DROP SEQUENCE ATLAS_PANDA.S2;
+"""
+
+
+@pytest.mark.parametrize("old,new", [
+    ("v_n NUMBER;", "v_n NUMBER"),
+    ("    END IF;\n", ""),
+    ("INTO v_n FROM", "INTO v_n FROM FROM"),
+])
+def test_broken_plsql_block_is_caught(old, new):
+    assert parse_problems(ORACLE_BLOCK, "oracle") == []
+    assert old in ORACLE_BLOCK
+    assert parse_problems(ORACLE_BLOCK.replace(old, new), "oracle")
+
+
+def test_plsql_block_without_slash_is_caught():
+    tree = parse_sql(ORACLE_BLOCK, "oracle")
+    assert plsql_blocks_without_slash(tree) == [] and len(top_level_terminators(tree)) == len(statements(tree)) == 2
+    assert plsql_blocks_without_slash(parse_sql(ORACLE_BLOCK.replace("END;\n/\n", "END;\n"), "oracle"))
 
 
 def test_misnamed_upgrade_script_is_refused(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 Two scratch databases on the test server: one gets the 1.0.0 install files from the commit that shipped them
 (git history) and then every upgrade script, the other a fresh install of sql/postgres/; their catalogs
 (columns, constraints, indexes, table options, sequences, the version row) must be the same.
+Both hold upstream's doma_panda.workflow_id_seq, the prerequisite our workflow ids come from (schema 1.2.0 on).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ CATALOG_QUERIES = {
 
 @pytest.fixture
 def scratch_databases(pg):
-    """Two empty databases with the doma_panda schema owned by the PanDA role; dropped afterwards."""
+    """Two databases with the doma_panda schema owned by the PanDA role and, in it, upstream's workflow_id_seq
+    (as upstream's schema creates it, owned by that role); dropped afterwards."""
     names = ["wf_upgraded", "wf_fresh"]
     admin = pg.connect("postgres", "postgres", autocommit=True)
     try:
@@ -38,6 +40,7 @@ def scratch_databases(pg):
             with conn.cursor() as cur:
                 cur.execute("CREATE SCHEMA doma_panda AUTHORIZATION panda")
             conn.close()
+            _run(pg, name, [("upstream's workflow_id_seq", "CREATE SEQUENCE doma_panda.workflow_id_seq")])
         yield names
     finally:
         with admin.cursor() as cur:
@@ -73,16 +76,20 @@ def _catalog(pg, database: str) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def test_schema_1_0_0_upgraded_is_the_fresh_install(pg, scratch_databases):
+def _install_1_0_0(pg, database: str) -> None:
     from test_ddl_equivalence import _shipped_install_files
 
     shipped = _shipped_install_files("1.0.0", "postgres")
     if shipped is None:
         pytest.skip("git history with schema 1.0.0 as shipped is not available")
-    upgraded, fresh = scratch_databases
     without_views = {name: text for name, text in shipped.items() if name != schema_files.IDDS_VIEWS_FILE}
-    _run(pg, upgraded, sorted(without_views.items()))
-    assert _catalog(pg, upgraded)["version"] == [("pandajedi_wf", "1.0.0")]
+    _run(pg, database, sorted(without_views.items()))
+    assert _catalog(pg, database)["version"] == [("pandajedi_wf", "1.0.0")]
+
+
+def test_schema_1_0_0_upgraded_is_the_fresh_install(pg, scratch_databases):
+    upgraded, fresh = scratch_databases
+    _install_1_0_0(pg, upgraded)
     _run(pg, upgraded, [(path.name, path.read_text()) for _, _, path in schema_files.upgrade_files("postgres")])
     _run(pg, fresh, [(path.name, path.read_text()) for path in schema_files.postgres_files(with_idds_views=False)])
 
@@ -91,9 +98,52 @@ def test_schema_1_0_0_upgraded_is_the_fresh_install(pg, scratch_databases):
         assert before[what] == after[what], what
     assert after["version"] == [("pandajedi_wf", schema_files.schema_version("postgres"))]
     assert ("jedi_wf_steps", ["fillfactor=80"]) in after["table options"]
+    assert [s for s, _, _ in after["sequences"] if "workflow_id" in s] == ["workflow_id_seq"]
 
 
-def test_an_upgrade_leaves_a_database_of_another_version_alone(pg, scratch_databases):
+@pytest.mark.parametrize("last_drawn,highest_workflow_id", [(20, 500), (500, 20), (7, None)])
+def test_upgrade_to_1_2_0_puts_upstreams_workflow_ids_above_ours(pg, scratch_databases, last_drawn, highest_workflow_id):
+    """On a 1.1.0 database holding workflows with ids up to N, after the upgrade upstream's workflow_id_seq gives
+    an id above N and above the last one it gave (whichever of the two is ahead)."""
+    database, _ = scratch_databases
+    _install_1_0_0(pg, database)
+    chain = schema_files.upgrade_files("postgres")
+    _run(pg, database, [(path.name, path.read_text()) for _, to, path in chain if to != "1.2.0"])
+    ids = [] if highest_workflow_id is None else [1, highest_workflow_id // 2, highest_workflow_id]
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT version FROM doma_panda.jedi_wf_schema_version")
+            assert cur.fetchall() == [("1.1.0",)]
+            for workflow_id in ids:
+                cur.execute("INSERT INTO doma_panda.jedi_wf_workflows (workflow_id, user_name, status, creation_time, "
+                            "modification_time) VALUES (%s, 'someone', 'running', now(), now())", (workflow_id,))
+            cur.execute("SELECT setval('doma_panda.workflow_id_seq', %s)", (last_drawn,))
+        conn.commit()
+    finally:
+        conn.close()
+    (path,) = [path for _, to, path in chain if to == "1.2.0"]
+    _run(pg, database, [(path.name, path.read_text())])
+
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT nextval('doma_panda.workflow_id_seq'), nextval('doma_panda.workflow_id_seq')")
+            first, second = cur.fetchone()
+            cur.execute("SELECT version FROM doma_panda.jedi_wf_schema_version")
+            assert cur.fetchall() == [("1.2.0",)]
+            cur.execute("SELECT count(*) FROM pg_sequences WHERE schemaname='doma_panda' AND sequencename='jedi_wf_workflow_id_seq'")
+            assert cur.fetchone() == (0,)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert first > last_drawn and first > max(ids, default=0)
+    assert second == first + 1  # the increment is left as it was
+    assert first == max(last_drawn + 1, max(ids, default=0) + 1)  # and no higher: the lowest id that is above both
+
+
+@pytest.mark.parametrize("script", [f"{f}_to_{t}" for f, t, _ in schema_files.upgrade_files("postgres")])
+def test_an_upgrade_leaves_a_database_of_another_version_alone(pg, scratch_databases, script):
     """The version row moves only from the version the script names: run on a fresh (newer) install, the row stays."""
     _, fresh = scratch_databases
     _run(pg, fresh, [(path.name, path.read_text()) for path in schema_files.postgres_files(with_idds_views=False)])
@@ -104,7 +154,7 @@ def test_an_upgrade_leaves_a_database_of_another_version_alone(pg, scratch_datab
         conn.commit()
     finally:
         conn.close()
-    (_, _, path), *_ = schema_files.upgrade_files("postgres")
-    with pytest.raises(AssertionError, match="does not exist"):  # the index the upgrade drops is not there
+    (path,) = [p for f, t, p in schema_files.upgrade_files("postgres") if f"{f}_to_{t}" == script]
+    with pytest.raises(AssertionError, match="does not exist"):  # the index or sequence the upgrade drops is not there
         _run(pg, fresh, [(path.name, path.read_text())])
     assert _catalog(pg, fresh)["version"] == [("pandajedi_wf", "9.9.9")]

@@ -1,9 +1,12 @@
--- pandajedi_wf 1.1.0, Oracle: workflow tables in schema ATLAS_PANDA.
+-- pandajedi_wf 1.2.0, Oracle: workflow tables in schema ATLAS_PANDA.
 -- Run as the owner of ATLAS_PANDA (sqlplus @file).
 -- Times are naive UTC written by the application. JSON columns are CLOB checked IS JSON.
 -- PostgreSQL twin: sql/postgres/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
 
-CREATE SEQUENCE ATLAS_PANDA.JEDI_WF_WORKFLOW_ID_SEQ START WITH 1 INCREMENT BY 1 CACHE 100 NOCYCLE;
+-- Workflow ids come from upstream PanDA's ATLAS_PANDA.WORKFLOW_ID_SEQ, the sequence of its own WORKFLOWS table:
+-- the PanDA server gives a pchain_native submission its id from it and our intake keeps that id, so one
+-- sequence for every workflow means no two workflows share an id. Prerequisite: upstream's schema for PanDA
+-- >= 1.0.4 (ATLAS_PANDA.WORKFLOWS and ATLAS_PANDA.WORKFLOW_ID_SEQ) is installed in this schema.
 
 -- One row per user workflow (a pchain submission, or a sub-workflow of one).
 -- The processor claims rows with status in its active set and check_after <= now,

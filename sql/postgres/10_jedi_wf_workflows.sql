@@ -1,9 +1,12 @@
--- pandajedi_wf 1.1.0, PostgreSQL: workflow tables in schema doma_panda.
+-- pandajedi_wf 1.2.0, PostgreSQL: workflow tables in schema doma_panda.
 -- Run as the owner of doma_panda (psql -f, or one psycopg2 execute per file).
 -- Times are naive UTC written by the application. JSON columns are JSONB.
 -- Oracle twin: sql/oracle/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
 
-CREATE SEQUENCE doma_panda.jedi_wf_workflow_id_seq START WITH 1 INCREMENT BY 1;
+-- Workflow ids come from upstream PanDA's doma_panda.workflow_id_seq, the sequence of its own workflows table:
+-- the PanDA server gives a pchain_native submission its id from it and our intake keeps that id, so one
+-- sequence for every workflow means no two workflows share an id. Prerequisite: upstream's schema for PanDA
+-- >= 1.0.4 (doma_panda.workflows and doma_panda.workflow_id_seq) is installed in this database.
 
 -- One row per user workflow (a pchain submission, or a sub-workflow of one).
 -- The processor claims rows with status in its active set and check_after <= now,
