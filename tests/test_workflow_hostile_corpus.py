@@ -6,8 +6,9 @@ valid or with problems that each carry a message, and must never raise.  A valid
 also survive what a real submission does next: its definition serialised as JSON (where a YAML bomb
 used to explode) and the engine's first pass building every first task's parameters.  The child
 reports its time and its peak resident memory growth (``VmHWM`` after resetting it through
-``/proc/self/clear_refs``); the test requires < 2 s and < 200 MB for every case.  Two pool workers fork
-the children, so the corpus takes well under a minute on two cores.
+``/proc/self/clear_refs``); the test requires < 2 s and < 200 MB for every case (a case stopped by the
+alarm while the machine was busy runs once more on its own).  Two pool workers fork the children, so the
+corpus takes well under a minute on two cores.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,7 +72,7 @@ def _answer(case, box: Path) -> dict:
             inputs = read_values_file(str(box / case.inputs_file), base_dir=str(box))
         except WorkflowError as exc:
             return {"ok": False, "problems": [p.to_dict() for p in exc.problems], "stage": "input values file"}
-    spec = case.spec if case.inline else case.spec
+    spec = case.spec  # the text itself, or a file name inside the sandbox
     result = submit_workflow(None, language=case.language, spec=spec, input_values=inputs, base_dir=str(box), out_ds="user.corpus.wf",
                              user_name="corpus", task_templates=TEMPLATES, check_only=True)
     answer = {"ok": result.ok, "problems": result.problems}
@@ -98,16 +97,17 @@ def _run_case(index: int) -> dict:
         os.close(read_end)
         try:
             resource.setrlimit(resource.RLIMIT_AS, (_status_kb("VmSize") * 1024 + MEMORY_BYTES, resource.RLIM_INFINITY))
-            signal.setitimer(signal.ITIMER_REAL, WALL_SECONDS + 1.0)  # SIGALRM's default action ends the child
+            signal.setitimer(signal.ITIMER_REAL, WALL_SECONDS)  # SIGALRM's default action ends the child
             try:
                 with open("/proc/self/clear_refs", "w") as refs:
                     refs.write("5")  # peak RSS := current RSS
             except OSError:
                 pass
             rss_before = _status_kb("VmRSS")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             answer = _answer(case, box)
             answer["seconds"] = time.perf_counter() - start
+            answer["cpu"] = time.process_time() - cpu
             answer["memory"] = max(0, _status_kb("VmHWM") - rss_before) * 1024
             payload = json.dumps(answer)
         except BaseException:  # noqa: BLE001 - everything is reported to the parent
@@ -145,7 +145,7 @@ def _verdict(case, outcome: dict) -> str | None:
         return f"ok={outcome['ok']} with problems {problems}"
     if any(not p.get("message") for p in problems):
         return f"a problem without message: {problems}"
-    if any(p.get("code") in ("internal",) for p in problems):
+    if any(p.get("code") in ("internal", "out_of_memory") for p in problems):
         return f"an unexpected exception inside validation: {problems}"
     if case.expect == "valid" and not outcome["ok"]:
         return f"refused a valid description: {problems}"
@@ -162,6 +162,11 @@ def test_hostile_corpus_gets_clear_answers_fast_and_small(tmp_path):
     start = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(2) as pool:
         outcomes = pool.map(_run_case, range(len(_CASES)), chunksize=4)
+    # a case that hit the wall-clock limit while the machine was busy gets one more run on its own: one that is
+    # slow by itself fails twice
+    for index, outcome in enumerate(outcomes):
+        if "timed out" in outcome.get("error", "") or outcome.get("seconds", 0) > WALL_SECONDS:
+            outcomes[index] = _run_case(index)
     elapsed = time.perf_counter() - start
     failures = []
     for case, outcome in zip(_CASES, outcomes):
@@ -180,8 +185,7 @@ def test_hostile_corpus_gets_clear_answers_fast_and_small(tmp_path):
     assert elapsed < 60
 
 
-@pytest.mark.parametrize("index", [0])
-def test_the_corpus_is_generated_not_stored(index):
+def test_the_corpus_is_generated_not_stored():
     here = Path(__file__).resolve().parent
     assert not any(p.suffix in (".cwl", ".smk") for p in here.rglob("*")), "the corpus is generated at test time, not kept as files"
     ids = [c.id for c in hostile_corpus.cases()]

@@ -2,9 +2,16 @@
 
 Used by a dry-run submission (``pchain --check``-like) and by the processor before a
 workflow leaves ``registered``.  Caps (``Limits``) are part of validation: a
-description over ``max_bytes`` is refused before YAML is read and one with more
-than ``max_steps`` steps is refused while its files are read, so a 100,000-step
-workflow costs milliseconds, not minutes.
+description over ``max_bytes`` is refused before YAML is read, one with more
+than ``max_steps`` steps or whose YAML aliases expand it beyond ``max_yaml_size``
+is refused while its files are read, so a 100,000-step workflow or a billion-laughs
+file costs milliseconds, not minutes or gigabytes.  After parsing, the values known
+at submission are followed through the workflow (``definition_checks``): parameter
+types, scatter widths, empty bodies.
+
+Nothing raises out of ``validate_workflow``: every known mistake is a ``WorkflowError``
+with file, step and message; anything else (a bug of ours met on this description)
+becomes a problem naming the exception, code ``internal``.
 """
 
 from __future__ import annotations
@@ -103,6 +110,6 @@ def _problems_of(exc: Exception) -> list[Problem]:
     if isinstance(exc, RecursionError):
         return [Problem("description is nested too deeply", code="too_large")]
     if isinstance(exc, MemoryError):
-        return [Problem("description needs too much memory to read", code="too_large")]
+        return [Problem("description needs too much memory to read", code="out_of_memory")]
     message = f"description could not be read: unexpected {type(exc).__name__}: {clip(str(exc), 200)}"
     return [Problem(message, code="internal")]
