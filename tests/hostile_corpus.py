@@ -270,7 +270,7 @@ def _structure_cases() -> list[Case]:
     # unknown types and sources
     for run in ("pmagic", "prun.py", "../prun", "", "PRUN", "prun ", "workflow", "missing.cwl", "http://evil/x.cwl"):
         # ("../prun" names the prun type like "prun.cwl" does: the base name counts, no file is read)
-        out.append(Case(f"unknown-run-{run!r}", "cwl", _cwl_steps({"a": _cwl_prun(run=run) | {"run": run}}), inline=True, expect=None if run == "../prun" else "refused"))
+        out.append(Case(f"unknown-run-{run!r}", "cwl", _cwl_steps({"a": _cwl_prun(run=run)}), inline=True, expect=None if run == "../prun" else "refused"))
     for source in ("nowhere/outDS", "a/other", "a/", "/outDS", "missing_input", "a/outDS/extra", "#a/outDS", "a\\outDS"):
         steps = {"a": _cwl_prun(), "b": _cwl_prun({"opt_inDS": source})}
         out.append(Case(f"unknown-source-{source!r}", "cwl", _cwl_steps(steps), inline=True))

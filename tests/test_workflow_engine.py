@@ -522,6 +522,8 @@ def test_an_empty_definition_ends_failed_instead_of_running_for_ever():
 
     ctx = RunContext(out_ds=OUT_DS, workflow_status="parsed")
     assert next_actions(Workflow(name="empty", language="cwl"), {}, ctx) == [SetWorkflowStatus("failed", "workflow has no steps")]
+    ctx.workflow_status = "paused"  # (paused -> failed is no transition: it ends once resumed)
+    assert next_actions(Workflow(name="empty", language="cwl"), {}, ctx) == []
 
 
 def test_scatter_known_only_at_run_time_and_too_wide_fails_the_loop_with_the_reason():

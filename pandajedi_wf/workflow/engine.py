@@ -599,13 +599,13 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
     if ctx.workflow_status == "cancelling":
         return _cancel(steps)
     if not workflow.nodes:  # intake refuses it; one stored before would otherwise stay running for ever
-        return [SetWorkflowStatus("failed", "workflow has no steps")]
+        return _unrunnable(ctx, "workflow has no steps")
     walk = _Walk(workflow, steps, ctx)
     top = _Scope(workflow, "", dict(workflow.inputs), (), (), None)
     try:
         statuses = walk.scope(top)
     except _ScatterTooWide as exc:  # intake refuses it too; nothing of the workflow was created
-        return [SetWorkflowStatus("failed", str(exc))]
+        return _unrunnable(ctx, str(exc))
     if ctx.workflow_status == "parsed":
         walk.actions.insert(0, SetWorkflowStatus("running", "steps defined"))
     if all(s in STEP_ENDED for s in statuses):
@@ -620,6 +620,11 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
             reason += "; " + ", ".join(told[:5]) + (f" and {len(told) - 5} more" if len(told) > 5 else "")
         walk.actions.append(SetWorkflowStatus(final, reason))
     return walk.actions
+
+
+def _unrunnable(ctx: RunContext, reason: str) -> list[Action]:
+    """A stored definition that cannot run at all ends failed (a paused one when it is resumed)."""
+    return [SetWorkflowStatus("failed", reason)] if ctx.workflow_status in ("parsed", "running", "finishing") else []
 
 
 def _ended_reason(workflow: Workflow, top: _Scope) -> str:
