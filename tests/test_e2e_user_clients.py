@@ -165,3 +165,69 @@ def test_a_user_submits_follows_and_kills_a_workflow_with_pchain_native_and_pboo
 
     out, _ = client(alice, server, work, client_venv, "pbook", "show_native_workflow", str(workflow_id), "--format", "plain")
     assert "status=cancelled" in out, out
+
+
+def submit_as(user, server, work, venv, out_ds):
+    out, err = client(user, server, work, venv, "pchain_native", "--wfd", "chain.yaml", "--outDS", out_ds)
+    return int(re.search(r"'workflow_id': (\d+)", out + err).group(1))
+
+
+@pytest.fixture
+def work(tmp_path):
+    area = tmp_path / "work"
+    area.mkdir()
+    (area / "chain.yaml").write_text(CHAIN)
+    (area / "payload.sh").write_text("echo a\n")
+    return area
+
+
+@pytest.fixture
+def production_task_ids(pg, clean_db):
+    """JEDI task ids as in production (DEFT's sequence is far above 10**7), so pbook takes them for task ids."""
+    conn = pg.connect("panda", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("SELECT nextval('doma_deft.prodsys2_task_id_seq')")
+        (before,) = cur.fetchone()
+        cur.execute("ALTER SEQUENCE doma_deft.prodsys2_task_id_seq RESTART WITH 45000000")
+    yield
+    with conn.cursor() as cur:  # the other tests' ids go on from where they were (clean_db empties the task tables)
+        cur.execute(f"ALTER SEQUENCE doma_deft.prodsys2_task_id_seq RESTART WITH {int(before) + 1}")
+    conn.close()
+
+
+def commands_of(db, workflow_id):
+    return db.query(f"SELECT command, requester, requester_role, status FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w "
+                    "ORDER BY command_id", {":w": workflow_id})
+
+
+def test_pbook_retry_of_a_failed_workflow_is_followed_and_pbook_finish_lets_one_end(server, db, jedi_taskbuffer, grid_users,
+                                                                                      client_venv, work, production_task_ids):
+    from pandajedi_wf.simulators.grid import Fate
+
+    _, alice, _ = grid_users
+    jedi = Jedi(db, jedi_taskbuffer, grid_users[0].ca_file)
+    # 'ana' fails on its first two runs (the second is the automatic retry), so the workflow ends with it failed
+    jedi.grid.fate_of_run = lambda name, run: Fate(status="failed") if name.endswith("_ana") and run <= 2 else Fate()
+    retried = submit_as(alice, server, work, client_venv, "user.alice.retry")
+    jedi.until(lambda: workflow_row(db, retried)["status"] == "finished", retried, rounds=40)  # (gen done, ana failed)
+    ana = next(r for r in step_rows(db, retried).values() if r["name"] == "ana")
+
+    # pbook retry <reqID> would stop at the first task JEDI refuses to retry (panda-client 2.2.0's PBookCore chains
+    # the per-task calls with 'and'), here the done 'gen': a user retries the failed task by its jediTaskID, as
+    # production task ids are (>= 10**7, never mistaken for a reqID)
+    out, err = client(alice, server, work, client_venv, "pbook", "retry", str(ana["jedi_task_id"]))
+    assert "Command rejected" not in out + err, out + err
+    jedi.until(lambda: workflow_row(db, retried)["status"] == "done", retried, rounds=40)
+    assert [c for c in commands_of(db, retried) if c[1] == alice.username] == [("retry", alice.username, "owner", "done")]
+    again = next(r for r in step_rows(db, retried).values() if r["name"] == "ana")
+    assert again["jedi_task_id"] == ana["jedi_task_id"] and again["status"] == "done"  # her retry of the same task, followed
+
+    # pbook finish: the running task is finished by JEDI, the workflow submits nothing new and ends
+    jedi.grid.fate_of_run = None
+    jedi.grid.fate = lambda name: Fate(running_ticks=40)
+    finished = submit_as(alice, server, work, client_venv, "user.alice.finish")
+    jedi.until(lambda: any(t["status"] == "running" and int(t["reqid"]) == finished for t in jedi_tasks(db)), finished)
+    client(alice, server, work, client_venv, "pbook", "finish", str(finished))
+    jedi.until(lambda: workflow_row(db, finished)["status"] in ("done", "finished", "failed"), finished, rounds=40)
+    assert ("finish", alice.username, "owner", "done") in commands_of(db, finished), commands_of(db, finished)
+    assert all(r["status"] in ("done", "finished", "skipped", "failed", "cancelled") for r in step_rows(db, finished).values())
