@@ -47,7 +47,7 @@ from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.taskparams import output_containers
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
-from . import junction_wait, step_retries
+from . import junction_wait, step_retries, user_intents
 from .common import CycleStats, process_id
 from .step_cache import CREATED_DEFAULTS, StepRowCache
 from .jedi_submission import deft_user_name, submit_task
@@ -313,6 +313,7 @@ _thawed = [time.monotonic()]
 def _pass(db: WfDatabase, stats: CycleStats, task_buffer, now, owner: str, settings: ProcessorSettings, junction_results) -> str:
     started = time.monotonic()
     stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+    stats.add("task_retries_read", user_intents.queue_for_retried(db, now, stats))  # pbook retry of an ended step's task
     summaries: list[str] = []
 
     def work(worker_db: WfDatabase) -> None:
@@ -392,6 +393,7 @@ def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now
             _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile=True)
         stats.add("intents_repaired", len(stranded))
         changed = True
+    user_intents.queue_for_claimed(db, wf, step_rows[workflow_id], now, stats)  # pbook kill/finish/retry of its tasks
     if wf.get("queued_commands") and execute_queued(db, wf, step_rows[workflow_id], wf["queued_commands"], task_buffer, now, owner, stats):
         changed = True
         step_rows[workflow_id] = steps.load_for_workflows(db, [workflow_id], light=True)[workflow_id]
