@@ -45,7 +45,8 @@ from pandajedi_wf.workflow import (
 )
 from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.taskparams import output_containers
-from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
+from pandajedi_wf.workflow.errors import StepDefinitionError
+from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
 
 from . import junction_wait, step_retries, user_intents
 from .common import CycleStats, process_id
@@ -207,6 +208,7 @@ def cycle(
     _read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
 
     errors: dict[int, str] = {}
+    definition_errors: dict[int, str] = {}  # workflows ended failed because their definition cannot run
     moved: set[int] = set()
     unsure: set[int] = set()  # workflows whose rows in memory may differ from the database after this batch
     plans: list[_Plan] = []
@@ -218,6 +220,14 @@ def cycle(
                 moved.add(workflow_id)
                 unsure.add(workflow_id)
             plan = _decide(db, wf, step_rows[workflow_id], junction_results, stats, now, settings.max_submissions_per_workflow - repaired)
+        except StepDefinitionError as exc:  # the stored definition cannot run: trying again each pass cannot help
+            reason = f"definition error: {exc}"
+            plan = _definition_failure(wf, step_rows[workflow_id], reason)
+            if plan is None:
+                errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {exc}"
+                continue
+            stats.add("definition_failures")
+            definition_errors[workflow_id] = reason
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
             continue
@@ -243,6 +253,9 @@ def cycle(
     if errors:
         stats.add("workflow_errors", len(errors))
         workflows.set_errors(db, sorted(errors.items()), now)
+    written_ids = {p.workflow_id for p in written}
+    if written_ids & set(definition_errors):
+        workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
     fault_point("lease_release")
     # a workflow that moved may move again at once (a chain advances one cycle per link): due right after this
     # pass's clock, so the next pass takes it but this pass (``cycle_all``) does not; the others back off, but no
@@ -680,6 +693,23 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
         except steps.StaleStepStatus:
             stats.add("submissions_recorded_elsewhere")
     return unsure
+
+
+def _definition_failure(wf: dict, step_rows: list[dict], reason: str) -> _Plan | None:
+    """The workflow ends ``failed`` with the definition error as its reason: steps not ended are cancelled and their
+    live tasks killed, as for a kill. None where the workflow's state has no way to ``failed`` (paused: the error is
+    recorded and the workflow waits for its user)."""
+    if not WORKFLOW_LIFECYCLE.can(wf["status"], "failed"):
+        return None
+    plan = _Plan(wf)
+    for s in step_rows:  # decisions made before the error are dropped: the rows go back to what the database holds
+        s["status"] = s.get("orig", s["status"])
+        if s["status"] not in STEP_ENDED and STEP_LIFECYCLE.can(s["status"], "cancelled"):
+            if s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED:
+                plan.to_kill.append(int(s["jedi_task_id"]))
+            plan.move(s, "cancelled", reason)
+    plan.move_workflow("failed", reason)
+    return plan
 
 
 def _kill(task_buffer, plans: list[_Plan], errors: dict[int, str]) -> None:
