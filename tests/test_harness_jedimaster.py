@@ -69,3 +69,35 @@ def test_stopping_the_master_stops_its_agents(pg, clean_db, tmp_path):
     else:
         pytest.fail(f"process group {pgid} still has members after stop()")
     assert not master.alive()
+
+
+def test_intake_refuses_to_run_beside_upstreams_workflow_manager(pg, clean_db, panda_home, db_conn, tmp_path):
+    """Deployment path: a panda_jedi.cfg that switches our intake on but also lists upstream's
+    AtlasWorkflowManagerWatchDog; our processor keeps running workflows, and its heartbeat says why it takes no request."""
+    import os
+    import shutil
+
+    home = tmp_path / "panda_home"
+    shutil.copytree(panda_home, home)
+    cfg = home / "etc" / "panda" / "panda_jedi.cfg"
+    text = cfg.read_text()
+    upstream = "atlas:managed:pandajedi.jedidog.AtlasWorkflowManagerWatchDog:AtlasWorkflowManagerWatchDog:wf_manager"
+    text = text.replace("\n[watchdog]\nmodConfig = ", f"\n[watchdog]\nwf_processor_intake = on\nmodConfig = {upstream},", 1)
+    cfg.write_text(text)
+    master = JediMasterProcess(tmp_path / "jedi", env={**os.environ, "PANDA_HOME": str(home)}).start()
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            assert master.alive(), f"JediMaster died:\n{master.output_tail()}"
+            beats = {agent: (status, message) for agent, _, n, status, message in heartbeats(db_conn) if n >= 1}
+            if "wf_processor" in beats:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"no processor cycle within {DEADLINE_SECONDS} s")
+    finally:
+        master.stop()
+    status, message = beats["wf_processor"]
+    assert status == "ok" and "intake refused: upstream's AtlasWorkflowManagerWatchDog is listed" in message, message
+    logs = [p.read_text(errors="replace") for d in (home / "log", panda_home / "log") for p in d.glob("*wf_processor*.log")]
+    assert any("intake refused" in log for log in logs), "the refusal is in the processor's JEDI log too"
