@@ -108,6 +108,7 @@ class Jedi:
 def client(user, server, work, venv, *args):
     done = run_client(list(args), user, server, work, venv=venv)
     output = done.stdout + done.stderr
+    print(f"\n$ {' '.join(args)}   # as {user.name}\n{output}")  # (shown with pytest -s: what the user sees)
     assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{output}\nserver log:\n{server.log_tail()}"
     assert "Traceback" not in output, output
     return done.stdout, done.stderr
