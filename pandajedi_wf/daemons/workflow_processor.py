@@ -531,6 +531,8 @@ def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats, submissi
                 continue
             STEP_LIFECYCLE.check(s["status"], target)
             plan.move(s, target, action.reason)
+            if target == "failed" and s.get("step_id"):  # the engine's reason (e.g. a scatter over the cap) where users look
+                plan.dialogs.append((s, action.reason))
             stats.add("step_transitions")
 
 
