@@ -10,6 +10,7 @@ import pytest
 
 from pandajedi_wf.cli.client import BackendError, CommandRefused, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
 from pandajedi_wf.cli.main import ExitCode, infer_language, main
+from example_workflows import TWO_STEP_CHAIN as CHAIN
 
 WORKFLOW = {
     "workflow_id": 12,
@@ -228,18 +229,6 @@ def test_submit_reads_inputs_and_templates_and_infers_the_language(workdir):
     }
 
 
-CHAIN = """name: chain
-steps:
-  top:
-    type: prun
-    args: "--outputs a.txt"
-    exec: "echo a > a.txt"
-  bottom:
-    type: prun
-    inDS: top/outDS
-    args: "--outputs b.txt"
-    exec: "cat %IN > b.txt"
-"""
 
 
 def test_submit_check_parses_without_any_database(workdir):

@@ -10,21 +10,10 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from wf_db_support import make_db, submit
+from example_workflows import TWO_STEP_CHAIN as CHAIN
 
 DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe"
 OTHER = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=mallory/CN=654321/CN=Mallory Evil"
-CHAIN = """name: chain
-steps:
-  top:
-    type: prun
-    args: "--outputs a.txt"
-    exec: "echo a > a.txt"
-  bottom:
-    type: prun
-    inDS: top/outDS
-    args: "--outputs b.txt"
-    exec: "cat %IN > b.txt"
-"""
 
 
 @pytest.fixture

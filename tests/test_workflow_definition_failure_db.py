@@ -10,19 +10,8 @@ import datetime
 import pytest
 
 from wf_db_support import jedi_tasks, make_db, new_grid, step_rows, workflow_row
+from example_workflows import TWO_STEP_CHAIN as CHAIN
 
-CHAIN = """name: chain
-steps:
-  top:
-    type: prun
-    args: "--outputs a.txt"
-    exec: "echo a > a.txt"
-  bottom:
-    type: prun
-    inDS: top/outDS
-    args: "--outputs b.txt"
-    exec: "cat %IN > b.txt"
-"""
 
 
 @pytest.fixture

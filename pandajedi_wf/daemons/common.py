@@ -61,3 +61,23 @@ def run_cycle(agent: str, db: WfDatabase, cycle: Callable[[WfDatabase, CycleStat
         log.error(f"{agent} cannot record its heartbeat: {exc}")
     log.info(f"{agent} cycle {status}: {message} {stats.counters}")
     return status == "ok"
+
+
+def int_options(options: dict[str, str], names, minimum: dict[str, int] | None = None, prefix: str = "") -> dict[str, int]:
+    """The integer ``names`` present in ``options`` (panda_jedi.cfg ``[watchdog] wf_processor_<prefix><name>``, the
+    ``wf_processor_`` already removed); blank ones are left out, a non-integer or one below its minimum (default 1) is
+    refused with the option's full name, so a typo is reported instead of silently defaulted."""
+    values = {}
+    for name in names:
+        raw = options.get(f"{prefix}{name}")
+        if raw is None or str(raw).strip() == "":
+            continue
+        key = f"panda_jedi.cfg [watchdog] wf_processor_{prefix}{name}"
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+        if value < (minimum or {}).get(name, 1):
+            raise ValueError(f"{key} must be positive, got {value}")
+        values[name] = value
+    return values

@@ -25,7 +25,7 @@ from pandajedi_wf.taskbuffer import upstream_workflows, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.upstream_workflows import ENGINE, UPSTREAM_STATUS, RegisteredRequest
 
-from .common import CycleStats
+from .common import CycleStats, int_options
 
 UPSTREAM_MANAGER = "AtlasWorkflowManagerWatchDog"
 ACTOR = "intake of a PanDA server request"
@@ -53,18 +53,8 @@ class IntakeSettings:
             raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_intake must be on or off, got {options.get('intake')!r}")
         values: dict = {"enabled": flag in ("on", "true", "yes", "1"), "vo": (str(options.get("intake_vo") or "").strip() or None),
                         "ca_path": (str(options.get("intake_ca_path") or "").strip() or None)}
-        for name in ("batch_size", "lock_seconds", "timeout_seconds", "max_sandbox_mb", "max_attempts"):
-            raw = options.get(f"intake_{name}")
-            if raw is None or str(raw).strip() == "":
-                continue
-            try:
-                value = int(str(raw).strip())
-            except ValueError:
-                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_intake_{name} must be an integer, got {raw!r}") from None
-            if value < 1:
-                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_intake_{name} must be positive, got {value}")
-            values[name] = value
-        return cls(**values)
+        names = ("batch_size", "lock_seconds", "timeout_seconds", "max_sandbox_mb", "max_attempts")
+        return cls(**values, **int_options(options, names, prefix="intake_"))
 
 
 def conflicting_manager(watchdog_mod_config: str | None) -> str | None:

@@ -49,7 +49,7 @@ from pandajedi_wf.workflow.errors import StepDefinitionError
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
 
 from . import junction_wait, step_retries, user_intents
-from .common import CycleStats, process_id
+from .common import CycleStats, int_options, process_id
 from .step_cache import CREATED_DEFAULTS, StepRowCache
 from .jedi_submission import deft_user_name, submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
@@ -94,20 +94,8 @@ class ProcessorSettings:
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
         """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
         with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
-        values = {}
-        for name in ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds", "workers",
-                     "cached_steps"):
-            raw = options.get(name)
-            if raw is None or str(raw).strip() == "":
-                continue
-            try:
-                value = int(str(raw).strip())
-            except ValueError:
-                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be an integer, got {raw!r}") from None
-            if value < (0 if name in ("recheck_seconds", "cached_steps") else 1):
-                raise ValueError(f"panda_jedi.cfg [watchdog] wf_processor_{name} must be positive, got {value}")
-            values[name] = value
-        return cls(**values)
+        names = ("batch_size", "lease_seconds", "recheck_seconds", "max_submissions_per_workflow", "pass_seconds", "workers", "cached_steps")
+        return cls(**int_options(options, names, minimum={"recheck_seconds": 0, "cached_steps": 0}))
 
 
 _DEFINITION_CACHE_SIZE = 50_000

@@ -43,12 +43,7 @@ def task_states(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str
 def queued_task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
     """The command waiting in DEFT PRODSYS_COMM per task (``retry`` until JEDI picks it up, then ``retrying`` or
     ``retry failed``): until then a task we asked to retry still shows the status it ended in."""
-    found: dict[int, str] = {}
-    for part in chunks(sorted(set(jedi_task_ids)), 500):
-        id_sql, binds = in_clause("t", part)
-        for task_id, command in db.query(f"SELECT comm_task, comm_cmd FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task IN {id_sql}", binds):
-            found[int(task_id)] = command
-    return found
+    return {task_id: command for task_id, (command, _) in task_commands(db, jedi_task_ids).items()}
 
 
 def task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
