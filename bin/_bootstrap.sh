@@ -3,7 +3,8 @@
 # - a virtualenv .venv with this package (editable) and its pinned dependencies, incl. upstream PanDA/JEDI;
 # - Debian's voms-clients (voms-proxy-fake/-info: the tests' grid users hold real VOMS proxies);
 # - a separate virtualenv .venv-client with the real panda-client (it owns pandaclient, as panda-client-light in
-#   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp.
+#   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp;
+# - a separate virtualenv .venv-rucio with a Rucio server (tests run a real one); devdb/rucio_server.py, same stamp.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -50,5 +51,22 @@ if [ ! -f "$CLIENT_STAMP" ]; then
         exit 1
     fi
     touch "$CLIENT_STAMP"
+fi
+
+# The Rucio server for tests (pandajedi_wf/devdb/rucio_server.py): its own venv, its dependencies may fight upstream
+# PanDA's pins. The list and the stamp must match RUCIO_REQUIREMENTS / requirements_stamp() there.
+RUCIO_REQUIREMENTS=("rucio==41.5.1" "psycopg[binary]==3.3.9" "gunicorn==27.0.1")
+RUCIO_STAMP=".venv-rucio/.installed-rucio-$(printf '%s' "${RUCIO_REQUIREMENTS[*]}" | sha1sum | cut -c1-12)"
+if [ ! -f "$RUCIO_STAMP" ]; then
+    echo "[bootstrap] creating .venv-rucio with ${RUCIO_REQUIREMENTS[*]} (about a minute)"
+    "$PY" -m venv --clear .venv-rucio
+    echo '*' > .venv-rucio/.gitignore  # never committed, whatever the repository's .gitignore says
+    LOG=".venv-rucio/install.log"
+    if ! { .venv-rucio/bin/pip install --upgrade pip && .venv-rucio/bin/pip install "${RUCIO_REQUIREMENTS[@]}"; } >"$LOG" 2>&1; then
+        tail -n 40 "$LOG"
+        echo "[bootstrap] Rucio server install failed; the whole log is in $ROOT/$LOG" >&2
+        exit 1
+    fi
+    touch "$RUCIO_STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

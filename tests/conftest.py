@@ -109,3 +109,18 @@ def jedi_taskbuffer(pg):
     task_buffer = JediTaskBuffer(None, nDBConnection=1)
     yield task_buffer
     task_buffer.cleanup(requester="tests")
+
+
+@pytest.fixture(scope="session")
+def rucio_server(pg):
+    """A real Rucio server (``pandajedi_wf.devdb.rucio_server``) on its own database of the test cluster, once per
+    session. Skips when its virtualenv ``.venv-rucio`` cannot be created (bin/_bootstrap.sh makes it)."""
+    from pandajedi_wf.devdb.rucio_server import RucioServer, RucioServerError, ensure_rucio_venv
+
+    try:
+        ensure_rucio_venv()
+    except RucioServerError as exc:
+        pytest.skip(f"cannot create the Rucio server virtualenv (.venv-rucio): {exc}")
+    server = RucioServer(pg, _WORKDIR / "rucio").start()
+    yield server
+    server.stop()
