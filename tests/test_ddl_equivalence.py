@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from pandajedi_wf.devdb import schema_files
+from pandajedi_wf import schema_files
 
 HERE = Path(__file__).resolve().parent
 
@@ -735,7 +735,8 @@ def test_oracle_and_postgres_upgrades_do_the_same():
 
 
 def _shipped_install_files(version: str, backend: str) -> dict[str, str] | None:
-    """The install files of a released schema, from the commit that shipped it (None without that history)."""
+    """The install files of a released schema, from the commit that shipped it (then in ``sql/<backend>/`` at the
+    repository root; None without that history)."""
     import subprocess
 
     repo = HERE.parent

@@ -26,7 +26,7 @@ from sqlfluff.core import FluffConfig, Linter
 from sqlfluff.core.dialects import load_raw_dialect
 from sqlfluff.core.parser import BaseSegment, Bracketed, OneOf, Ref, Sequence
 
-from pandajedi_wf.devdb import schema_files
+from pandajedi_wf import schema_files
 
 REPO = Path(__file__).resolve().parents[1]
 IDDS_TEST_SCHEMA = REPO / "tests" / "schema" / "idds_postgres.sql"
@@ -231,7 +231,7 @@ def test_broken_statement_is_caught(backend, good, broken):
 
 
 def test_broken_line_is_located_in_a_long_file():
-    text = (REPO / "sql" / "oracle" / "10_jedi_wf_workflows.sql").read_text()
+    text = (schema_files.SQL_ROOT / "oracle" / "10_jedi_wf_workflows.sql").read_text()
     broken = text.replace("name                 VARCHAR2(256),", "name                 VARCHAR2(256)", 1)
     assert broken != text
     problems = parse_problems(broken, "oracle")

@@ -1,10 +1,10 @@
-"""pandajedi_wf.devdb.schema_files: the one install order used by the harness, the demo and operators."""
+"""pandajedi_wf.schema_files: the one install order used by the harness, the demo and operators, from the package data."""
 
 from __future__ import annotations
 
 import pytest
 
-from pandajedi_wf.devdb import schema_files
+from pandajedi_wf import schema_files
 
 
 def test_postgres_install_order():

@@ -1,7 +1,7 @@
 """The upgrade scripts run on a real PostgreSQL: schema 1.0.0 as shipped, upgraded, is the fresh install.
 
 Two scratch databases on the test server: one gets the 1.0.0 install files from the commit that shipped them
-(git history) and then every upgrade script, the other a fresh install of sql/postgres/; their catalogs
+(git history) and then every upgrade script, the other a fresh install of pandajedi_wf/sql/postgres/; their catalogs
 (columns, constraints, indexes, table options, sequences, the version row) must be the same.
 Both hold upstream's doma_panda.workflow_id_seq, the prerequisite our workflow ids come from (schema 1.2.0 on).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pandajedi_wf.devdb import schema_files
+from pandajedi_wf import schema_files
 
 CATALOG_QUERIES = {
     "columns": "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default "

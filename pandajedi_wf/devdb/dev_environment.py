@@ -8,11 +8,11 @@ point the environment at it all, before anything imports ``pandaserver``/``panda
 from __future__ import annotations
 
 import atexit
-import importlib
 import os
 import shutil
 from pathlib import Path
 
+from pandajedi_wf import schema_files
 from pandajedi_wf.devdb import panda_home as panda_home_mod
 from pandajedi_wf.devdb.embedded_postgres import IDDS_ROLE, PANDA_ROLE, EmbeddedPostgres
 from pandajedi_wf.devdb.upstream_schema import load_upstream_schema
@@ -57,7 +57,7 @@ def start_dev_environment(
 
 
 def load_all_schemas(pg: EmbeddedPostgres) -> list[str]:
-    """iDDS test tables (as idds), upstream tables (as panda), then ours if the module exists."""
+    """iDDS test tables (as idds), upstream tables (as panda), then ours."""
     loaded = []
     if IDDS_TEST_SCHEMA.exists():
         _run_files(pg, IDDS_ROLE, [IDDS_TEST_SCHEMA])
@@ -67,29 +67,20 @@ def load_all_schemas(pg: EmbeddedPostgres) -> list[str]:
         loaded += load_upstream_schema(conn)
     finally:
         conn.close()
-    schema_files = _project_schema_files()
-    if schema_files is not None:
-        tables, grants, views = schema_files
-        _run_files(pg, PANDA_ROLE, tables)
-        _run_files(pg, IDDS_ROLE, grants)  # the doma_idds owner lets panda read its tables ...
-        _run_files(pg, PANDA_ROLE, views)  # ... before our views over them are created
-        loaded += [str(p) for p in tables + grants + views]
+    tables, grants, views = _project_schema_files()
+    _run_files(pg, PANDA_ROLE, tables)
+    _run_files(pg, IDDS_ROLE, grants)  # the doma_idds owner lets panda read its tables ...
+    _run_files(pg, PANDA_ROLE, views)  # ... before our views over them are created
+    loaded += [str(p) for p in tables + grants + views]
     return loaded
 
 
-def _project_schema_files() -> tuple[list[Path], list[Path], list[Path]] | None:
-    """This project's Postgres DDL as (tables, iDDS grants, iDDS views), if the module exists."""
-    try:
-        module = importlib.import_module("pandajedi_wf.devdb.schema_files")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pandajedi_wf.devdb.schema_files":
-            raise
-        return None
-    everything = [Path(p) for p in module.postgres_files()]
-    tables = [Path(p) for p in module.postgres_files(with_idds_views=False)]
+def _project_schema_files() -> tuple[list[Path], list[Path], list[Path]]:
+    """This project's Postgres DDL (package data) as (tables, iDDS grants, iDDS views)."""
+    everything = schema_files.postgres_files()
+    tables = schema_files.postgres_files(with_idds_views=False)
     views = [p for p in everything if p not in tables]
-    grants = [Path(p) for p in module.postgres_grant_files()]
-    return tables, grants, views
+    return tables, schema_files.postgres_grant_files(), views
 
 
 def _run_files(pg: EmbeddedPostgres, role: str, files: list[Path]) -> None:

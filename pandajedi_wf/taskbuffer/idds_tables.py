@@ -1,6 +1,6 @@
 """Read-only access to iDDS's REQUESTS, TRANSFORMS, COLLECTIONS and CONTENTS through the views in PanDA's schema.
 
-The views (sql/*/NN_idds_access.sql) list their columns explicitly, so an iDDS schema migration that adds columns
+The views (pandajedi_wf/sql/*/80_jedi_idds_views.sql) list their columns explicitly, so an iDDS schema migration that adds columns
 does not break PanDA. iDDS status integers are turned into names here, once (FIELD_GUIDE §8).
 """
 

@@ -1,17 +1,26 @@
 """Where our DDL lives and in which order it is installed.
 
-The install order is the lexical order of the ``NN_name.sql`` files in ``sql/<backend>/``: the
-harness, the tests and operators (psql -f / sqlplus @) all read it from here so that there is one
-order, not three. Grants on the iDDS tables sit apart in ``sql/<backend>/grants/`` because another
-account runs them (the iDDS owner), and they must run before the iDDS views file.
+The DDL ships inside the package, as package data: ``pandajedi_wf/sql/<backend>/`` (read with
+``importlib.resources``), with ``sql/README.md`` beside it. The install order is the lexical order of
+the ``NN_name.sql`` files there: the harness, the tests and operators (psql -f / sqlplus @) all read
+it from here so that there is one order, not three. Grants on the iDDS tables sit apart in
+``sql/<backend>/grants/`` because another account runs them (the iDDS owner), and they must run before
+the iDDS views file. Upgrade scripts are in ``sql/<backend>/upgrades/``.
+
+``python -m pandajedi_wf.schema_files`` prints the installed ``sql/`` directory (README.md in it);
+``python -m pandajedi_wf.schema_files postgres|oracle`` the files in the order to run them.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from importlib import resources
 from pathlib import Path
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+SQL_ROOT = resources.files(__package__) / "sql"
+if not isinstance(SQL_ROOT, Path):  # pip installs files; psql -f and sqlplus @ need them, not a zip member
+    raise ImportError(f"pandajedi_wf's DDL is not on the file system: {SQL_ROOT!r}")
 BACKENDS = ("postgres", "oracle")
 
 # Installed by the PanDA schema owner, in this order (the number fixes it).
@@ -107,3 +116,28 @@ def schema_version(backend: str) -> str:
     if match is None:
         raise ValueError(f"{backend}: no pandajedi_wf version row in 90_jedi_wf_schema_version.sql")
     return match.group(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the ``sql/`` directory, or with a backend the files in the order to run them and as whom."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(SQL_ROOT)
+        return 0
+    if len(args) != 1 or args[0] not in BACKENDS:
+        print(f"usage: python -m pandajedi_wf.schema_files [{'|'.join(BACKENDS)}]", file=sys.stderr)
+        return 2
+    backend = args[0]
+    owners = {"postgres": ("the doma_idds owner (role idds)", "the doma_panda owner (role panda)"),
+              "oracle": ("ATLAS_IDDS", "ATLAS_PANDA")}[backend]
+    print(f"# as {owners[0]}")
+    for path in grant_files(backend):
+        print(path)
+    print(f"# as {owners[1]}, in this order")
+    for path in install_files(backend):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
