@@ -1,6 +1,7 @@
 # Sourced by bin/demo and bin/test: make this machine able to run pandajedi_wf from a fresh clone.
 # - PostgreSQL server binaries (Debian's package) for the embedded test/demo database;
-# - a virtualenv .venv with this package (editable) and its pinned dependencies, incl. upstream PanDA/JEDI;
+# - a virtualenv .venv with this package (editable) and its test dependencies, incl. upstream PanDA/JEDI, at the
+#   exact versions of constraints/dev.txt;
 # - Debian's voms-clients (voms-proxy-fake/-info: the tests' grid users hold real VOMS proxies);
 # - a separate virtualenv .venv-client with the real panda-client (it owns pandaclient, as panda-client-light in
 #   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp;
@@ -24,12 +25,14 @@ if ! command -v voms-proxy-fake >/dev/null 2>&1; then
 fi
 
 PY="${PYTHON:-python3}"
-STAMP=".venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)"
+# setup.cfg holds ranges; constraints/dev.txt the exact versions dev and CI install (a change to it re-installs).
+STAMP=".venv/.installed-$(cat setup.cfg pyproject.toml constraints/dev.txt | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
-    echo "[bootstrap] creating .venv and installing pandajedi_wf with its pinned dependencies (about a minute)"
+    echo "[bootstrap] creating .venv and installing pandajedi_wf with the dependencies pinned in constraints/dev.txt (about a minute)"
     "$PY" -m venv .venv
     LOG=".venv/install.log"
-    if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e ".[test]"; } >"$LOG" 2>&1; then
+    if ! { .venv/bin/pip install -c constraints/dev.txt --upgrade pip \
+            && .venv/bin/pip install -c constraints/dev.txt -e ".[test]"; } >"$LOG" 2>&1; then
         tail -n 40 "$LOG"
         echo "[bootstrap] pip install failed; the whole log is in $ROOT/$LOG" >&2
         exit 1
