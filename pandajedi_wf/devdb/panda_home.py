@@ -32,12 +32,15 @@ def write_panda_home(
     agents: dict[str, int] | None = None,
     vo: str = VO,
     watchdog_options: dict[str, str] | None = None,
+    jedi_options: dict[str, dict[str, str]] | None = None,
 ) -> Path:
     """Write ``etc/panda/*.cfg`` under ``panda_home`` and a ``log`` dir; return the path.
 
     ``watchdog_period``: seconds between cycles of our WatchDog plugins.
     ``agents``: processes per other JEDI agent section, e.g. ``{"taskrefine": 1}``; default none.
     ``watchdog_options``: more ``[watchdog]`` keys, e.g. ``{"wf_processor_intake": "on"}``.
+    ``jedi_options``: ``{section: {key: value}}`` set in ``panda_jedi.cfg`` (a key the section has is replaced,
+    a new key or section added), e.g. ``{"ddm": {"modConfig": "atlas:1:pandajedi.jediddm.AtlasDDMClient:AtlasDDMClient"}}``.
     """
     agents = dict(agents or {})
     unknown = set(agents) - set(AGENT_SECTIONS)
@@ -55,9 +58,40 @@ def write_panda_home(
     (etc / "panda_server.cfg").write_text(_server_cfg(cache_dir, log_dir))
     jedi_cfg = _jedi_cfg(vo, int(watchdog_period), agents)
     extra = "".join(f"{key} = {value}\n" for key, value in (watchdog_options or {}).items())
-    (etc / "panda_jedi.cfg").write_text(jedi_cfg.replace("\n[watchdog]\n", f"\n[watchdog]\n{extra}", 1))
+    jedi_cfg = jedi_cfg.replace("\n[watchdog]\n", f"\n[watchdog]\n{extra}", 1)
+    (etc / "panda_jedi.cfg").write_text(_set_options(jedi_cfg, jedi_options or {}))
     (etc / "panda_common.cfg").write_text(_common_cfg(log_dir))
     return home
+
+
+def _set_options(cfg: str, options: dict[str, dict[str, str]]) -> str:
+    """``cfg`` (ini text) with ``options[section][key] = value`` set: existing ``key = ...`` lines of the section
+    replaced, other keys added under the section header, missing sections appended."""
+    pending = {section: dict(keys) for section, keys in options.items()}
+    out: list[str] = []
+    section = None
+    for line in cfg.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1]
+            out.append(line)
+            continue
+        key = stripped.split("=", 1)[0].strip() if "=" in stripped and not stripped.startswith("#") else None
+        if section in pending and key in pending[section]:
+            out.append(f"{key} = {pending[section].pop(key)}")
+            continue
+        out.append(line)
+    for section, keys in pending.items():
+        if not keys:
+            continue
+        header = f"[{section}]"
+        lines = [f"{key} = {value}" for key, value in keys.items()]
+        if header in out:
+            at = out.index(header) + 1
+            out[at:at] = lines
+        else:
+            out += ["", header, *lines]
+    return "\n".join(out) + "\n"
 
 
 def _server_cfg(cache_dir: Path, log_dir: Path) -> str:

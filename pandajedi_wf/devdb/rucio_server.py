@@ -346,8 +346,8 @@ class RucioServer:
         account: str = ROOT_ACCOUNT,
         close: bool = True,
     ) -> list[dict]:
-        """Dataset ``scope:name`` with files (``<name>.<NNNNNN>.root`` unless ``lfns``) AVAILABLE on each RSE of
-        ``rses``, each copy held by a rule of ``account`` (OK at once), the dataset replicas counted (one
+        """Dataset ``scope:name`` of ``account`` with files (``<name>.<NNNNNN>.root`` unless ``lfns``) AVAILABLE on
+        each RSE of ``rses`` (replicas registered by root), each copy held by a rule of ``account`` (OK at once), the dataset replicas counted (one
         abacus-collection-replica pass, so ``list_dataset_replicas`` sees them); returns the file dicts."""
         rses = list(rses)
         if not rses:
@@ -360,8 +360,8 @@ class RucioServer:
             )
         client = self.client(account)
         client.add_dataset(scope, name)
-        for rse in rses:
-            client.add_replicas(rse, [{k: f[k] for k in ("scope", "name", "bytes", "adler32")} | {"meta": f["meta"]} for f in files])
+        for rse in rses:  # registered by root, as the storage's own upload tools would (a user may not, on DISK/TAPE)
+            self.client().add_replicas(rse, [{k: f[k] for k in ("scope", "name", "bytes", "adler32")} | {"meta": f["meta"]} for f in files])
         client.attach_dids(scope, name, [{"scope": scope, "name": f["name"]} for f in files])
         if close:
             client.close(scope, name)
