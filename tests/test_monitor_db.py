@@ -175,7 +175,7 @@ def test_http_server_answers_pages_json_and_clear_404s(db, scene):
         assert code == 200 and kind.startswith("application/json")
         assert [r["workflow_id"] for r in json.loads(body)["workflows"]["recent"]] == [scene["refused"]]
         code, _, page = get(f"{base}/workflow/{scene['chain']}")
-        assert code == 200 and "depth 1" in page and "JEDI task <b>" in page
+        assert code == 200 and page.count('<g class="node"') == 2 and page.count('<path class="edge') == 1 and "read-only" in page
         code, _, body = get(f"{base}/workflow/{scene['chain']}/json")
         assert code == 200 and json.loads(body)["workflow"]["workflow_id"] == scene["chain"]
         code, kind, page = get(base + "/workflow/987654321")

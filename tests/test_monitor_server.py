@@ -18,6 +18,9 @@ class BrokenSource:
     def workflow(self, workflow_id):
         raise DatabaseError("OperationalError: gone")
 
+    def dag(self, workflow_id, opened=None):
+        raise DatabaseError("OperationalError: gone")
+
 
 @pytest.fixture
 def server():

@@ -1,4 +1,4 @@
-"""``python -m pandajedi_wf.monitor [--port 8080] [--host 127.0.0.1] [--once FILE]``.
+"""``python -m pandajedi_wf.monitor [--port 8080] [--host 127.0.0.1] [--once FILE] [--identity-header NAME]``.
 
 Connects with the settings of panda_server.cfg (found through PANDA_HOME, as for the PanDA server); the agents'
 periods come from ``panda_jedi.cfg [watchdog] procConfig`` when it is readable.
@@ -25,12 +25,31 @@ def _proc_config() -> str | None:
         return None
 
 
+DEFAULT_TASK_URL = "https://bigpanda.cern.ch/task/{task_id}/"
+
+
+def _production_dns() -> tuple[str, ...]:
+    try:
+        from pandaserver.config import panda_config
+
+        return tuple(getattr(panda_config, "production_dns", ()) or ())
+    except Exception:
+        return ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pandajedi_wf.monitor", description="Read-only monitoring pages for pandajedi_wf workflows and the data carousel.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     parser.add_argument("--once", metavar="FILE", help="write the overview page to FILE and exit instead of serving")
     parser.add_argument("--user", help="with --once: only this user's workflows")
+    parser.add_argument("--identity-header", metavar="NAME", default=None,
+                        help="request header in which the trusted front end puts the verified DN (e.g. X-SSL-Client-S-DN); "
+                        "without it every page is read-only")
+    parser.add_argument("--fqans-header", metavar="NAME", default=None, help="request header with the verified VOMS FQANs, comma-separated")
+    parser.add_argument("--task-url", default=DEFAULT_TASK_URL,
+                        help="link of a JEDI task in PanDA's monitor, {task_id} replaced (default %(default)s; '' for none)")
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help="how often an open workflow page asks what changed")
     parser.add_argument("--vo", default=None, help="VO of the carousel's CONFIG row (default: the VO of wf_carousel in procConfig)")
     return parser
 
@@ -59,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .server import make_server
 
-    server = make_server(source, args.host, args.port, on_error=db.close)
+    from .identity import IdentityHeaders
+
+    server = make_server(source, args.host, args.port, on_error=db.close,
+                         identity_headers=IdentityHeaders(args.identity_header, args.fqans_header),
+                         task_url=args.task_url or None, poll_ms=int(args.poll_seconds * 1000), production_dns=_production_dns())
     host, port = server.server_address[:2]
-    print(f"pandajedi_wf monitor on http://{host}:{port}/ (Ctrl-C to stop)")
+    mode = f"actions for the identity in header {args.identity_header}" if args.identity_header else "read-only (no --identity-header)"
+    print(f"pandajedi_wf monitor on http://{host}:{port}/ , {mode} (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -15,7 +15,12 @@ from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import agent_heartbeats, carousel_jedi, monitoring
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-from . import snapshot
+from pandajedi_wf.workflow.lifecycles import STEP_LIFECYCLE
+
+from . import dag, plots, snapshot
+
+
+LIVE_OVERLAP = datetime.timedelta(minutes=2)
 
 
 class WorkflowNotFound(LookupError):
@@ -32,6 +37,10 @@ class Limits:
     steps: int = 2000
     history: int = 300
     troubled_requests: int = 50
+    live_steps: int = 5000
+    commands: int = 20
+    found_workflows: int = 200
+    history_requests: int = 20000
 
 
 @dataclass
@@ -48,6 +57,21 @@ class MonitorSource:
 
     def workflow(self, workflow_id: int, now: datetime.datetime | None = None) -> dict:
         return workflow_detail(self.db, workflow_id, now=now, limits=self.limits)
+
+    def dag(self, workflow_id: int, opened: list[str] | None = None, now: datetime.datetime | None = None) -> dict:
+        return workflow_dag(self.db, workflow_id, opened=opened, now=now, limits=self.limits)
+
+    def live(self, workflow_id: int, since: str | None = None) -> dict:
+        return workflow_live(self.db, workflow_id, since, limits=self.limits)
+
+    def find(self, user_name: str | None = None, status: str | None = None, name: str | None = None, now: datetime.datetime | None = None) -> dict:
+        return find_workflows(self.db, user_name=user_name, status=status, name=name, now=now, limits=self.limits)
+
+    def workflow_of_task(self, jedi_task_id: int) -> int | None:
+        return monitoring.workflow_of_task(self.db, jedi_task_id)
+
+    def carousel_history(self, hours: float = 24, now: datetime.datetime | None = None) -> dict:
+        return carousel_history(self.db, self.vo, hours=hours, now=now, limits=self.limits)
 
 
 def _config(db: WfDatabase, vo: str | None) -> tuple[CarouselConfig, str | None, str]:
@@ -105,3 +129,90 @@ def workflow_detail(db: WfDatabase, workflow_id: int, *, now: datetime.datetime 
     steps = monitoring.workflow_steps(db, workflow_id, limits.steps)
     history = monitoring.workflow_history(db, workflow_id, limits.history)
     return snapshot.workflow_detail(wf, steps, history, now, step_limit=limits.steps, history_limit=limits.history)
+
+
+def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None = None, now: datetime.datetime | None = None,
+                 limits: Limits = Limits()) -> dict:
+    """``workflow_detail`` plus the drawn DAG (``dag.build``), the newest commands and the live cursor."""
+    now = now or utcnow()
+    wf = monitoring.workflow(db, workflow_id)
+    if wf is None:
+        raise WorkflowNotFound(f"no workflow with id {workflow_id}")
+    rows = monitoring.dag_steps(db, workflow_id, limits.steps)
+    history = monitoring.workflow_history(db, workflow_id, limits.history)
+    detail = snapshot.workflow_detail(wf, rows, history, now, step_limit=limits.steps, history_limit=limits.history)
+    conditions = {int(r["step_id"]): r.get("condition") for r in rows}
+    for item in detail["steps"]:
+        item["condition"] = conditions.get(item["step_id"])
+    detail["dag"] = dag.build(detail["steps"], opened)
+    detail["commands"] = [_command(c) for c in monitoring.latest_commands(db, workflow_id, limits.commands)]
+    detail["cursor"] = _cursor(max((r["modification_time"] for r in rows if r.get("modification_time")), default=None))
+    return detail
+
+
+def _cursor(value: datetime.datetime | None) -> str | None:
+    return value.isoformat(sep=" ") if value is not None else None
+
+
+def _command(row: dict) -> dict:
+    return {
+        "command_id": int(row["command_id"]), "command": row["command"], "params": row.get("params"),
+        "requester": row.get("requester"), "role": row.get("requester_role"), "status": row["status"],
+        "message": row.get("message") or "", "created": snapshot.when(row.get("creation_time")), "done": snapshot.when(row.get("done_time")),
+    }
+
+
+def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits: Limits = Limits()) -> dict:
+    """What changed since ``since`` (a cursor this function returned): the workflow's status, the steps changed, the
+    JEDI status of every step with a live task, the step count (a new count means new steps: redraw) and commands."""
+    wf = monitoring.workflow_live(db, workflow_id)
+    if wf is None:
+        raise WorkflowNotFound(f"no workflow with id {workflow_id}")
+    try:
+        since_time = datetime.datetime.fromisoformat(since) if since else None
+    except ValueError:
+        since_time = None
+    live = set(STEP_LIFECYCLE.states) - set(STEP_LIFECYCLE.final)
+    # an overlap of LIVE_OVERLAP: processors on other hosts may write a modification time a little behind this cursor
+    overlap = since_time - LIVE_OVERLAP if since_time is not None else None
+    rows = monitoring.steps_changed_since(db, workflow_id, overlap, live, limits.live_steps)
+    newest = max((r["modification_time"] for r in rows if r.get("modification_time") and (since_time is None or r["modification_time"] >= since_time)),
+                 default=since_time)
+    return {
+        "workflow": {"workflow_id": workflow_id, "status": wf["status"], "error_dialog": wf.get("error_dialog"),
+                     "changed": snapshot.when(wf.get("status_change_time"))},
+        "cursor": _cursor(newest) or since,
+        "n_steps": monitoring.step_total(db, workflow_id),
+        "steps": [
+            {"step_id": int(r["step_id"]), "node_key": r["node_key"], "status": r["status"], "jedi_status": r.get("jedi_status"),
+             "jedi_task_id": int(r["jedi_task_id"]) if r.get("jedi_task_id") is not None else None, "error_dialog": r.get("error_dialog")}
+            for r in rows
+        ],
+        "truncated": len(rows) >= limits.live_steps,
+        "commands": [_command(c) for c in monitoring.latest_commands(db, workflow_id, 5)],
+    }
+
+
+def find_workflows(db: WfDatabase, *, user_name: str | None = None, status: str | None = None, name: str | None = None,
+                   now: datetime.datetime | None = None, limits: Limits = Limits()) -> dict:
+    now = now or utcnow()
+    rows = monitoring.find_workflows(db, limits.found_workflows, user_name=user_name, status=status, name_part=name)
+    counts = monitoring.step_counts(db, [int(r["workflow_id"]) for r in rows])
+    panel = snapshot.workflows_panel([], rows, counts, [], now)
+    return {"generated_at": snapshot.when(now), "filters": {"user": user_name, "status": status, "name": name},
+            "workflows": panel["recent"], "truncated": len(rows) >= limits.found_workflows}
+
+
+def carousel_history(db: WfDatabase, vo: str | None, *, hours: float = 24, now: datetime.datetime | None = None, limits: Limits = Limits()) -> dict:
+    """The carousel now (the overview's panel) and over the last ``hours`` (``plots.series``)."""
+    now = now or utcnow()
+    config, config_error, config_source = _config(db, vo)
+    stalled_before = now - datetime.timedelta(seconds=config.stuck_timeout_seconds)
+    panel = snapshot.carousel_panel(
+        config, config_error, config_source, monitoring.requests_by_status(db), monitoring.load_by_tape(db), monitoring.buffer_use(db),
+        monitoring.tape_throughput(db), monitoring.troubled_requests(db, stalled_before, limits.troubled_requests), now,
+    )
+    rows = monitoring.request_intervals(db, now - datetime.timedelta(hours=hours), limits.history_requests)
+    history = plots.series(rows, now, hours=hours)
+    history["truncated"] = len(rows) >= limits.history_requests
+    return {"generated_at": snapshot.when(now), "carousel": panel, "history": history}

@@ -150,3 +150,97 @@ def troubled_requests(db: WfDatabase, stalled_before: datetime.datetime, limit: 
         "ORDER BY COALESCE(last_progress_time, start_time, creation_time), request_id) WHERE rownum<=:n ",
         {":stalled_before": stalled_before, ":n": limit},
     )
+
+
+# ---- the interactive workflow page (monitor/dag.py, live updates, finding workflows) -------------------------------
+
+_DAG_STEP_COLUMNS = (
+    "s.step_id, s.node_key, s.name, s.step_type, s.status, s.iteration, s.scatter_index, s.parent_keys, s.condition, "
+    "s.jedi_task_id, s.task_name, s.attempt_nr, s.error_dialog, s.status_change_time, s.modification_time, t.status AS jedi_status"
+)
+
+
+def dag_steps(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """``workflow_steps`` plus each step's condition and modification time (what the drawn DAG needs)."""
+    rows = db.query_dicts(
+        f"SELECT * FROM (SELECT {_DAG_STEP_COLUMNS} FROM {db.table(STEPS)} s LEFT JOIN {db.table('JEDI_Tasks')} t "
+        "ON t.jediTaskID=s.jedi_task_id WHERE s.workflow_id=:wf ORDER BY s.step_id) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+    for row in rows:
+        row["parent_keys"] = json_value(row["parent_keys"]) or []
+        row["condition"] = json_value(row["condition"])
+    return rows
+
+
+def steps_changed_since(db: WfDatabase, workflow_id: int, since: datetime.datetime | None, live_statuses: Iterable[str],
+                        limit: int) -> list[dict]:
+    """Steps of one workflow changed at or after ``since`` (all steps when None), and every step in ``live_statuses``
+    with a JEDI task (its task's status moves without the step row changing); oldest change first, capped."""
+    status_sql, binds = in_clause("st", sorted(set(live_statuses)))
+    binds.update({":wf": workflow_id, ":n": limit, ":since": since or datetime.datetime(1970, 1, 1)})
+    return db.query_dicts(
+        "SELECT * FROM (SELECT s.step_id, s.node_key, s.status, s.jedi_task_id, s.error_dialog, s.modification_time, "
+        f"t.status AS jedi_status FROM {db.table(STEPS)} s LEFT JOIN {db.table('JEDI_Tasks')} t ON t.jediTaskID=s.jedi_task_id "
+        f"WHERE s.workflow_id=:wf AND (s.modification_time>=:since OR (s.jedi_task_id IS NOT NULL AND s.status IN {status_sql})) "
+        "ORDER BY s.modification_time, s.step_id) WHERE rownum<=:n ",
+        binds,
+    )
+
+
+def step_total(db: WfDatabase, workflow_id: int) -> int:
+    rows = db.query(f"SELECT COUNT(*) FROM {db.table(STEPS)} WHERE workflow_id=:wf", {":wf": workflow_id})
+    return int(rows[0][0]) if rows else 0
+
+
+def workflow_live(db: WfDatabase, workflow_id: int) -> dict | None:
+    rows = db.query_dicts(
+        f"SELECT workflow_id, status, error_dialog, status_change_time, modification_time FROM {db.table(WORKFLOWS)} WHERE workflow_id=:wf",
+        {":wf": workflow_id},
+    )
+    return rows[0] if rows else None
+
+
+def latest_commands(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """The newest commands of a workflow (queued, done and refused, with who sent them and the answer)."""
+    return db.query_dicts(
+        "SELECT * FROM (SELECT command_id, command, params, requester, requester_role, status, message, creation_time, done_time "
+        f"FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:wf ORDER BY command_id DESC) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+
+
+def find_workflows(db: WfDatabase, limit: int, user_name: str | None = None, status: str | None = None,
+                   name_part: str | None = None) -> list[dict]:
+    """The newest workflows matching a user, a status and a part of the name (case-insensitive), capped."""
+    binds: dict = {":n": limit}
+    where = _user_filter(user_name, binds)
+    if status:
+        where += "AND status=:status "
+        binds[":status"] = status
+    if name_part:
+        where += "AND LOWER(name) LIKE :name ESCAPE '\\' "
+        escaped = name_part.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        binds[":name"] = f"%{escaped}%"
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT {_WORKFLOW_COLUMNS} FROM {db.table(WORKFLOWS)} WHERE 1=1 {where}ORDER BY workflow_id DESC) WHERE rownum<=:n ",
+        binds,
+    )
+
+
+def workflow_of_task(db: WfDatabase, jedi_task_id: int) -> int | None:
+    rows = db.query(f"SELECT workflow_id FROM {db.table(STEPS)} WHERE jedi_task_id=:t", {":t": jedi_task_id})
+    return int(rows[0][0]) if rows else None
+
+
+def request_intervals(db: WfDatabase, since: datetime.datetime, limit: int) -> list[dict]:
+    """Staging requests that held a tape or a disk buffer at some time after ``since``: their source, destination,
+    size and the times their status says they started, ended staging and let the buffer go (newest first, capped).
+    The carousel's plots over time are drawn from these intervals (``monitor/plots.py``)."""
+    return db.query_dicts(
+        "SELECT * FROM (SELECT request_id, source_rse, destination_rse, status, total_files, dataset_size, start_time, end_time, "
+        f"modification_time FROM {db.table(REQUESTS)} WHERE start_time IS NOT NULL AND source_rse IS NOT NULL "
+        "AND (end_time IS NULL OR end_time>=:since OR status='done' OR modification_time>=:since) "
+        "ORDER BY start_time DESC, request_id DESC) WHERE rownum<=:n ",
+        {":since": since, ":n": limit},
+    )

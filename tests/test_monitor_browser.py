@@ -1,0 +1,273 @@
+"""The workflow page in a real browser (Debian's headless Chromium over the DevTools protocol, tests/cdp_browser.py),
+served by the monitor on 127.0.0.1 from the test PostgreSQL, with a scatter workflow moving under the grid simulator.
+
+The trusted front end is played by the browser itself: it adds the identity headers the monitor is configured to
+trust (what Apache with mod_ssl would put there after verifying the certificate).
+"""
+
+import datetime
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from cdp_browser import Browser, chromium_path
+from wf_db_support import make_db, new_grid, submit
+
+INPUTS = ["mc23_dev:mc23_dev.800001.Browser_a.simul.HITS.e1_s1_tid00000011_00", "mc23_dev:mc23_dev.800002.Browser_b.simul.HITS.e1_s1_tid00000012_00"]
+BODY = """
+name: body
+inputs:
+  signal: "%s"
+outputs:
+  outDS:
+    from: combine/outDS
+    output_types: [aaa.root]
+steps:
+  select:
+    type: prun
+    inDS: "{signal}"
+    args: "--outputs sel.root"
+    exec: "echo %%IN > sel.root"
+  premix:
+    type: prun
+    inDS: select/outDS
+    args: "--outputs mix.root"
+    exec: "echo %%IN > mix.root"
+  combine:
+    type: prun
+    inDS: premix/outDS
+    args: "--outputs aaa.root"
+    exec: "echo %%IN > aaa.root"
+""" % INPUTS[0]
+MAIN = """
+name: browser_scatter
+inputs:
+  signals: [%s]
+outputs:
+  final:
+    from: merge/outDS
+    output_types: [merged.root]
+steps:
+  per_signal:
+    type: workflow
+    workflow_ref: body.yaml
+    scatter_inputs:
+      signal: signals
+  merge:
+    type: prun
+    inDS: per_signal/outDS
+    args: --outputs merged.root
+    exec: "merge.sh merged.root %%IN"
+""" % ", ".join(f'"{d}"' for d in INPUTS)
+OWNER = "/DC=org/DC=test/OU=Users/CN=dev.user"
+MALLORY = "/DC=org/DC=test/OU=Users/CN=mallory/CN=Mallory Evil"
+DN_HEADER, FQANS_HEADER = "X-Test-Verified-DN", "X-Test-Verified-FQANs"
+GB = 10**9
+
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None,
+    reason="Debian's chromium is not installed and could not be: bin/_bootstrap.sh runs 'apt-get install -y chromium chromium-driver'",
+)
+
+
+@pytest.fixture
+def db(clean_db):
+    database = make_db()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def monitor(clean_db):
+    """The monitor on its own connection, trusting the two test headers; page polls twice a second."""
+    from pandajedi_wf.monitor.collect import MonitorSource
+    from pandajedi_wf.monitor.identity import IdentityHeaders
+    from pandajedi_wf.monitor.server import make_server, serve_in_thread
+
+    server_db = make_db()
+    server = make_server(MonitorSource(server_db, vo="wlcg"), "127.0.0.1", 0, on_error=server_db.close,
+                         identity_headers=IdentityHeaders(DN_HEADER, FQANS_HEADER), task_url="https://bigpanda.example/task/{task_id}/",
+                         poll_ms=500)
+    thread = serve_in_thread(server)
+    server.base = "http://127.0.0.1:%d" % server.server_address[1]
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    server_db.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    b = Browser(tmp_path / "chromium-profile")
+    yield b
+    b.close()
+
+
+def cycle(db, task_buffer, now):
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+
+    workflow_processor.cycle(db, CycleStats(), task_buffer, now=now, owner="browser-test")
+
+
+def jedi_commando(task_buffer, db, now):
+    """JEDI picks the kill up (PRODSYS_COMM -> aborting) and, simulated, the task ends aborted."""
+    from pandajedi_wf.taskbuffer import grid_simulation
+
+    task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
+    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+        with db.transaction():
+            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", now)
+
+
+def commands(db, workflow_id):
+    return db.query_dicts(f"SELECT command, requester, status, message FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w "
+                          "ORDER BY command_id", {":w": workflow_id})
+
+
+def wf_status(db, workflow_id):
+    return db.query(f"SELECT status FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": workflow_id})[0][0]
+
+
+@pytest.fixture
+def moving(db, jedi_taskbuffer, tmp_path):
+    """A scatter workflow (two copies of a three-step sub-workflow, then a merge) with its first tasks running."""
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.simulators.grid import Fate
+
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "body.yaml").write_text(BODY)
+    (sandbox / "main.yaml").write_text(MAIN)
+    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.browser")
+    assert result.ok, result.problems
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=50), datasets=INPUTS)
+    now = utcnow()
+    for _ in range(4):
+        cycle(db, jedi_taskbuffer, now)
+        grid.tick(now)
+        now += datetime.timedelta(seconds=30)
+    assert wf_status(db, result.workflow_id) == "running"
+    return {"workflow_id": result.workflow_id, "grid": grid, "now": now}
+
+
+def test_dag_drawn_owner_kill_executed_live_and_another_users_kill_refused(db, jedi_taskbuffer, moving, monitor, browser, tmp_path):
+    wf = moving["workflow_id"]
+    page = f"{monitor.base}/workflow/{wf}"
+    detail = json.loads(urllib.request.urlopen(page + "/json", timeout=10).read())
+    layout = detail["dag"]
+
+    browser.headers({DN_HEADER: OWNER})
+    browser.open(page)
+    n_nodes = browser.js("document.querySelectorAll('svg.dag g.node').length")
+    n_edges = browser.js("document.querySelectorAll('svg.dag path.edge').length")
+    assert (n_nodes, n_edges) == (len(layout["nodes"]), len(layout["edges"]))
+    assert n_nodes >= 4 and n_edges >= 3, layout  # the scattered body's steps and the merge, joined
+    assert browser.js("document.querySelectorAll('svg.dag rect.frame').length") == 1  # the scattered sub-workflow, opened
+    assert browser.js("[...document.querySelectorAll('svg.dag g.node')].some(g => g.dataset.status === 'running')")
+    # a node opens its panel: each copy with its JEDI task, linked to PanDA's monitor
+    browser.click("svg.dag g.node[data-status=running]")
+    browser.wait("document.getElementById('node-panel').classList.contains('open')", what="the node panel")
+    assert browser.js("document.querySelectorAll('#node-panel a[href^=\"https://bigpanda.example/task/\"]').length") >= 1
+    browser.screenshot(tmp_path / "dag-running.png", 1280, 800)
+
+    # another user: the button is there (any verified user may ask), the refusal comes back with the reason, stored
+    browser.headers({DN_HEADER: MALLORY, FQANS_HEADER: "/wlcg/Role=NULL/Capability=NULL"})
+    browser.open(page)
+    browser.click("button[data-command=kill]")
+    browser.wait("!document.getElementById('confirm').hidden", what="the kill confirmation")
+    assert "cannot be undone" in browser.js("document.getElementById('confirm-text').textContent")
+    browser.click("#confirm-yes")
+    browser.wait("document.getElementById('action-result').dataset.status === 'refused'", what="the refusal")
+    shown = browser.js("document.getElementById('action-result').textContent")
+    assert "permission denied" in shown and "Mallory Evil" in shown, shown
+    (refused,) = commands(db, wf)
+    assert (refused["command"], refused["requester"], refused["status"]) == ("kill", MALLORY, "refused")
+    assert wf_status(db, wf) == "running"
+
+    # the owner: kill is stored, the processor executes it, the page shows it without being reloaded
+    browser.headers({DN_HEADER: OWNER})
+    browser.open(page)
+    browser.js("window.__same_page = 'yes'")
+    browser.click("button[data-command=kill]")
+    browser.wait("!document.getElementById('confirm').hidden", what="the kill confirmation")
+    browser.click("#confirm-yes")
+    browser.wait("document.getElementById('action-result').dataset.status === 'queued'", what="the queued answer")
+    assert [(c["command"], c["requester"], c["status"]) for c in commands(db, wf)][-1] == ("kill", OWNER, "queued")
+    now, grid = moving["now"], moving["grid"]
+    for _ in range(6):
+        now += datetime.timedelta(seconds=30)
+        cycle(db, jedi_taskbuffer, now)
+        if wf_status(db, wf) == "cancelled":
+            break
+        grid.tick(now)
+        jedi_commando(jedi_taskbuffer, db, now)
+    assert wf_status(db, wf) == "cancelled"
+    assert commands(db, wf)[-1]["status"] == "done"
+    browser.wait("document.getElementById('wf-status').textContent === 'cancelled'", what="the page to show cancelled")
+    browser.wait("[...document.querySelectorAll('svg.dag g.node')].every(g => ['cancelled', 'done', 'skipped'].includes(g.dataset.status))",
+                 what="every node to show an ended status")
+    assert browser.js("window.__same_page") == "yes"  # updated in place, never reloaded
+    assert browser.js("document.querySelectorAll('#commands-body tr[data-status=refused]').length") == 1
+    browser.screenshot(tmp_path / "dag-cancelled.png", 1280, 800)
+    print(f"screenshots: {tmp_path / 'dag-running.png'} {tmp_path / 'dag-cancelled.png'}")
+
+
+def test_without_identity_the_page_is_read_only(db, moving, monitor, browser):
+    wf = moving["workflow_id"]
+    browser.open(f"{monitor.base}/workflow/{wf}")
+    assert browser.js("document.querySelectorAll('svg.dag g.node').length") >= 4
+    assert browser.js("document.querySelectorAll('form.action, button[data-command]').length") == 0
+    assert browser.js("!!document.getElementById('read-only') && !!document.getElementById('no-actions')")
+    # a POST without the header is refused before anything is stored
+    request = urllib.request.Request(f"{monitor.base}/workflow/{wf}/command", data=b"command=kill&confirmed=1&csrf=1.x",
+                                     headers={"Accept": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 403 and "read-only" in json.loads(err.value.read())["message"]
+    # a forged token with a real identity header is refused too
+    request = urllib.request.Request(f"{monitor.base}/workflow/{wf}/command", data=b"command=kill&confirmed=1&csrf=1.x",
+                                     headers={"Accept": "application/json", DN_HEADER: OWNER}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 403 and "token" in json.loads(err.value.read())["message"]
+    assert commands(db, wf) == []
+
+
+def test_find_by_task_and_the_carousel_over_time(db, moving, monitor, browser, tmp_path, pg):
+    from pandajedi_wf.carousel.state import StagingRequest
+    from pandajedi_wf.taskbuffer import staging_requests as sr
+    from pandajedi_wf.taskbuffer import tape_stats
+
+    wf = moving["workflow_id"]
+    task_id = db.query(f"SELECT MIN(jedi_task_id) FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": wf})[0][0]
+    browser.open(f"{monitor.base}/workflows?task={task_id}")
+    assert browser.js("location.pathname") == f"/workflow/{wf}"
+    browser.open(f"{monitor.base}/workflows?name=browser&status=running")
+    assert browser.js("document.querySelectorAll('#found tr').length") == 2  # header + the workflow
+
+    now = time.time()
+    for k, (tape, hours_ago, took, n) in enumerate([("TAPE_A", 20, 3, 40), ("TAPE_A", 9, 2, 25), ("TAPE_B", 6, 4, 60), ("TAPE_B", 2, None, 30), ("TAPE_A", 1, None, 12)]):
+        rec = sr.get(db, sr.insert(db, StagingRequest(0, f"mc16:plot{k}.RAW", n, n * 2 * GB, "dev.user", "User Analysis", "DISK_X", (tape,)), "mc16", now - hours_ago * 3600, "test"))
+        rec = sr.save(db, rec, "submitting", {"source": tape}, now - hours_ago * 3600, "test")
+        rec = sr.save(db, rec, "staging", {"rule_id": f"r{k}", "started_at": now - hours_ago * 3600, "last_progress_at": now - 600}, now - hours_ago * 3600, "test")
+        if took:
+            sr.save(db, rec, "done", {"done_at": now - (hours_ago - took) * 3600, "files_done": n}, now - (hours_ago - took) * 3600, "test")
+    tape_stats.save(db, {}, {"TAPE_A": 2.5e8, "TAPE_B": 1.1e8}, ["TAPE_A", "TAPE_B"], now)
+    conn = pg.connect("panda", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO doma_panda.config (app, component, key, value, type, vo, descr, value_json) VALUES "
+                    "('pandajedi_wf', 'data_carousel', 'config', '', 'json', 'wlcg', 'carousel', %s)",
+                    (json.dumps({"tapes": {"TAPE_A": {"max_files": 60, "max_bytes": 150 * GB}, "TAPE_B": {"max_files": 80, "max_bytes": 200 * GB}},
+                                 "disk_buffers": {"DISK_X": 400 * GB}}),))
+    conn.close()
+    browser.open(f"{monitor.base}/carousel?hours=24")
+    assert browser.js("document.querySelectorAll('#charts svg.chart').length") == 4
+    series = browser.js("[...document.querySelectorAll('#charts polyline.series')].map(p => p.dataset.series)")
+    assert series.count("TAPE_A") == 3 and series.count("TAPE_B") == 3 and series.count("DISK_X") == 1
+    browser.screenshot(tmp_path / "carousel.png", 1280, 800)
+    print(f"screenshot: {tmp_path / 'carousel.png'}")
