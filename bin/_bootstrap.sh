@@ -3,6 +3,7 @@
 # - a virtualenv .venv with this package (editable) and its test dependencies, incl. upstream PanDA/JEDI, at the
 #   exact versions of constraints/dev.txt;
 # - Debian's voms-clients (voms-proxy-fake/-info: the tests' grid users hold real VOMS proxies);
+# - Debian's chromium and chromium-driver (the monitor's browser tests);
 # - a separate virtualenv .venv-client with the real panda-client (it owns pandaclient, as panda-client-light in
 #   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp;
 # - a separate virtualenv .venv-rucio with a Rucio server (tests run a real one); devdb/rucio_server.py, same stamp.
@@ -22,6 +23,16 @@ if ! command -v voms-proxy-fake >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq voms-clients >/dev/null
+fi
+
+# Debian's headless Chromium for the monitor's browser tests (tests/test_monitor_browser.py): no browser download
+# by a test tool; the tests skip, saying so, only when this install failed
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "[bootstrap] installing Chromium (Debian packages 'chromium' and 'chromium-driver') for the browser tests"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+        echo "[bootstrap] chromium could not be installed: the browser tests will be skipped" >&2
+    fi
 fi
 
 PY="${PYTHON:-python3}"
