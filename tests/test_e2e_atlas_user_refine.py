@@ -10,12 +10,16 @@ AtlasDDMClient); PostgreSQL. The task parameters are built by our own ``workflow
 prun-style ATLAS container template, as the workflow processor submits a step.
 
 Seeded for ATLAS: in Rucio an account ``alice`` (the VOMS nickname) owning the scope ``user.alice``, her input
-container and dataset there with replicas on ``DEV_SITE_DATADISK`` (the seeded PanDA DDM endpoint, so SiteMapper and
+container and dataset there (and a ``data18_13tev`` dataset on ``DEV_SITE_TAPE``) with replicas on ``DEV_SITE_DATADISK`` (the seeded PanDA DDM endpoint, so SiteMapper and
 Rucio name the same storage; replicas registered by root, as a user may not register replicas on a DISK RSE under
 the generic permission policy); in PanDA a JEDI work queue of vo ``atlas`` for ``user`` tasks (upstream's work-queue
 map is per VO; the dev seed has only ``wlcg``'s), removed afterwards, and the JEDI_AUX_Status_MinTaskID refresh
 pg_cron would run. Nothing else ATLAS-specific was needed up to ``ready``: no CRIC/schedconfig entry (no site is
 chosen before brokerage), no CONFIG rows (the refiner's getConfigValue lookups fall back to their defaults).
+
+What upstream decides otherwise, each a test: an input Rucio does not know -> ``tobroken`` with the reason; an input
+only on tape with ``inputPreStaging`` -> upstream's own data carousel, inside the refiner, which without its CONFIG
+breaks the task; and the ATLAS refiner replaces our ``reqID`` (the workflow id) with the user's jobsetID (xfail).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=alice/CN=123456/CN=Alice Examp
 USER_NAME = "Alice Example"  # what upstream's clean_user_id makes of the DN: JEDI's userName
 NICKNAME = "alice"  # the VOMS nickname: Rucio account and scope user.alice
 ENDPOINT = "DEV_SITE_DATADISK"
+TAPE = "DEV_SITE_TAPE"
+DATA_SCOPE = "data18_13tev"
 # what prun's dry run sends for an ATLAS container job (pandaclient/PrunScript.py), as the pchain client forwards it
 ATLAS_CONTAINER_TEMPLATE = {
     "taskName": "user.alice.template/",
@@ -75,8 +81,11 @@ def atlas_rucio(rucio_server):
 
     for step in (
         lambda: rucio_server.add_rse(ENDPOINT, "DISK", {"type": "DATADISK"}),
+        lambda: rucio_server.add_rse(TAPE, "TAPE"),
+        lambda: rucio_server.add_distance(TAPE, ENDPOINT),
         lambda: rucio_server.add_account(NICKNAME),
         lambda: rucio_server.add_scope(f"user.{NICKNAME}", NICKNAME),
+        lambda: rucio_server.add_scope(DATA_SCOPE),
     ):
         try:
             step()
@@ -151,13 +160,17 @@ def run_atlas_jedi(atlas_home, pg, rucio, tasks: dict, workdir: Path, feed: bool
 
 @pytest.fixture(scope="module")
 def atlas_run(atlas_rucio, atlas_home, atlas_work_queue, pg, tmp_path_factory):
-    """One child run: two tasks submitted as alice, one TaskRefiner cycle and one ContentsFeeder pass for atlas/user.
-    ``found``: its input container is in Rucio; ``unknown``: its input is not."""
+    """One child run: three tasks submitted as alice, one TaskRefiner cycle and one ContentsFeeder pass for atlas/user.
+    ``found``: its input container is in Rucio on disk; ``unknown``: its input is not in Rucio; ``tape``: with
+    ``inputPreStaging``, its input dataset only on a TAPE RSE."""
     tag = uuid.uuid4().hex[:8]
     in_ds, files = input_container(atlas_rucio, tag)
+    on_tape = f"{DATA_SCOPE}.00348885.physics_Main.deriv.DAOD_PHYS.{tag}"
+    atlas_rucio.add_dataset(DATA_SCOPE, on_tape, [TAPE], n_files=3)
     tasks = {
         "found": step_task_params(f"user.{NICKNAME}.{tag}.wf_001_ana", in_ds, workflow_id=4242),
         "unknown": step_task_params(f"user.{NICKNAME}.{tag}.wf_002_ana", f"user.{NICKNAME}.{tag}.never_uploaded/", workflow_id=4242),
+        "tape": dict(step_task_params(f"user.{NICKNAME}.{tag}.wf_003_ana", f"{DATA_SCOPE}:{on_tape}", workflow_id=4242), inputPreStaging=True),
     }
     result = run_atlas_jedi(atlas_home, pg, atlas_rucio, tasks, tmp_path_factory.mktemp("atlas_child"))
     result.update(tag=tag, in_ds=in_ds, files=files)
@@ -211,6 +224,23 @@ def test_an_input_rucio_does_not_know_breaks_the_task_with_the_reason(atlas_run)
     assert task["status"] == "tobroken"
     assert f'unknown input dataset "user.{NICKNAME}.{atlas_run["tag"]}.never_uploaded/"' in task["errorDialog"]
     assert unknown["datasets"] == []
+
+
+def test_an_analysis_task_staging_from_tape_is_taken_by_upstreams_own_carousel_in_the_refiner(atlas_run):
+    """For ``anal``/``user`` tasks with ``inputPreStaging``, upstream's TaskRefinerThread itself (TaskRefiner.py
+    "checking about data carousel", line 347) runs upstream's DataCarouselInterface: it finds the dataset only on tape
+    and submits its own carousel request (``submit_data_carousel_requests``, line 476), which reads upstream's DC
+    config (CONFIG data_carousel/DATA_CAROUSEL_CONFIG, jedi, atlas). Without that config the AttributeError is caught
+    at line 498 and the task ends tobroken; with it, upstream writes DATA_CAROUSEL_REQUESTS and sets the task staging
+    (line 505), where our carousel (taskbuffer.carousel_jedi) would find it."""
+    tape = atlas_run["tasks"]["tape"]
+    assert tape["jediTaskID"] in atlas_run["picked"]
+    assert "IS=1" in tape["task"]["splitRule"].split(",")  # inputPreStaging seen
+    assert "to prestage, submitting data carousel requests" in atlas_run["logs"]
+    assert tape["task"]["status"] == "tobroken"
+    assert tape["task"]["errorDialog"].startswith(
+        "failed to check about data carousel with AttributeError:'NoneType' object has no attribute 'source_rses_config'"
+    )
 
 
 @pytest.mark.xfail(
