@@ -1,12 +1,14 @@
 """Every DDL file parses with a real SQL parser: sqlfluff's oracle and postgres dialects.
 
 No Oracle server can run here, so the parser is the compiler check of the Oracle DDL. sqlfluff's
-oracle dialect (4.5) lacks three things Oracle 19c accepts and our DDL uses; ``_oracle_dialect``
+oracle dialect (4.5) lacks four things Oracle 19c accepts and our SQL uses; ``_oracle_dialect``
 adds exactly these and nothing else:
 
 * ``IS [NOT] JSON [(STRICT|LAX)]`` conditions, for ``CLOB CHECK (col IS JSON)``;
 * expressions in a CREATE INDEX column list (function-based indexes);
-* DEFINITION, which sqlfluff lists as reserved but Oracle does not (a column is named so).
+* DEFINITION, which sqlfluff lists as reserved but Oracle does not (a column is named so);
+* PARAMETERS, likewise (a column of upstream's ``workflows`` table, which our intake reads: the runtime statements
+  of tests/test_taskbuffer_sql_contract.py are parsed with this dialect too).
 
 The tests at the bottom prove the check still catches breakage, including inside the additions.
 This module is also the parser used by tests/test_ddl_equivalence.py.
@@ -50,8 +52,8 @@ class _IndexColumnOrExpression(BaseSegment):
 def _oracle_dialect():
     base = load_raw_dialect("oracle")
     dialect = base.copy_as("oracle_pandajedi_wf")
-    dialect.sets("reserved_keywords").discard("DEFINITION")
-    dialect.sets("unreserved_keywords").update(["DEFINITION", "STRICT", "LAX"])
+    dialect.sets("reserved_keywords").difference_update(["DEFINITION", "PARAMETERS"])
+    dialect.sets("unreserved_keywords").update(["DEFINITION", "PARAMETERS", "STRICT", "LAX"])
     dialect.replace(
         IsClauseGrammar=OneOf(
             base.get_grammar("IsClauseGrammar"),

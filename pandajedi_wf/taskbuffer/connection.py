@@ -38,10 +38,12 @@ import operator
 import re
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-# Written across a line break on purpose: WrappedCursor treats the literal text "FOR UPDATE SKIP LOCKED" as
-# Oracle NOWAIT emulation (two extra COUNT queries, and an exception when every candidate row is locked).
-# Claims want plain SKIP LOCKED on both backends, which both accept in this spelling.
-SKIP_LOCKED = "FOR UPDATE\n SKIP LOCKED"
+# How a claim locks its rows (``WfDatabase.claim_rows`` adds it). WrappedCursor.execute reads this exact text, after
+# its conversion, as Oracle NOWAIT emulated on PostgreSQL (two extra COUNT queries, and an exception when every
+# candidate row is locked), so a statement holding it is run upstream's way, except a claim, which wants plain
+# SKIP LOCKED and is sent by claim_rows itself.
+SKIP_LOCKED = "FOR UPDATE SKIP LOCKED"
+CLAIM_LIMIT_BIND = ":claim_n"  # the row limit claim_rows binds on PostgreSQL
 
 
 _BIND = re.compile(r":[A-Za-z_][A-Za-z0-9_]*")
@@ -73,21 +75,48 @@ _FORMS_KEPT = 2000  # converted texts kept per connection
 
 
 def _cacheable(sql: str) -> bool:
-    """Whether upstream's PostgreSQL conversion of ``sql`` depends on the text alone (then it is done once)."""
-    return "FOR UPDATE SKIP LOCKED" not in sql.upper() and "/* use_json_type */" not in sql and "`" not in sql
+    """Whether upstream's PostgreSQL conversion of ``sql`` depends on the text alone (then it is done once): not for
+    JSON field paths (upstream guesses their types from the binds' values) nor backquotes (removed by its execute
+    only)."""
+    return "/* use_json_type */" not in sql and "`" not in sql
 
 
-class _BindOrder(list):
-    """Stands in for a row of binds in upstream's converter and notes the names it asks for, in order."""
+class _BindOrder:
+    """One row of binds as upstream's converter reads it, noting the names it takes, in placeholder order.
+
+    The converter asks ``name in row`` and then ``row[name]`` for each placeholder; both are answered from the real
+    row, so a missing bind fails there with upstream's own KeyError, and ``names`` ends as the order in which any
+    row of the same text is listed.
+    """
+
+    __slots__ = ("row", "names")
+
+    def __init__(self, row: dict):
+        self.row = row
+        self.names: list[str] = []
 
     def __contains__(self, name) -> bool:
-        return True
+        return name in self.row
 
     def __getitem__(self, name):
-        if isinstance(name, str):
-            self.append(name)
-            return None
-        return super().__getitem__(name)
+        value = self.row[name]
+        self.names.append(name)
+        return value
+
+
+@dataclass(frozen=True)
+class PostgresForm:
+    """Upstream's PostgreSQL conversion of one Oracle-dialect text (``WfDatabase._postgres_form``).
+
+    ``sql``: the converted text (``%s`` placeholders); ``take(row)``: a row's binds in placeholder order;
+    ``names``: those placeholders; ``upstream_execute``: WrappedCursor.execute would not only convert this text but
+    emulate NOWAIT (the converted text holds ``FOR UPDATE SKIP LOCKED``), so ``execute`` leaves it to upstream.
+    """
+
+    sql: str
+    take: Callable[[dict], list]
+    names: tuple[str, ...]
+    upstream_execute: bool
 
 
 class DatabaseError(RuntimeError):
@@ -252,7 +281,7 @@ class WfDatabase:
         self._cur = None
         self._in_transaction = False
         self._lock = threading.RLock()
-        self._postgres_forms: dict[str, tuple[str, Callable[[dict], list]]] = {}
+        self._postgres_forms: dict[str, PostgresForm] = {}
         self._staging: dict[tuple, str] = {}  # temporary tables of update_rows, per connection
 
     # connection -------------------------------------------------------------------------------------------
@@ -340,12 +369,52 @@ class WfDatabase:
         """Run one statement inside the current transaction (or its own, committed, when none is open)."""
         with self._lock:
             with self._statement(f"SQL: {' '.join(sql.split())[:300]}"):
-                if self.backend == "postgres" and _cacheable(sql):
-                    converted, take = self._postgres_form(sql)
-                    self._cur.cur.execute(converted, take(binds or {}))
+                form = self._postgres_form(sql, binds or {}) if self.backend == "postgres" and _cacheable(sql) else None
+                if form is not None and not form.upstream_execute:
+                    self._cur.cur.execute(form.sql, form.take(binds or {}))
                 else:  # Oracle, and texts upstream treats specially (NOWAIT emulation, JSON fields): upstream's way
                     self._cur.execute(sql, binds or {})
             return self._cur
+
+    def claim_rows(self, sql: str, binds: dict | None, n: int) -> list[tuple]:
+        """The first ``n`` rows of ``sql`` that no other transaction holds, locked until the current transaction ends.
+
+        ``sql`` is a ``SELECT ... ORDER BY ...`` in the Oracle dialect, without a row limit or lock clause: the order
+        is the order in which rows are claimed (a fair claim takes the oldest due first). Run it inside
+        ``transaction()`` with the UPDATE that marks the rows taken, as a claim of several processors must.
+
+        Oracle applies ``rownum`` before SKIP LOCKED (a second claimer would count the locked rows against its limit
+        and may get none while free rows exist), and locks the rows of a ``FOR UPDATE SKIP LOCKED`` cursor as it
+        fetches them: there the limit is applied by fetching ``n`` rows of ``sql FOR UPDATE SKIP LOCKED``, with a
+        cursor that prefetches no more than that. PostgreSQL applies ``LIMIT`` after skipping locked rows:
+        ``sql LIMIT :claim_n FOR UPDATE SKIP LOCKED``, converted by upstream's converter and sent as it is
+        (WrappedCursor.execute would emulate NOWAIT instead).
+        """
+        if n <= 0:
+            return []
+        if " ORDER BY " not in " ".join(sql.upper().split()):
+            raise ValueError("a claim must say in which order rows are taken (ORDER BY)")
+        binds = dict(binds or {})
+        if CLAIM_LIMIT_BIND in binds:
+            raise ValueError(f"{CLAIM_LIMIT_BIND} is the bind claim_rows sets; choose another name")
+        with self._lock, self._statement(f"SQL: {' '.join(sql.split())[:300]} (claim {n})"):
+            if self.backend == "postgres":
+                binds[CLAIM_LIMIT_BIND] = n
+                form = self._postgres_form(self.claim_text(sql), binds)
+                self._cur.cur.execute(form.sql, form.take(binds))
+                return self._cur.cur.fetchall()
+            cursor = self._conn.cursor()
+            try:
+                cursor.prefetchrows = n  # the server locks what it sends: not a row more than the claim takes
+                cursor.arraysize = n
+                cursor.execute(self._cur.change_schema(self.claim_text(sql)), binds)
+                return cursor.fetchmany(n)
+            finally:
+                cursor.close()
+
+    def claim_text(self, sql: str) -> str:
+        """The statement ``claim_rows`` sends for ``sql`` on this connection's backend (``claim_text``)."""
+        return claim_text(sql, self.backend)
 
     @contextlib.contextmanager
     def _statement(self, what: str) -> Iterator[None]:
@@ -406,8 +475,9 @@ class WfDatabase:
             from pandaserver.taskbuffer.WrappedCursor import convert_query_in_printf_format
 
             converted, params = convert_query_in_printf_format(self._cur.change_schema(sql), rows, self._cur.sql_conv_map)
-        else:
-            converted, take = self._postgres_form(sql)
+        else:  # (upstream's executemany converts without NOWAIT emulation: so does this, whatever the text)
+            form = self._postgres_form(sql, rows[0])
+            converted, take = form.sql, form.take
             params = [take(row) for row in rows]
         head, sep, values = converted.partition(" VALUES ")
         if sep and head.lstrip().upper().startswith("INSERT") and values.count("(") >= 1 and values.rstrip().endswith(")"):
@@ -415,28 +485,31 @@ class WfDatabase:
         else:
             execute_batch(self._cur.cur, converted, params, page_size=1000)
 
-    def _postgres_form(self, sql: str) -> tuple[str, Callable[[dict], list]]:
-        """Upstream's conversion of an Oracle-dialect text (computed once per text and kept), and a function that
-        lists a row's binds in the order of its placeholders. Upstream's converter re-scans the text and looks
-        every bind up one by one for each row, which cost more than the INSERT itself for a batch's history."""
+    def _postgres_form(self, sql: str, row: dict) -> PostgresForm:
+        """Upstream's conversion of an Oracle-dialect text, computed once per text (with its first row of binds) and
+        kept, and a function that lists any row's binds in the order of its placeholders. Upstream's converter
+        re-scans the text and looks every bind up one by one for each row, which cost more than the INSERT itself
+        for a batch's history. tests/test_taskbuffer_sql_contract.py holds this to upstream's result for every
+        statement our taskbuffer runs."""
         form = self._postgres_forms.get(sql)
         if form is None:
             if len(self._postgres_forms) >= _FORMS_KEPT:  # IN lists of every length make many texts: start over
                 self._postgres_forms.clear()
             from pandaserver.taskbuffer.WrappedCursor import convert_query_in_printf_format
 
-            names = _BindOrder()
-            converted, _ = convert_query_in_printf_format(self._cur.change_schema(sql), [names], self._cur.sql_conv_map)
+            first = _BindOrder(row)
+            converted, _ = convert_query_in_printf_format(self._cur.change_schema(sql), [first], self._cur.sql_conv_map)
+            names = tuple(first.names)
             getter = operator.itemgetter(*names) if names else (lambda row: ())
 
-            def take(row: dict, getter=getter, single=len(names) == 1, names=names) -> list:
+            def take(row: dict, getter=getter, single=len(names) == 1) -> list:
                 try:
                     values = getter(row)
                 except KeyError as exc:
                     raise KeyError(f"{exc.args[0]} is missing in SQL parameters") from None
                 return [values] if single else list(values)
 
-            form = self._postgres_forms[sql] = (converted, take)
+            form = self._postgres_forms[sql] = PostgresForm(converted, take, names, SKIP_LOCKED in converted)
         return form
 
     # bulk writes -----------------------------------------------------------------------------------------
@@ -450,10 +523,7 @@ class WfDatabase:
             return
         if self.backend != "postgres":
             binds = [f":{c}" for c in columns]
-            self.executemany(
-                f"INSERT INTO {self.table(table)} ({', '.join(columns)}) VALUES ({', '.join(binds)}) ",
-                [dict(zip(binds, row)) for row in rows],
-            )
+            self.executemany(self.insert_text(table, columns), [dict(zip(binds, row)) for row in rows])
             return
         self._copy_in(f"{self.table(table)} ({', '.join(columns)})", rows)
 
@@ -470,7 +540,7 @@ class WfDatabase:
             return 0
         if self.backend != "postgres":
             with self._lock:
-                self.executemany(f"UPDATE {self.table(table)} SET {assignments} WHERE {where} ", rows)
+                self.executemany(self.update_text(table, assignments, where), rows)
                 return int(self._cur.rowcount or 0)
         names = list(bind_columns)
 
@@ -486,6 +556,14 @@ class WfDatabase:
                 f"UPDATE {self.table(table)} SET {_BIND.sub(as_column, assignments)} FROM {staging} v WHERE {_BIND.sub(as_column, where)}"
             )
             return int(cur.rowcount or 0)
+
+    def insert_text(self, table: str, columns: Sequence[str]) -> str:
+        """The statement ``insert_rows`` runs on Oracle (one bind per column, named like it)."""
+        return f"INSERT INTO {self.table(table)} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+
+    def update_text(self, table: str, assignments: str, where: str) -> str:
+        """The statement ``update_rows`` runs on Oracle."""
+        return f"UPDATE {self.table(table)} SET {assignments} WHERE {where} "
 
     def _staging_table(self, table: str, bind_columns: dict[str, str]) -> str:
         """A session-private table whose columns have the types of the binds' columns (made once per shape)."""
@@ -557,6 +635,14 @@ class WfDatabase:
                 if attempt == attempts - 1:
                     raise
                 time.sleep(delay)
+
+
+def claim_text(sql: str, backend: str) -> str:
+    """The statement ``WfDatabase.claim_rows`` sends for ``sql`` on ``backend`` (on PostgreSQL before upstream's
+    conversion, which leaves the LIMIT and the lock clause as they are)."""
+    if backend == "postgres":
+        return f"{sql.rstrip()} LIMIT {CLAIM_LIMIT_BIND} {SKIP_LOCKED}"
+    return f"{sql.rstrip()} {SKIP_LOCKED}"
 
 
 def in_clause(prefix: str, values: Iterable[Any]) -> tuple[str, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from .connection import SKIP_LOCKED, WfDatabase, in_clause, json_text, json_value
+from .connection import WfDatabase, in_clause, json_text, json_value
 
 TABLE = "workflows"  # upstream's, in schemaJEDI (pandaserver/workflow/workflow_base.py WorkflowSpec)
 ID_SEQUENCE = "WORKFLOW_ID_SEQ"  # upstream's: every workflow id, ours included, is drawn from it (one id space)
@@ -54,15 +54,17 @@ def claim_registered(db: WfDatabase, owner: str, now: datetime.datetime, lock_se
 
     SKIP LOCKED lets several intakes share the table; the lock (not a row lock) outlives this transaction, so the
     sandbox download and parse happen without holding a database lock, and a crashed intake's rows free up after
-    ``lock_seconds``.
+    ``lock_seconds``. Oldest first: a row never taken by when it was registered, a row taken before (its lock kept
+    after a transient failure, or left by a crashed intake) by when it was last taken; then by id.
     """
-    binds = {":expired": now - datetime.timedelta(seconds=lock_seconds), ":n": batch_size}
+    binds = {":expired": now - datetime.timedelta(seconds=lock_seconds)}
     with db.transaction():
-        rows = db.query(
+        rows = db.claim_rows(
             f"SELECT workflow_id, username, prodsourcelabel, raw_request_json, parameters FROM {db.table(TABLE)} "
             "WHERE status='registered' AND definition_json IS NULL AND (locked_by IS NULL OR lock_time<:expired) "
-            f"AND rownum<=:n {SKIP_LOCKED}",
+            "ORDER BY COALESCE(lock_time, creation_time), workflow_id",
             binds,
+            batch_size,
         )
         if rows:
             id_sql, id_binds = in_clause("id", [r[0] for r in rows])

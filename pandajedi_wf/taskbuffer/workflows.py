@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from . import upstream_workflows
-from .connection import SKIP_LOCKED, WfDatabase, chunks, in_clause, json_text, json_value
+from .connection import WfDatabase, chunks, in_clause, json_text, json_value
 from .status_updates import guarded_status_changes
 
 TABLE = "JEDI_WF_WORKFLOWS"
@@ -34,22 +34,38 @@ def claim_due_leases(
     The lease (locked_by, lock_time) outlives the short claiming transaction, so N processors can share the table
     without holding row locks while they talk to JEDI, and a crashed processor's lease simply expires.
     """
-    status_sql, binds = in_clause("st", statuses)
-    binds.update({":now": now, ":expired": now - datetime.timedelta(seconds=lease_seconds), ":n": batch_size})
     with db.transaction():
-        rows = db.query(
-            f"SELECT workflow_id, lock_time, locked_by FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
-            f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id=w.workflow_id AND c.status='queued')) "
-            "AND check_after<=:now "
-            "AND (locked_by IS NULL OR lock_time<:expired) AND rownum<=:n "
-            f"{SKIP_LOCKED}",
-            binds,
-        )
-        replaced = {int(r[0]): (r[1], r[2]) for r in rows}
-        if replaced:
-            id_sql, id_binds = in_clause("id", list(replaced))
-            id_binds.update({":owner": owner, ":now": now})
-            db.execute(f"UPDATE {db.table(TABLE)} SET locked_by=:owner, lock_time=:now WHERE workflow_id IN {id_sql}", id_binds)
+        return lease_due(db, statuses, owner, now, lease_seconds, batch_size)
+
+
+def lease_due(
+    db: WfDatabase,
+    statuses: list[str] | tuple[str, ...],
+    owner: str,
+    now: datetime.datetime,
+    lease_seconds: int,
+    batch_size: int,
+) -> dict[int, tuple[datetime.datetime | None, str | None]]:
+    """``claim_due_leases`` inside the caller's transaction: the claimed rows stay locked until it ends.
+
+    Oldest due first (``check_after``, then id), so every due workflow gets its turn however many are due; rows
+    another processor's claim holds are skipped, the next due ones taken instead (``WfDatabase.claim_rows``).
+    """
+    status_sql, binds = in_clause("st", statuses)
+    binds.update({":now": now, ":expired": now - datetime.timedelta(seconds=lease_seconds)})
+    rows = db.claim_rows(
+        f"SELECT workflow_id, lock_time, locked_by FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
+        f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id=w.workflow_id AND c.status='queued')) "
+        "AND check_after<=:now AND (locked_by IS NULL OR lock_time<:expired) "
+        "ORDER BY check_after, workflow_id",
+        binds,
+        batch_size,
+    )
+    replaced = {int(r[0]): (r[1], r[2]) for r in rows}
+    if replaced:
+        id_sql, id_binds = in_clause("id", list(replaced))
+        id_binds.update({":owner": owner, ":now": now})
+        db.execute(f"UPDATE {db.table(TABLE)} SET locked_by=:owner, lock_time=:now WHERE workflow_id IN {id_sql}", id_binds)
     return replaced
 
 
