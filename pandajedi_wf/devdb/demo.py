@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pandajedi-wf-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=int, default=240, help="give up after this many seconds (default 240)")
     parser.add_argument("--period", type=int, default=5, help="WatchDog period of our plugins in seconds (default 5)")
+    parser.add_argument("--serve", action="store_true", help="keep serving the monitor page at the end until Ctrl-C")
     args = parser.parse_args(argv)
 
     from pandajedi_wf.devdb.dev_environment import start_dev_environment
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         say(_indent(_client(user, server, work, venv, "pbook", "show_native_workflow", str(workflow_id), "--format", "plain")))
         _summary(db, workflow_id)
         _monitor_pages(db, workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
+        _serve_monitor(workflow_id, args.period, args.serve)
         return 0 if status == "done" else 1
     finally:
         if master is not None:
@@ -177,6 +179,35 @@ def _monitor_pages(db, workflow_id: int, out_dir: Path, period: int) -> None:
     (out_dir / "overview.html").write_text(html.render_overview(source.overview()), encoding="utf-8")
     (out_dir / f"workflow_{workflow_id}.html").write_text(html.render_workflow(source.workflow(workflow_id)), encoding="utf-8")
     say(f"\nMonitoring pages written: file://{out_dir}/overview.html and workflow_{workflow_id}.html")
+
+
+def _serve_monitor(workflow_id: int, period: int, keep: bool) -> None:
+    """The live monitor (``python -m pandajedi_wf.monitor``) on loopback, read-only (no trusted front end here); its
+    workflow page fetched once, and its URL printed last."""
+    import urllib.request
+
+    from pandajedi_wf.monitor.collect import MonitorSource
+    from pandajedi_wf.monitor.server import make_server, serve_in_thread
+    from pandajedi_wf.taskbuffer.connection import WfDatabase
+
+    db = WfDatabase()
+    server = make_server(MonitorSource(db, periods={"wf_processor": period, "wf_carousel": period}, vo="wlcg"), "127.0.0.1", 0, on_error=db.close)
+    thread = serve_in_thread(server)
+    url = f"http://127.0.0.1:{server.server_address[1]}/workflow/{workflow_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            served = f"{answer.status}, {len(answer.read())} bytes"
+        if keep:
+            say(f"\nMonitor serving {url} (the DAG page; /carousel, /workflows); Ctrl-C to stop the demo")
+            try:
+                thread.join()
+            except KeyboardInterrupt:
+                pass
+        say(f"\nMonitor page served ({served}; it stops with the demo, --serve keeps it): {url}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        db.close()
 
 
 if __name__ == "__main__":
