@@ -13,13 +13,29 @@ Clients are the ``rucio-clients`` of ``.venv`` (what JEDI's ``AtlasDDMClient`` a
 ``rucio.cfg`` for subprocesses (``RUCIO_CONFIG``).
 
 Catalogue helpers (through the client, as an operator would): :meth:`add_rse` (DISK or TAPE, deterministic, a
-``file`` protocol, unlimited root quota), :meth:`add_distance`, :meth:`add_account`, :meth:`add_scope`,
-:meth:`add_dataset` (files registered with replicas on RSEs, attached, closed).
+``file`` protocol, unlimited root quota), :meth:`add_distance` (without a link no transfer is queued),
+:meth:`add_account` (root's userpass identity attached, so :meth:`client` can act as it), :meth:`add_scope`,
+:meth:`add_dataset` (files with replicas on RSEs registered by root, attached, closed, each copy under a rule, the
+dataset replicas counted).
 
 Transfers without FTS (Rucio's own server code, run in ``.venv-rucio`` by :mod:`pandajedi_wf.devdb.rucio_server_ops`,
 a long-lived subprocess): :meth:`complete_transfers` (requests ``DONE`` + one ``conveyor-finisher`` pass: replicas
-AVAILABLE, locks OK, the rule OK when all are; dataset replicas recounted), :meth:`stick_transfers` (``NO_SOURCES`` with an error + finisher:
-locks and rule STUCK), :meth:`repair_rules` (one ``judge-repairer`` pass), :meth:`transfer_requests`.
+AVAILABLE, locks OK, the rule OK when all are; then one ``abacus-collection-replica`` pass so dataset replicas count
+them), :meth:`stick_transfers` (``NO_SOURCES`` with an error + finisher: locks and rule STUCK, ``rule.error`` set),
+:meth:`repair_rules` (one ``judge-repairer`` pass: STUCK locks requeued), :meth:`update_collection_replicas`,
+:meth:`transfer_requests`.
+
+Usage (tests: the session fixture ``rucio_server`` of tests/conftest.py)::
+
+    server = RucioServer(pg, workdir).start()          # pg: a started EmbeddedPostgres
+    server.add_rse("X_TAPE", "TAPE"); server.add_rse("X_DATADISK"); server.add_distance("X_TAPE", "X_DATADISK")
+    server.add_scope("data18"); files = server.add_dataset("data18", "data18.ds", ["X_TAPE"], n_files=3)
+    rule_id = server.client().add_replication_rule([{"scope": "data18", "name": "data18.ds"}], 1, "X_DATADISK",
+                                                   source_replica_expression="X_TAPE", activity="Staging")[0]
+    server.complete_transfers(rule_id, names=[files[0]["name"]]); server.stick_transfers(rule_id)
+    with server.client_config():                       # RUCIO_CONFIG for argument-less rucio.client.Client()
+        ...
+    server.stop()
 
 Costs: the venv install ~55 s once; :meth:`RucioServer.start` ~5 s (database ~2 s, gunicorn ~2.5 s); keep one
 server per test session. Failures name ``log_path`` (gunicorn and Rucio's server log) and ``ops_log_path``.
