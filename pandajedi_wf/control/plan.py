@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..core import jedi_statuses
 from ..core.lifecycle import Lifecycle
 from ..workflow.lifecycles import STEP_ACTIVE, STEP_ENDED, STEP_LIFECYCLE, WORKFLOW_LIFECYCLE, jedi_status_to_step_status
 from .commands import COMMANDS, refusal_reason
 from .step_graph import StepGraph, StepView, downstream_closure, node_path
 
-# JEDI refuses these commands for tasks in these statuses (upstream _check_command_allowed)
-JEDI_NOT_KILLABLE = frozenset({"finished", "done", "prepared", "broken", "aborted", "toabort", "aborting", "failed"})
-JEDI_NOT_PAUSABLE = frozenset({"finished", "failed", "done", "aborted", "broken", "paused"})
 # a step in one of these statuses cannot be reset: something is (about to be) running for it
 STEP_BUSY = frozenset({"ready"}) | STEP_ACTIVE
 
@@ -28,8 +26,8 @@ STEP_BUSY = frozenset({"ready"}) | STEP_ACTIVE
 class CommandPolicy:
     """Site choices for commands (defaults follow JEDI's own rules)."""
 
-    jedi_retry_statuses: frozenset[str] = frozenset({"finished", "failed"})  # JEDI 'retry' works from these
-    production_retry_statuses: frozenset[str] = frozenset({"exhausted"})  # ... and these with a production role
+    jedi_retry_statuses: frozenset[str] = jedi_statuses.RETRY_ACCEPTED  # JEDI 'retry' works from these
+    production_retry_statuses: frozenset[str] = jedi_statuses.RETRY_ACCEPTED_WITH_PRODUCTION_ROLE  # ... and these with a production role
 
 
 @dataclass(frozen=True)
@@ -155,13 +153,13 @@ def _plan_kill(plan: CommandPlan, graph: StepGraph, params, status, policy, prod
         if step.status == "submitting" and step.jedi_task_id is None:
             reason += " (task submission in flight: kill the task named after the step if it appears)"
         plan.step_changes.append(StepChange(step.node_key, step.status, "cancelled", reason))
-        if step.status in STEP_ACTIVE and step.jedi_task_id is not None and step.jedi_status not in JEDI_NOT_KILLABLE:
+        if step.status in STEP_ACTIVE and step.jedi_task_id is not None and step.jedi_status not in jedi_statuses.KILL_REFUSED:
             plan.jedi_commands.append(JediCommand(step.jedi_task_id, "kill", step.node_key))
 
 
 def _plan_pause(plan: CommandPlan, graph: StepGraph, params, status, policy, prod) -> None:
     for step in _tasks(graph):
-        if step.jedi_status not in JEDI_NOT_PAUSABLE:
+        if step.jedi_status not in jedi_statuses.PAUSE_REFUSED:
             plan.jedi_commands.append(JediCommand(step.jedi_task_id, "pause", step.node_key))
 
 
@@ -177,7 +175,7 @@ def _plan_finish(plan: CommandPlan, graph: StepGraph, params, status, policy, pr
             plan.step_changes.append(StepChange(step.node_key, "ready", "skipped", "workflow finishing: not submitted"))
     if status == "paused" or params.get("now"):
         for step in _tasks(graph):
-            if step.jedi_status not in JEDI_NOT_KILLABLE:
+            if step.jedi_status not in jedi_statuses.KILL_REFUSED:
                 plan.jedi_commands.append(JediCommand(step.jedi_task_id, "finish", step.node_key))
 
 

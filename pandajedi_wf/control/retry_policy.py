@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core import jedi_statuses
+
 ERROR_CLASSES = ("transient", "task_failure", "partial", "definition", "user_abort", "refused", "duplicate")
 NEVER_RETRIED = frozenset({"definition", "duplicate"})
 
@@ -213,11 +215,11 @@ _TASK_ID = re.compile(r"jediTaskID=(\d+)")
 
 def classify_task_failure(jedi_status: str, error_dialog: str | None = None) -> Classification:
     """Class of a JEDI task that ended unsuccessfully (failed, broken, exhausted, aborted, finished)."""
-    if jedi_status == "aborted":
+    if jedi_status in jedi_statuses.ABORTED:
         return Classification("user_abort", "JEDI task was aborted (killed)")
-    if jedi_status == "finished":
+    if jedi_status in jedi_statuses.FINISHED:
         return Classification("partial", "JEDI task finished with part of its inputs processed")
-    if jedi_status not in ("failed", "broken", "exhausted"):
+    if jedi_status not in jedi_statuses.FAILED:
         raise ValueError(f"JEDI status {jedi_status!r} is not a failure (expected failed, broken, exhausted, aborted or finished)")
     for pattern, error_class in _DIALOG_PATTERNS:
         if error_dialog and pattern.search(error_dialog):

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..core import jedi_statuses
 from ..workflow.lifecycles import STEP_ACTIVE, jedi_status_to_step_status
 from .commands import COMMANDS
 
@@ -30,8 +31,6 @@ TASK_COMMAND_INTENT = {
     "incexec": "retry",
     "incexecing": "retry",
 }
-# JEDI task statuses worth reading PRODSYS_COMM for: a command is on its way or has just acted
-COMMANDED_TASK_STATUSES = frozenset({"aborting", "toabort", "aborted", "finishing", "toretry", "toincexec"})
 OUR_COMMENT_PREFIX = "pandajedi_wf "
 _BY = re.compile(r"\b(?P<command>[a-z]+) by (?P<who>.+)$")
 
@@ -67,7 +66,7 @@ def tasks_to_read(workflow_status: str, step_rows: Iterable[Mapping]) -> list[in
         task_id, jedi_status = s.get("jedi_task_id"), s.get("jedi_status")
         if not task_id or jedi_status is None:
             continue
-        if jedi_status in COMMANDED_TASK_STATUSES or (s["status"] in ("failed", "finished") and _active(jedi_status)):
+        if jedi_status in jedi_statuses.COMMANDED or (s["status"] in ("failed", "finished") and _active(jedi_status)):
             wanted.append(int(task_id))
     return wanted
 

@@ -31,9 +31,10 @@ from pandajedi_wf.carousel.config import CarouselConfig, load_config
 from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
 from pandajedi_wf.carousel.db_book import DbBook
 from pandajedi_wf.carousel.state import StagingRequest
+from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM
 from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_relations, staging_requests, tape_stats
-from pandajedi_wf.taskbuffer.carousel_jedi import ENDED_TASK_STATUSES, TaskNeed
+from pandajedi_wf.taskbuffer.carousel_jedi import TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 from .common import CycleStats, process_id
@@ -146,7 +147,7 @@ def _task_statuses(db: WfDatabase, relations: Mapping[int, list[staging_relation
 
 
 def _alive(tid: int, statuses: Mapping[int, str]) -> bool:
-    return tid in statuses and statuses[tid] not in ENDED_TASK_STATUSES
+    return tid in statuses and statuses[tid] not in jedi_statuses.ENDED
 
 
 def _resume(task_buffer: Any, tid: int, stats: CycleStats, notes: _Notes) -> None:
@@ -224,7 +225,7 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
 # TaskCommando command through DEFT PRODSYS_COMM (sendCommandTaskPanda). Which command, by the task's JEDI status:
 # a task that never got a file is killed (-> aborting -> aborted); one that already runs on the files that arrived
 # is finished (-> finishing -> finished, what it processed is kept and the user may retry); an ending one is left.
-_LEFT_TO_END = ENDED_TASK_STATUSES | {"aborting", "toabort", "tobroken", "finishing", "prepared", "exhausted"}
+_LEFT_TO_END = jedi_statuses.ENDED | jedi_statuses.ENDING | {"finishing", "prepared"}
 _KILLED_WHEN = frozenset({"staging", "registered", "defined", "assigning"})
 
 

@@ -19,6 +19,7 @@ import datetime
 import re
 
 from pandajedi_wf.control import CommandPolicy
+from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.control.retry_policy import (
     RetryPolicy,
     RetryPolicyError,
@@ -28,11 +29,10 @@ from pandajedi_wf.control.retry_policy import (
     parse_retry_policy,
 )
 from pandajedi_wf.taskbuffer.steps import AUTOMATIC_RETRY_REASON, RetryMark, StatusChange
-from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 # JEDI statuses a step's task may end in that get a retry decision ('aborted' is someone's kill: never retried)
-JEDI_FAILED = frozenset({"failed", "broken", "exhausted", "finished"})
+JEDI_FAILED = jedi_statuses.FAILED | jedi_statuses.FINISHED
 # JEDI accepts 'retry' of a task in these statuses; other tasks are replaced by a new one
 JEDI_RETRYABLE = CommandPolicy().jedi_retry_statuses
 # workflow statuses in which a held step waits for its retry (paused: until resumed)
@@ -67,7 +67,7 @@ def is_ending(s: dict) -> bool:
 def retry_not_taken(s: dict, queued_command: str | None) -> bool:
     """A step ``retrying`` whose task still shows its ended status because JEDI has not picked up our ``retry`` yet:
     following it now would fail the step again for a retry that is about to run."""
-    return s["status"] == "retrying" and s.get("jedi_status") in JEDI_TASK_ENDED and queued_command == "retry"
+    return s["status"] == "retrying" and s.get("jedi_status") in jedi_statuses.ENDED and queued_command == "retry"
 
 
 def on_task_ended(plan, s: dict, target: str, made: int, now: datetime.datetime) -> str:

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflow_data, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
@@ -43,7 +44,6 @@ from pandajedi_wf.workflow import (
     jedi_status_to_step_status,
     next_actions,
 )
-from pandajedi_wf.workflow.engine import JEDI_TASK_ENDED
 from pandajedi_wf.workflow.taskparams import output_containers
 from pandajedi_wf.workflow.errors import StepDefinitionError
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
@@ -401,7 +401,7 @@ def _rare_paths(db, wf: dict, step_rows: dict[int, list[dict]], task_buffer, now
         _read_jedi(db, {workflow_id: wf["status"]}, {workflow_id: step_rows[workflow_id]})
     if wf["status"] == "cancelling":
         alive = [int(s["jedi_task_id"]) for s in step_rows[workflow_id]
-                 if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED]
+                 if s["status"] == "cancelled" and s["jedi_task_id"] and s.get("jedi_status") not in jedi_statuses.ENDED]
         if alive:
             stats.add("kills_repeated", len(alive))
             kill_tasks(task_buffer, wf, alive)
@@ -695,7 +695,7 @@ def _definition_failure(wf: dict, step_rows: list[dict], reason: str) -> _Plan |
     for s in step_rows:  # decisions made before the error are dropped: the rows go back to what the database holds
         s["status"] = s.get("orig", s["status"])
         if s["status"] not in STEP_ENDED and STEP_LIFECYCLE.can(s["status"], "cancelled"):
-            if s["jedi_task_id"] and s.get("jedi_status") not in JEDI_TASK_ENDED:
+            if s["jedi_task_id"] and s.get("jedi_status") not in jedi_statuses.ENDED:
                 plan.to_kill.append(int(s["jedi_task_id"]))
             plan.move(s, "cancelled", reason)
     plan.move_workflow("failed", reason)

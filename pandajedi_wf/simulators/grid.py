@@ -30,11 +30,9 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.taskbuffer import grid_simulation, jedi_tasks
 from pandajedi_wf.taskbuffer.connection import WfDatabase
-
-PARENT_ENDED = ("done", "finished", "failed", "broken", "aborted", "exhausted")
-RETRYABLE = ("finished", "failed", "aborted", "exhausted")  # JediTaskSpec.statusToRetry
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class GridSimulator:
         wall = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         for task in grid_simulation.tasks_in_status(self.db, self.vo, ("defined", "ready", "running", "tobroken", "finishing", "toretry")):
             task_id, name, status = int(task["jeditaskid"]), task["taskname"], task["status"]
-            parent_running = task["parent_status"] is not None and task["parent_status"] not in PARENT_ENDED
+            parent_running = task["parent_status"] is not None and task["parent_status"] not in jedi_statuses.ENDED
             if status == "tobroken":
                 changed += self._move(task_id, name, status, "broken", wall)
             elif status == "toretry":  # retryTask_JEDI: failed files reset, the task is ready again
@@ -119,7 +117,7 @@ class GridSimulator:
 
     def _take_retries(self) -> None:
         """TaskCommando's pick-up of PRODSYS_COMM, real, run when a retry of an ended task is waiting there."""
-        ended = [int(t["jeditaskid"]) for t in grid_simulation.tasks_in_status(self.db, self.vo, RETRYABLE)]
+        ended = [int(t["jeditaskid"]) for t in grid_simulation.tasks_in_status(self.db, self.vo, tuple(sorted(jedi_statuses.TO_RETRY)))]
         if ended and "retry" in jedi_tasks.queued_task_commands(self.db, ended).values():
             self.task_buffer.getTasksToExecCommand_JEDI(self.vo, self.prod_source_label)
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pandajedi.jedicore import Interaction
 from pandajedi.jediddm.DDMClientBase import DDMClientBase
 
+from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.taskbuffer import grid_simulation
-
-ENDED_TASK_STATUSES = ("done", "finished", "failed", "broken", "aborted", "exhausted")
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class SimulatedDDMClient(DDMClientBase):
         if bare in self.datasets:
             return True
         statuses = grid_simulation.producer_statuses(self.db, bare)
-        return all(s in ENDED_TASK_STATUSES for s in statuses)
+        return all(s in jedi_statuses.ENDED for s in statuses)
 
     # DDMClientBase / AtlasDDMClient methods upstream agents call -------------------------------------------
     def listDatasets(self, datasetName, ignorePandaDS=True):

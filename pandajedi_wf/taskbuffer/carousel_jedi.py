@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pandajedi_wf.core import jedi_statuses
+
 from .connection import WfDatabase, chunks, in_clause, json_value
 
 CONFIG_APP = "pandajedi_wf"
 CONFIG_COMPONENT = "data_carousel"
 CONFIG_KEY = "config"
 
-# JEDI task statuses after which a task reads no more input (a retry would re-stage)
-ENDED_TASK_STATUSES = frozenset({"done", "finished", "failed", "broken", "aborted"})
 _PRESTAGING = re.compile(r"(^|,)IS=1(,|$)")
 
 
@@ -74,7 +74,7 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
     t = db.table("JEDI_Tasks")
     d = db.table("JEDI_Datasets")
     c = db.table("JEDI_Dataset_Contents")
-    ended_sql, ended_binds = in_clause("end", sorted(ENDED_TASK_STATUSES))
+    ended_sql, ended_binds = in_clause("end", sorted(jedi_statuses.ENDED))  # they read no more input (a retry re-stages)
     tasks: dict[int, tuple] = {}
     for row in db.query(
         f"SELECT jediTaskID, status, userName, gshare, currentPriority, taskPriority, splitRule FROM {t} WHERE status=:status",

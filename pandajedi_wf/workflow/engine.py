@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import jedi_statuses
 from .build import Limits
 from .conditions import evaluate
 from .errors import StepDefinitionError, clip
@@ -644,10 +645,6 @@ class _ScatterTooWide(Exception):
     only then, e.g. a loop parameter a junction set)."""
 
 
-# JEDI task statuses after which a task can no longer run (a cancelled step's task must reach one of these)
-JEDI_TASK_ENDED = frozenset({"done", "finished", "failed", "broken", "aborted", "exhausted"})
-
-
 def _cancel(steps: dict[str, StepRecord]) -> list[Action]:
     """Cancel every step; the workflow is cancelled only once no step's JEDI task can still run.
 
@@ -658,7 +655,7 @@ def _cancel(steps: dict[str, StepRecord]) -> list[Action]:
     for key in sorted(steps):
         if steps[key].status not in STEP_ENDED:
             actions.append(CancelStep(key, "workflow cancelled" + (" (kill task)" if steps[key].status in STEP_ACTIVE else "")))
-    alive = [k for k, r in steps.items() if r.task_id is not None and r.jedi_status not in JEDI_TASK_ENDED]
+    alive = [k for k, r in steps.items() if r.task_id is not None and r.jedi_status not in jedi_statuses.ENDED]
     if not actions and not alive:
         actions.append(SetWorkflowStatus("cancelled", "all steps ended and their JEDI tasks with them"))
     return actions
