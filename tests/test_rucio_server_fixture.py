@@ -191,18 +191,15 @@ def test_bootstrap_installs_the_server_venv_this_module_expects():
     assert tuple(re.findall(r'"([^"]+)"', listed)) == RUCIO_REQUIREMENTS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ddm_adapter.DDMError,
-    reason="the carousel creates its rules with activity carousel.cycle.ACTIVITY = 'Data Carousel', which Rucio's generic "
-    "schema (this server) refuses with InvalidObject, which carousel.rule_errors judges PERMANENT: every staging request "
-    "fails at its first rule; upstream PanDA uses 'Data Carousel Analysis' / 'Data Carousel Production' "
-    "(pandaserver/taskbuffer/DataCarousel.py DDM_RULE_ACTIVITY_MAP, formerly 'Staging'); ATLAS's own activity list "
-    "(its Rucio policy package) is not available here to say whether it accepts plain 'Data Carousel'",
-)
 def test_the_carousels_rule_activity_is_one_the_server_accepts(rucio_server, tape_dataset):
-    from pandajedi_wf.carousel.cycle import ACTIVITY
+    """The default recall activity ('Staging') is in Rucio's generic schema; the 'Data Carousel' the carousel used
+    before was refused (InvalidObject, judged permanent: every request would have failed at its first rule)."""
+    from pandajedi_wf.carousel.config import CarouselConfig, load_config
 
     ds = tape_dataset
     ddm = RucioStagingDDM(rucio_server.client())
-    assert ddm.create_staging_rule(f"{ds['scope']}:{ds['name']}", ds["tape"], ds["disk"], ACTIVITY, 3600)
+    assert ddm.create_staging_rule(f"{ds['scope']}:{ds['name']}", ds["tape"], ds["disk"], CarouselConfig().rule_activity, 3600)
+    with pytest.raises(ddm_adapter.DDMError) as refused:
+        ddm.create_staging_rule(f"{ds['scope']}:{ds['name']}", ds["tape"], f"{ds['disk']}|{ds['tape']}", "Data Carousel", 3600)
+    assert refused.value.kind == "InvalidObject" and "activity" in str(refused.value).lower(), (refused.value.kind, str(refused.value))
+    assert load_config({"rule_activity": "Data Carousel Analysis"}).rule_activity == "Data Carousel Analysis"

@@ -52,6 +52,10 @@ class CarouselConfig:
     excluded_tapes: frozenset[str] = frozenset()
     excluded_destinations: frozenset[str] = frozenset()
     default_destination: str = "type=DATADISK"  # Rucio RSE expression for recalls when the task names none
+    # Rucio activity of the recall rules: it must be one the Rucio policy knows, or every rule is refused for good.
+    # 'Staging' is in Rucio's generic schema and ATLAS's list; upstream PanDA 1.0.4 uses 'Data Carousel Analysis'
+    # / 'Data Carousel Production' (pandaserver/taskbuffer/DataCarousel.py), which a deployment may prefer.
+    rule_activity: str = "Staging"
     # -- added in part 7 (all optional; defaults are what an operator would run with) --
     cycle_seconds: int = 600  # how often the agent runs; part of the delay a tape window must cover
     bring_online_batch_files: int = 200  # files FTS hands a drive per bring-online request
@@ -240,6 +244,8 @@ def load_config(document: str | bytes | Mapping[str, Any] | None) -> CarouselCon
     }
     if "default_destination" in doc:
         values["default_destination"] = _name("default_destination", doc["default_destination"])
+    if "rule_activity" in doc:
+        values["rule_activity"] = _name("rule_activity", doc["rule_activity"])
     for key in ("excluded_tapes", "excluded_destinations"):
         if key in doc:
             values[key] = _names(key, doc[key])

@@ -26,7 +26,6 @@ from .progress import FAIL, SWITCH, expected_delivery_seconds, last_progress_tim
 from .source_choice import Recall, expected_completion_seconds, rebalance
 from .state import CarouselLoad, Load, StagingRequest
 
-ACTIVITY = "Data Carousel"
 
 
 @dataclass
@@ -130,7 +129,7 @@ def _create_or_find(ddm: StagingDDM, rec: RequestRecord, config: CarouselConfig)
     if existing:
         return existing
     try:
-        return ddm.create_staging_rule(r.dataset, rec.source, r.destination, ACTIVITY, config.rule_lifetime_seconds)
+        return ddm.create_staging_rule(r.dataset, rec.source, r.destination, config.rule_activity, config.rule_lifetime_seconds)
     except DuplicateRuleError:
         found = ddm.find_staging_rule(r.dataset, r.destination)
         if found:
