@@ -3,7 +3,8 @@
 ``cases()`` builds every case in memory (nothing is stored as files in the repository): cycles, unknown
 types and sources, a wrong value in every field of each language, YAML bombs in every YAML read path,
 10^5-step and deeply nested definitions, 1 MB strings, unicode and quotes, code-looking conditions and
-Snakemake code, paths escaping the sandbox, and the real pchain examples (which must stay valid).
+Snakemake code, paths escaping the sandbox, and the real pchain examples, ours and the documentation's when
+it is here (which must stay valid).
 
 A case is a sandbox: ``files`` (path -> text or bytes) written under a case directory whose ``box/``
 is the sandbox the server unpacked; ``spec`` is a file name inside ``box/`` or, when ``inline``, the
@@ -17,12 +18,12 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
+from example_paths import DOCS_EXAMPLES, EXAMPLES  # ours (tests/examples/); the documentation's when present
+
 MB = 1_000_000
 
 
@@ -455,30 +456,53 @@ def _path_cases() -> list[Case]:
 
 # ---- the real examples stay valid ----------------------------------------------------------------------------------
 
-def _example_cases() -> list[Case]:
-    out = []
-    if not EXAMPLES.is_dir():
-        return out
+def _own_example_cases() -> list[Case]:
+    """Ours (tests/examples/), each in a sandbox holding the whole directory."""
     files = {f"box/{p.relative_to(EXAMPLES)}": p.read_text(encoding="utf-8") for p in EXAMPLES.rglob("*") if p.is_file() and p.suffix in (".cwl", ".yaml", ".json", "")}
+    values = {"scatter_overlay.cwl": {"signals": ["s1", "s2"], "backgrounds": ["b1", "b2"]}, "iterate_each.cwl": {"datasets": ["d1", "d2"]},
+              "sweep.cwl": {"sample": "s"}, "overlay.cwl": {"signal": "s", "background": "b"},
+              "snakemake/iterate_each/Snakefile": {"datasets": ["d1", "d2"]}, "snakemake/sweep/Snakefile": {"sample": "s"}}
+    bodies = ("iterate_body", "sweep_body", "sweep_point")
+    out = []
+    for name in sorted(files):
+        rel = name[len("box/"):]
+        if rel.endswith(".cwl") and rel[:-4] not in bodies:
+            out.append(Case(f"example-{rel}", "cwl", rel, files=files, inputs=values.get(rel), expect="valid"))
+        elif rel.startswith("native/"):
+            native = {k.replace("box/native/", "box/"): v for k, v in files.items() if k.startswith("box/native/")}  # its sandbox root
+            out.append(Case(f"example-{rel}", "yaml", rel.split("/", 1)[1], files=native, expect="valid"))
+        elif rel.endswith("/Snakefile") and rel.split("/")[1] not in bodies:
+            out.append(Case(f"example-{rel}", "snakemake", rel, files=files, inputs=values.get(rel), expect="valid"))
+    out.append(Case("example-inputs-file", "cwl", "overlay.cwl", files=files | {"box/inputs.yaml": "signal: s\nbackground: b\n"}, inputs_file="inputs.yaml",
+                    expect="valid"))
+    return out
+
+
+def _docs_example_cases() -> list[Case]:
+    """The documentation's, when they are here (tests/example_paths.py)."""
+    out = []
+    if not DOCS_EXAMPLES.is_dir():
+        return out
+    files = {f"box/{p.relative_to(DOCS_EXAMPLES)}": p.read_text(encoding="utf-8") for p in DOCS_EXAMPLES.rglob("*") if p.is_file() and p.suffix in (".cwl", ".yaml", ".json", "")}
     values = {"merge_many.cwl": {"signals": ["s1", "s2"], "backgrounds": ["b1", "b2"]}, "multi_loop.cwl": {"signals": ["s1", "s2"]},
               "sequential_loop.cwl": {"signal": "s"}, "sig_bg_comb.cwl": {"signal": "s", "background": "b"}, "prod_recast.cwl": {"seeds": [1, 2]},
               "snakemake/multi_loop/Snakefile": {"signals": ["s1", "s2"]}, "snakemake/sequential_loop/Snakefile": {"signal": "s"}}
     for name in sorted(files):
         rel = name[len("box/"):]
         if rel.endswith(".cwl") and rel not in ("prun.cwl", "loop_body.cwl", "loop_main.cwl", "scatter_body.cwl"):
-            out.append(Case(f"example-{rel}", "cwl", rel, files=files, inputs=values.get(rel), expect="valid"))
+            out.append(Case(f"docs-example-{rel}", "cwl", rel, files=files, inputs=values.get(rel), expect="valid"))
         elif rel.startswith("native_wfd/") and rel != "native_wfd/signal_background_combine_wfd.yaml":
             native = {k.replace("box/native_wfd/", "box/"): v for k, v in files.items() if k.startswith("box/native_wfd/")}  # its sandbox root
-            out.append(Case(f"example-{rel}", "yaml", rel.split("/", 1)[1], files=native, expect="valid"))
+            out.append(Case(f"docs-example-{rel}", "yaml", rel.split("/", 1)[1], files=native, expect="valid"))
         elif rel.endswith("/Snakefile") and rel.split("/")[1] not in ("loop_body", "loop_main", "scatter_body"):
-            out.append(Case(f"example-{rel}", "snakemake", rel, files=files, inputs=values.get(rel), expect="valid"))
-    out.append(Case("example-inputs-file", "cwl", "sig_bg_comb.cwl", files=files | {"box/inputs.yaml": "signal: s\nbackground: b\n"}, inputs_file="inputs.yaml",
+            out.append(Case(f"docs-example-{rel}", "snakemake", rel, files=files, inputs=values.get(rel), expect="valid"))
+    out.append(Case("docs-example-inputs-file", "cwl", "sig_bg_comb.cwl", files=files | {"box/inputs.yaml": "signal: s\nbackground: b\n"}, inputs_file="inputs.yaml",
                     expect="valid"))
     return out
 
 
 def cases() -> list[Case]:
-    found = _bomb_cases() + _field_cases() + _structure_cases() + _text_cases() + _code_cases() + _path_cases() + _example_cases()
+    found = _bomb_cases() + _field_cases() + _structure_cases() + _text_cases() + _code_cases() + _path_cases() + _own_example_cases() + _docs_example_cases()
     ids = [c.id for c in found]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     return found

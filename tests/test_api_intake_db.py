@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from wf_db_support import EXAMPLES, TEMPLATES, make_db
+from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, TEMPLATES, make_db
 
 
 @pytest.fixture
@@ -17,12 +17,9 @@ def db(clean_db):
 @pytest.fixture
 def sandbox(tmp_path):
     """The client's working directory as the server unpacks it: the CWL files and an input-values file."""
-    for name in ("sig_bg_comb.cwl",):
+    for name in ("overlay.cwl",):
         shutil.copy(EXAMPLES / name, tmp_path / name)
-    (tmp_path / "inputs.yaml").write_text(
-        "signal: mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00\n"
-        "background: mc16_5TeV.361238.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_low.merge.HITS.e6446_s3238_s3250/\n"
-    )
+    (tmp_path / "inputs.yaml").write_text(f"signal: {SIGNALS[0]}\nbackground: {BACKGROUNDS[0]}\n")
     return tmp_path
 
 
@@ -31,10 +28,10 @@ def client_request(**overrides):
         "taskParams": TEMPLATES,
         "sourceURL": "https://panda.example.org:25443",
         "sandbox": "jobO.1234.tar.gz",
-        "workflowSpecFile": "sig_bg_comb.cwl",
+        "workflowSpecFile": "overlay.cwl",
         "workflowInputFile": "inputs.yaml",
         "language": "cwl",
-        "outDS": "user.alice.sigbg",
+        "outDS": "user.alice.overlay",
         "base_platform": None,
     }
     request.update(overrides)
@@ -49,10 +46,10 @@ def test_pchain_request_becomes_a_parsed_workflow(db, sandbox):
 
     assert result.ok and result.status == "parsed", result.problems
     row = workflows.load(db, [result.workflow_id])[result.workflow_id]
-    assert row["out_ds"] == "user.alice.sigbg" and row["user_name"] == "alice" and row["language"] == "cwl"
+    assert row["out_ds"] == "user.alice.overlay" and row["user_name"] == "alice" and row["language"] == "cwl"
     assert row["request"]["sandbox"] == "jobO.1234.tar.gz" and "taskParams" in row["request"]
     names = sorted(n["name"] for n in row["definition"]["nodes"])
-    assert names == ["combine", "generate_some", "make_background_1", "make_background_2", "make_signal", "premix"]
+    assert names == ["digitise", "pileup_a", "pileup_b", "reconstruct", "seed_noise", "simulate"]
 
 
 def test_broken_spec_is_recorded_as_a_failed_workflow_with_the_reason(db, sandbox):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from example_paths import EXAMPLES
 from pandajedi_wf.control import enclosing, node_path, plan_command
 from pandajedi_wf.workflow import (
     CancelStep,
@@ -23,7 +22,6 @@ from pandajedi_wf.workflow import (
 from pandajedi_wf.workflow.lifecycles import STEP_LIFECYCLE, WORKFLOW_LIFECYCLE
 
 WF_LC, STEP_LC = WORKFLOW_LIFECYCLE, STEP_LIFECYCLE
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
 
 
 def step(key, status, parents=(), task=None, name=None, **extra):
@@ -319,7 +317,7 @@ class Run:
 
 
 def test_round_trip_retry_then_rerun_through_the_engine():
-    run = Run("test.cwl", lambda name, attempt: "failed" if (name, attempt) == ("top", 1) else "done")
+    run = Run("chain.cwl", lambda name, attempt: "failed" if (name, attempt) == ("top", 1) else "done")
     assert run.run() == "failed"
     assert run.rows["002"]["status"] == "skipped"
     first_task = run.rows["001"]["jedi_task_id"]
@@ -334,7 +332,7 @@ def test_round_trip_retry_then_rerun_through_the_engine():
 
 
 def test_round_trip_retry_of_a_failed_loop_iteration():
-    run = Run("loop.cwl", lambda name, attempt: "failed" if (name, attempt) == ("inner_work_top", 1) else "done")
+    run = Run("iterate.cwl", lambda name, attempt: "failed" if (name, attempt) == ("fit", 1) else "done")
     assert run.run() == "finished"
     assert run.rows["005"]["status"] == "failed" and run.rows["006"]["status"] == "skipped"
     result = run.command("retry")

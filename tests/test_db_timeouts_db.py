@@ -90,7 +90,7 @@ def test_statement_blocked_by_a_lock_fails_within_the_lock_timeout_and_the_next_
     from wf_db_support import EXAMPLES, step_rows, submit
 
     db = WfDatabase(settings(lock_timeout=1, statement_timeout=10))
-    result = submit(db, "cwl", EXAMPLES / "test.cwl", out_ds="user.dev.locked")
+    result = submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds="user.dev.locked")
     settings_ = workflow_processor.ProcessorSettings(workers=1)
 
     def cycle(database, stats):

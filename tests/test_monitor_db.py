@@ -64,11 +64,11 @@ def scene(db, jedi_taskbuffer, pg, tmp_path):
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.taskbuffer import agent_heartbeats, tape_stats
 
-    chain = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.mon", name=EVIL_NAME)
+    chain = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.mon", name=EVIL_NAME)
     assert chain.ok, chain.problems
     status, _ = run_until_quiet(db, jedi_taskbuffer, new_grid(db, jedi_taskbuffer), chain.workflow_id)
     assert status == "done"
-    waiting = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.mon2")
+    waiting = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.mon2")
     bad = tmp_path / "broken.yaml"
     bad.write_text("steps:\n  top:\n    type: prun\n    inDS: '{nowhere}'\n    exec: x\n")
     refused = submit_workflow(db, language="yaml", spec=str(bad), base_dir=str(tmp_path), out_ds="user.carol.x", user_name="carol", vo="wlcg")

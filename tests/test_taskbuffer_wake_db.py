@@ -124,7 +124,7 @@ def test_a_pass_advances_only_the_workflow_whose_task_ended(db, jedi_taskbuffer,
 
     settings = ProcessorSettings(recheck_seconds=3600, workers=2)
     chain = tmp_path / "chain.yaml"  # the docs' chain, its child waiting for the parent's end (no noWaitParent)
-    chain.write_text((EXAMPLES / "native_wfd" / "simple_chain.yaml").read_text() + "\noptions:\n  allow_partial_inputs: false\n")
+    chain.write_text((EXAMPLES / "native" / "chain.yaml").read_text() + "\noptions:\n  allow_partial_inputs: false\n")
     ids = [submit(db, "yaml", chain, out_ds=f"user.dev.wake{i}").workflow_id for i in range(3)]
 
     def one_pass():

@@ -14,7 +14,7 @@ import pytest
 from test_workflow_retries_db import cycle_at, jedi_takes_kills
 from wf_db_support import EXAMPLES, ENDED, ProcessorThreads, explain, make_db, new_grid, step_rows, submit, workflow_row
 
-SIMPLE_CHAIN = EXAMPLES / "native_wfd" / "simple_chain.yaml"
+SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
 MINUTE = datetime.timedelta(minutes=1)
 
 

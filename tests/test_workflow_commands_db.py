@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from wf_db_support import EXAMPLES, explain, jedi_tasks, make_db, new_grid, run_until_quiet, step_rows, submit, workflow_row
+from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, explain, jedi_tasks, make_db, new_grid, run_until_quiet, step_rows, submit, workflow_row
 
-SIMPLE_CHAIN = EXAMPLES / "native_wfd" / "simple_chain.yaml"
+SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
 
 
 @pytest.fixture
@@ -172,15 +172,13 @@ def test_show_by_task_and_list(db, jedi_taskbuffer):
 def test_finish_lets_running_steps_end_and_submits_nothing_new(db, jedi_taskbuffer):
     from pandajedi_wf.simulators.grid import Fate
 
-    wf = submit(db, "cwl", EXAMPLES / "sig_bg_comb.cwl", out_ds="user.dev.finish",
-                inputs={"signal": "mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00",
-                        "background": "mc16_5TeV.361238.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_low.merge.HITS.e6446_s3238_s3250/"}).workflow_id
+    wf = submit(db, "cwl", EXAMPLES / "overlay.cwl", out_ds="user.dev.finish", inputs={"signal": SIGNALS[0], "background": BACKGROUNDS[0]}).workflow_id
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=3))
     cycle(db, jedi_taskbuffer)
     grid.tick()
     cycle(db, jedi_taskbuffer)
     running_before = {r["name"] for r in step_rows(db, wf).values() if r["jedi_task_id"]}
-    assert running_before and "combine" not in running_before
+    assert running_before and "reconstruct" not in running_before
 
     code, out, err = cli(db, "finish", str(wf))
     assert code == 0, (out, err)
@@ -191,11 +189,11 @@ def test_finish_lets_running_steps_end_and_submits_nothing_new(db, jedi_taskbuff
     # what ran before the finish ended normally; nothing was submitted after it
     assert {n for n, r in rows.items() if r["jedi_task_id"]} == running_before
     assert all(rows[n]["status"] == "done" for n in running_before)
-    assert rows["combine"]["status"] == "skipped" and rows["combine"]["jedi_task_id"] is None
+    assert rows["reconstruct"]["status"] == "skipped" and rows["reconstruct"]["jedi_task_id"] is None
 
 
 def test_rerun_from_a_step_runs_it_and_everything_downstream_again(db, jedi_taskbuffer):
-    wf = submit(db, "cwl", EXAMPLES / "test.cwl", out_ds="user.dev.rerun").workflow_id
+    wf = submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds="user.dev.rerun").workflow_id
     grid = new_grid(db, jedi_taskbuffer)
     assert run_until_quiet(db, jedi_taskbuffer, grid, wf)[0] == "done"
     first = {r["name"]: r["task_name"] for r in step_rows(db, wf).values()}

@@ -103,7 +103,7 @@ def submit_workload(db, tmp_path, batch: int) -> dict[int, str]:
     found = {}
     for i in range(4):
         out_ds = f"user.dev.kill{batch}c{i}"
-        result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / "test.cwl"), base_dir=str(EXAMPLES), out_ds=out_ds,
+        result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / "chain.cwl"), base_dir=str(EXAMPLES), out_ds=out_ds,
                                  user_name="devuser", user_dn=DN if i % 2 else "devuser", vo="wlcg", task_templates=TEMPLATES)
         found[result.workflow_id] = out_ds
     for i in range(2):
@@ -223,7 +223,7 @@ def test_cycles_fail_within_their_limits_while_postgres_is_stopped_or_hung_and_r
     from wf_db_support import submit
 
     db = WfDatabase(dataclasses.replace(ConnectionSettings.from_panda_config(), dbhost=own_pg.host, dbport=own_pg.port, connect_timeout=2))
-    ids = [submit(db, "cwl", EXAMPLES / "test.cwl", out_ds=f"user.dev.outage{i}").workflow_id for i in range(3)]
+    ids = [submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds=f"user.dev.outage{i}").workflow_id for i in range(3)]
     db.close()
     env = dict(os.environ) | own_pg.env()
     env.pop("PANDAJEDI_WF_FAULT_POINT", None)

@@ -56,7 +56,7 @@ def test_crash_between_intent_and_answer_submits_exactly_once(db, jedi_taskbuffe
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
 
-    result = submit(db, "cwl", EXAMPLES / "test.cwl", out_ds="user.dev.crash")
+    result = submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds="user.dev.crash")
     now = utcnow()
     with pytest.raises(ProcessDied):
         workflow_processor.cycle(db, CycleStats(), DyingTaskBuffer(jedi_taskbuffer, after_jedi_accepted), now=now, owner="proc-1")
@@ -94,7 +94,7 @@ def test_two_processors_in_parallel_never_submit_a_step_twice(db, jedi_taskbuffe
     same workflows at the same time, and the guarded updates plus JEDI's uniqueTaskName still keep one task per step."""
     from pandajedi_wf.daemons import workflow_processor
 
-    ids = [submit(db, "cwl", EXAMPLES / "test.cwl", out_ds=f"user.dev.par{i}").workflow_id for i in range(6)]
+    ids = [submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds=f"user.dev.par{i}").workflow_id for i in range(6)]
     grid = new_grid(db, jedi_taskbuffer)
     settings = workflow_processor.ProcessorSettings(recheck_seconds=0, lease_seconds=lease_seconds, batch_size=4)
     deadline = time.monotonic() + 60

@@ -3,6 +3,9 @@
 One workflow per test on a clean database; the grid simulator plays what JEDI's later agents and the pilots do
 (see ``pandajedi_wf/simulators/grid.py``). Each test checks the outcome the engine promises, that every step became
 exactly one JEDI task carrying the workflow id, and that the history chains every status change.
+
+These run the documentation's own files (``DOCS_EXAMPLES``, tests/example_paths.py) and skip, naming the path, when
+they are not here; the processor's own DB tests run our examples (tests/examples/) and need nothing outside.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import re
 import pytest
 
 from wf_db_support import (
-    BACKGROUNDS,
+    DOCS_BACKGROUNDS,
+    DOCS_EXAMPLES,
+    DOCS_SIGNALS,
     EXAMPLES,
-    SIGNALS,
     TEMPLATES,
     by_name,
     check_tasks_and_history,
@@ -23,8 +27,11 @@ from wf_db_support import (
     new_grid,
     run_until_quiet,
     step_rows,
+    needs_docs_examples,
     submit,
 )
+
+DOCS = DOCS_EXAMPLES
 
 
 @pytest.fixture
@@ -35,7 +42,7 @@ def db(clean_db):
 
 
 def run(db, task_buffer, language, path, inputs=None, out_ds="user.dev.wf", fate=None, templates=TEMPLATES, max_rounds=40):
-    base_dir = str(EXAMPLES / "snakemake") if language == "snakemake" else str(path.parent)
+    base_dir = str(DOCS / "snakemake") if language == "snakemake" else str(path.parent)
     result = submit(db, language, path, inputs, out_ds=out_ds, templates=templates, base_dir=base_dir)
     assert result.ok, result.problems
     grid = new_grid(db, task_buffer, fate)
@@ -46,12 +53,13 @@ def run(db, task_buffer, language, path, inputs=None, out_ds="user.dev.wf", fate
 @pytest.mark.parametrize(
     "language,path,inputs",
     [
-        ("yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", None),
-        ("cwl", EXAMPLES / "test.cwl", None),
-        ("snakemake", EXAMPLES / "snakemake" / "simple_chain" / "Snakefile", None),
+        ("yaml", DOCS / "native_wfd" / "simple_chain.yaml", None),
+        ("cwl", DOCS / "test.cwl", None),
+        ("snakemake", DOCS / "snakemake" / "simple_chain" / "Snakefile", None),
     ],
     ids=["yaml", "cwl", "snakemake"],
 )
+@needs_docs_examples
 def test_simple_chain_child_waits_for_parent_output_then_both_done(db, jedi_taskbuffer, language, path, inputs):
     from pandajedi_wf.simulators.grid import Fate
 
@@ -75,8 +83,9 @@ def test_simple_chain_child_waits_for_parent_output_then_both_done(db, jedi_task
     assert ("expandContainer", f"{top['task_name']}_{'seed.txt' if language != 'yaml' else 'intermediate.txt'}/") in grid.ddm.calls
 
 
+@needs_docs_examples
 def test_sig_bg_comb_fan_in_waits_for_all_parents(db, jedi_taskbuffer):
-    wf_id, status, grid = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "sig_bg_comb.cwl", {"signal": SIGNALS[0], "background": BACKGROUNDS[0]},
+    wf_id, status, grid = run(db, jedi_taskbuffer, "cwl", DOCS / "sig_bg_comb.cwl", {"signal": DOCS_SIGNALS[0], "background": DOCS_BACKGROUNDS[0]},
                               out_ds="user.dev.sbc")
 
     assert status == "done", explain(db, wf_id)
@@ -105,8 +114,9 @@ def test_sig_bg_comb_fan_in_waits_for_all_parents(db, jedi_taskbuffer):
     assert all(r["masterid"] == combine_rows[0]["datasetid"] for r in combine_rows[1:])
 
 
+@needs_docs_examples
 def test_merge_many_scatters_sub_workflows_and_merges(db, jedi_taskbuffer):
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "merge_many.cwl", {"signals": SIGNALS, "backgrounds": BACKGROUNDS},
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "merge_many.cwl", {"signals": DOCS_SIGNALS, "backgrounds": DOCS_BACKGROUNDS},
                            out_ds="user.dev.mm")
 
     assert status == "done", explain(db, wf_id)
@@ -120,8 +130,9 @@ def test_merge_many_scatters_sub_workflows_and_merges(db, jedi_taskbuffer):
     assert "user.dev.mm_006_combine_s0_aaa.root/,user.dev.mm_006_combine_s1_aaa.root/" in str(params)
 
 
+@needs_docs_examples
 def test_nested_sub_workflow_yaml(db, jedi_taskbuffer):
-    wf_id, status, _ = run(db, jedi_taskbuffer, "yaml", EXAMPLES / "native_wfd" / "nested_workflow_sig_bg_comb_wfd.yaml", out_ds="user.dev.nest")
+    wf_id, status, _ = run(db, jedi_taskbuffer, "yaml", DOCS / "native_wfd" / "nested_workflow_sig_bg_comb_wfd.yaml", out_ds="user.dev.nest")
 
     assert status == "done", explain(db, wf_id)
     rows = step_rows(db, wf_id)
@@ -130,8 +141,9 @@ def test_nested_sub_workflow_yaml(db, jedi_taskbuffer):
     assert len(check_tasks_and_history(db, wf_id, "user.dev.nest")) == sum(1 for k in rows if k != "008")
 
 
+@needs_docs_examples
 def test_cond_parent_succeeds_takes_ok_branch(db, jedi_taskbuffer):
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condok")
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "cond.cwl", out_ds="user.dev.condok")
 
     assert status == "done", explain(db, wf_id)
     steps = by_name(step_rows(db, wf_id))
@@ -140,6 +152,7 @@ def test_cond_parent_succeeds_takes_ok_branch(db, jedi_taskbuffer):
     check_tasks_and_history(db, wf_id, "user.dev.condok")
 
 
+@needs_docs_examples
 def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_taskbuffer):
     """top fails with no output: bottom_OK is skipped and bottom_NG runs on top's (empty) output container. The engine
     gives bottom_NG allowEmptyInput (upstream TaskRefinerBase turns it into the task's split rule), so JEDI's
@@ -148,7 +161,7 @@ def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_ta
     from pandajedi_wf.simulators.grid import Fate
 
     fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "cond.cwl", out_ds="user.dev.condng", fate=fate)
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "cond.cwl", out_ds="user.dev.condng", fate=fate)
 
     assert status == "done", explain(db, wf_id)
     steps = by_name(step_rows(db, wf_id))
@@ -165,12 +178,12 @@ def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_ta
     check_tasks_and_history(db, wf_id, "user.dev.condng")
 
 
-def _loop_fate(iterations: int):
+def _loop_fate(iterations: int, junction: str = "checkpoint"):
     """Junction results.json: continue with new loop parameters until ``iterations`` iterations have run."""
     from pandajedi_wf.simulators.grid import Fate
 
     def fate(name: str):
-        found = re.search(r"_checkpoint(?:_s\d+)*\.(\d+)$", name)
+        found = re.search(rf"_{junction}(?:_s\d+)*\.(\d+)$", name)
         if not found:
             return Fate()
         i = int(found.group(1))
@@ -179,8 +192,9 @@ def _loop_fate(iterations: int):
     return fate
 
 
+@needs_docs_examples
 def test_loop_iterates_as_the_junction_asks(db, jedi_taskbuffer):
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "loop.cwl", out_ds="user.dev.loop", fate=_loop_fate(3))
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "loop.cwl", out_ds="user.dev.loop", fate=_loop_fate(3))
 
     assert status == "done", explain(db, wf_id)
     rows = step_rows(db, wf_id)
@@ -197,8 +211,9 @@ def test_loop_iterates_as_the_junction_asks(db, jedi_taskbuffer):
     assert "user.dev.loop_003_inner_work_bottom.3_results.root/" in str(end_params)
 
 
+@needs_docs_examples
 def test_multi_loop_runs_one_loop_per_signal(db, jedi_taskbuffer):
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "multi_loop.cwl", {"signals": SIGNALS}, out_ds="user.dev.mloop",
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "multi_loop.cwl", {"signals": DOCS_SIGNALS}, out_ds="user.dev.mloop",
                            fate=_loop_fate(2))
 
     assert status == "done", explain(db, wf_id)
@@ -208,6 +223,7 @@ def test_multi_loop_runs_one_loop_per_signal(db, jedi_taskbuffer):
     check_tasks_and_history(db, wf_id, "user.dev.mloop")
 
 
+@needs_docs_examples
 def test_sequential_loop_scatters_inside_each_iteration(db, jedi_taskbuffer):
     """sequential_loop.cwl: a loop whose body scatters loop_main over the sliced loop parameters; the junction
     sends new parameter lists for the next iteration, and each iteration runs one core task per slice."""
@@ -220,7 +236,7 @@ def test_sequential_loop_scatters_inside_each_iteration(db, jedi_taskbuffer):
         i = int(found.group(1))
         return Fate(results={"to_continue": i < 2, "param_xxx": [7, 8, 9], "param_yyy": [0.1, 0.2, 0.3]})
 
-    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", EXAMPLES / "sequential_loop.cwl", {"signal": SIGNALS[0]},
+    wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "sequential_loop.cwl", {"signal": DOCS_SIGNALS[0]},
                            out_ds="user.dev.sloop", fate=fate)
 
     assert status == "done", explain(db, wf_id)
@@ -250,15 +266,15 @@ class SlowResults:
 
 
 def test_loop_waits_for_unreadable_junction_results_instead_of_stopping(db, jedi_taskbuffer):
-    result = submit(db, "cwl", EXAMPLES / "loop.cwl", None, out_ds="user.dev.jwait", templates=TEMPLATES, base_dir=str(EXAMPLES))
-    grid = new_grid(db, jedi_taskbuffer, _loop_fate(2))
+    result = submit(db, "cwl", EXAMPLES / "iterate.cwl", None, out_ds="user.dev.jwait", templates=TEMPLATES, base_dir=str(EXAMPLES))
+    grid = new_grid(db, jedi_taskbuffer, _loop_fate(2, junction="decide"))
     reader = SlowResults(grid, misses=3)
 
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id, junction_results=reader)
 
     assert status == "done", explain(db, result.workflow_id)
-    checkpoints = sorted(r["task_name"] for r in step_rows(db, result.workflow_id).values() if r["name"] == "checkpoint")
-    assert [c.rsplit("_", 1)[1] for c in checkpoints] == ["checkpoint.1", "checkpoint.2"]  # the loop did not stop at 1
+    decisions = sorted(r["task_name"] for r in step_rows(db, result.workflow_id).values() if r["name"] == "decide")
+    assert [c.rsplit("_", 1)[1] for c in decisions] == ["decide.1", "decide.2"]  # the loop did not stop at 1
     notes = db.query(f"SELECT reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE workflow_id=:w AND from_status=to_status "
                      "AND reason LIKE 'waiting for results.json%'", {":w": result.workflow_id})
     assert len(notes) == 1 and "not in Rucio yet" in notes[0][0]  # one note per distinct reason, not one per cycle

@@ -35,7 +35,7 @@ def test_malformed_descriptions_fail_at_intake_and_the_cycle_runs_the_good_one(d
     from pandajedi_wf.daemons.common import CycleStats
     from pandajedi_wf.taskbuffer import workflows
 
-    good = submit(db, "cwl", EXAMPLES / "test.cwl", out_ds="user.dev.good1")
+    good = submit(db, "cwl", EXAMPLES / "chain.cwl", out_ds="user.dev.good1")
     refused = {}
     for case, (language, text, expected) in BAD.items():
         result = submit_workflow(db, language=language, spec=text, out_ds=f"user.dev.bad.{case}", user_name="dev.user", vo="wlcg")
@@ -56,7 +56,7 @@ def test_malformed_descriptions_fail_at_intake_and_the_cycle_runs_the_good_one(d
         broken_id = workflows.insert(db, name="broken", user_name="dev.user", user_dn=None, vo="wlcg", prod_source_label="user",
                                      language="yaml", status="parsed", out_ds="user.dev.broken", definition={"nodes": "not a list"},
                                      request={}, error_dialog=None, now=utcnow())
-    good2 = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.good2")
+    good2 = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.good2")
     new_grid(db, jedi_taskbuffer)  # registers the input datasets (nothing runs: no tick)
 
     stats = CycleStats()

@@ -1,11 +1,10 @@
-"""Drive ``next_actions`` over the example workflows with simulated JEDI outcomes."""
+"""Drive ``next_actions`` over our example workflows (tests/examples/) with simulated JEDI outcomes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from example_paths import DOCS_EXAMPLES, EXAMPLES, needs_docs_examples
 from pandajedi_wf.workflow import (
     STEP_LIFECYCLE,
     CancelStep,
@@ -22,7 +21,6 @@ from pandajedi_wf.workflow import (
     parse_workflow,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
 OUT_DS = "user.alice.wf"
 
 
@@ -105,7 +103,7 @@ def cwl(name, inputs=None):
 
 
 def test_simple_chain_runs_in_order_and_ends_done():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     first = sim.cycle()
     assert isinstance(first[0], SetWorkflowStatus) and first[0].status == "running"
     assert [a.node_key for a in first if isinstance(a, SubmitStep)] == ["001"]
@@ -115,7 +113,7 @@ def test_simple_chain_runs_in_order_and_ends_done():
 
 
 def test_child_starts_on_running_parent_with_no_wait_parent():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.cycle()
     sim.set("001", "submitted")
     sim.set("001", "running")
@@ -126,7 +124,7 @@ def test_child_starts_on_running_parent_with_no_wait_parent():
 
 
 def test_no_early_start_when_disabled():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.ctx.no_wait_parent = False
     sim.cycle()
     sim.set("001", "submitted")
@@ -135,28 +133,28 @@ def test_no_early_start_when_disabled():
 
 
 def test_cond_parent_success_takes_ok_branch():
-    sim = Simulation(cwl("cond.cwl"))
+    sim = Simulation(cwl("branches.cwl"))
     assert sim.run() == "done"
-    assert sim.status_of("bottom_OK") == {"002": "done"}
-    assert sim.status_of("bottom_NG") == {"003": "skipped"}
+    assert sim.status_of("use_it") == {"002": "done"}
+    assert sim.status_of("fall_back") == {"003": "skipped"}
     skip = next(a for a in sim.history if isinstance(a, Skip))
     assert skip.node_key == "003" and "!self.opt_inDS" in skip.reason
 
 
 def test_cond_parent_failure_takes_ng_branch_and_the_handled_failure_ends_done():
-    sim = Simulation(cwl("cond.cwl"), outcomes={"top": "failed"})
+    sim = Simulation(cwl("branches.cwl"), outcomes={"produce": "failed"})
     assert sim.run() == "done"
-    assert sim.status_of("top") == {"001": "failed"}
-    assert sim.status_of("bottom_OK") == {"002": "skipped"}
-    assert sim.status_of("bottom_NG") == {"003": "done"}
+    assert sim.status_of("produce") == {"001": "failed"}
+    assert sim.status_of("use_it") == {"002": "skipped"}
+    assert sim.status_of("fall_back") == {"003": "done"}
     final = [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1]
-    assert "failure of 'top' handled by 'bottom_NG'" in final.reason
+    assert "failure of 'produce' handled by 'fall_back'" in final.reason
     ng = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "003")
-    assert ng.spec.allow_empty_input is True  # it reads top's output container, empty since top failed
+    assert ng.spec.allow_empty_input is True  # it reads produce's output container, empty since produce failed
 
 
 def test_cond_ok_branch_does_not_allow_empty_input():
-    sim = Simulation(cwl("cond.cwl"))
+    sim = Simulation(cwl("branches.cwl"))
     sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
     assert sim.run() == "done"
     ok = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "002")
@@ -164,7 +162,7 @@ def test_cond_ok_branch_does_not_allow_empty_input():
 
 
 def test_failure_branch_that_fails_leaves_the_workflow_failed():
-    sim = Simulation(cwl("cond.cwl"), outcomes={"top": "failed", "bottom_NG": "failed"})
+    sim = Simulation(cwl("branches.cwl"), outcomes={"produce": "failed", "fall_back": "failed"})
     assert sim.run() == "failed"
     final = [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1]
     assert "handled" not in final.reason
@@ -244,7 +242,7 @@ def test_failure_triggers_follow_negations():
 
 
 def test_condition_waits_for_running_parent():
-    sim = Simulation(cwl("cond.cwl"))
+    sim = Simulation(cwl("branches.cwl"))
     sim.cycle()
     sim.set("001", "submitted")
     sim.set("001", "running")
@@ -252,37 +250,37 @@ def test_condition_waits_for_running_parent():
 
 
 def test_hpo_chain_of_conditions_skips_downstream_when_parent_fails():
-    sim = Simulation(cwl("hpo.cwl"), outcomes={"pre_proc": "failed"})
+    sim = Simulation(cwl("tuning.cwl"), outcomes={"prepare": "failed"})
     assert sim.run() == "failed"
-    assert sim.status_of("main_hpo") == {"002": "skipped"}
-    assert sim.status_of("post_proc") == {"003": "skipped"}
+    assert sim.status_of("optimise") == {"002": "skipped"}
+    assert sim.status_of("evaluate") == {"003": "skipped"}
 
 
 def test_parent_failure_skips_child_without_condition():
-    sim = Simulation(cwl("test.cwl"), outcomes={"top": "failed"})
+    sim = Simulation(cwl("chain.cwl"), outcomes={"top": "failed"})
     assert sim.run() == "failed"
     skip = next(a for a in sim.history if isinstance(a, Skip))
     assert skip.node_key == "002" and "parent 'top' failed" in skip.reason
 
 
 def test_fan_in_reana_waits_for_both_parents():
-    sim = Simulation(cwl("reana.cwl"))
+    sim = Simulation(cwl("fan_in.cwl"))
     first = sim.cycle()
     assert {a.node_key for a in first if isinstance(a, SubmitStep)} == {"001", "002"}
     sim.set("001", "submitted")
     sim.set("001", "running")
     sim.set("001", "done")
-    assert sim.cycle() == []  # twai still running, reana never starts early
+    assert sim.cycle() == []  # right still running, reinterpret never starts early
     sim.set("002", "submitted")
     sim.set("002", "running")
     sim.set("002", "done")
     submit = [a for a in sim.cycle() if isinstance(a, SubmitStep)]
     assert [a.node_key for a in submit] == ["003"]
-    assert [r.task_name for r in submit[0].spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_ain", f"{OUT_DS}_002_twai"]
+    assert [r.task_name for r in submit[0].spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_left", f"{OUT_DS}_002_right"]
 
 
 def test_merge_many_scatter_fan_out_and_fan_in():
-    sim = Simulation(cwl("merge_many.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
+    sim = Simulation(cwl("scatter_overlay.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
     first = sim.cycle()
     created = [a.node_key for a in first if isinstance(a, CreateStep)]
     assert {"007s0", "007s1", "008", "007s0/006", "007s1/006"} <= set(created)
@@ -290,51 +288,51 @@ def test_merge_many_scatter_fan_out_and_fan_in():
     heads = {a.node_key for a in first if isinstance(a, SubmitStep)}
     assert heads == {"007s0/001", "007s0/002", "007s0/004", "007s1/001", "007s1/002", "007s1/004"}
     signal = next(a for a in first if isinstance(a, SubmitStep) and a.node_key == "007s1/001")
-    assert signal.spec.inputs["opt_inDS"] == "sB" and signal.task_name == f"{OUT_DS}_001_make_signal_s1"
+    assert signal.spec.inputs["opt_inDS"] == "sB" and signal.task_name == f"{OUT_DS}_001_simulate_s1"
     assert sim.run() == "done"
     merge = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "008")
-    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_006_combine_s0", f"{OUT_DS}_006_combine_s1"]
+    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_006_reconstruct_s0", f"{OUT_DS}_006_reconstruct_s1"]
     assert len(sim.submitted) == 2 * 6 + 1
 
 
 def test_scatter_instance_failure_skips_merge():
-    sim = Simulation(cwl("merge_many.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
-    sim.outcomes = {"make_background_2": "failed"}
+    sim = Simulation(cwl("scatter_overlay.cwl", {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]}))
+    sim.outcomes = {"pileup_b": "failed"}
     assert sim.run() == "failed"
-    assert sim.steps["007s0/006"].status == "skipped"  # combine lost its input
+    assert sim.steps["007s0/006"].status == "skipped"  # reconstruct lost an input
     assert sim.steps["007s0"].status == "failed"  # no output from the sub-workflow's tail
     assert sim.steps["008"].status == "skipped"
 
 
 def test_loop_iterates_while_junction_says_continue_then_stops():
     def results(iteration):
-        return {"to_continue": iteration < 3, "xxx": 100 + iteration}
+        return {"to_continue": iteration < 3, "scale": 100 + iteration}
 
-    sim = Simulation(cwl("loop.cwl"), results={"checkpoint": results})
+    sim = Simulation(cwl("iterate.cwl"), results={"decide": results})
     assert sim.run() == "done"
-    top_keys = sorted(k for k in sim.steps if sim.names[k] == "inner_work_top")
+    top_keys = sorted(k for k in sim.steps if sim.names[k] == "fit")
     assert top_keys == ["005i1/002", "005i2/002", "005i3/002"]
     submits = {a.node_key: a for a in sim.history if isinstance(a, SubmitStep)}
-    assert submits["005i1/002"].spec.placeholders["xxx"] == 123
-    assert submits["005i2/002"].spec.placeholders["xxx"] == 101
+    assert submits["005i1/002"].spec.placeholders["scale"] == 10
+    assert submits["005i2/002"].spec.placeholders["scale"] == 101
     assert submits["005i3/002"].spec.placeholders["i"] == 3
-    assert submits["005i2/002"].task_name == f"{OUT_DS}_002_inner_work_top.2"
-    assert submits["005i1/002"].spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_001_work_start"
+    assert submits["005i2/002"].task_name == f"{OUT_DS}_002_fit.2"
+    assert submits["005i1/002"].spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_001_start"
     end = submits["006"]
-    assert end.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_003_inner_work_bottom.3"
+    assert end.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_003_validate.3"
     assert sim.steps["005"].status == "done"
 
 
 def test_loop_stops_at_iteration_cap():
-    sim = Simulation(cwl("loop.cwl"), results={"checkpoint": lambda i: {"to_continue": True}}, limits=Limits(max_iterations=2))
+    sim = Simulation(cwl("iterate.cwl"), results={"decide": lambda i: {"to_continue": True}}, limits=Limits(max_iterations=2))
     assert sim.run() == "finished"
     assert sim.steps["005"].status == "finished"
     assert not any(k.startswith("005i3") for k in sim.steps)
 
 
 def test_loop_failure_in_iteration_fails_loop_and_skips_end():
-    sim = Simulation(cwl("loop.cwl"), outcomes={"inner_work_top": "failed"})
-    assert sim.run() == "finished"  # work_start produced output, the rest did not
+    sim = Simulation(cwl("iterate.cwl"), outcomes={"fit": "failed"})
+    assert sim.run() == "finished"  # start produced output, the rest did not
     assert sim.steps["005"].status == "failed"
     assert sim.steps["006"].status == "skipped"
 
@@ -343,55 +341,68 @@ def test_multi_loop_runs_one_loop_per_signal():
     def results(iteration):
         return {"to_continue": iteration < 2}
 
-    sim = Simulation(cwl("multi_loop.cwl", {"signals": ["s0", "s1"]}), results={"checkpoint": results})
+    sim = Simulation(cwl("iterate_each.cwl", {"datasets": ["s0", "s1"]}), results={"decide": results})
     assert sim.run() == "done"
-    assert {k for k in sim.steps if sim.names[k] == "checkpoint"} == {"004s0i1/003", "004s0i2/003", "004s1i1/003", "004s1i2/003"}
+    assert {k for k in sim.steps if sim.names[k] == "decide"} == {"004s0i1/003", "004s0i2/003", "004s1i1/003", "004s1i2/003"}
     merge = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "005")
-    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_002_inner_work_bottom_s0.2", f"{OUT_DS}_002_inner_work_bottom_s1.2"]
+    assert [r.task_name for r in merge.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_002_validate_s0.2", f"{OUT_DS}_002_validate_s1.2"]
 
 
 def test_sequential_loop_scatter_width_follows_loop_params():
     def results(iteration):
         if iteration == 1:
-            return {"to_continue": True, "xxx": [1, 2, 3], "yyy": [0.1, 0.2, 0.3]}
+            return {"to_continue": True, "width": [1, 2, 3], "depth": [0.1, 0.2, 0.3]}
         return {"to_continue": False}
 
-    sim = Simulation(cwl("sequential_loop.cwl", {"signal": "sig"}), results={"checkpoint": results})
+    sim = Simulation(cwl("sweep.cwl", {"sample": "sig"}), results={"decide": results})
     assert sim.run() == "done"
-    cores = sorted(k for k in sim.steps if sim.names[k] == "core")
+    cores = sorted(k for k in sim.steps if sim.names[k] == "point")
     assert cores == ["004i1/002s0/001", "004i1/002s1/001", "004i2/002s0/001", "004i2/002s1/001", "004i2/002s2/001"]
     submits = {a.node_key: a for a in sim.history if isinstance(a, SubmitStep)}
-    assert submits["004i1/002s1/001"].spec.placeholders["sliced_x"] == 456
-    assert submits["004i2/002s2/001"].spec.placeholders["sliced_y"] == 0.3
+    assert submits["004i1/002s1/001"].spec.placeholders["sliced_w"] == 20
+    assert submits["004i2/002s2/001"].spec.placeholders["sliced_d"] == 0.3
     junction = submits["004i1/003"]
-    assert [r.task_name for r in junction.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_core_s0.1", f"{OUT_DS}_001_core_s1.1"]
+    assert [r.task_name for r in junction.spec.inputs["opt_inDS"]] == [f"{OUT_DS}_001_point_s0.1", f"{OUT_DS}_001_point_s1.1"]
 
 
 def test_nested_sub_workflow_native_yaml():
-    base = EXAMPLES / "native_wfd"
-    wf = parse_workflow("yaml", str(base / "nested_workflow_sig_bg_comb_wfd.yaml"), {}, str(base))
+    base = EXAMPLES / "native"
+    wf = parse_workflow("yaml", str(base / "nested.yaml"), {}, str(base))
     sim = Simulation(wf)
     first = sim.cycle()
     assert sim.steps["008"].status == "running"  # sub-workflow opened at once (no parents)
-    assert {a.node_key for a in first if isinstance(a, SubmitStep)} == {"001", "008/002", "008/003", "008/004"}
+    assert {a.node_key for a in first if isinstance(a, SubmitStep)} == {"001", "008/002", "008/003", "008/005"}
     assert sim.run() == "done"
     bottom = next(a for a in sim.history if isinstance(a, SubmitStep) and a.node_key == "009")
-    assert bottom.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_007_combine"
+    assert bottom.spec.inputs["opt_inDS"].task_name == f"{OUT_DS}_007_reconstruct"
     assert bottom.spec.inputs["opt_secondaryDSs"] == [bottom.spec.inputs["opt_secondaryDSs"][0]]
     assert bottom.spec.inputs["opt_secondaryDSs"][0].task_name == f"{OUT_DS}_001_top"
 
 
-@pytest.mark.parametrize("language,path,inputs", [
+OWN_RUNS = [
+    ("cwl", "chain.cwl", {}), ("cwl", "branches.cwl", {}), ("cwl", "tuning.cwl", {}), ("cwl", "fan_in.cwl", {}), ("cwl", "athena.cwl", {}),
+    ("cwl", "ci.cwl", {}), ("cwl", "overlay.cwl", {"signal": "s", "background": "b"}),
+    ("cwl", "scatter_overlay.cwl", {"signals": ["s0", "s1"], "backgrounds": ["b0", "b1"]}), ("cwl", "iterate.cwl", {}),
+    ("cwl", "iterate_each.cwl", {"datasets": ["d0", "d1"]}), ("cwl", "sweep.cwl", {"sample": "s"}),
+    ("yaml", "native/chain.yaml", {}), ("yaml", "native/merge_chain.yaml", {}), ("yaml", "native/scatter_overlay.yaml", {}),
+    ("yaml", "native/nested.yaml", {}), ("snakemake", "snakemake/scatter_overlay/Snakefile", {}), ("snakemake", "snakemake/tuning/Snakefile", {}),
+    ("snakemake", "snakemake/iterate/Snakefile", {}),
+]
+DOCS_RUNS = [
     ("cwl", "athena.cwl", {}), ("cwl", "conda.cwl", {}), ("cwl", "gitlab.cwl", {}), ("cwl", "evnt_to_deriv.cwl", {}),
     ("cwl", "evnt_to_deriv_ntup.cwl", {}), ("cwl", "prod_recast.cwl", {"seeds": [1, 2]}), ("cwl", "sig_bg_comb.cwl", {"signal": "s", "background": "b"}),
     ("yaml", "native_wfd/simple_chain.yaml", {}), ("yaml", "native_wfd/multistep_merge_wfd.yaml", {}),
     ("yaml", "native_wfd/scatter_sig_bg_comb_wfd.yaml", {}), ("yaml", "native_wfd/nested_workflow_inline_sig_bg_comb_wfd.yaml", {}),
     ("snakemake", "snakemake/merge_many/Snakefile", {}), ("snakemake", "snakemake/hpo/Snakefile", {}),
-])
-def test_every_example_runs_to_done_submitting_each_leaf_once(language, path, inputs):
-    base = EXAMPLES / "native_wfd" if language == "yaml" else EXAMPLES / "snakemake" if language == "snakemake" else EXAMPLES
-    wf = parse_workflow(language, str(EXAMPLES / path), inputs, str(base))
-    sim = Simulation(wf)
+]
+
+
+@pytest.mark.parametrize("root,language,path,inputs", [pytest.param(EXAMPLES, *case, id=f"own-{case[1]}") for case in OWN_RUNS]
+                         + [pytest.param(DOCS_EXAMPLES, *case, id=f"docs-{case[1]}", marks=needs_docs_examples) for case in DOCS_RUNS])
+def test_every_example_runs_to_done_submitting_each_leaf_once(root, language, path, inputs):
+    base = (root / path).parent if language == "yaml" else root / "snakemake" if language == "snakemake" else root
+    wf = parse_workflow(language, str(root / path), inputs, str(base))
+    sim = Simulation(wf, results={"decide": lambda i: {"to_continue": False}})
     assert sim.run() == "done"
     leaf_keys = [k for k, r in sim.steps.items() if sim.task_names[k]]
     assert sorted(sim.submitted) == sorted(sim.task_names[k] for k in leaf_keys if sim.steps[k].status == "done")
@@ -399,7 +410,7 @@ def test_every_example_runs_to_done_submitting_each_leaf_once(language, path, in
 
 
 def test_cancel_kills_active_and_drops_pending():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.cycle()
     sim.ctx.workflow_status = "cancelling"
     actions = next_actions(sim.workflow, sim.steps, sim.ctx)
@@ -410,7 +421,7 @@ def test_cancel_kills_active_and_drops_pending():
 
 
 def test_cancelled_workflow_waits_until_jedi_has_ended_every_task():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.cycle()
     sim.steps["001"].task_id, sim.steps["001"].jedi_status = 77, None  # submitted, not yet known to JEDI
     sim.ctx.workflow_status = "cancelling"
@@ -423,7 +434,7 @@ def test_cancelled_workflow_waits_until_jedi_has_ended_every_task():
 
 
 def test_paused_workflow_submits_nothing_and_resumes():
-    sim = Simulation(cwl("test.cwl"), workflow_status="paused")
+    sim = Simulation(cwl("chain.cwl"), workflow_status="paused")
     actions = sim.cycle()
     assert not any(isinstance(a, SubmitStep) for a in actions)
     assert sim.steps["001"].status == "ready"
@@ -445,7 +456,7 @@ def test_finishing_skips_pending_steps_and_ends_finished():
 
 
 def test_task_params_are_built_when_templates_are_given():
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
     submit = next(a for a in sim.cycle() if isinstance(a, SubmitStep))
     assert submit.task_params["taskName"] == f"{OUT_DS}_001_top"
@@ -453,20 +464,20 @@ def test_task_params_are_built_when_templates_are_given():
 
 
 def test_no_early_start_on_a_parent_that_feeds_only_a_secondary_input():
-    """sig_bg_comb: make_background_2 reads generate_some only as a secondary input, so it waits for it to end;
-    premix reads make_signal as its primary input and may start while make_signal runs."""
-    workflow = parse_workflow("cwl", str(EXAMPLES / "sig_bg_comb.cwl"), {"signal": "s:ds1", "background": "b:ds2"}, str(EXAMPLES))
+    """overlay.cwl: pileup_b reads seed_noise only as a secondary input, so it waits for it to end; digitise reads
+    simulate as its primary input, but pileup_a too."""
+    workflow = parse_workflow("cwl", str(EXAMPLES / "overlay.cwl"), {"signal": "s:ds1", "background": "b:ds2"}, str(EXAMPLES))
     sim = Simulation(workflow)
     sim.cycle()
     by_name = {sim.names[k]: k for k in sim.steps}
-    for name in ("generate_some", "make_signal", "make_background_1"):
+    for name in ("seed_noise", "simulate", "pileup_a"):
         sim.set(by_name[name], "submitted")
         sim.set(by_name[name], "running")
     actions = next_actions(sim.workflow, sim.steps, sim.ctx)
     ready = {sim.names[a.node_key] for a in actions if isinstance(a, MakeReady)}
-    assert "make_background_2" not in ready
-    assert "premix" not in ready  # premix also reads make_background_1 (two parents): no early start either
-    assert all(sim.steps[by_name[n]].status == "defined" for n in ("make_background_2", "premix", "combine"))
+    assert "pileup_b" not in ready
+    assert "digitise" not in ready  # digitise also reads pileup_a (two parents): no early start either
+    assert all(sim.steps[by_name[n]].status == "defined" for n in ("pileup_b", "digitise", "reconstruct"))
 
 
 # ---- issue 11 ----------------------------------------------------------------------------------------------
@@ -528,27 +539,27 @@ def test_an_empty_definition_ends_failed_instead_of_running_for_ever():
 
 def test_scatter_known_only_at_run_time_and_too_wide_fails_the_loop_with_the_reason():
     def results(iteration):
-        return {"to_continue": True, "xxx": [1, 2, 3], "yyy": [0.1, 0.2, 0.3]}
+        return {"to_continue": True, "width": [1, 2, 3], "depth": [0.1, 0.2, 0.3]}
 
-    sim = Simulation(cwl("sequential_loop.cwl", {"signal": "sig"}), results={"checkpoint": results}, limits=Limits(max_scatter=2))
+    sim = Simulation(cwl("sweep.cwl", {"sample": "sig"}), results={"decide": results}, limits=Limits(max_scatter=2))
     assert sim.run() == "failed"
     assert sim.steps["004"].status == "failed"
     reason = next(a.reason for a in sim.history if isinstance(a, SetStepStatus) and a.node_key == "004" and a.status == "failed")
-    assert reason == "iteration 2: scatter of step 'parallel_work' over param_sliced_x, param_sliced_y would make 3 copies; the limit is 2"
+    assert reason == "iteration 2: scatter of step 'points' over param_sliced_w, param_sliced_d would make 3 copies; the limit is 2"
     assert not any(k.startswith("004i2/") for k in sim.steps)  # nothing of the refused iteration was created, none cut
 
 
 def test_top_level_scatter_too_wide_in_a_stored_definition_fails_the_workflow():
-    wf = cwl("merge_many.cwl", {"signals": ["s0", "s1"], "backgrounds": ["b0", "b1"]})
+    wf = cwl("scatter_overlay.cwl", {"signals": ["s0", "s1"], "backgrounds": ["b0", "b1"]})
     sim = Simulation(wf, limits=Limits(max_scatter=1))
-    assert sim.cycle() == [SetWorkflowStatus("failed", "scatter of step 'many_sig_bg_comb' over signal, background would make 2 copies; the limit is 1")]
+    assert sim.cycle() == [SetWorkflowStatus("failed", "scatter of step 'overlay_each' over signal, background would make 2 copies; the limit is 1")]
 
 
 def test_end_reason_counts_the_steps_of_the_definition():
-    sim = Simulation(cwl("merge_many.cwl", {"signals": ["s0", "s1", "s2"], "backgrounds": ["b0", "b1", "b2"]}))
+    sim = Simulation(cwl("scatter_overlay.cwl", {"signals": ["s0", "s1", "s2"], "backgrounds": ["b0", "b1", "b2"]}))
     assert sim.run() == "done"
     assert [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1].reason == "all 2 top-level steps ended (1 scattered into 3 copies)"
-    sim = Simulation(cwl("test.cwl"))
+    sim = Simulation(cwl("chain.cwl"))
     sim.run()
     assert [a for a in sim.history if isinstance(a, SetWorkflowStatus)][-1].reason == "all 2 top-level steps ended"
     empty = _cwl_text(_prun("only").replace("    in:\n", "    scatter: opt_inDS\n    in:\n      opt_inDS: {default: []}\n"))
@@ -560,7 +571,7 @@ def test_end_reason_counts_the_steps_of_the_definition():
 def test_a_definition_that_cannot_make_a_task_raises_step_definition_error(monkeypatch):
     from pandajedi_wf.workflow import StepDefinitionError, WorkflowError
 
-    wf = cwl("test.cwl")
+    wf = cwl("chain.cwl")
     wf.node("top").inputs["opt_containerImage"] = type(wf.node("top").inputs["opt_exec"])(name="opt_containerImage", default=["a", "b"], is_list=True)
     sim = Simulation(wf)
     sim.ctx.task_templates = {"container": {"jobParameters": [], "taskName": "x", "vo": "atlas"}}
@@ -576,4 +587,4 @@ def test_a_definition_that_cannot_make_a_task_raises_step_definition_error(monke
 
     monkeypatch.setattr(taskparams, "build_task_params", broken)
     with pytest.raises(StepDefinitionError, match=r"step 'top' \(001\) cannot be made into a JEDI task: KeyError: 'jobParameters'"):
-        next_actions(cwl("test.cwl"), {}, sim.ctx)
+        next_actions(cwl("chain.cwl"), {}, sim.ctx)

@@ -187,6 +187,7 @@ def test_hostile_corpus_gets_clear_answers_fast_and_small(tmp_path):
 
 def test_the_corpus_is_generated_not_stored():
     here = Path(__file__).resolve().parent
-    assert not any(p.suffix in (".cwl", ".smk") for p in here.rglob("*")), "the corpus is generated at test time, not kept as files"
+    stored = [p for p in here.rglob("*") if p.suffix in (".cwl", ".smk") and hostile_corpus.EXAMPLES not in p.parents]  # ours are valid ones
+    assert not stored, "the corpus is generated at test time, not kept as files"
     ids = [c.id for c in hostile_corpus.cases()]
     assert len(ids) == len(set(ids))

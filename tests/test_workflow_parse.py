@@ -1,4 +1,5 @@
-"""Every documented pchain example parses into its intended DAG (steps, edges, conditions, loops, scatter)."""
+"""Our example workflows (tests/examples/) parse into their intended DAG (steps, edges, conditions, loops, scatter),
+the same in CWL, Snakemake and native YAML; so does every documented pchain example, when those are here."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from example_paths import DOCS_EXAMPLES, needs_docs_examples
+from example_paths import EXAMPLES as OWN
 from pandajedi_wf.workflow import Workflow, parse_workflow
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
+OWN_SNAKE = OWN / "snakemake"
+OWN_NATIVE = OWN / "native"
+EXAMPLES = DOCS_EXAMPLES
 SNAKE = EXAMPLES / "snakemake"
 NATIVE = EXAMPLES / "native_wfd"
 
@@ -25,7 +30,7 @@ def shape(wf: Workflow, prefix: str = "") -> dict:
     return out
 
 
-def parse(language, path, inputs=None, base=EXAMPLES):
+def parse(language, path, inputs=None, base=OWN):
     wf = parse_workflow(language, str(path), inputs or {}, str(base))
     again = Workflow.from_dict(json.loads(json.dumps(wf.to_dict())))
     assert again == wf  # JSON round trip keeps everything
@@ -89,6 +94,137 @@ SEQ_LOOP = {
 SIGNALS = {"signals": ["s1", "s2"], "backgrounds": ["b1", "b2"]}
 
 
+# ---- our examples ---------------------------------------------------------------------------------------------------
+
+OWN_CHAIN = CHAIN
+OWN_BRANCHES = {
+    "produce": (1, "prun", [], None, False, []),
+    "use_it": (2, "prun", ["produce"], "self.opt_inDS", False, []),
+    "fall_back": (3, "prun", ["produce"], "!self.opt_inDS", False, []),
+}
+OWN_TUNING = {
+    "prepare": (1, "prun", [], None, False, []),
+    "optimise": (2, "phpo", ["prepare"], "self.opt_trainingDS", False, []),
+    "evaluate": (3, "prun", ["optimise"], "self.opt_inDS", False, []),
+}
+OWN_FAN_IN = {"left": (1, "prun", [], None, False, []), "right": (2, "prun", [], None, False, []), "reinterpret": (3, "reana", ["left", "right"], None, False, [])}
+OWN_ATHENA = {"generate": (1, "prun", [], None, False, []), "convert": (2, "prun", ["generate"], None, False, []), "summarise": (3, "prun", ["convert"], None, False, [])}
+OWN_OVERLAY = {
+    "simulate": (1, "prun", [], None, False, []),
+    "pileup_a": (2, "prun", [], None, False, []),
+    "digitise": (3, "prun", ["pileup_a", "simulate"], None, False, []),
+    "seed_noise": (4, "prun", [], None, False, []),
+    "pileup_b": (5, "prun", ["seed_noise"], None, False, []),
+    "reconstruct": (6, "prun", ["digitise", "pileup_b", "simulate"], None, False, []),
+}
+OWN_SCATTER = {
+    "overlay_each": (7, "workflow", [], None, False, ["signal", "background"]),
+    **nested("overlay_each", OWN_OVERLAY),
+    "merge": (8, "prun", ["overlay_each"], None, False, []),
+}
+OWN_LOOP_BODY = {
+    "fit": (2, "prun", [], None, False, []),
+    "validate": (3, "prun", ["fit"], None, False, []),
+    "decide": (4, "junction", ["fit", "validate"], None, False, []),
+}
+OWN_LOOP = {
+    "start": (1, "prun", [], None, False, []),
+    "refine": (5, "workflow", ["start"], None, True, []),
+    **nested("refine", OWN_LOOP_BODY),
+    "publish": (6, "prun", ["refine"], None, False, []),
+}
+OWN_LOOPS = {
+    "refine_each": (4, "workflow", [], None, True, ["dataset"]),
+    **nested("refine_each", OWN_LOOP_BODY, shift=-1),
+    "merge": (5, "prun", ["refine_each"], None, False, []),
+}
+OWN_SWEEP = {
+    "sweep": (4, "workflow", [], None, True, []),
+    "sweep/points": (2, "workflow", [], None, False, ["param_sliced_w", "param_sliced_d"]),
+    "sweep/points/point": (1, "prun", [], None, False, []),
+    "sweep/decide": (3, "junction", ["points"], None, False, []),
+}
+OWN_CASES = {  # name -> (expected shape, input values); the same workflow in every language it is written in
+    "chain": (OWN_CHAIN, {}),
+    "branches": (OWN_BRANCHES, {}),
+    "tuning": (OWN_TUNING, {}),
+    "fan_in": (OWN_FAN_IN, {}),
+    "athena": (OWN_ATHENA, {}),
+    "overlay": (OWN_OVERLAY, {"signal": "s", "background": "b"}),
+    "scatter_overlay": (OWN_SCATTER, SIGNALS),
+    "iterate": (OWN_LOOP, {}),
+    "iterate_each": (OWN_LOOPS, {"datasets": ["d1", "d2"]}),
+    "sweep": (OWN_SWEEP, {"sample": "s"}),
+}
+
+
+def _own_files():
+    for name, (expected, inputs) in OWN_CASES.items():
+        for language, path, base in (("cwl", OWN / f"{name}.cwl", OWN), ("snakemake", OWN_SNAKE / name / "Snakefile", OWN_SNAKE),
+                                     ("yaml", OWN_NATIVE / f"{name}.yaml", OWN_NATIVE)):
+            if path.exists():
+                yield pytest.param(language, path, base, inputs if language != "yaml" else {}, expected, id=f"{language}-{name}")
+
+
+def test_every_own_example_file_is_checked():
+    written = {p for p in OWN.rglob("*") if p.suffix in (".cwl", ".yaml") or p.name == "Snakefile"}
+    checked = {case.values[1] for case in _own_files()}
+    # sub-workflow bodies are checked through the workflows that run them; nested/merge_chain/ci have their own tests
+    bodies = {OWN / n for n in ("iterate_body.cwl", "sweep_body.cwl", "sweep_point.cwl", "ci.cwl")}
+    bodies |= {OWN_SNAKE / n / "Snakefile" for n in ("iterate_body", "sweep_body", "sweep_point")}
+    bodies |= {OWN_NATIVE / n for n in ("nested.yaml", "merge_chain.yaml")}
+    assert written - checked == bodies
+
+
+@pytest.mark.parametrize("language,path,base,inputs,expected", list(_own_files()))
+def test_own_example_dag(language, path, base, inputs, expected):
+    assert shape(parse(language, path, inputs, base)) == expected
+
+
+def test_own_native_sub_workflow_by_reference_and_three_step_chain():
+    s = shape(parse("yaml", OWN_NATIVE / "nested.yaml", base=OWN_NATIVE))
+    assert s["top"] == (1, "prun", [], None, False, [])
+    assert s["overlay"] == (8, "workflow", [], None, False, [])
+    assert s["overlay/reconstruct"] == (7, "prun", ["digitise", "pileup_b", "simulate"], None, False, [])
+    assert s["bottom"] == (9, "prun", ["overlay", "top"], None, False, [])
+    assert shape(parse("yaml", OWN_NATIVE / "merge_chain.yaml", base=OWN_NATIVE)) == {
+        "merge_1": (1, "prun", [], None, False, []), "merge_2": (2, "prun", ["merge_1"], None, False, []), "merge_3": (3, "prun", ["merge_2"], None, False, [])}
+    assert shape(parse("cwl", OWN / "ci.cwl")) == {"build": (1, "prun", [], None, False, []), "pipeline": (2, "gitlab", ["build"], None, False, [])}
+
+
+def test_step_details_inputs_outputs_and_templates():
+    wf = parse("cwl", OWN / "overlay.cwl", {"signal": "S", "background": "B"})
+    reconstruct = wf.node("reconstruct")
+    assert reconstruct.inputs["opt_secondaryDSs"].sources == ["digitise/outDS", "pileup_b/outDS"]
+    assert reconstruct.inputs["opt_secondaryDSs"].is_list
+    assert reconstruct.inputs["opt_secondaryDsTypes"].default == ["digits.root", "cavern.root"]
+    assert reconstruct.template_params()["opt_exec"] == "reco.sh %IN %IN2 %IN3 > reco.root"
+    assert wf.node("simulate").output_types == ["hits.dat", "truth.zip"]
+    assert wf.node("simulate").template_params()["opt_containerImage"] == "docker://alpine:3.20"
+    assert reconstruct.is_tail and not wf.node("digitise").is_tail
+    junction = parse("cwl", OWN / "iterate.cwl").node("refine").sub_workflow.node("decide")
+    assert junction.output_types == ["results.json"]
+    assert junction.inputs["opt_inDS"].parents == [2, 3]
+    body = parse("cwl", OWN / "iterate.cwl").node("refine").sub_workflow
+    assert body.loop_params() == {"param_scale": 10, "param_shift": 0.25}
+    generate = parse("snakemake", OWN_SNAKE / "athena" / "Snakefile", base=OWN_SNAKE).node("generate")
+    assert generate.template_params()["opt_useAthenaPackages"] is True
+    assert generate.template_params()["opt_exec"].startswith("Gen_tf.py --maxEvents=200") and "--randomSeed=%RNDM:100" in generate.template_params()["opt_exec"]
+
+
+def test_input_values_override_defaults_and_text_specs_parse():
+    text = (OWN / "chain.cwl").read_text()
+    wf = parse_workflow("cwl", text, {}, str(OWN))
+    assert [n.name for n in wf.nodes] == ["top", "bottom"] and wf.source_file == "<text>"
+    wf = parse_workflow("cwl", str(OWN / "iterate_body.cwl"), {"dataset": "d", "param_scale": 7}, str(OWN))
+    assert wf.inputs["param_scale"] == 7 and wf.inputs["param_shift"] == 0.25
+    wf = parse_workflow("yaml", "overlay.yaml", {"signal": "my.ds/"}, str(OWN_NATIVE))  # name inside the sandbox
+    assert wf.inputs["signal"] == "my.ds/" and wf.inputs["background"].startswith("mc23_dev.700003")
+
+
+# ---- the documentation's examples -----------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "language,path,inputs,expected",
     [
@@ -117,13 +253,15 @@ SIGNALS = {"signals": ["s1", "s2"], "backgrounds": ["b1", "b2"]}
     ],
     ids=lambda v: str(v).split("pchain/")[-1] if isinstance(v, Path) else None,
 )
-def test_example_dag(language, path, inputs, expected):
+@needs_docs_examples
+def test_docs_example_dag(language, path, inputs, expected):
     base = SNAKE if language == "snakemake" else EXAMPLES
     assert shape(parse(language, path, inputs, base)) == expected
 
 
-def test_evnt_to_deriv_chains_and_ntup_condition():
-    wf = parse("cwl", EXAMPLES / "evnt_to_deriv_ntup.cwl")
+@needs_docs_examples
+def test_docs_evnt_to_deriv_chains_and_ntup_condition():
+    wf = parse("cwl", EXAMPLES / "evnt_to_deriv_ntup.cwl", base=EXAMPLES)
     assert shape(wf) == {
         "evnt": (1, "prun", [], None, False, []),
         "simul": (2, "prun", ["evnt"], None, False, []),
@@ -132,11 +270,14 @@ def test_evnt_to_deriv_chains_and_ntup_condition():
         "ntup_pile": (5, "prun", ["pile"], "self.opt_inDS", False, []),
     }
     assert wf.inputs == {"seed": 123}
-    assert [n.name for n in parse("cwl", EXAMPLES / "evnt_to_deriv.cwl").nodes] == ["evnt", "simul", "pile", "deriv"]
+    assert [n.name for n in parse("cwl", EXAMPLES / "evnt_to_deriv.cwl", base=EXAMPLES).nodes] == ["evnt", "simul", "pile", "deriv"]
+    wf = parse_workflow("cwl", str(EXAMPLES / "evnt_to_deriv_ntup.cwl"), {"seed": 7}, str(EXAMPLES))
+    assert wf.inputs["seed"] == 7
 
 
-def test_prod_recast_scatters_a_whole_sub_workflow_over_seeds():
-    wf = parse("cwl", EXAMPLES / "prod_recast.cwl", {"seeds": [1, 2, 3]})
+@needs_docs_examples
+def test_docs_prod_recast_scatters_a_whole_sub_workflow_over_seeds():
+    wf = parse("cwl", EXAMPLES / "prod_recast.cwl", {"seeds": [1, 2, 3]}, base=EXAMPLES)
     s = shape(wf)
     assert s["prod"] == (6, "workflow", [], None, False, ["seed"])
     assert s["recast"] == (7, "reana", ["prod"], None, False, [])
@@ -144,7 +285,8 @@ def test_prod_recast_scatters_a_whole_sub_workflow_over_seeds():
     assert wf.inputs["seeds"] == [1, 2, 3]
 
 
-def test_native_examples():
+@needs_docs_examples
+def test_docs_native_examples():
     assert shape(parse("yaml", NATIVE / "simple_chain.yaml", base=NATIVE)) == CHAIN
     merge = shape(parse("yaml", NATIVE / "multistep_merge_wfd.yaml", base=NATIVE))
     assert merge == {"first": (1, "prun", [], None, False, []), "second": (2, "prun", ["first"], None, False, []), "third": (3, "prun", ["second"], None, False, [])}
@@ -167,36 +309,6 @@ def test_native_examples():
     assert s["merge"] == (8, "prun", ["many_sig_bg_comb"], None, False, [])
 
 
-def test_step_details_inputs_outputs_and_templates():
-    wf = parse("cwl", EXAMPLES / "sig_bg_comb.cwl", {"signal": "S", "background": "B"})
-    combine = wf.node("combine")
-    assert combine.inputs["opt_secondaryDSs"].sources == ["premix/outDS", "make_background_2/outDS"]
-    assert combine.inputs["opt_secondaryDSs"].is_list
-    assert combine.inputs["opt_secondaryDsTypes"].default == ["klm.root", "ooo.root"]
-    assert combine.template_params()["opt_exec"] == "echo %IN %IN2 %IN3 > aaa.root"
-    assert wf.node("make_signal").output_types == ["abc.dat", "def.zip"]
-    assert wf.node("make_signal").template_params()["opt_containerImage"] == "docker://busybox"
-    assert combine.is_tail and not wf.node("premix").is_tail
-    junction = parse("cwl", EXAMPLES / "loop.cwl").node("work_loop").sub_workflow.node("checkpoint")
-    assert junction.output_types == ["results.json"]
-    assert junction.inputs["opt_inDS"].parents == [2, 3]
-    body = parse("cwl", EXAMPLES / "loop.cwl").node("work_loop").sub_workflow
-    assert body.loop_params() == {"param_xxx": 123, "param_yyy": 0.456}
-    athena = parse("snakemake", SNAKE / "athena" / "Snakefile", base=SNAKE).node("first")
-    assert athena.template_params()["opt_useAthenaPackages"] is True
-    assert athena.template_params()["opt_exec"].startswith("Gen_tf.py --maxEvents=1000") and "--AMITag=e8201" in athena.template_params()["opt_exec"]
-
-
-def test_input_values_override_defaults_and_text_specs_parse():
-    text = (EXAMPLES / "test.cwl").read_text()
-    wf = parse_workflow("cwl", text, {}, str(EXAMPLES))
-    assert [n.name for n in wf.nodes] == ["top", "bottom"] and wf.source_file == "<text>"
-    wf = parse_workflow("cwl", str(EXAMPLES / "evnt_to_deriv_ntup.cwl"), {"seed": 7}, str(EXAMPLES))
-    assert wf.inputs["seed"] == 7
-    wf = parse_workflow("yaml", "simple_chain.yaml", {"input": "my.ds/"}, str(NATIVE))  # name inside the sandbox
-    assert wf.inputs["input"] == "my.ds/"
-
-
 def test_native_yaml_when_and_loop_extensions():
     text = """
 steps:
@@ -211,7 +323,7 @@ steps:
       work: {type: prun, exec: "echo %{n}"}
       check: {type: junction, inDS: work/outDS, exec: "echo"}
 """
-    s = shape(parse_workflow("yaml", text, {}, str(NATIVE)))
+    s = shape(parse_workflow("yaml", text, {}, str(OWN_NATIVE)))
     assert s["ok"] == (2, "prun", ["top"], "self.opt_inDS", False, [])
     assert s["ng"] == (3, "prun", ["top"], "!self.opt_inDS", False, [])
     assert s["again"] == (6, "workflow", [], None, True, [])

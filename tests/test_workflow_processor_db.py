@@ -7,7 +7,7 @@ then plays the pilots (moves JEDI_Tasks rows, writes output files).
 
 import pytest
 
-from wf_db_support import EXAMPLES, TEMPLATES, make_db, run_until_quiet
+from wf_db_support import EXAMPLES, SIGNALS, TEMPLATES, make_db, run_until_quiet
 
 
 @pytest.fixture
@@ -33,10 +33,10 @@ def step_rows(db, workflow_id):
 def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
     from pandajedi_wf.simulators.grid import GridSimulator
 
-    result = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.chain")
+    result = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.chain")
     assert result.ok, result.problems
     grid = GridSimulator(db, jedi_taskbuffer)
-    grid.register_dataset("mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00")
+    grid.register_dataset(SIGNALS[0])  # the input of tests/examples/native/chain.yaml
 
     status, rounds = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id)
 
@@ -61,16 +61,16 @@ def test_data_rows_follow_the_steps_that_write_them(db, jedi_taskbuffer):
     from pandajedi_wf.simulators.grid import Fate
     from wf_db_support import new_grid
 
-    result = submit(db, "yaml", EXAMPLES / "native_wfd" / "simple_chain.yaml", out_ds="user.dev.data")
+    result = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.data")
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(status="failed") if name.endswith("_bottom") else Fate())
     status, _ = run_until_quiet(db, jedi_taskbuffer, grid, result.workflow_id)
 
     data = {r["name"]: r for r in db.query_dicts(
         f"SELECT d.name, d.data_type, d.status, s.name AS step FROM {db.table('JEDI_WF_DATA')} d "
         f"JOIN {db.table('JEDI_WF_STEPS')} s ON s.step_id=d.producer_step_id WHERE d.workflow_id=:w", {":w": result.workflow_id})}
-    assert data["user.dev.data_001_top_intermediate.txt/"] == {
-        "name": "user.dev.data_001_top_intermediate.txt/", "data_type": "intermediate.txt", "status": "complete", "step": "top"}
-    assert data["user.dev.data_002_bottom_results.root/"]["status"] == "failed"
+    assert data["user.dev.data_001_top_numbers.txt/"] == {
+        "name": "user.dev.data_001_top_numbers.txt/", "data_type": "numbers.txt", "status": "complete", "step": "top"}
+    assert data["user.dev.data_002_bottom_counts.root/"]["status"] == "failed"
     assert len(data) == 2
 
 

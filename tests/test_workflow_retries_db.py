@@ -12,7 +12,7 @@ import pytest
 
 from wf_db_support import EXAMPLES, explain, make_db, new_grid, submit, workflow_row
 
-SIMPLE_CHAIN = EXAMPLES / "native_wfd" / "simple_chain.yaml"
+SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
 SECOND = datetime.timedelta(seconds=1)
 
 

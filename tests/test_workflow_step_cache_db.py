@@ -11,8 +11,7 @@ import pytest
 
 from wf_db_support import EXAMPLES, ENDED, make_db, new_grid, step_rows as rows_by_key, submit, workflow_row
 
-MERGE_INPUT = "user.sgaid:user.sgaid.periodAllYear.physics_Main.DAOD_PHYS.grp23_v01_p6700.CNF_EMuJSMu_B_7cbc64d_output"
-SCATTER_SIGNAL = "valid1.110910.Pythia8_AU2MSTW2008LO_zprime3000_tt.simul.HITS.e3365_s2112_tid04708744_00"
+MERGE_INPUT = "user.dev:user.dev.ntuples.v3_output"  # the input of tests/examples/native/merge_chain.yaml
 LEASE = 600
 
 
@@ -42,7 +41,7 @@ def no_kept_rows():
 def chain(tmp_path):
     """The docs' simple chain, its child waiting for the parent's end."""
     path = tmp_path / "chain.yaml"
-    path.write_text((EXAMPLES / "native_wfd" / "simple_chain.yaml").read_text() + "\noptions:\n  allow_partial_inputs: false\n")
+    path.write_text((EXAMPLES / "native" / "chain.yaml").read_text() + "\noptions:\n  allow_partial_inputs: false\n")
     return path
 
 
@@ -85,8 +84,7 @@ def outcome(db, workflow_id, out_ds):
 
 
 def submit_all(db, chain, tag):
-    specs = {"chain": chain, "merge": EXAMPLES / "native_wfd" / "multistep_merge_wfd.yaml",
-             "scatter": EXAMPLES / "native_wfd" / "scatter_sig_bg_comb_wfd.yaml"}
+    specs = {"chain": chain, "merge": EXAMPLES / "native" / "merge_chain.yaml", "scatter": EXAMPLES / "native" / "scatter_overlay.yaml"}
     submitted = {}
     for name, spec in specs.items():
         result = submit(db, "yaml", spec, out_ds=f"user.dev.{tag}{name}")
@@ -101,7 +99,7 @@ def test_the_same_workflows_end_the_same_way_with_and_without_kept_rows(db, jedi
     only the cached run reused rows."""
     from pandajedi_wf.core.clock import utcnow
 
-    grid = new_grid(db, jedi_taskbuffer, datasets=[MERGE_INPUT, SCATTER_SIGNAL])
+    grid = new_grid(db, jedi_taskbuffer, datasets=[MERGE_INPUT])
     runs = {}
     for tag, cached_steps in (("u", 0), ("c", 300_000)):
         submitted = submit_all(db, chain, tag)
@@ -121,7 +119,7 @@ def test_kept_rows_are_the_database_rows_after_every_pass(db, jedi_taskbuffer, c
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.taskbuffer import steps
 
-    grid = new_grid(db, jedi_taskbuffer, datasets=[MERGE_INPUT, SCATTER_SIGNAL])
+    grid = new_grid(db, jedi_taskbuffer, datasets=[MERGE_INPUT])
     ids = [w for w, _ in submit_all(db, chain, "k").values()]
     now, compared = utcnow(), 0
     for _ in range(40):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
+from example_paths import EXAMPLES
 from pandajedi_wf.workflow import CreateStep, MakeReady, RunContext, StepRecord, SubmitStep, build_task_params, next_actions, parse_workflow
 from pandajedi_wf.workflow.engine import DatasetRef, StepSpec
 from pandajedi_wf.workflow.taskparams import TaskParamsError
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
 TEMPLATE = {
     "vo": "atlas",
     "taskName": "user.alice.wf/",
@@ -112,24 +111,24 @@ def test_missing_template_is_a_clear_error():
 
 
 def test_engine_builds_params_for_scattered_sub_workflow_steps():
-    wf = parse_workflow("cwl", str(EXAMPLES / "merge_many.cwl"), {"signals": ["sigA", "sigB"], "backgrounds": ["bgA", "bgB"]}, str(EXAMPLES))
+    wf = parse_workflow("cwl", str(EXAMPLES / "scatter_overlay.cwl"), {"signals": ["sigA", "sigB"], "backgrounds": ["bgA", "bgB"]}, str(EXAMPLES))
     ctx = RunContext(out_ds="user.alice.mm", user_name="alice", workflow_id=5, workflow_status="running", task_templates={"container": TEMPLATE})
     submits = {a.node_key: a for a in next_actions(wf, {}, ctx) if isinstance(a, SubmitStep)}
     p = submits["007s1/001"].task_params
-    assert p["taskName"] == "user.alice.mm_001_make_signal_s1"
+    assert p["taskName"] == "user.alice.mm_001_simulate_s1"
     cli = shlex.split(p["cliParams"])
-    assert cli[cli.index("--inDS") + 1] == "sigB" and cli[cli.index("--containerImage") + 1] == "docker://busybox"
-    assert "user.alice.mm_001_make_signal_s1_abc.dat/" in [j.get("dataset") for j in p["jobParameters"]]
+    assert cli[cli.index("--inDS") + 1] == "sigB" and cli[cli.index("--containerImage") + 1] == "docker://alpine:3.20"
+    assert "user.alice.mm_001_simulate_s1_hits.dat/" in [j.get("dataset") for j in p["jobParameters"]]
 
 
 def _inputs(p):
     return [j for j in p["jobParameters"] if j.get("param_type") == "input"]
 
 
-def test_sig_bg_comb_premix_reads_make_background_1_as_secondary_input():
+def test_overlay_digitise_reads_pileup_a_as_secondary_input():
     """Like prun: one hidden ``${IN2}`` input per --secondaryDSs entry, on the parent's container, so JEDI's refiner
     registers it as a secondary of the primary input (not only in cliParams)."""
-    wf = parse_workflow("cwl", str(EXAMPLES / "sig_bg_comb.cwl"), {"signal": "sig", "background": "bg"}, str(EXAMPLES))
+    wf = parse_workflow("cwl", str(EXAMPLES / "overlay.cwl"), {"signal": "sig", "background": "bg"}, str(EXAMPLES))
     ctx = RunContext(out_ds="user.alice.sbc", user_name="alice", workflow_id=5, workflow_status="running", task_templates={"container": TEMPLATE})
     steps: dict[str, StepRecord] = {}
     params = {}
@@ -142,19 +141,19 @@ def test_sig_bg_comb_premix_reads_make_background_1_as_secondary_input():
             elif isinstance(a, SubmitStep):
                 steps[a.node_key].status = "done"
                 params[a.spec.name] = a.task_params
-    premix = params["premix"]
-    assert _inputs(premix) == [
-        {"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": "user.alice.sbc_001_make_signal_def.zip/", "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"},
-        {"type": "template", "param_type": "input", "value": "${IN2}", "dataset": "user.alice.sbc_002_make_background_1_xyz.pool/", "hidden": True, "nFilesPerJob": 2},
+    digitise = params["digitise"]
+    assert _inputs(digitise) == [
+        {"type": "template", "param_type": "input", "value": '-i "${IN/T}"', "dataset": "user.alice.sbc_001_simulate_truth.zip/", "expand": False, "exclude": "\\.log\\.tgz(\\.\\d+)*$"},
+        {"type": "template", "param_type": "input", "value": "${IN2}", "dataset": "user.alice.sbc_002_pileup_a_noise.pool/", "hidden": True, "nFilesPerJob": 3},
     ]
-    assert {"type": "constant", "value": "--inMap \"{'IN': ${IN/T}, 'IN2': ${IN2/T}}\""} in premix["jobParameters"]
-    assert premix["reuseSecOnDemand"] is True
-    combine = _inputs(params["combine"])
-    assert [(j["value"], j["dataset"], j.get("nFilesPerJob")) for j in combine[1:]] == [
-        ("${IN2}", "user.alice.sbc_003_premix_klm.root/", 2),
-        ("${IN3}", "user.alice.sbc_005_make_background_2_ooo.root/", 5),
+    assert {"type": "constant", "value": "--inMap \"{'IN': ${IN/T}, 'IN2': ${IN2/T}}\""} in digitise["jobParameters"]
+    assert digitise["reuseSecOnDemand"] is True
+    reconstruct = _inputs(params["reconstruct"])
+    assert [(j["value"], j["dataset"], j.get("nFilesPerJob")) for j in reconstruct[1:]] == [
+        ("${IN2}", "user.alice.sbc_003_digitise_digits.root/", 3),
+        ("${IN3}", "user.alice.sbc_005_pileup_b_cavern.root/", 4),
     ]
-    assert "reuseSecOnDemand" not in params["make_signal"] and len(_inputs(params["make_signal"])) == 1
+    assert "reuseSecOnDemand" not in params["simulate"] and len(_inputs(params["simulate"])) == 1
 
 
 def test_secondary_options_pattern_skip_reusable_ratio_and_expansion():

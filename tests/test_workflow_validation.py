@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
+from example_paths import EXAMPLES
 from pandajedi_wf.workflow import Limits, WorkflowError, parse_workflow, validate_workflow
 from pandajedi_wf.workflow.conditions import ConditionSyntaxError, evaluate, parse_condition
 from pandajedi_wf.workflow.naming import step_name_problem
-
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "pchain"
 
 HEAD = "cwlVersion: v1.0\nclass: Workflow\ninputs: []\noutputs: {}\nsteps:\n"
 
@@ -30,18 +28,18 @@ def problems(text, language="cwl", **kw):
 
 
 def test_valid_example_lists_steps_with_paths():
-    result = validate_workflow("cwl", str(EXAMPLES / "loop.cwl"), {}, str(EXAMPLES))
+    result = validate_workflow("cwl", str(EXAMPLES / "iterate.cwl"), {}, str(EXAMPLES))
     assert result.ok and result.problems == []
     paths = [(s.path, s.type, s.parents) for s in result.steps]
     assert paths == [
-        ("work_start", "prun", []),
-        ("work_loop", "workflow", ["work_start"]),
-        ("work_loop/inner_work_top", "prun", []),
-        ("work_loop/inner_work_bottom", "prun", ["inner_work_top"]),
-        ("work_loop/checkpoint", "junction", ["inner_work_top", "inner_work_bottom"]),
-        ("work_end", "prun", ["work_loop"]),
+        ("start", "prun", []),
+        ("refine", "workflow", ["start"]),
+        ("refine/fit", "prun", []),
+        ("refine/validate", "prun", ["fit"]),
+        ("refine/decide", "junction", ["fit", "validate"]),
+        ("publish", "prun", ["refine"]),
     ]
-    assert result.steps[1].loop and result.steps[4].file == "loop_body.cwl"
+    assert result.steps[1].loop and result.steps[4].file == "iterate_body.cwl"
 
 
 def test_cycle_is_reported_with_its_path():
@@ -106,15 +104,14 @@ def test_condition_grammar_and_three_valued_evaluation():
 
 
 def test_loop_without_junction_and_loop_on_leaf():
-    (EXAMPLES / "loop_body.cwl").read_text()
     text = "steps:\n  l:\n    type: workflow\n    loop: true\n    steps:\n      w: {type: prun, exec: echo}\n  p: {type: prun, loop: true, exec: echo}\n"
     found = {(p.step, p.code) for p in problems(text, "yaml")}
     assert found == {("l", "bad_loop"), ("p", "bad_loop")}
 
 
 def test_missing_workflow_input_value():
-    [p] = problems(str(EXAMPLES / "merge_many.cwl"), inputs={"signals": ["s"]}, base=str(EXAMPLES))
-    assert p.code == "missing_input" and "'backgrounds'" in p.message and p.file == "merge_many.cwl"
+    [p] = problems(str(EXAMPLES / "scatter_overlay.cwl"), inputs={"signals": ["s"]}, base=str(EXAMPLES))
+    assert p.code == "missing_input" and "'backgrounds'" in p.message and p.file == "scatter_overlay.cwl"
 
 
 def test_sub_workflow_errors_name_the_sub_file(tmp_path):
@@ -267,14 +264,14 @@ def test_snakefile_with_only_rule_all_is_refused(tmp_path):
 
 
 def test_scatter_wider_than_the_cap_is_refused_at_submission():
-    merge_many = str(EXAMPLES / "merge_many.cwl")
+    merge_many = str(EXAMPLES / "scatter_overlay.cwl")
     values = {"signals": [f"s{i}" for i in range(3)], "backgrounds": [f"b{i}" for i in range(3)]}
     [p] = problems(merge_many, "cwl", inputs=values, base=str(EXAMPLES), limits=Limits(max_scatter=2))
-    assert p.code == "too_large" and p.step == "many_sig_bg_comb" and "makes 3 copies of the step; the limit is 2" in p.message
+    assert p.code == "too_large" and p.step == "overlay_each" and "makes 3 copies of the step; the limit is 2" in p.message
     assert validate_workflow("cwl", merge_many, values, str(EXAMPLES), Limits(max_scatter=3)).ok
     # a loop's first iteration is known at submission too (later ones only at run time: the engine reports them)
-    [p] = problems(str(EXAMPLES / "sequential_loop.cwl"), "cwl", inputs={"signal": "s"}, base=str(EXAMPLES), limits=Limits(max_scatter=1))
-    assert p.step == "parallel_work" and "makes 2 copies" in p.message
+    [p] = problems(str(EXAMPLES / "sweep.cwl"), "cwl", inputs={"sample": "s"}, base=str(EXAMPLES), limits=Limits(max_scatter=1))
+    assert p.step == "points" and "makes 2 copies" in p.message
 
 
 @pytest.mark.parametrize("outputs", ["[a/outDS, b]", "3", "true", "{out: {from: [1]}}", "{out: 5}"])
@@ -351,18 +348,18 @@ def test_wrong_types_in_cwl_snakemake_and_from_input_values(tmp_path):
     [p] = problems(str(tmp_path / "Snakefile"), "snakemake", base=str(tmp_path))
     assert p.step == "a" and "opt_containerImage must be a string, got a list of 2 items" in p.message
     # a value the user sends in the input file, followed through a sub-workflow binding and a scatter
-    [p] = problems(str(EXAMPLES / "merge_many.cwl"), "cwl", inputs={"signals": [{"x": 1}], "backgrounds": ["b"]}, base=str(EXAMPLES))
-    assert p.step == "make_signal" and p.file == "sig_bg_comb.cwl" and "got a map of 1 key (value of input 'signal')" in p.message
+    [p] = problems(str(EXAMPLES / "scatter_overlay.cwl"), "cwl", inputs={"signals": [{"x": 1}], "backgrounds": ["b"]}, base=str(EXAMPLES))
+    assert p.step == "simulate" and p.file == "overlay.cwl" and "got a map of 1 key (value of input 'signal')" in p.message
     # a step's output only feeds dataset parameters
     [p] = problems(HEAD + step("a") + "  b:\n    run: prun\n    in:\n      opt_exec: a/outDS\n    out: [outDS]\n")
     assert p.step == "b" and "opt_exec cannot take the output of a step" in p.message
 
 
 def test_gitlab_project_id_and_python_level_junk():
-    text = (EXAMPLES / "gitlab.cwl").read_text()
+    text = (EXAMPLES / "ci.cwl").read_text()
     assert validate_workflow("cwl", text).ok
-    [p] = problems(text.replace("default: 165337", "default: [1]"))
-    assert p.step == "deux" and "opt_projectID must be a whole number" in p.message
+    [p] = problems(text.replace("default: 4242", "default: [1]"))
+    assert p.step == "pipeline" and "opt_projectID must be a whole number" in p.message
     [p] = problems(HEAD + step("a"), limits=Limits(), inputs=[1, 2])
     assert "input values must be a map" in p.message
     [p] = problems(12345)

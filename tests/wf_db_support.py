@@ -6,17 +6,27 @@ import datetime
 import re
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples" / "pchain"
+from example_paths import DOCS_EXAMPLES, EXAMPLES, needs_docs_examples  # noqa: F401  (re-exported for the DB tests)
+
 ENDED = ("done", "finished", "failed", "cancelled")
 
 from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES as TEMPLATES  # noqa: E402  (as the pchain client sends them)
 
-# input datasets the docs examples name (snakemake/config.json and the CWL job inputs below)
+# input datasets our examples name (tests/examples/snakemake/config.json, native/*.yaml)
 SIGNALS = [
+    "mc23_dev:mc23_dev.700002.Dev_electron_gun.simul.HITS.e0001_s0001_tid00000002_00",
+    "mc23_dev:mc23_dev.700004.Dev_muon_gun.simul.HITS.e0001_s0001_tid00000004_00",
+]
+BACKGROUNDS = [
+    "mc23_dev.700003.Dev_minbias.merge.HITS.e0001_s0001_s0002/",
+    "mc23_dev:mc23_dev.700005.Dev_minbias_high.merge.HITS.e0001_s0001_s0002/",
+]
+# and those the documentation's examples name (its snakemake/config.json and native_wfd/*.yaml)
+DOCS_SIGNALS = [
     "mc16_valid:mc16_valid.900248.PG_singlepion_flatPt2to50.simul.HITS.e8312_s3238_tid26378578_00",
     "valid1.427080.Pythia8EvtGen_A14NNPDF23LO_flatpT_Zprime.simul.HITS.e5362_s3718_tid26356243_00",
 ]
-BACKGROUNDS = [
+DOCS_BACKGROUNDS = [
     "mc16_5TeV.361238.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_low.merge.HITS.e6446_s3238_s3250/",
     "mc16_5TeV:mc16_5TeV.361239.Pythia8EvtGen_A3NNPDF23LO_minbias_inelastic_high.merge.HITS.e6446_s3238_s3250/",
 ]
@@ -43,7 +53,7 @@ def new_grid(db, task_buffer, fate=None, datasets=()):
     from pandajedi_wf.simulators.grid import GridSimulator, always_done
 
     grid = GridSimulator(db, task_buffer, fate=fate or always_done)
-    for name in list(SIGNALS) + list(BACKGROUNDS) + list(datasets):
+    for name in SIGNALS + BACKGROUNDS + DOCS_SIGNALS + DOCS_BACKGROUNDS + list(datasets):
         grid.register_dataset(name)
     return grid
 
