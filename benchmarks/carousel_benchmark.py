@@ -1,5 +1,5 @@
 """Carousel benchmark: our admission/source-choice/stuck-recovery vs upstream's rules, on simulated workloads
-(pandajedi_wf.simulators.tape), same seed for both.  Prints one table row per (scenario, seed, policy).
+(pandajedi_wf_dev.simulators.tape), same seed for both.  Prints one table row per (scenario, seed, policy).
 
     python benchmarks/carousel_benchmark.py            # 500 datasets, 200,000 files, 1 PB, 5 tapes; 3 seeds
     python benchmarks/carousel_benchmark.py --quick    # the same shrunk 10x (volume, buffers, hold time); 5 seeds
@@ -32,7 +32,7 @@ from pandajedi_wf.carousel import lifecycle as lc  # noqa: E402
 from pandajedi_wf.carousel.config import TB, load_config  # noqa: E402
 from pandajedi_wf.carousel.cycle import MemoryBook, retire, run_cycle  # noqa: E402
 from pandajedi_wf.carousel.state import StagingRequest  # noqa: E402
-from pandajedi_wf.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator  # noqa: E402
+from pandajedi_wf_dev.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator  # noqa: E402
 
 GB = 10**9
 CYCLE_SECONDS = 300.0

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg2.extras  # noqa: E402
 
-from pandajedi_wf.devdb.dev_environment import start_dev_environment  # noqa: E402
+from pandajedi_wf_dev.devdb.dev_environment import start_dev_environment  # noqa: E402
 
 OUT = "user.bench"
 

@@ -5,7 +5,7 @@
 # - Debian's voms-clients (voms-proxy-fake/-info: the tests' grid users hold real VOMS proxies);
 # - Debian's chromium and chromium-driver (the monitor's browser tests);
 # - a separate virtualenv .venv-client with the real panda-client (it owns pandaclient, as panda-client-light in
-#   .venv does, so the two cannot share a venv); pandajedi_wf/devdb/panda_client.py uses the same stamp;
+#   .venv does, so the two cannot share a venv); pandajedi_wf_dev/devdb/panda_client.py uses the same stamp;
 # - a separate virtualenv .venv-rucio with a Rucio server (tests run a real one); devdb/rucio_server.py, same stamp.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,7 +67,7 @@ if [ ! -f "$CLIENT_STAMP" ]; then
     touch "$CLIENT_STAMP"
 fi
 
-# The Rucio server for tests (pandajedi_wf/devdb/rucio_server.py): its own venv, its dependencies may fight upstream
+# The Rucio server for tests (pandajedi_wf_dev/devdb/rucio_server.py): its own venv, its dependencies may fight upstream
 # PanDA's pins. The list and the stamp must match RUCIO_REQUIREMENTS / requirements_stamp() there.
 RUCIO_REQUIREMENTS=("rucio==41.5.1" "psycopg[binary]==3.3.9" "gunicorn==27.0.1")
 RUCIO_STAMP=".venv-rucio/.installed-rucio-$(printf '%s' "${RUCIO_REQUIREMENTS[*]}" | sha1sum | cut -c1-12)"

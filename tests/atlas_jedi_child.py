@@ -38,7 +38,7 @@ def ddm_interface_from_config():
 
     from pandajedi.jediconfig import jedi_config
 
-    from pandajedi_wf.simulators.jedi_ddm import InProcessDDMInterface
+    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface
 
     clients = {}
     for entry in jedi_config.ddm.modConfig.split(","):
@@ -49,10 +49,10 @@ def ddm_interface_from_config():
 
 def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
-    from pandajedi_wf.devdb import panda_home
+    from pandajedi_wf_dev.devdb import panda_home
 
     panda_home.activate(config["panda_home"], _Cluster(config["db_env"]))
-    from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless, refine_tasks
+    from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless, refine_tasks
 
     make_zombie_cleaner_harmless()
     from pandajedi.jediconfig import jedi_config

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from pandajedi_wf.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator
+from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 T0 = 1_750_000_000.0  # simulated epoch start
@@ -71,7 +71,7 @@ def sql(pg, statement: str, *args):
 
 def make_tasks(task_buffer, pg, specs: list[dict]) -> list[int]:
     """Submit and refine one task per spec {name, dataset, n_files, priority?, status?, gshare?}; insert its files."""
-    from pandajedi_wf.devdb.upstream_agents import LocalDDMInterface, refine_tasks
+    from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface, refine_tasks
 
     ids = []
     for spec in specs:

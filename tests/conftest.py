@@ -26,8 +26,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pandajedi_wf.devdb import panda_home as _panda_home  # noqa: E402
-from pandajedi_wf.devdb.embedded_postgres import EmbeddedPostgres, free_port  # noqa: E402
+from pandajedi_wf_dev.devdb import panda_home as _panda_home  # noqa: E402
+from pandajedi_wf_dev.devdb.embedded_postgres import EmbeddedPostgres, free_port  # noqa: E402
 
 _WORKDIR = Path(tempfile.mkdtemp(prefix="pandajedi_wf_tests_"))
 os.chmod(_WORKDIR, 0o711)  # the postgres user must reach its cluster below it
@@ -62,7 +62,7 @@ def panda_home() -> Path:
 
 @pytest.fixture(scope="session")
 def pg() -> EmbeddedPostgres:
-    from pandajedi_wf.devdb.dev_environment import load_all_schemas
+    from pandajedi_wf_dev.devdb.dev_environment import load_all_schemas
 
     _PG.start()
     load_all_schemas(_PG)
@@ -101,7 +101,7 @@ def db_conn(pg, clean_db):
 @pytest.fixture(scope="session")
 def jedi_taskbuffer(pg):
     """Upstream's JediTaskBuffer on the test database (one connection), built once."""
-    from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
+    from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless
 
     make_zombie_cleaner_harmless()
     from pandajedi.jedicore.JediTaskBuffer import JediTaskBuffer
@@ -113,9 +113,9 @@ def jedi_taskbuffer(pg):
 
 @pytest.fixture(scope="session")
 def rucio_server(pg):
-    """A real Rucio server (``pandajedi_wf.devdb.rucio_server``) on its own database of the test cluster, once per
+    """A real Rucio server (``pandajedi_wf_dev.devdb.rucio_server``) on its own database of the test cluster, once per
     session. Skips when its virtualenv ``.venv-rucio`` cannot be created (bin/_bootstrap.sh makes it)."""
-    from pandajedi_wf.devdb.rucio_server import RucioServer, RucioServerError, ensure_rucio_venv
+    from pandajedi_wf_dev.devdb.rucio_server import RucioServer, RucioServerError, ensure_rucio_venv
 
     try:
         ensure_rucio_venv()

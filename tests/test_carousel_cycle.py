@@ -4,7 +4,7 @@ from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.carousel.cycle import MemoryBook, current_load, retire, run_cycle
 from pandajedi_wf.carousel.state import StagingRequest
-from pandajedi_wf.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
+from pandajedi_wf_dev.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
 
 TAPES = [TapeEndpoint("FAST", 2, 100.0, 5.0), TapeEndpoint("SLOW", 1, 20.0, 5.0)]
 CONFIG = load_config(

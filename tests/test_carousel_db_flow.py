@@ -5,7 +5,7 @@ from __future__ import annotations
 from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats
-from pandajedi_wf.simulators.tape import SimDataset
+from pandajedi_wf_dev.simulators.tape import SimDataset
 from pandajedi_wf.taskbuffer import transitions
 
 from tests.carousel_db_fixtures import GB, file_statuses, make_tasks, requests, simulator, sql, task_status, wfdb  # noqa: F401

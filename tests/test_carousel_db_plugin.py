@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pandajedi_wf.simulators.tape import SimDataset
+from pandajedi_wf_dev.simulators.tape import SimDataset
 from pandajedi_wf.taskbuffer import agent_heartbeats
 
 from tests.carousel_db_fixtures import GB, make_tasks, requests, simulator, wfdb  # noqa: F401
 
 
 def test_plugin_builds_ddm_lazily_and_records_its_failure(jedi_taskbuffer, pg, wfdb, monkeypatch):
-    from pandajedi_wf.devdb.upstream_agents import LocalDDMInterface
+    from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface
     from pandajedi_wf.jedi_agents import carousel_watchdog
 
     def no_rucio():

@@ -11,7 +11,7 @@ from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats, run_cycle
 from pandajedi_wf.ddm.adapter import DDMUnavailableError
-from pandajedi_wf.simulators.tape import SimDataset, TapeEndpoint
+from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint
 from pandajedi_wf.taskbuffer import agent_heartbeats, staging_requests, transitions
 
 from tests.carousel_db_fixtures import GB, T0, make_tasks, requests, simulator, sql, wfdb  # noqa: F401

@@ -10,7 +10,7 @@ from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats, run_cycle
 from pandajedi_wf.ddm.adapter import DDMError
-from pandajedi_wf.simulators.tape import SimDataset
+from pandajedi_wf_dev.simulators.tape import SimDataset
 from pandajedi_wf.taskbuffer import agent_heartbeats, staging_requests, transitions
 
 from tests.carousel_db_fixtures import GB, make_tasks, requests, simulator, sql, task_status, wfdb  # noqa: F401

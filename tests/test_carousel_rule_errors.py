@@ -15,7 +15,7 @@ from pandajedi_wf.carousel.cycle import MemoryBook, run_cycle
 from pandajedi_wf.carousel.rule_errors import PERMANENT, RULE_ERRORS, TRANSIENT, backoff_seconds, error_class, rule_retry
 from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.ddm.adapter import DDMError, DDMUnavailableError
-from pandajedi_wf.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator
+from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator
 
 CONFIG = load_config({"rule_retry_base_seconds": 100, "rule_retry_factor": 3, "rule_retry_cap_seconds": 500, "rule_max_attempts": 5})
 TAPES = [TapeEndpoint("TAPE_A", 2, 100.0, 5.0)]

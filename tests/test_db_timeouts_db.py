@@ -60,7 +60,7 @@ def test_time_limits_come_from_panda_server_cfg_with_defaults_and_precise_refusa
 
 
 def test_server_that_accepts_and_never_answers_fails_the_cycle_within_the_connect_timeout(jedi_taskbuffer, pg):
-    from pandajedi_wf.devdb.upstream_agents import LocalDDMInterface
+    from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface
     from pandajedi_wf.jedi_agents.workflow_watchdog import WorkflowProcessorWatchDog
 
     server = SilentServer()

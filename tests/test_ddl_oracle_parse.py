@@ -29,9 +29,9 @@ from sqlfluff.core.dialects import load_raw_dialect
 from sqlfluff.core.parser import BaseSegment, Bracketed, OneOf, Ref, Sequence
 
 from pandajedi_wf import schema_files
+from pandajedi_wf_dev.devdb.dev_environment import IDDS_TEST_SCHEMA  # the iDDS-shaped schema the tests create
 
 REPO = Path(__file__).resolve().parents[1]
-IDDS_TEST_SCHEMA = REPO / "tests" / "schema" / "idds_postgres.sql"
 SQLFLUFF_DIALECT = {"oracle": "oracle", "postgres": "postgres"}
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from pandajedi_wf.devdb import panda_home as panda_home_mod
+from pandajedi_wf_dev.devdb import panda_home as panda_home_mod
 from pandajedi_wf.workflow import RunContext, build_task_params
 from pandajedi_wf.workflow.engine import StepSpec
 

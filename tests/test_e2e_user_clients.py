@@ -15,9 +15,9 @@ import re
 import pytest
 import requests
 
-from pandajedi_wf.devdb.grid_identity import GridAuthority
-from pandajedi_wf.devdb.panda_client import ClientVenvError, ensure_client_venv, run_client
-from pandajedi_wf.devdb.panda_server import UpstreamPandaServer
+from pandajedi_wf_dev.devdb.grid_identity import GridAuthority
+from pandajedi_wf_dev.devdb.panda_client import ClientVenvError, ensure_client_venv, run_client
+from pandajedi_wf_dev.devdb.panda_server import UpstreamPandaServer
 from wf_db_support import explain, jedi_tasks, make_db, new_grid, step_rows, workflow_row
 
 CHAIN = """\
@@ -74,7 +74,7 @@ class Jedi:
     def __init__(self, db, task_buffer, ca_file):
         from pandajedi_wf.core.clock import utcnow
         from pandajedi_wf.daemons import upstream_intake
-        from pandajedi_wf.simulators.grid import Fate
+        from pandajedi_wf_dev.simulators.grid import Fate
 
         self.db, self.task_buffer, self.now = db, task_buffer, utcnow()
         self.intake = upstream_intake.IntakeSettings(enabled=True, ca_path=str(ca_file))
@@ -83,7 +83,7 @@ class Jedi:
     def cycle(self):
         from pandajedi_wf.daemons import upstream_intake, workflow_processor
         from pandajedi_wf.daemons.common import CycleStats
-        from pandajedi_wf.taskbuffer import grid_simulation
+        from pandajedi_wf_dev.simulators import grid_sql
 
         self.now += datetime.timedelta(minutes=2)
         stats = CycleStats()
@@ -91,9 +91,9 @@ class Jedi:
         workflow_processor.cycle_all(self.db, stats, self.task_buffer, now=self.now, owner="e2e-processor")
         self.grid.tick(self.now)
         self.task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")  # JEDI's TaskCommando pick-up of pbook's commands
-        for task in grid_simulation.tasks_in_status(self.db, "wlcg", ("aborting", "toabort")):
+        for task in grid_sql.tasks_in_status(self.db, "wlcg", ("aborting", "toabort")):
             with self.db.transaction():  # ... and what it and the PostProcessor make of the killed jobs
-                grid_simulation.set_task_status(self.db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
+                grid_sql.set_task_status(self.db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
         return stats.counters
 
     def until(self, predicate, workflow_id, rounds=25):
@@ -203,7 +203,7 @@ def commands_of(db, workflow_id):
 
 def test_pbook_retry_of_a_failed_workflow_is_followed_and_pbook_finish_lets_one_end(server, db, jedi_taskbuffer, grid_users,
                                                                                       client_venv, work, production_task_ids):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     _, alice, _ = grid_users
     jedi = Jedi(db, jedi_taskbuffer, grid_users[0].ca_file)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pandajedi_wf.devdb import embedded_postgres, panda_home
+from pandajedi_wf_dev.devdb import embedded_postgres, panda_home
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_missing_postgres_binaries_say_how_to_install(monkeypatch):
 def _cli(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "pandajedi_wf.devdb.embedded_postgres", *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "pandajedi_wf_dev.devdb.embedded_postgres", *args], capture_output=True, text=True, env=env, timeout=60
     )
 
 
@@ -93,7 +93,7 @@ def test_cli_starts_a_server_that_outlives_it_and_stops_it():
 def test_server_is_stopped_and_removed_when_its_owner_is_killed():
     code = (
         "import os\n"
-        "from pandajedi_wf.devdb.embedded_postgres import EmbeddedPostgres\n"
+        "from pandajedi_wf_dev.devdb.embedded_postgres import EmbeddedPostgres\n"
         "pg = EmbeddedPostgres().start()\n"
         "print(pg.base_dir, flush=True)\n"
         "os.kill(os.getpid(), 9)\n"

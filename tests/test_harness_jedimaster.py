@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pandajedi_wf.devdb.jedi_master import JediMasterProcess
-from pandajedi_wf.devdb.panda_home import WATCHDOG_PLUGINS
+from pandajedi_wf_dev.devdb.jedi_master import JediMasterProcess
+from pandajedi_wf_dev.devdb.panda_home import WATCHDOG_PLUGINS
 
 DEADLINE_SECONDS = 90
 

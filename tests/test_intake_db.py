@@ -93,7 +93,7 @@ def register(task_buffer, request: dict, dn: str = DN) -> int:
 
 
 def request_for(source_url: str, sandbox_name: str, **extra) -> dict:
-    from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
 
     return {"taskParams": DEV_TEMPLATES, "sourceURL": source_url, "sandbox": sandbox_name, "workflowSpecFile": "chain.yaml",
             "workflowInputFile": "", "language": "yaml", "outDS": "user.jdoe.intake", "base_platform": None} | extra

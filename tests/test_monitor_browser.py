@@ -116,12 +116,12 @@ def cycle(db, task_buffer, now):
 
 def jedi_commando(task_buffer, db, now):
     """JEDI picks the kill up (PRODSYS_COMM -> aborting) and, simulated, the task ends aborted."""
-    from pandajedi_wf.taskbuffer import grid_simulation
+    from pandajedi_wf_dev.simulators import grid_sql
 
     task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
-    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+    for task in grid_sql.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
         with db.transaction():
-            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", now)
+            grid_sql.set_task_status(db, int(task["jeditaskid"]), "aborted", now)
 
 
 def commands(db, workflow_id):
@@ -137,7 +137,7 @@ def wf_status(db, workflow_id):
 def moving(db, jedi_taskbuffer, tmp_path):
     """A scatter workflow (two copies of a three-step sub-workflow, then a merge) with its first tasks running."""
     from pandajedi_wf.core.clock import utcnow
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()

@@ -55,7 +55,7 @@ def test_the_server_answers_ping_and_its_client_config_reaches_it_as_upstream_bu
 
 
 def test_a_failing_server_side_operation_says_what_failed(rucio_server, tape_dataset):
-    from pandajedi_wf.devdb.rucio_server import RucioServerError
+    from pandajedi_wf_dev.devdb.rucio_server import RucioServerError
 
     rule_id = _staging_rule(rucio_server.client(), tape_dataset)
     with pytest.raises(RucioServerError, match=r"finish_transfers.*LookupError: rule \w+ has no transfer request for \['no.such.file'\]"):
@@ -184,7 +184,7 @@ def test_bootstrap_installs_the_server_venv_this_module_expects():
     import re
     from pathlib import Path
 
-    from pandajedi_wf.devdb.rucio_server import RUCIO_REQUIREMENTS
+    from pandajedi_wf_dev.devdb.rucio_server import RUCIO_REQUIREMENTS
 
     script = (Path(__file__).resolve().parents[1] / "bin" / "_bootstrap.sh").read_text()
     listed = re.search(r"^RUCIO_REQUIREMENTS=\((.*)\)$", script, re.M).group(1)

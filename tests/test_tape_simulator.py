@@ -1,7 +1,7 @@
 import pytest
 
 from pandajedi_wf.ddm.adapter import DuplicateRuleError, RuleNotFoundError
-from pandajedi_wf.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
+from pandajedi_wf_dev.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
 
 TAPE = TapeEndpoint("T", drives=1, drive_bytes_per_second=100.0, mount_seconds=50.0)
 

@@ -9,12 +9,12 @@ anything upstream needs, the task would end up ``tobroken`` or stay ``registered
 import json
 import re
 
-from pandajedi_wf.devdb.upstream_agents import refine_tasks
+from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
 
 
 def task_params(name, **extra):
     """The development template (as the pchain client would send it) made a complete no-input task."""
-    from pandajedi_wf.devdb.task_templates import dev_templates
+    from pandajedi_wf_dev.devdb.task_templates import dev_templates
 
     params = dev_templates()["container"]
     params.update(

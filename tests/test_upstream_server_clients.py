@@ -1,7 +1,7 @@
 """Upstream panda-server 1.0.4's own WSGI app, reached by the real panda-client 2.2.0 (pchain_native, pbook).
 
-The server runs unpatched behind the test front end (pandajedi_wf.devdb.panda_server) on the session PostgreSQL;
-the clients run from .venv-client as grid users holding real VOMS proxies (pandajedi_wf.devdb.grid_identity), so
+The server runs unpatched behind the test front end (pandajedi_wf_dev.devdb.panda_server) on the session PostgreSQL;
+the clients run from .venv-client as grid users holding real VOMS proxies (pandajedi_wf_dev.devdb.grid_identity), so
 the identity the server sees is the TLS client certificate, as behind Apache.
 """
 
@@ -17,9 +17,9 @@ import uuid
 import pytest
 import requests
 
-from pandajedi_wf.devdb.grid_identity import GridAuthority
-from pandajedi_wf.devdb.panda_client import ClientVenvError, ensure_client_venv, run_client
-from pandajedi_wf.devdb.panda_server import UpstreamPandaServer
+from pandajedi_wf_dev.devdb.grid_identity import GridAuthority
+from pandajedi_wf_dev.devdb.panda_client import ClientVenvError, ensure_client_venv, run_client
+from pandajedi_wf_dev.devdb.panda_server import UpstreamPandaServer
 
 # a native (YAML) workflow of two prun steps, the second reading the first's output
 TWO_STEP_CHAIN = """\
@@ -75,7 +75,7 @@ def bob(grid):
 def panda_server(clean_db, panda_home, pg, grid, client_venv, tmp_path):
     """A server per test, started after clean_db: upstream leaves read transactions open on PostgreSQL
     (DBProxy.getConfigValue never commits), so its connection can hold locks that a TRUNCATE waits for."""
-    server = UpstreamPandaServer(panda_home, pg, tmp_path / "panda_server", grid=grid, extra_routes={ECHO_ROUTE: "pandajedi_wf.devdb.panda_server:identity_echo"})
+    server = UpstreamPandaServer(panda_home, pg, tmp_path / "panda_server", grid=grid, extra_routes={ECHO_ROUTE: "pandajedi_wf_dev.devdb.panda_server:identity_echo"})
     server.start()
     yield server
     server.stop()
@@ -193,7 +193,7 @@ def test_identity_comes_from_the_client_certificate_only(panda_server, alice, bo
 
 
 def test_front_end_serves_only_files_inside_the_cache_dir(tmp_path):
-    from pandajedi_wf.devdb.panda_server import ApacheFrontEnd
+    from pandajedi_wf_dev.devdb.panda_server import ApacheFrontEnd
 
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "jobO.x.tar.gz").write_bytes(b"sandbox")

@@ -40,7 +40,7 @@ def db(clean_db):
 
 def submit_chain(db, tmp_path, **kw):
     from pandajedi_wf.api import submit_workflow
-    from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
 
     spec = tmp_path / "chain.yaml"
     spec.write_text(CHAIN)
@@ -88,12 +88,12 @@ def commands_of(db, workflow_id):
 def commando(db, task_buffer):
     """Upstream's command pick-up (PRODSYS_COMM -> 'aborting'), then what TaskCommando and the PostProcessor do with a
     killed task's jobs, simulated: the task ends 'aborted'."""
-    from pandajedi_wf.taskbuffer import grid_simulation
+    from pandajedi_wf_dev.simulators import grid_sql
 
     task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
-    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+    for task in grid_sql.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
         with db.transaction():
-            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
+            grid_sql.set_task_status(db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
 
 
 def run_until(db, task_buffer, grid, clock, workflow_id, predicate, rounds=20):
@@ -109,7 +109,7 @@ def run_until(db, task_buffer, grid, clock, workflow_id, predicate, rounds=20):
 
 
 def test_pbook_kill_of_a_task_cancels_the_whole_workflow_without_retries(db, jedi_taskbuffer, tmp_path):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     workflow_id = submit_chain(db, tmp_path)
     clock = Clock()
@@ -129,7 +129,7 @@ def test_pbook_kill_of_a_task_cancels_the_whole_workflow_without_retries(db, jed
 
 def test_a_kill_by_someone_else_is_refused_and_recorded(db, jedi_taskbuffer, tmp_path):
     """The server lets a production role kill anyone's task; at workflow level ours checks again, and records it."""
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     workflow_id = submit_chain(db, tmp_path)
     clock = Clock()
@@ -143,7 +143,7 @@ def test_a_kill_by_someone_else_is_refused_and_recorded(db, jedi_taskbuffer, tmp
 
 
 def test_pbook_finish_lets_the_workflow_end_without_new_steps(db, jedi_taskbuffer, tmp_path):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     workflow_id = submit_chain(db, tmp_path)
     clock = Clock()
@@ -159,7 +159,7 @@ def test_pbook_finish_lets_the_workflow_end_without_new_steps(db, jedi_taskbuffe
 
 
 def test_pbook_retry_of_a_failed_task_revives_an_ended_workflow(db, jedi_taskbuffer, tmp_path):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     workflow_id = submit_chain(db, tmp_path, retry_policy={"max_attempts": {"task_failure": 0}})
     clock = Clock()

@@ -56,7 +56,7 @@ def test_a_command_queued_while_a_cycle_is_under_way_runs_once_in_a_later_cycle(
     from pandajedi_wf.api.control import command_workflow
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds=f"user.dev.mid{command}").workflow_id
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=20))
@@ -105,7 +105,7 @@ def test_commands_arriving_while_two_processors_run_are_each_executed_once(db, j
     """kill, pause, resume and retry (and a refused resume) sent to workflows two processors work on in threads."""
     from pandajedi_wf.api.control import command_workflow
     from pandajedi_wf.daemons import workflow_processor
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     no_auto_retry = {"max_attempts": {"task_failure": 0}}
     ids = [submit(db, "yaml", SIMPLE_CHAIN, out_ds=f"user.dev.conc{i}", retry_policy=no_auto_retry).workflow_id for i in range(4)]

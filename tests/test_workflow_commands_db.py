@@ -45,12 +45,12 @@ def cycle(db, task_buffer, now_offset_minutes=0):
 def jedi_commando(task_buffer, db):
     """Upstream's command pick-up (PRODSYS_COMM -> task 'aborting'), then what TaskCommando and the PostProcessor
     would do with a killed task's jobs, simulated: the task ends 'aborted'."""
-    from pandajedi_wf.taskbuffer import grid_simulation
+    from pandajedi_wf_dev.simulators import grid_sql
 
     task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
-    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+    for task in grid_sql.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
         with db.transaction():
-            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", __import__("datetime").datetime.utcnow())
+            grid_sql.set_task_status(db, int(task["jeditaskid"]), "aborted", __import__("datetime").datetime.utcnow())
 
 
 def prodsys_commands(db):
@@ -77,7 +77,7 @@ def test_non_owner_is_refused_and_nothing_changes(db, jedi_taskbuffer):
 
 
 def test_owner_kill_mid_run_cancels_steps_and_kills_their_tasks(db, jedi_taskbuffer):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.kill").workflow_id
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=10))
@@ -132,7 +132,7 @@ def test_pause_holds_new_submissions_and_resume_finishes_the_workflow(db, jedi_t
 
 
 def test_retry_of_a_broken_step_submits_a_new_task_and_the_workflow_completes(db, jedi_taskbuffer):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     def fate(task_name):
         return Fate(status="broken") if task_name.endswith("_001_top") else Fate()
@@ -170,7 +170,7 @@ def test_show_by_task_and_list(db, jedi_taskbuffer):
 
 
 def test_finish_lets_running_steps_end_and_submits_nothing_new(db, jedi_taskbuffer):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     wf = submit(db, "cwl", EXAMPLES / "overlay.cwl", out_ds="user.dev.finish", inputs={"signal": SIGNALS[0], "background": BACKGROUNDS[0]}).workflow_id
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=3))
@@ -214,7 +214,7 @@ def test_rerun_from_a_step_runs_it_and_everything_downstream_again(db, jedi_task
 
 
 def test_cli_submit_with_a_retry_policy_and_a_refused_policy(db, tmp_path):
-    from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
 
     (tmp_path / "templates.json").write_text(json.dumps(DEV_TEMPLATES))
     (tmp_path / "policy.json").write_text(json.dumps({"max_attempts": {"task_failure": 3}, "backoff": {"base": 30, "cap": 600}}))

@@ -192,8 +192,8 @@ def test_processors_killed_at_fault_points_and_at_random_lose_and_duplicate_noth
 @pytest.fixture(scope="module")
 def own_pg(pg):
     """A second PostgreSQL server with the same schemas, only for this module's outages."""
-    from pandajedi_wf.devdb.dev_environment import load_all_schemas
-    from pandajedi_wf.devdb.embedded_postgres import EmbeddedPostgres
+    from pandajedi_wf_dev.devdb.dev_environment import load_all_schemas
+    from pandajedi_wf_dev.devdb.embedded_postgres import EmbeddedPostgres
 
     server = EmbeddedPostgres()
     server.start()

@@ -36,8 +36,8 @@ def test_an_unrunnable_step_fails_the_workflow_with_the_reason_and_kills_what_ru
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
-    from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     from pandajedi_wf.taskbuffer.connection import json_text
 

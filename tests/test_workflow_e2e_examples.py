@@ -1,7 +1,7 @@
 """Every pchain docs example family end to end: processor + real upstream submission and TaskRefiner + grid simulator.
 
 One workflow per test on a clean database; the grid simulator plays what JEDI's later agents and the pilots do
-(see ``pandajedi_wf/simulators/grid.py``). Each test checks the outcome the engine promises, that every step became
+(see ``pandajedi_wf_dev/simulators/grid.py``). Each test checks the outcome the engine promises, that every step became
 exactly one JEDI task carrying the workflow id, and that the history chains every status change.
 
 These run the documentation's own files (``DOCS_EXAMPLES``, tests/example_paths.py) and skip, naming the path, when
@@ -61,7 +61,7 @@ def run(db, task_buffer, language, path, inputs=None, out_ds="user.dev.wf", fate
 )
 @needs_docs_examples
 def test_simple_chain_child_waits_for_parent_output_then_both_done(db, jedi_taskbuffer, language, path, inputs):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     slow_top = lambda name: Fate(running_ticks=3) if name.endswith("_top") else Fate()  # noqa: E731
     wf_id, status, grid = run(db, jedi_taskbuffer, language, path, inputs, out_ds=f"user.dev.chain{language}", fate=slow_top)
@@ -158,7 +158,7 @@ def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_ta
     gives bottom_NG allowEmptyInput (upstream TaskRefinerBase turns it into the task's split rule), so JEDI's
     ContentsFeeder rule, played by the simulator, finishes it instead of breaking it. top's failure was handled by
     the branch written for it, so the workflow ends ``done``."""
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     fate = lambda name: Fate("failed") if name.endswith("_top") else Fate()  # noqa: E731
     wf_id, status, _ = run(db, jedi_taskbuffer, "cwl", DOCS / "cond.cwl", out_ds="user.dev.condng", fate=fate)
@@ -180,7 +180,7 @@ def test_cond_parent_fails_takes_ng_branch_with_the_normal_templates(db, jedi_ta
 
 def _loop_fate(iterations: int, junction: str = "checkpoint"):
     """Junction results.json: continue with new loop parameters until ``iterations`` iterations have run."""
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     def fate(name: str):
         found = re.search(rf"_{junction}(?:_s\d+)*\.(\d+)$", name)
@@ -227,7 +227,7 @@ def test_multi_loop_runs_one_loop_per_signal(db, jedi_taskbuffer):
 def test_sequential_loop_scatters_inside_each_iteration(db, jedi_taskbuffer):
     """sequential_loop.cwl: a loop whose body scatters loop_main over the sliced loop parameters; the junction
     sends new parameter lists for the next iteration, and each iteration runs one core task per slice."""
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     def fate(name: str):
         found = re.search(r"_checkpoint\.(\d+)$", name)

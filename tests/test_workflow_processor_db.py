@@ -31,7 +31,7 @@ def step_rows(db, workflow_id):
 
 
 def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
-    from pandajedi_wf.simulators.grid import GridSimulator
+    from pandajedi_wf_dev.simulators.grid import GridSimulator
 
     result = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.chain")
     assert result.ok, result.problems
@@ -58,7 +58,7 @@ def test_simple_chain_runs_to_done_through_real_jedi_tasks(db, jedi_taskbuffer):
 
 
 def test_data_rows_follow_the_steps_that_write_them(db, jedi_taskbuffer):
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
     from wf_db_support import new_grid
 
     result = submit(db, "yaml", EXAMPLES / "native" / "chain.yaml", out_ds="user.dev.data")

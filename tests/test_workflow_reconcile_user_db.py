@@ -53,7 +53,7 @@ def test_repair_adopts_the_deft_task_of_a_dn_user_without_calling_jedi_again(db,
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
-    from pandajedi_wf.simulators.grid import GridSimulator
+    from pandajedi_wf_dev.simulators.grid import GridSimulator
 
     result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / "chain.cwl"), base_dir=str(EXAMPLES), out_ds="user.devuser.dn",
                              user_name="devuser", user_dn=DN, vo="wlcg", task_templates=TEMPLATES)

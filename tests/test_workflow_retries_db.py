@@ -70,18 +70,18 @@ def prodsys_commands(db):
 
 def jedi_takes_kills(db, task_buffer):
     """Upstream's command pick-up (real), then TaskCommando's kill, simulated: killed tasks end 'aborted'."""
-    from pandajedi_wf.taskbuffer import grid_simulation
+    from pandajedi_wf_dev.simulators import grid_sql
 
     task_buffer.getTasksToExecCommand_JEDI("wlcg", "user")
-    for task in grid_simulation.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
+    for task in grid_sql.tasks_in_status(db, "wlcg", ("aborting", "toabort")):
         with db.transaction():
-            grid_simulation.set_task_status(db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
+            grid_sql.set_task_status(db, int(task["jeditaskid"]), "aborted", datetime.datetime.utcnow())
 
 
 def test_a_task_failing_once_is_retried_by_jedi_after_its_backoff_and_the_workflow_ends_done(db, jedi_taskbuffer):
     from pandajedi_wf.api.queries import show_workflow
     from pandajedi_wf.core.clock import utcnow
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.auto").workflow_id
     grid = new_grid(db, jedi_taskbuffer)
@@ -124,7 +124,7 @@ def test_retries_stop_at_the_policy_maximum_and_the_workflow_fails_with_the_reas
     """A per-workflow policy (2 retries, 60 s doubling) overrides the defaults (1 retry, 600 s); a broken task
     cannot be retried by JEDI, so each retry is a new task with its own name."""
     from pandajedi_wf.core.clock import utcnow
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     policy = {"max_attempts": {"task_failure": 2}, "backoff": {"base": 60, "factor": 2, "cap": 600}}
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.maxed", retry_policy=policy).workflow_id
@@ -158,7 +158,7 @@ def test_retries_stop_at_the_policy_maximum_and_the_workflow_fails_with_the_reas
 
 def test_a_definition_error_is_never_retried(db, jedi_taskbuffer):
     from pandajedi_wf.core.clock import utcnow
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     policy = {"max_attempts": {"task_failure": 3, "transient": 3}, "backoff": {"base": 0, "cap": 0}}
     wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.defn", retry_policy=policy).workflow_id
@@ -211,7 +211,7 @@ def test_a_submission_jedi_refuses_for_now_is_retried_as_a_new_task(db, jedi_tas
 def test_a_kill_drops_a_pending_retry_and_a_pause_holds_it(db, jedi_taskbuffer):
     from pandajedi_wf.api.control import command_workflow
     from pandajedi_wf.core.clock import utcnow
-    from pandajedi_wf.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.grid import Fate
 
     ids = [submit(db, "yaml", SIMPLE_CHAIN, out_ds=f"user.dev.hold{i}").workflow_id for i in range(2)]
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate("failed") if "_001_top" in name else Fate())

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeouts", default="")
     args = parser.parse_args(argv)
 
-    from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
+    from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless
 
     make_zombie_cleaner_harmless()
     from pandajedi.jedicore.JediTaskBuffer import JediTaskBuffer

@@ -10,7 +10,7 @@ from example_paths import DOCS_EXAMPLES, EXAMPLES, needs_docs_examples  # noqa: 
 
 ENDED = ("done", "finished", "failed", "cancelled")
 
-from pandajedi_wf.devdb.task_templates import DEV_TEMPLATES as TEMPLATES  # noqa: E402  (as the pchain client sends them)
+from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES as TEMPLATES  # noqa: E402  (as the pchain client sends them)
 
 # input datasets our examples name (tests/examples/snakemake/config.json, native/*.yaml)
 SIGNALS = [
@@ -50,7 +50,7 @@ def submit(db, language, spec, inputs=None, out_ds="user.dev.wf", templates=TEMP
 
 
 def new_grid(db, task_buffer, fate=None, datasets=()):
-    from pandajedi_wf.simulators.grid import GridSimulator, always_done
+    from pandajedi_wf_dev.simulators.grid import GridSimulator, always_done
 
     grid = GridSimulator(db, task_buffer, fate=fate or always_done)
     for name in SIGNALS + BACKGROUNDS + DOCS_SIGNALS + DOCS_BACKGROUNDS + list(datasets):

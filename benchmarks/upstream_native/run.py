@@ -181,7 +181,7 @@ class ErrorLog(logging.Handler):
 def run_upstream(pg, jedi, n_workflows: int, n_steps: int, yaml_text: str, task_templates: dict, options: dict, tag: str,
                  out_prefix: str, max_cycles: int, direct_connection: bool = False) -> dict:
     """Register ``n_workflows`` chains and run upstream's processing loop until none is active (or ``max_cycles``)."""
-    from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
+    from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless
 
     make_zombie_cleaner_harmless()
     from pandajedi.jedicore.JediTaskBuffer import JediTaskBuffer

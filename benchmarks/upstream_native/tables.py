@@ -1,6 +1,6 @@
 """Upstream's three workflow tables for one benchmark run: emptied before and after it.
 
-They are part of the dev schema (``pandajedi_wf/devdb/upstream_schema/15_workflow_tables.sql``, columns from
+They are part of the dev schema (``pandajedi_wf_dev/devdb/upstream_schema/15_workflow_tables.sql``, columns from
 upstream's Spec classes, indexes covering the WHERE clauses of upstream's ``workflow_module.py``), and their
 ``WORKFLOW_ID_SEQ`` is the id space our own workflows draw from too: the run empties the tables, never drops them
 or the sequence.

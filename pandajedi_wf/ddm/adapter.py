@@ -1,7 +1,7 @@
 """What the carousel needs from DDM, as one small interface.
 
-Two implementations: ``rucio_adapter.RucioStagingDDM`` (production) and
-``pandajedi_wf.simulators.tape.TapeSimulator`` (benchmarks and tests).  Times are seconds since the
+Two implementations: ``rucio_adapter.RucioStagingDDM`` (production) and the tape simulator of the dev package,
+``pandajedi_wf_dev`` (benchmarks and tests).  Times are seconds since the
 epoch (floats) so the same agent code runs against the simulated clock.
 """
 

@@ -3,8 +3,8 @@
 The DDM adapter is built lazily, inside the first cycle, so importing and constructing the plugin stays cheap and a
 Rucio failure becomes a recorded cycle error instead of killing JEDI.  Which adapter: ``ddm_factory`` if a test set
 it, else ``panda_jedi.cfg`` ``[watchdog] wf_carousel_ddm = module:callable`` (a zero-argument callable returning a
-``StagingDDM``), else Rucio (``RucioStagingDDM(rucio.client.Client())``).  A dev setup without Rucio can name
-``pandajedi_wf.jedi_agents.carousel_watchdog:dev_tape_simulator``.
+``StagingDDM``), else Rucio (``RucioStagingDDM(rucio.client.Client())``).  The development configuration names a
+tape simulator of the dev package there; nothing in this package imports it.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ def rucio_ddm() -> StagingDDM:
     from pandajedi_wf.ddm.rucio_adapter import RucioStagingDDM
 
     return RucioStagingDDM(Client())
-
-
-def dev_tape_simulator() -> StagingDDM:
-    """An empty simulated tape system for development databases: no dataset is on tape, nothing is recalled."""
-    from pandajedi_wf.simulators.tape import TapeSimulator
-
-    return TapeSimulator([], [])
 
 
 def configured_factory() -> Callable[[], StagingDDM]:

@@ -13,12 +13,12 @@ import shutil
 from pathlib import Path
 
 from pandajedi_wf import schema_files
-from pandajedi_wf.devdb import panda_home as panda_home_mod
-from pandajedi_wf.devdb.embedded_postgres import IDDS_ROLE, PANDA_ROLE, EmbeddedPostgres
-from pandajedi_wf.devdb.upstream_schema import load_upstream_schema
+from pandajedi_wf_dev.devdb import panda_home as panda_home_mod
+from pandajedi_wf_dev.devdb.embedded_postgres import IDDS_ROLE, PANDA_ROLE, EmbeddedPostgres
+from pandajedi_wf_dev.devdb.upstream_schema import load_upstream_schema
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-IDDS_TEST_SCHEMA = PROJECT_ROOT / "tests" / "schema" / "idds_postgres.sql"
+# an iDDS-shaped doma_idds schema (what our iDDS views read), carried by this dev package
+IDDS_TEST_SCHEMA = Path(__file__).resolve().parent / "idds_postgres.sql"
 
 
 def start_dev_environment(
@@ -59,9 +59,8 @@ def start_dev_environment(
 def load_all_schemas(pg: EmbeddedPostgres) -> list[str]:
     """iDDS test tables (as idds), upstream tables (as panda), then ours."""
     loaded = []
-    if IDDS_TEST_SCHEMA.exists():
-        _run_files(pg, IDDS_ROLE, [IDDS_TEST_SCHEMA])
-        loaded.append(str(IDDS_TEST_SCHEMA))
+    _run_files(pg, IDDS_ROLE, [IDDS_TEST_SCHEMA])
+    loaded.append(str(IDDS_TEST_SCHEMA))
     conn = pg.connect(PANDA_ROLE)
     try:
         loaded += load_upstream_schema(conn)

@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="keep serving the monitor page at the end until Ctrl-C")
     args = parser.parse_args(argv)
 
-    from pandajedi_wf.devdb.dev_environment import start_dev_environment
-    from pandajedi_wf.devdb.grid_identity import GridAuthority
+    from pandajedi_wf_dev.devdb.dev_environment import start_dev_environment
+    from pandajedi_wf_dev.devdb.grid_identity import GridAuthority
 
     workdir = Path(tempfile.mkdtemp(prefix="pandajedi_wf_demo_"))
     workdir.chmod(0o711)
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     say(f"[1/5] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream PanDA/JEDI test tables, pandajedi_wf, iDDS views)")
     master = server = None
     try:
-        from pandajedi_wf.devdb.jedi_master import JediMasterProcess
-        from pandajedi_wf.devdb.panda_client import ensure_client_venv
-        from pandajedi_wf.devdb.panda_server import UpstreamPandaServer
-        from pandajedi_wf.devdb.upstream_agents import make_zombie_cleaner_harmless
+        from pandajedi_wf_dev.devdb.jedi_master import JediMasterProcess
+        from pandajedi_wf_dev.devdb.panda_client import ensure_client_venv
+        from pandajedi_wf_dev.devdb.panda_server import UpstreamPandaServer
+        from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless
         from pandajedi_wf.taskbuffer.connection import WfDatabase
 
         server = UpstreamPandaServer(panda_home, pg, workdir / "panda_server", grid=grid_ca, extra_routes=OUR_ROUTES).start()
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         make_zombie_cleaner_harmless()
         from pandajedi.jedicore.JediTaskBuffer import JediTaskBuffer
 
-        from pandajedi_wf.simulators.grid import GridSimulator
+        from pandajedi_wf_dev.simulators.grid import GridSimulator
 
         db = WfDatabase()
         grid = GridSimulator(db, JediTaskBuffer(None, nDBConnection=1))
@@ -112,7 +112,7 @@ OUR_ROUTES = {
 
 
 def _client(user, server, work, venv, *args) -> str:
-    from pandajedi_wf.devdb.panda_client import run_client
+    from pandajedi_wf_dev.devdb.panda_client import run_client
 
     done = run_client(list(args), user, server, work, venv=venv)
     return done.stdout + done.stderr

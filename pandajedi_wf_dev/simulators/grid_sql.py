@@ -1,13 +1,14 @@
 """SQL of the grid simulator: it plays the part of JEDI's later agents and of the pilots on real JEDI rows.
 
-Only ``pandajedi_wf.simulators.grid`` uses this module; production code never writes JEDI task statuses itself.
+Used by ``grid.py`` and ``jedi_ddm.py`` here, and by tests that play JEDI's TaskCommando; production code never writes JEDI
+task statuses itself (this module was ``pandajedi_wf/taskbuffer/grid_simulation.py``).
 """
 
 from __future__ import annotations
 
 import datetime
 
-from .connection import WfDatabase, in_clause
+from pandajedi_wf.taskbuffer.connection import WfDatabase, in_clause
 
 
 def refresh_min_task_ids(db: WfDatabase) -> None:

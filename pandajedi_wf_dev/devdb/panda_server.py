@@ -5,7 +5,7 @@
 :class:`ApacheFrontEnd`, a WSGI middleware doing what PanDA's Apache does in front of it:
 
 - **TLS with client certificates, identity from the certificate.** One HTTPS listener on 127.0.0.1 (port chosen
-  by the kernel) with the :class:`~pandajedi_wf.devdb.grid_identity.GridAuthority` host certificate; client
+  by the kernel) with the :class:`~pandajedi_wf_dev.devdb.grid_identity.GridAuthority` host certificate; client
   certificates are optional (``SSLVerifyClient optional``), verified against the CA, RFC 3820 proxies allowed.
   From the verified leaf certificate the front end sets ``SSL_CLIENT_S_DN`` (legacy slash form), ``SSL_CLIENT_I_DN``
   and mod_gridsite's ``GRST_CRED_*`` (FQANs read from the proxy's VOMS extension), and removes any such variable
@@ -35,9 +35,9 @@ waits until the server stops. Clean before starting a server, stop it before cle
 CLI::
 
     # a dev database, the server and two grid users (alice, bob); prints each user's client environment
-    python -m pandajedi_wf.devdb.panda_server run --workdir DIR [--route /prefix=module:attribute ...]
+    python -m pandajedi_wf_dev.devdb.panda_server run --workdir DIR [--route /prefix=module:attribute ...]
     # what UpstreamPandaServer starts
-    python -m pandajedi_wf.devdb.panda_server serve --config CONFIG.json
+    python -m pandajedi_wf_dev.devdb.panda_server serve --config CONFIG.json
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pandajedi_wf.devdb import panda_home as panda_home_mod
-from pandajedi_wf.devdb.grid_identity import GridAuthority, GridUser, apache_ssl_environ
+from pandajedi_wf_dev.devdb import panda_home as panda_home_mod
+from pandajedi_wf_dev.devdb.grid_identity import GridAuthority, GridUser, apache_ssl_environ
 
 UPSTREAM_APPLICATION = "pandaserver.server.panda:application"
 HOST = "127.0.0.1"
@@ -128,7 +128,7 @@ def _plain(start_response, status: str, text: str):
 
 def identity_echo(environ, start_response):
     """A WSGI app answering with what the front end handed it: ``SCRIPT_NAME``, ``PATH_INFO``, ``SSL_CLIENT_S_DN``,
-    ``GRST_CRED_*``. Mount it (``extra_routes={"/whoami": "pandajedi_wf.devdb.panda_server:identity_echo"}``) to see
+    ``GRST_CRED_*``. Mount it (``extra_routes={"/whoami": "pandajedi_wf_dev.devdb.panda_server:identity_echo"}``) to see
     what a mounted app gets."""
     keys = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_METHOD", "HTTPS", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN")
     answer = {key: environ.get(key) for key in keys}
@@ -245,7 +245,7 @@ class UpstreamPandaServer:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "pandajedi_wf.devdb.panda_server", "serve", "--config", str(config_path)],
+                [sys.executable, "-m", "pandajedi_wf_dev.devdb.panda_server", "serve", "--config", str(config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -342,8 +342,8 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def run_for_people(workdir: str, routes: list[str]) -> int:
     """A dev database, the server and two grid users, until Ctrl-C: for trying panda-client by hand or in a demo."""
-    from pandajedi_wf.devdb.dev_environment import start_dev_environment
-    from pandajedi_wf.devdb.panda_client import client_environment, ensure_client_venv
+    from pandajedi_wf_dev.devdb.dev_environment import start_dev_environment
+    from pandajedi_wf_dev.devdb.panda_client import client_environment, ensure_client_venv
 
     extra_routes = {}
     for route in routes:
@@ -377,7 +377,7 @@ def run_for_people(workdir: str, routes: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf.devdb.panda_server")
+    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf_dev.devdb.panda_server")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="a dev database, the server and grid users alice and bob, until Ctrl-C")
     run_parser.add_argument("--workdir", required=True, help="a new directory for the database, certificates and logs")

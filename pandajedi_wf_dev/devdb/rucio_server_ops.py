@@ -1,7 +1,7 @@
 """Rucio's own server-side code, run in the Rucio server's virtualenv (``.venv-rucio``) for tests: not part of
 ``pandajedi_wf``'s runtime and never imported by it.
 
-:mod:`pandajedi_wf.devdb.rucio_server` runs this file by path with ``.venv-rucio/bin/python`` and ``RUCIO_CONFIG``
+:mod:`pandajedi_wf_dev.devdb.rucio_server` runs this file by path with ``.venv-rucio/bin/python`` and ``RUCIO_CONFIG``
 naming the server's ``rucio.cfg``; it uses only the standard library and ``rucio`` (server package 41.x), so it
 imports nothing from this project (whose dependencies live in another virtualenv).
 

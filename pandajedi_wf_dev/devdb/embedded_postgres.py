@@ -8,8 +8,8 @@ SIGKILL, so no test run leaves a postmaster behind.
 
 CLI for the demo::
 
-    python -m pandajedi_wf.devdb.embedded_postgres start --dir D   # prints the env to export
-    python -m pandajedi_wf.devdb.embedded_postgres stop --dir D
+    python -m pandajedi_wf_dev.devdb.embedded_postgres start --dir D   # prints the env to export
+    python -m pandajedi_wf_dev.devdb.embedded_postgres stop --dir D
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ class EmbeddedPostgres:
 
     def _start_reaper(self) -> None:
         """A process that waits for our end of a pipe to close, then stops the server."""
-        args = [sys.executable, "-m", "pandajedi_wf.devdb.embedded_postgres", "_reap", "--dir", str(self.base_dir)]
+        args = [sys.executable, "-m", "pandajedi_wf_dev.devdb.embedded_postgres", "_reap", "--dir", str(self.base_dir)]
         if self.owns_dir:
             args.append("--remove")
         env = dict(os.environ)
@@ -333,7 +333,7 @@ def _reap(base_dir: Path, remove: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf.devdb.embedded_postgres", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf_dev.devdb.embedded_postgres", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["start", "stop", "env", "_reap"])
     parser.add_argument("--dir", required=True, help="directory holding the cluster (created by start)")
     parser.add_argument("--remove", action="store_true", help=argparse.SUPPRESS)

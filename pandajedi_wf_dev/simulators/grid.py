@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from pandajedi_wf.core import jedi_statuses
-from pandajedi_wf.taskbuffer import grid_simulation, jedi_tasks
+from pandajedi_wf.taskbuffer import jedi_tasks
+from pandajedi_wf_dev.simulators import grid_sql
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 
@@ -81,7 +82,7 @@ class GridSimulator:
             self._refine()
         self._take_retries()
         wall = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        for task in grid_simulation.tasks_in_status(self.db, self.vo, ("defined", "ready", "running", "tobroken", "finishing", "toretry")):
+        for task in grid_sql.tasks_in_status(self.db, self.vo, ("defined", "ready", "running", "tobroken", "finishing", "toretry")):
             task_id, name, status = int(task["jeditaskid"]), task["taskname"], task["status"]
             parent_running = task["parent_status"] is not None and task["parent_status"] not in jedi_statuses.ENDED
             if status == "tobroken":
@@ -106,18 +107,18 @@ class GridSimulator:
 
     # JEDI's own agents ------------------------------------------------------------------------------------
     def _refine(self) -> None:
-        from pandajedi_wf.devdb.upstream_agents import refine_tasks
+        from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
 
         from .jedi_ddm import InProcessDDMInterface
 
-        grid_simulation.refresh_min_task_ids(self.db)
+        grid_sql.refresh_min_task_ids(self.db)
         self.task_buffer.reactivatePendingTasks_JEDI(self.vo, self.prod_source_label, 0)
-        grid_simulation.refresh_min_task_ids(self.db)
+        grid_sql.refresh_min_task_ids(self.db)
         refine_tasks(self.task_buffer, self.vo, self.prod_source_label, InProcessDDMInterface({"any": self.ddm}))
 
     def _take_retries(self) -> None:
         """TaskCommando's pick-up of PRODSYS_COMM, real, run when a retry of an ended task is waiting there."""
-        ended = [int(t["jeditaskid"]) for t in grid_simulation.tasks_in_status(self.db, self.vo, tuple(sorted(jedi_statuses.TO_RETRY)))]
+        ended = [int(t["jeditaskid"]) for t in grid_sql.tasks_in_status(self.db, self.vo, tuple(sorted(jedi_statuses.TO_RETRY)))]
         if ended and "retry" in jedi_tasks.queued_task_commands(self.db, ended).values():
             self.task_buffer.getTasksToExecCommand_JEDI(self.vo, self.prod_source_label)
 
@@ -129,7 +130,7 @@ class GridSimulator:
     # what the simulator plays -----------------------------------------------------------------------------
     def _start(self, task_id: int, name: str, status: str, parent_running: bool, now: datetime.datetime) -> int:
         """ContentsFeeder, brokerage and JobGenerator in one step."""
-        inputs = grid_simulation.primary_inputs(self.db, task_id)
+        inputs = grid_sql.primary_inputs(self.db, task_id)
         if inputs and self.ddm is not None and not any(self.ddm.files(n) for n in inputs):
             if parent_running:  # ContentsFeeder holds a noWaitParent child until its parent writes files
                 return self._move(task_id, name, status, "pending", now)
@@ -137,10 +138,10 @@ class GridSimulator:
             allow_empty = bool(task and task[1] is not None and task[1].allowEmptyInput()) if isinstance(task, tuple) else False
             return self._move(task_id, name, status, "finishing" if allow_empty else "tobroken", now)
         with self.db.transaction():
-            for ds in grid_simulation.output_templates(self.db, task_id):
+            for ds in grid_sql.output_templates(self.db, task_id):
                 if ds["type"] == "tmpl_output":
-                    grid_simulation.instantiate_output_dataset(self.db, task_id, int(ds["datasetid"]), self.site)
-            moved = grid_simulation.set_task_status(self.db, task_id, "running", now, from_status=status)
+                    grid_sql.instantiate_output_dataset(self.db, task_id, int(ds["datasetid"]), self.site)
+            moved = grid_sql.set_task_status(self.db, task_id, "running", now, from_status=status)
         if moved:
             self.runs[name] = self.runs.get(name, 0) + 1
             self._running[task_id] = self._fate(name).running_ticks
@@ -152,9 +153,9 @@ class GridSimulator:
         fate = self._fate(name)
         with self.db.transaction():
             if fate.status in ("done", "finished") and fate.n_files:
-                for ds in grid_simulation.concrete_outputs(self.db, task_id):
-                    grid_simulation.add_finished_files(self.db, task_id, int(ds["datasetid"]), ds["datasetname"], fate.n_files, 1, _scope(name))
-            moved = grid_simulation.set_task_status(self.db, task_id, fate.status, now, from_status="running")
+                for ds in grid_sql.concrete_outputs(self.db, task_id):
+                    grid_sql.add_finished_files(self.db, task_id, int(ds["datasetid"]), ds["datasetname"], fate.n_files, 1, _scope(name))
+            moved = grid_sql.set_task_status(self.db, task_id, fate.status, now, from_status="running")
         if moved:
             self._results[task_id] = fate.results
             self._running.pop(task_id, None)
@@ -163,7 +164,7 @@ class GridSimulator:
 
     def _move(self, task_id: int, name: str, old: str, new: str, now: datetime.datetime) -> int:
         with self.db.transaction():
-            moved = grid_simulation.set_task_status(self.db, task_id, new, now, from_status=old)
+            moved = grid_sql.set_task_status(self.db, task_id, new, now, from_status=old)
         if moved:
             self.events.append((task_id, name, new))
         return int(moved)

@@ -359,3 +359,10 @@ class TapeSimulator(StagingDDM):
 
     def tape_has_work(self, tape: str) -> bool:
         return self._free_drives[tape] < self.tapes[tape].drives or bool(self._queues[tape])
+
+
+def dev_tape_simulator() -> StagingDDM:
+    """An empty simulated tape system for development databases: no dataset is on tape, nothing is recalled.
+
+    Named by the dev ``panda_jedi.cfg`` (``[watchdog] wf_carousel_ddm``, see ``devdb/panda_home.py``)."""
+    return TapeSimulator([], [])

@@ -40,7 +40,7 @@ class JediMasterProcess:
 
     def start(self, timeout: float = 20) -> "JediMasterProcess":
         if "PANDA_HOME" not in self.env:
-            raise RuntimeError("PANDA_HOME is not set: call pandajedi_wf.devdb.panda_home.activate() first")
+            raise RuntimeError("PANDA_HOME is not set: call pandajedi_wf_dev.devdb.panda_home.activate() first")
         self.pid_file.unlink(missing_ok=True)
         with open(self.log_file, "ab") as out:
             launcher = subprocess.Popen(

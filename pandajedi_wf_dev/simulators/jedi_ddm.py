@@ -27,7 +27,7 @@ from pandajedi.jedicore import Interaction
 from pandajedi.jediddm.DDMClientBase import DDMClientBase
 
 from pandajedi_wf.core import jedi_statuses
-from pandajedi_wf.taskbuffer import grid_simulation
+from pandajedi_wf_dev.simulators import grid_sql
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,11 @@ class SimulatedDDMClient(DDMClientBase):
         if bare in self.datasets:
             return "dataset", [name]
         if bare.endswith("/"):
-            produced = grid_simulation.datasets_in_container(self.db, bare)
+            produced = grid_sql.datasets_in_container(self.db, bare)
             if produced is None:
                 return None
             return "container", [row["datasetname"] for row in produced]
-        if grid_simulation.produced_dataset(self.db, bare) is not None:
+        if grid_sql.produced_dataset(self.db, bare) is not None:
             return "dataset", [name]
         return None
 
@@ -100,7 +100,7 @@ class SimulatedDDMClient(DDMClientBase):
         names = kind[1] if kind[0] == "container" else [bare]
         files: list[SimulatedFile] = []
         for dataset in names:
-            for row in grid_simulation.produced_files(self.db, bare_name(dataset)):
+            for row in grid_sql.produced_files(self.db, bare_name(dataset)):
                 files.append(SimulatedFile(row["lfn"], row["scope"] or scope_of(dataset), int(row["fsize"] or 0), int(row["nevents"] or 0)))
         return files
 
@@ -108,7 +108,7 @@ class SimulatedDDMClient(DDMClientBase):
         bare = bare_name(name)
         if bare in self.datasets:
             return True
-        statuses = grid_simulation.producer_statuses(self.db, bare)
+        statuses = grid_sql.producer_statuses(self.db, bare)
         return all(s in jedi_statuses.ENDED for s in statuses)
 
     # DDMClientBase / AtlasDDMClient methods upstream agents call -------------------------------------------

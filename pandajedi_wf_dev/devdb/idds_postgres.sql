@@ -1,6 +1,6 @@
 -- An iDDS-shaped schema for tests: the five tables iDDS shares with PanDA, in schema doma_idds,
 -- with the columns PanDA reads plus some it does not (JSON metadata, locking, polling times),
--- so that the views in sql/postgres/80_jedi_idds_views.sql are checked against extra columns.
+-- so that the views in pandajedi_wf/sql/postgres/80_jedi_idds_views.sql are checked against extra columns.
 -- Shaped like the deployed iDDS: quoted upper-case sequence names, contents partitioned by
 -- request_id (pg_partman in production, here only a DEFAULT partition), so its key is
 -- (content_id, request_id). Run as the owner of doma_idds (role idds) after

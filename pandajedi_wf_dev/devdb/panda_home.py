@@ -96,7 +96,7 @@ def _set_options(cfg: str, options: dict[str, dict[str, str]]) -> str:
 
 def _server_cfg(cache_dir: Path, log_dir: Path) -> str:
     return f"""\
-# written by pandajedi_wf.devdb.panda_home for tests and the demo
+# written by pandajedi_wf_dev.devdb.panda_home for tests and the demo
 [server]
 backend = postgres
 dbhost = ${{PANDA_DB_HOST}}
@@ -147,7 +147,7 @@ def _jedi_cfg(vo: str, period: int, agents: dict[str, int]) -> str:
         return f"{vo}:any:{agents.get(section, 0)}"
 
     return f"""\
-# written by pandajedi_wf.devdb.panda_home for tests and the demo
+# written by pandajedi_wf_dev.devdb.panda_home for tests and the demo
 [master]
 uname =
 gname =
@@ -210,7 +210,7 @@ modConfig = {mod_entries}
 procConfig = {proc_entries}
 loopCycle = {period}
 # the carousel talks to the tape simulator in this development configuration (production: Rucio, the default)
-wf_carousel_ddm = pandajedi_wf.jedi_agents.carousel_watchdog:dev_tape_simulator
+wf_carousel_ddm = pandajedi_wf_dev.simulators.tape:dev_tape_simulator
 # workflows in which nothing moved are looked at again after one period here (production default: 60 s)
 wf_processor_recheck_seconds = {period}
 waitForPicked = 30
@@ -244,7 +244,7 @@ modConfig = {vo}:any:pandajedi.jedisetup.GenTaskSetupper:GenTaskSetupper
 
 def _common_cfg(log_dir: Path) -> str:
     return f"""\
-# written by pandajedi_wf.devdb.panda_home for tests and the demo
+# written by pandajedi_wf_dev.devdb.panda_home for tests and the demo
 [logger]
 # the HTTP log handler (sendMsg) must not reach a CERN host: a closed local port fails fast
 loghost = 127.0.0.1

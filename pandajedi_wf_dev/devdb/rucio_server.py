@@ -18,7 +18,7 @@ Catalogue helpers (through the client, as an operator would): :meth:`add_rse` (D
 :meth:`add_dataset` (files with replicas on RSEs registered by root, attached, closed, each copy under a rule, the
 dataset replicas counted).
 
-Transfers without FTS (Rucio's own server code, run in ``.venv-rucio`` by :mod:`pandajedi_wf.devdb.rucio_server_ops`,
+Transfers without FTS (Rucio's own server code, run in ``.venv-rucio`` by :mod:`pandajedi_wf_dev.devdb.rucio_server_ops`,
 a long-lived subprocess): :meth:`complete_transfers` (requests ``DONE`` + one ``conveyor-finisher`` pass: replicas
 AVAILABLE, locks OK, the rule OK when all are; then one ``abacus-collection-replica`` pass so dataset replicas count
 them), :meth:`stick_transfers` (``NO_SOURCES`` with an error + finisher: locks and rule STUCK, ``rule.error`` set),
@@ -42,7 +42,7 @@ server per test session. Failures name ``log_path`` (gunicorn and Rucio's server
 
 CLI (a server for manual work against a running dev PostgreSQL is not offered; the tests own the database)::
 
-    python -m pandajedi_wf.devdb.rucio_server install   # create .venv-rucio (what bin/_bootstrap.sh does)
+    python -m pandajedi_wf_dev.devdb.rucio_server install   # create .venv-rucio (what bin/_bootstrap.sh does)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pandajedi_wf.devdb.embedded_postgres import free_port
+from pandajedi_wf_dev.devdb.embedded_postgres import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUCIO_VENV = ".venv-rucio"
@@ -452,7 +452,7 @@ request_retries = 2
 """
         self.server_config_path.write_text(
             f"""\
-# written by pandajedi_wf.devdb.rucio_server for tests
+# written by pandajedi_wf_dev.devdb.rucio_server for tests
 [common]
 logdir = {log_dir}
 loglevel = INFO
@@ -490,7 +490,7 @@ enable_metrics = False
 scheme = file,root,davs,https
 """
         )
-        self.client_config_path.write_text(f"# written by pandajedi_wf.devdb.rucio_server for tests\n{client_section}")
+        self.client_config_path.write_text(f"# written by pandajedi_wf_dev.devdb.rucio_server for tests\n{client_section}")
         migrate_repo = self.venv / "lib" / f"python{self._venv_python_version()}" / "site-packages" / "rucio" / "db" / "sqla" / "migrate_repo"
         self.alembic_config_path.write_text(
             f"""\
@@ -607,7 +607,7 @@ format = %%(levelname)-5.5s [%%(name)s] %%(message)s
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf.devdb.rucio_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pandajedi_wf_dev.devdb.rucio_server", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["install"])
     parser.parse_args(argv)
     print(ensure_rucio_venv())

@@ -8,7 +8,7 @@ would: the command's bash wrapper sources ``$PANDA_SYS/etc/panda/share/functions
 ``$VIRTUAL_ENV``.
 
 Authentication is what a grid user has: ``X509_USER_PROXY`` is a real VOMS proxy of the
-:class:`~pandajedi_wf.devdb.grid_identity.GridUser` (``voms-proxy-info``, from Debian's ``voms-clients``, reads it for
+:class:`~pandajedi_wf_dev.devdb.grid_identity.GridUser` (``voms-proxy-info``, from Debian's ``voms-clients``, reads it for
 the client's proxy check, nickname and user name), ``X509_CERT_DIR`` the test CA; the client presents the proxy
 as its TLS client certificate and the server's front end takes the DN and FQANs from it. ``auth="x509_no_grid"``
 (``PANDA_AUTH=x509_no_grid`` + ``PANDA_NICKNAME``, no grid tools) works for ``pchain_native`` and ``prun``, but
@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pandajedi_wf.devdb.grid_identity import GridUser
+from pandajedi_wf_dev.devdb.grid_identity import GridUser
 
 PANDA_CLIENT_VERSION = "2.2.0"
 CLIENT_VENV = ".venv-client"
