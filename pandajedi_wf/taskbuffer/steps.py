@@ -224,6 +224,7 @@ def status_counts(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict[str
 # the history reason that marks a retry the processor made by itself (counted below); user commands write
 # reasons starting with "user command" (daemons/workflow_commands.py), after which the count starts again
 AUTOMATIC_RETRY_REASON = "automatic retry:"
+_AUTOMATIC_RETRY_TARGETS = ("defined", "retrying")  # what an automatic retry moves a step to (a new task, or JEDI's retry)
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,11 @@ def automatic_retries_made(db: WfDatabase, step_ids: list[int]) -> dict[int, int
         id_sql, binds = in_clause("s", part)
         binds[":mark"] = AUTOMATIC_RETRY_REASON + "%"
         binds[":user"] = "user command%"
+        target_sql, target_binds = in_clause("to", _AUTOMATIC_RETRY_TARGETS)
+        binds.update(target_binds)
         for step_id, n in db.query(
             f"SELECT t.entity_id, COUNT(*) FROM {history} t WHERE t.entity_type='step' AND t.entity_id IN {id_sql} "
-            "AND t.reason LIKE :mark AND t.to_status IN ('retrying','defined') "
+            f"AND t.reason LIKE :mark AND t.to_status IN {target_sql} "
             f"AND t.transition_id > COALESCE((SELECT MAX(u.transition_id) FROM {history} u WHERE u.entity_type='step' "
             "AND u.entity_id=t.entity_id AND u.reason LIKE :user), 0) GROUP BY t.entity_id",
             binds,
@@ -296,9 +299,11 @@ def ended_with_task_command(db: WfDatabase, task_commands: tuple[str, ...] | lis
     """(workflow_id, jedi_task_id) of ended steps (failed or finished, not held for an automatic retry) whose task has
     one of ``task_commands`` in DEFT PRODSYS_COMM: found from DEFT's few command rows through the task index."""
     command_sql, binds = in_clause("c", task_commands)
+    step_sql, step_binds = in_clause("st", ("failed", "finished"))
+    binds.update(step_binds)
     rows = db.query(
         f"SELECT s.workflow_id, s.jedi_task_id FROM {db.schema_deft}.PRODSYS_COMM c, {db.table(TABLE)} s "
-        f"WHERE c.comm_cmd IN {command_sql} AND s.jedi_task_id=c.comm_task AND s.status IN ('failed','finished') "
+        f"WHERE c.comm_cmd IN {command_sql} AND s.jedi_task_id=c.comm_task AND s.status IN {step_sql} "
         "AND s.retry_after IS NULL",
         binds,
     )

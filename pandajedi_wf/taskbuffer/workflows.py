@@ -12,6 +12,9 @@ TABLE = "JEDI_WF_WORKFLOWS"
 # one id space with upstream's workflows table: the id pchain_native's user was given is our workflow id and the
 # reqID of every task of the workflow, and a workflow submitted another way can never take an id the server gives
 SEQUENCE = upstream_workflows.ID_SEQUENCE
+# steps whose JEDI task's changes wake their workflow: the active ones with a task (workflow.lifecycles STEP_ACTIVE
+# but submitting), and cancelled ones whose task is being killed
+FOLLOWING_A_TASK = ("cancelled", "retrying", "running", "submitted")
 
 
 def claim_due(db: WfDatabase, statuses, owner: str, now: datetime.datetime, lease_seconds: int, batch_size: int) -> list[int]:
@@ -223,12 +226,14 @@ def wake_on_task_changes(db: WfDatabase, now: datetime.datetime) -> int:
     back-off, one whose task just ended is advanced in the next pass (low parent-done to child-submitted latency),
     and following a task costs no write on its step.
     """
+    step_sql, binds = in_clause("st", FOLLOWING_A_TASK)
+    binds[":now"] = now
     cur = db.execute(
         f"UPDATE {db.table(TABLE)} w SET check_after=:now WHERE check_after>:now AND locked_by IS NULL AND EXISTS ("
         f"SELECT 1 FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t WHERE s.workflow_id=w.workflow_id "
-        "AND t.jediTaskID=s.jedi_task_id AND s.status IN ('submitted','running','retrying','cancelled') "
+        f"AND t.jediTaskID=s.jedi_task_id AND s.status IN {step_sql} "
         "AND t.stateChangeTime>=w.lock_time) ",
-        {":now": now},
+        binds,
     )
     return cur.rowcount
 
