@@ -55,6 +55,25 @@ def pytest_unconfigure(config):
     shutil.rmtree(_WORKDIR, ignore_errors=True)
 
 
+# Markers (registered in setup.cfg): ``pytest -m "not db"`` runs the pure tests alone, without PostgreSQL.
+# db:  needs PostgreSQL; given to every test that uses ``pg`` (directly or through db_conn, clean_db,
+#      jedi_taskbuffer, ...), to the modules listed here (they run DB tests in a pytest of their own), and set by
+#      hand on the few tests that start a server of their own.
+# e2e: starts servers or daemons besides PostgreSQL (upstream's PanDA server, JediMaster, Rucio, a browser): every
+#      test using ``rucio_server``, every test_e2e_* module, and the modules listed here.
+_DB_MODULES = {"test_taskbuffer_sql_contract"}
+_E2E_MODULES = {"test_upstream_server_clients", "test_harness_jedimaster", "test_monitor_browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__ if item.module else ""
+        if "pg" in item.fixturenames or module in _DB_MODULES:
+            item.add_marker(pytest.mark.db)
+        if "rucio_server" in item.fixturenames or module.startswith("test_e2e_") or module in _E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def panda_home() -> Path:
     return _PANDA_HOME

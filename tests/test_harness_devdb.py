@@ -70,6 +70,7 @@ def _cli(*args):
     )
 
 
+@pytest.mark.db  # starts a PostgreSQL server of its own
 def test_cli_starts_a_server_that_outlives_it_and_stops_it():
     workdir = Path(tempfile.mkdtemp(prefix="pandajedi_wf_cli_"))  # pytest's tmp_path is closed to the postgres user
     os.chmod(workdir, 0o711)
@@ -90,6 +91,7 @@ def test_cli_starts_a_server_that_outlives_it_and_stops_it():
     shutil.rmtree(workdir)
 
 
+@pytest.mark.db  # starts a PostgreSQL server of its own
 def test_server_is_stopped_and_removed_when_its_owner_is_killed():
     code = (
         "import os\n"
