@@ -29,7 +29,7 @@ def say(text: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pandajedi-wf-demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bin/demo", description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=int, default=240, help="give up after this many seconds (default 240)")
     parser.add_argument("--period", type=int, default=5, help="WatchDog period of our plugins in seconds (default 5)")
     parser.add_argument("--serve", action="store_true", help="keep serving the monitor page at the end until Ctrl-C")
