@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pandajedi_wf.cli.client import BackendError, CommandRefused, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
+from pandajedi_wf.cli.client import BackendError, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
 from pandajedi_wf.cli.main import ExitCode, infer_language, main
 from example_workflows import TWO_STEP_CHAIN as CHAIN
 
@@ -171,7 +171,6 @@ def test_failed_command_exits_5_and_unknown_status_is_a_backend_error():
 @pytest.mark.parametrize(
     "error, code, text",
     [
-        (CommandRefused("permission denied: 'Jane Doe' may not kill workflow 12"), ExitCode.REFUSED, "pandajedi-wf: refused: permission denied"),
         (WorkflowNotFound("workflow 13 not found"), ExitCode.NOT_FOUND, "pandajedi-wf: not found: workflow 13 not found"),
         (BackendError("database unreachable"), ExitCode.BACKEND, "pandajedi-wf: backend error: database unreachable"),
         (InvalidWorkflow("2 problems", [{"message": "no steps", "file": "a.cwl"}]), ExitCode.INVALID, "  - file a.cwl: no steps"),

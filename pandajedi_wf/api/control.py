@@ -9,7 +9,7 @@ from __future__ import annotations
 from pandajedi_wf.control import COMMANDS, authorize, plan_command
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, steps, workflows
-from pandajedi_wf.daemons.workflow_commands import with_jedi_status
+from pandajedi_wf.taskbuffer.jedi_tasks import with_jedi_status
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 from .queries import WorkflowNotFound

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pandajedi_wf.cli.client import BackendError, InvalidWorkflow, WorkflowNotFound
+from pandajedi_wf.api.errors import BackendError, InvalidWorkflow
 from pandajedi_wf.control import compact_user_name
 from pandajedi_wf.taskbuffer.connection import DatabaseError, WfDatabase
 
@@ -18,8 +18,6 @@ class DbWorkflowClient:
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except queries.WorkflowNotFound as exc:
-            raise WorkflowNotFound(str(exc)) from exc
         except DatabaseError as exc:
             raise BackendError(str(exc)) from exc
 

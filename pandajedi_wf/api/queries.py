@@ -5,9 +5,9 @@ from __future__ import annotations
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflow_data, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
+from .errors import WorkflowNotFound
 
-class WorkflowNotFound(LookupError):
-    """No workflow (or no step) with the id asked for."""
+__all__ = ["WorkflowNotFound", "list_workflows", "show_by_task", "show_workflow"]
 
 
 def show_workflow(db: WfDatabase, workflow_id: int) -> dict:

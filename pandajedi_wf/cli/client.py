@@ -25,33 +25,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from pandajedi_wf.api.errors import BackendError, ClientError, ClientNotConfigured, InvalidWorkflow, WorkflowNotFound
 
-class ClientError(Exception):
-    """Base of the failures a client reports to the command line."""
-
-
-class WorkflowNotFound(ClientError):
-    """No workflow (or no step) with the id asked for."""
-
-
-class CommandRefused(ClientError):
-    """The command was refused: not allowed in this state, or not allowed for this requester."""
-
-
-class InvalidWorkflow(ClientError):
-    """The description was refused; ``problems`` holds one dict per problem (code, message, file, step)."""
-
-    def __init__(self, message: str, problems: list[dict] | None = None):
-        super().__init__(message)
-        self.problems = list(problems or [])
-
-
-class BackendError(ClientError):
-    """The database or JEDI could not be reached or failed."""
-
-
-class ClientNotConfigured(BackendError):
-    """``make_client`` has no backend to talk to."""
+__all__ = ["BackendError", "ClientError", "ClientNotConfigured", "InvalidWorkflow", "WorkflowClient", "WorkflowNotFound", "make_client"]
 
 
 @runtime_checkable

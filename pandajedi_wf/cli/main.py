@@ -21,7 +21,7 @@ from enum import IntEnum
 from typing import Any, Callable, TextIO
 
 from . import render
-from .client import BackendError, ClientError, CommandRefused, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
+from .client import BackendError, ClientError, InvalidWorkflow, WorkflowClient, WorkflowNotFound, make_client
 
 PROG = "pandajedi-wf"
 DESCRIPTION = (
@@ -295,9 +295,6 @@ def _main(argv: list[str] | None, client_factory: Callable[[], WorkflowClient], 
     except WorkflowNotFound as exc:
         print(f"{PROG}: not found: {exc}", file=err)
         return ExitCode.NOT_FOUND
-    except CommandRefused as exc:
-        print(f"{PROG}: refused: {exc}", file=err)
-        return ExitCode.REFUSED
     except InvalidWorkflow as exc:
         print(f"{PROG}: invalid workflow: {exc}", file=err)
         if exc.problems:

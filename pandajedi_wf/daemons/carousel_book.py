@@ -1,7 +1,8 @@
 """The carousel's RequestBook over JEDI_DC_REQUESTS (the JEDI agent's book; the benchmark uses MemoryBook).
 
 All SQL is in ``taskbuffer.staging_requests``; this class only binds the cycle's clock and actor to it, so the
-core's ``run_cycle`` runs unchanged against the database.
+core's ``run_cycle`` runs unchanged against the database. It is I/O glue, so it sits with the daemon that uses it,
+above both the pure carousel core and the taskbuffer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Iterable
 from pandajedi_wf.taskbuffer import staging_requests
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-from .cycle import RequestBook, RequestRecord
+from pandajedi_wf.carousel.cycle import RequestBook, RequestRecord
 
 
 class DbBook(RequestBook):

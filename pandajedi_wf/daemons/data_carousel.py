@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig, load_config
 from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
-from pandajedi_wf.carousel.db_book import DbBook
+from .carousel_book import DbBook
 from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM

@@ -13,6 +13,7 @@ import datetime
 
 from pandajedi_wf.control import plan_command
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
+from pandajedi_wf.taskbuffer.jedi_tasks import with_jedi_status
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 
@@ -49,21 +50,6 @@ def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list
         if failures:
             workflows.set_error(db, int(wf["workflow_id"]), f"{command['command']}: " + "; ".join(failures), now)
     return changed
-
-
-def with_jedi_status(db: WfDatabase, step_rows: list[dict]) -> list[dict]:
-    """Commands depend on what JEDI says of ended tasks too (retry works for failed, not for broken tasks).
-
-    A pause JEDI has not picked up yet counts as done: a resume planned now must still resume that task.
-    """
-    task_ids = [int(s["jedi_task_id"]) for s in step_rows if s["jedi_task_id"]]
-    statuses = jedi_tasks.task_statuses(db, task_ids)
-    waiting = jedi_tasks.queued_task_commands(db, task_ids)
-    for s in step_rows:
-        if s["jedi_task_id"]:
-            task_id = int(s["jedi_task_id"])
-            s["jedi_status"] = "paused" if waiting.get(task_id) == "pause" else statuses.get(task_id)
-    return step_rows
 
 
 def _apply(db, wf, step_rows, plan, command, actor, now) -> None:

@@ -17,14 +17,12 @@ from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 from pandajedi_wf.workflow.lifecycles import STEP_LIFECYCLE
 
+from pandajedi_wf.api.errors import WorkflowNotFound
+
 from . import dag, plots, snapshot
 
 
 LIVE_OVERLAP = datetime.timedelta(minutes=2)
-
-
-class WorkflowNotFound(LookupError):
-    """No workflow with the id asked for."""
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,18 @@ def input_progress(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[
         ):
             found[int(task_id)] = (int(n_files or 0), int(finished or 0), int(failed or 0))
     return found
+
+
+def with_jedi_status(db: WfDatabase, step_rows: list[dict]) -> list[dict]:
+    """Commands depend on what JEDI says of ended tasks too (retry works for failed, not for broken tasks).
+
+    A pause JEDI has not picked up yet counts as done: a resume planned now must still resume that task.
+    """
+    task_ids = [int(s["jedi_task_id"]) for s in step_rows if s["jedi_task_id"]]
+    statuses = task_statuses(db, task_ids)
+    waiting = queued_task_commands(db, task_ids)
+    for s in step_rows:
+        if s["jedi_task_id"]:
+            task_id = int(s["jedi_task_id"])
+            s["jedi_status"] = "paused" if waiting.get(task_id) == "pause" else statuses.get(task_id)
+    return step_rows
