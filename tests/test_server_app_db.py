@@ -36,8 +36,10 @@ def workflow_id(db, tmp_path):
 
     spec = tmp_path / "chain.yaml"
     spec.write_text(CHAIN)
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
+
     result = submit_workflow(db, language="yaml", spec=str(spec), base_dir=str(tmp_path), out_ds="user.jdoe.srv",
-                             user_name="Jane Doe", user_dn=DN, vo="wlcg")
+                             user_name="Jane Doe", user_dn=DN, vo="wlcg", task_templates=DEV_TEMPLATES)
     assert result.ok
     return result.workflow_id
 

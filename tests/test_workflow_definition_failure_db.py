@@ -77,3 +77,40 @@ def test_an_unrunnable_step_fails_the_workflow_with_the_reason_and_kills_what_ru
     # and a later pass leaves it alone: nothing is claimed, no new error
     workflow_processor.cycle(db, CycleStats(), jedi_taskbuffer, now=now + datetime.timedelta(minutes=5), owner="definition-test")
     assert workflow_row(db, workflow_id)["error_dialog"] == wf["error_dialog"]
+
+
+def test_a_workflow_that_breaks_the_processor_leaves_its_error_with_the_user_and_its_traceback_in_the_log(db, jedi_taskbuffer, tmp_path,
+                                                                                                          caplog):
+    """Not a definition error the processor knows (a stored definition that is not even a workflow): the workflow keeps
+    its status with the error where the user looks, the other workflows go on, and JEDI's log gets the traceback."""
+    import logging
+
+    from pandajedi_wf.api import submit_workflow
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+
+    (tmp_path / "chain.yaml").write_text(CHAIN)
+    from pandajedi_wf_dev.devdb.task_templates import DEV_TEMPLATES
+
+    ids = [submit_workflow(db, language="yaml", spec=str(tmp_path / "chain.yaml"), base_dir=str(tmp_path), out_ds=f"user.dev.b{i}",
+                           user_name="dev.user", vo="wlcg", task_templates=DEV_TEMPLATES).workflow_id for i in range(2)]
+    db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET definition=:d WHERE workflow_id=:w", {":d": '{"nodes": 7}', ":w": ids[0]})
+    log = logging.getLogger("pandajedi_wf.test_processor_log")
+    with caplog.at_level(logging.ERROR, logger=log.name):
+        workflow_processor.cycle(db, CycleStats(), jedi_taskbuffer, now=utcnow() + datetime.timedelta(minutes=1), owner="log-test", log=log)
+    broken, fine = workflow_row(db, ids[0]), workflow_row(db, ids[1])
+    assert broken["status"] == "parsed" and broken["error_dialog"].startswith("processor error at "), broken
+    assert fine["status"] == "running" and fine["error_dialog"] is None
+    (record,) = [r for r in caplog.records if r.name == log.name]
+    assert f"workflow {ids[0]}: processor error" in record.getMessage() and "Traceback (most recent call last)" in record.getMessage()
+
+
+def test_a_workflow_without_task_templates_is_refused_at_submission(db, tmp_path):
+    from pandajedi_wf.api import submit_workflow
+
+    (tmp_path / "chain.yaml").write_text(CHAIN)
+    result = submit_workflow(db, language="yaml", spec=str(tmp_path / "chain.yaml"), base_dir=str(tmp_path), out_ds="user.dev.t",
+                             user_name="dev.user", vo="wlcg")
+    assert not result.ok and result.problems[0]["code"] == "templates" and result.workflow_id is None
+    assert db.query(f"SELECT COUNT(*) FROM {db.table('JEDI_WF_WORKFLOWS')}") == [(0,)]

@@ -82,6 +82,10 @@ def submit_workflow(
         return SubmitResult(parsed is not None, None, None, problems, summaries)
     if db is None:
         raise ValueError("submit_workflow needs a database unless check_only is set")
+    if parsed is not None and task_templates is None and (request or {}).get("taskParams") is None:
+        # every step becomes a JEDI task built from these; without them nothing could ever be submitted
+        return SubmitResult(False, None, None, [{"code": "templates", "message": "no task parameter templates: give the "
+                                                 "pchain client's taskParams (pandajedi-wf submit --templates FILE)"}])
     now = utcnow()
     status = "parsed" if parsed is not None else "failed"
     error_dialog = None if parsed is not None else "invalid workflow description: " + "; ".join(_problem_text(p) for p in problems)

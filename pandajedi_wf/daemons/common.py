@@ -81,3 +81,9 @@ def int_options(options: dict[str, str], names, minimum: dict[str, int] | None =
             raise ValueError(f"{key} must be positive, got {value}")
         values[name] = value
     return values
+
+
+def log_failure(log: logging.Logger | None, what: str) -> None:
+    """An exception a cycle contains (one workflow, one request) still leaves its traceback in JEDI's log; the
+    user sees ``what`` where they look (an error dialog, the heartbeat)."""
+    (log or logging.getLogger("pandajedi_wf")).error(f"{what}\n{traceback.format_exc()}")

@@ -25,7 +25,7 @@ from pandajedi_wf.taskbuffer import upstream_workflows, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.upstream_workflows import ENGINE, UPSTREAM_STATUS, RegisteredRequest
 
-from .common import CycleStats, int_options
+from .common import CycleStats, int_options, log_failure
 
 UPSTREAM_MANAGER = "AtlasWorkflowManagerWatchDog"
 ACTOR = "intake of a PanDA server request"
@@ -74,7 +74,7 @@ class RefusedRequest(Exception):
 
 
 def cycle(db: WfDatabase, stats: CycleStats, settings: IntakeSettings, owner: str, vo: str, now: datetime.datetime,
-          fetch=None) -> str:
+          fetch=None, log=None) -> str:
     """One batch of registered requests. ``fetch(url, path, settings)`` downloads a sandbox (default: HTTP)."""
     fetch = fetch or download_sandbox
     claimed = upstream_workflows.claim_registered(db, owner, now, settings.lock_seconds, settings.batch_size)
@@ -84,6 +84,7 @@ def cycle(db: WfDatabase, stats: CycleStats, settings: IntakeSettings, owner: st
         try:
             result = _take_in(db, row, settings, owner, vo, now, fetch)
         except Exception as exc:  # a database error or a bug: the row stays registered and is tried again
+            log_failure(log, f"intake of request {row.workflow_id}: {type(exc).__name__}: {exc}")
             result = _postpone(db, row, owner, settings, vo, now, f"{type(exc).__name__}: {exc}")
         outcome[result] = outcome.get(result, 0) + 1
         stats.add(f"intake_{result}")

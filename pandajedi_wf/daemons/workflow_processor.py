@@ -49,7 +49,7 @@ from pandajedi_wf.workflow.errors import StepDefinitionError
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
 
 from . import junction_wait, step_retries, user_intents
-from .common import CycleStats, int_options, process_id
+from .common import CycleStats, int_options, log_failure, process_id
 from .step_cache import CREATED_DEFAULTS, StepRowCache
 from .jedi_submission import deft_user_name, submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
@@ -168,6 +168,7 @@ def cycle(
     settings: ProcessorSettings | None = None,
     junction_results=None,
     wake: bool = True,
+    log=None,
 ) -> str:
     """One batch of due workflows; returns a one-line summary for the heartbeat.
 
@@ -218,13 +219,14 @@ def cycle(
             definition_errors[workflow_id] = reason
         except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
             errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
+            log_failure(log, f"workflow {workflow_id}: {errors[workflow_id]}")
             continue
         if plan.deferred:  # the rest of its ready steps go in the next pass
             moved.add(workflow_id)
         if plan.history:
             plans.append(plan)
     fault_point("batch_decided")
-    written = _write(db, plans, owner, now, stats, errors)
+    written = _write(db, plans, owner, now, stats, errors, log)
     unsure.update(p.workflow_id for p in plans if not p.mirrored)
     moved.update(p.workflow_id for p in written)
     _send_retries(db, written, task_buffer, owner, now, stats, errors)
@@ -269,6 +271,7 @@ def cycle_all(
     owner: str | None = None,
     settings: ProcessorSettings | None = None,
     junction_results=None,
+    log=None,
 ) -> str:
     """Batch after batch until no workflow is due at ``now`` or ``settings.pass_seconds`` are spent.
 
@@ -278,7 +281,7 @@ def cycle_all(
     or for JEDI, another decides, so the pass uses the database server's CPU and the processor's together.
     """
     with collector_paused():
-        return _pass(db, stats, task_buffer, now or utcnow(), owner or process_id(), settings or ProcessorSettings(), junction_results)
+        return _pass(db, stats, task_buffer, now or utcnow(), owner or process_id(), settings or ProcessorSettings(), junction_results, log)
 
 
 @contextlib.contextmanager
@@ -311,7 +314,7 @@ _THAW_SECONDS = 3600
 _thawed = [time.monotonic()]
 
 
-def _pass(db: WfDatabase, stats: CycleStats, task_buffer, now, owner: str, settings: ProcessorSettings, junction_results) -> str:
+def _pass(db: WfDatabase, stats: CycleStats, task_buffer, now, owner: str, settings: ProcessorSettings, junction_results, log=None) -> str:
     started = time.monotonic()
     stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
     stats.add("task_retries_read", user_intents.queue_for_retried(db, now, stats))  # pbook retry of an ended step's task
@@ -319,7 +322,8 @@ def _pass(db: WfDatabase, stats: CycleStats, task_buffer, now, owner: str, setti
 
     def work(worker_db: WfDatabase) -> None:
         while True:
-            summary = cycle(worker_db, stats, task_buffer, now=now, owner=owner, settings=settings, junction_results=junction_results, wake=False)
+            summary = cycle(worker_db, stats, task_buffer, now=now, owner=owner, settings=settings, junction_results=junction_results,
+                            wake=False, log=log)
             if summary == NOTHING_DUE:
                 return
             summaries.append(summary)
@@ -500,6 +504,9 @@ def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats, submissi
                 stats.add("workflow_transitions")
         elif isinstance(action, SubmitStep):
             s = by_key[action.node_key]
+            if action.task_params is None:  # the workflow came without the client's task templates: nothing to send
+                raise StepDefinitionError(f"step {s['name']!r} has no task parameters: the workflow was stored without task "
+                                          "templates (the pchain client's taskParams, or pandajedi-wf submit --templates)", s["name"])
             if budget is not None:
                 if budget <= 0:
                     plan.deferred += 1
@@ -524,7 +531,7 @@ def _plan_actions(plan: _Plan, by_key: dict[str, dict], actions, stats, submissi
             stats.add("step_transitions")
 
 
-def _write(db: WfDatabase, plans: list[_Plan], owner: str, now, stats, errors: dict[int, str]) -> list[_Plan]:
+def _write(db: WfDatabase, plans: list[_Plan], owner: str, now, stats, errors: dict[int, str], log=None) -> list[_Plan]:
     """All plans in one transaction; if that fails (a row moved under us), each plan in its own."""
     if not plans:
         return []
@@ -543,6 +550,7 @@ def _write(db: WfDatabase, plans: list[_Plan], owner: str, now, stats, errors: d
             written.append(plan)
         except Exception as exc:
             errors[plan.workflow_id] = f"changes not written, retried next cycle: {type(exc).__name__}: {exc}"
+            log_failure(log, f"workflow {plan.workflow_id}: {errors[plan.workflow_id]}")
             for s in plan.created:
                 s["step_id"] = None
     return written

@@ -75,6 +75,7 @@ class WorkflowProcessorWatchDog(WfWatchDogBase):
                 parts.append(self.intake_refusal)
             else:
                 vo = self.intake.vo or (self.vo if getattr(self, "vo", None) not in (None, "any") else "atlas")
-                parts.append(upstream_intake.cycle(db, stats, self.intake, process_id(), vo, utcnow()))
-        parts.append(workflow_processor.cycle_all(db, stats, self.taskBufferIF, settings=self.settings, junction_results=self.junction_results))
+                parts.append(upstream_intake.cycle(db, stats, self.intake, process_id(), vo, utcnow(), log=self.log))
+        parts.append(workflow_processor.cycle_all(db, stats, self.taskBufferIF, settings=self.settings, junction_results=self.junction_results,
+                                                  log=self.log))
         return "; ".join(parts)
