@@ -23,6 +23,7 @@ class SubmissionOutcome:
     jedi_task_id: int | None
     message: str
     transient: bool = False  # worth trying again later (exception, DB hiccup)
+    refusal_code: int | bool | None = None  # insertTaskParamsPanda's code when it refused (None: none readable)
 
 
 def deft_user_name(user_dn: str) -> str:
@@ -53,4 +54,15 @@ def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: b
         return SubmissionOutcome(True, int(found.group(1)), f"adopted existing task: {message}")
     if code == _PARENT_NOT_YET_DEFINED:
         return SubmissionOutcome(False, None, f"JEDI does not know the parent task yet: {message}", transient=True)
-    return SubmissionOutcome(False, None, f"JEDI refused the task (code {code}): {message}")
+    return SubmissionOutcome(False, None, f"JEDI refused the task (code {code}): {message}", refusal_code=_readable_code(code))
+
+
+def _readable_code(code) -> int | bool | None:
+    """The refusal code the retry classification reads (``control.classify_submission``): False as upstream
+    answers it without properErrorCode, an integer, or None for an answer that says nothing (True, None, 0 without
+    a task id: classified as transient)."""
+    if code is False:
+        return False
+    if code is None or code is True or not isinstance(code, int) or code == 0:
+        return None
+    return code

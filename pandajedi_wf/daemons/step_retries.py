@@ -16,7 +16,6 @@ Every decision is a history row whose reason says what was decided and why; the 
 from __future__ import annotations
 
 import datetime
-import re
 
 from pandajedi_wf.control import CommandPolicy
 from pandajedi_wf.core import jedi_statuses
@@ -38,7 +37,6 @@ JEDI_RETRYABLE = CommandPolicy().jedi_retry_statuses
 # workflow statuses in which a held step waits for its retry (paused: until resumed)
 _HOLDING = frozenset({"parsed", "running", "paused"})
 _DROPPING = frozenset({"finishing", "cancelling"})
-_REFUSAL_CODE = re.compile(r"\(code (-?\d+|True|False|None)\)")
 
 
 def policy_of(wf: dict) -> tuple[RetryPolicy, str]:
@@ -84,9 +82,10 @@ def on_task_ended(plan, s: dict, target: str, made: int, now: datetime.datetime)
     return f"{what}; {_verdict(found.error_class, found.reason, decision, note)}"
 
 
-def on_submission_refused(plan, s: dict, message: str, made: int, now: datetime.datetime) -> tuple[RetryMark, str]:
-    """Decide about a step JEDI refused to take; returns the mark to write and the history reason."""
-    found = classify_submission(_refusal_code(message), message)
+def on_submission_refused(plan, s: dict, message: str, code: int | bool | None, made: int, now: datetime.datetime) -> tuple[RetryMark, str]:
+    """Decide about a step JEDI refused to take (``code``: insertTaskParamsPanda's, as the submission outcome
+    carries it); returns the mark to write and the history reason."""
+    found = classify_submission(code, message)
     policy, note = policy_of(plan.wf)
     decision = decide_retry(policy, found.error_class, made, now, key=s["node_key"])
     mark = RetryMark(int(s["step_id"]), found.error_class, message, decision.after)
@@ -146,16 +145,3 @@ def _verdict(error_class: str, why: str, decision, note: str) -> str:
     if decision.retry:
         return f"{decision.reason}, due {decision.after:%Y-%m-%d %H:%M:%S} ({why}){note}"
     return f"not retried: {decision.reason} ({why}){note}"
-
-
-def _refusal_code(message: str) -> int | bool | None:
-    """insertTaskParamsPanda's code, as ``jedi_submission.submit_task`` writes it into a refusal message."""
-    found = _REFUSAL_CODE.search(message or "")
-    if not found:
-        return None
-    text = found.group(1)
-    if text == "False":
-        return False
-    if text in ("True", "None") or int(text) == 0:
-        return None  # an answer we cannot read (0 without a task id): classified as transient
-    return int(text)

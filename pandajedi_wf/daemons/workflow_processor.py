@@ -51,7 +51,7 @@ from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
 from . import junction_wait, step_retries, user_intents
 from .common import CycleStats, int_options, log_failure, process_id
 from .step_cache import CREATED_DEFAULTS, StepRowCache
-from .jedi_submission import deft_user_name, submit_task
+from .jedi_submission import SubmissionOutcome, deft_user_name, submit_task
 from .workflow_commands import execute_queued, kill_tasks, send_task_command
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
@@ -624,14 +624,14 @@ def _send_retries(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, s
             errors[plan.workflow_id] = f"step {s['name']}: {message}"
 
 
-def _refusal_decisions(db, refused: list[tuple[dict, "_Plan", str]], now) -> dict[int, tuple[steps.RetryMark, str]]:
+def _refusal_decisions(db, refused: list[tuple[dict, "_Plan", SubmissionOutcome]], now) -> dict[int, tuple[steps.RetryMark, str]]:
     """Retry decisions for steps JEDI refused to take: step id -> (mark, history reason)."""
     if not refused:
         return {}
     made = steps.automatic_retries_made(db, [int(s["step_id"]) for s, _, _ in refused])
     return {
-        int(s["step_id"]): step_retries.on_submission_refused(plan, s, message, made.get(int(s["step_id"]), 0), now)
-        for s, plan, message in refused
+        int(s["step_id"]): step_retries.on_submission_refused(plan, s, answer.message, answer.refusal_code, made.get(int(s["step_id"]), 0), now)
+        for s, plan, answer in refused
     }
 
 
@@ -639,7 +639,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
     """Call JEDI for every committed intent; write the answers in bulk. Returns the workflows whose rows in memory
     may now differ from the database (a refusal's retry decision, a step another processor recorded)."""
     accepted: list[tuple[int, int]] = []
-    refused: list[tuple[dict, _Plan, str]] = []
+    refused: list[tuple[dict, _Plan, SubmissionOutcome]] = []
     history: list[TransitionRecord] = []
     for plan in plans:
         for s in plan.submissions()[: settings.max_submissions_per_workflow]:
@@ -653,7 +653,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
                 history.append(TransitionRecord("step", int(s["step_id"]), plan.workflow_id, "submitting", "submitted", outcome.message, owner, now))
                 s.update(status="submitted", prev_status="submitting", jedi_task_id=outcome.jedi_task_id)
             else:
-                refused.append((s, plan, outcome.message))
+                refused.append((s, plan, outcome))
     unsure = {plan.workflow_id for _, plan, _ in refused}
     decisions = _refusal_decisions(db, refused, now)
     for s, plan, _ in refused:
@@ -665,8 +665,8 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
     try:
         with db.transaction():
             steps.record_submitted_many(db, accepted, now)
-            for s, plan, message in refused:
-                steps.change_status(db, [steps.StatusChange(int(s["step_id"]), "submitting", "failed", message)], now)
+            for s, plan, answer in refused:
+                steps.change_status(db, [steps.StatusChange(int(s["step_id"]), "submitting", "failed", answer.message)], now)
             steps.set_retry_marks(db, [mark for mark, _ in decisions.values()], now)
             transitions.record(db, history)
         stats.add("step_transitions", len(history))
@@ -676,7 +676,7 @@ def _submit(db: WfDatabase, plans: list[_Plan], task_buffer, owner, now, stats, 
     unsure.update(record.workflow_id for record in history)
     # some step was recorded by another processor meanwhile (possible only once a lease expired): write the rest
     # one by one; a step already moved on is left as the other processor wrote it
-    outcome = {int(s["step_id"]): ("failed", m) for s, _, m in refused} | {i: ("submitted", t) for i, t in accepted}
+    outcome = {int(s["step_id"]): ("failed", answer.message) for s, _, answer in refused} | {i: ("submitted", t) for i, t in accepted}
     for record in history:
         target, value = outcome[record.entity_id]
         try:
@@ -734,7 +734,7 @@ def _finish_submission(db, wf, s, task_buffer, now, owner, stats, reconcile: boo
             workflows.set_error(db, workflow_id, f"step {s['name']}: {outcome.message} (will try again)", now)
             return
         if not outcome.accepted:
-            ((mark, reason),) = _refusal_decisions(db, [(s, _Plan(wf), outcome.message)], now).values()
+            ((mark, reason),) = _refusal_decisions(db, [(s, _Plan(wf), outcome)], now).values()
             with db.transaction():
                 steps.change_status(db, [steps.StatusChange(s["step_id"], "submitting", "failed", outcome.message)], now)
                 steps.set_retry_marks(db, [mark], now)
