@@ -9,13 +9,18 @@ from __future__ import annotations
 from .connection import WfDatabase, chunks, in_clause
 
 
-def task_statuses(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
+def _by_task(db: WfDatabase, jedi_task_ids, select: str, where: str = ""):
+    """Rows of ``select ... <task id column> IN (...) <where>`` for the tasks, one statement per 500 ids; the first
+    column of each row is the task id (as an int)."""
     for part in chunks(sorted(set(jedi_task_ids)), 500):
         id_sql, binds = in_clause("t", part)
-        for task_id, status in db.query(f"SELECT jediTaskID, status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds):
-            found[int(task_id)] = status
-    return found
+        for row in db.query(f"{select} IN {id_sql} {where}", binds):
+            yield (int(row[0]), *row[1:])
+
+
+def task_statuses(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
+    return {task_id: status for task_id, status in
+            _by_task(db, jedi_task_ids, f"SELECT jediTaskID, status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID")}
 
 
 def find_submitted_task(db: WfDatabase, vo: str, prod_source_label: str, user_name: str, task_name: str) -> int | None:
@@ -30,14 +35,8 @@ def find_submitted_task(db: WfDatabase, vo: str, prod_source_label: str, user_na
 
 def task_states(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
     """(status, errorDialog) per task: the status to follow, and the words a failure is classified by."""
-    found: dict[int, tuple[str, str | None]] = {}
-    for part in chunks(sorted(set(jedi_task_ids)), 500):
-        id_sql, binds = in_clause("t", part)
-        for task_id, status, dialog in db.query(
-            f"SELECT jediTaskID, status, errorDialog FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds
-        ):
-            found[int(task_id)] = (status, dialog)
-    return found
+    select = f"SELECT jediTaskID, status, errorDialog FROM {db.table('JEDI_Tasks')} WHERE jediTaskID"
+    return {task_id: (status, dialog) for task_id, status, dialog in _by_task(db, jedi_task_ids, select)}
 
 
 def queued_task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, str]:
@@ -49,28 +48,15 @@ def queued_task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, 
 def task_commands(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[str, str | None]]:
     """(comm_cmd, comm_comment) of the DEFT PRODSYS_COMM row per task: the last command anyone sent it, and who
     (upstream writes ``"<command> by <compact DN>"`` unless the sender gave its own comment)."""
-    found: dict[int, tuple[str, str | None]] = {}
-    for part in chunks(sorted(set(jedi_task_ids)), 500):
-        id_sql, binds = in_clause("t", part)
-        for task_id, command, comment in db.query(
-            f"SELECT comm_task, comm_cmd, comm_comment FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task IN {id_sql}", binds
-        ):
-            found[int(task_id)] = (command, comment)
-    return found
+    select = f"SELECT comm_task, comm_cmd, comm_comment FROM {db.schema_deft}.PRODSYS_COMM WHERE comm_task"
+    return {task_id: (command, comment) for task_id, command, comment in _by_task(db, jedi_task_ids, select)}
 
 
 def input_progress(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, tuple[int, int, int]]:
     """(files, finished, failed) of each task's primary inputs (JEDI_Datasets input/pseudo_input, not secondaries)."""
-    found: dict[int, tuple[int, int, int]] = {}
-    for part in chunks(sorted(set(jedi_task_ids)), 500):
-        id_sql, binds = in_clause("t", part)
-        for task_id, n_files, finished, failed in db.query(
-            f"SELECT jediTaskID, SUM(nFiles), SUM(nFilesFinished), SUM(nFilesFailed) FROM {db.table('JEDI_Datasets')} "
-            f"WHERE jediTaskID IN {id_sql} AND type IN ('input','pseudo_input') AND masterID IS NULL GROUP BY jediTaskID",
-            binds,
-        ):
-            found[int(task_id)] = (int(n_files or 0), int(finished or 0), int(failed or 0))
-    return found
+    select = f"SELECT jediTaskID, SUM(nFiles), SUM(nFilesFinished), SUM(nFilesFailed) FROM {db.table('JEDI_Datasets')} WHERE jediTaskID"
+    rows = _by_task(db, jedi_task_ids, select, "AND type IN ('input','pseudo_input') AND masterID IS NULL GROUP BY jediTaskID")
+    return {task_id: (int(n or 0), int(finished or 0), int(failed or 0)) for task_id, n, finished, failed in rows}
 
 
 def with_jedi_status(db: WfDatabase, step_rows: list[dict]) -> list[dict]:
