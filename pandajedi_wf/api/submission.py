@@ -26,6 +26,7 @@ class SubmitResult:
     status: str | None
     problems: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
+    name: str | None = None  # the stored workflow's name (None when nothing was stored)
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "workflow_id": self.workflow_id, "status": self.status, "problems": self.problems, "steps": self.steps}
@@ -92,11 +93,12 @@ def submit_workflow(
     stored_request = dict(request or {})
     stored_request.setdefault("taskParams", task_templates)
     stored_request.setdefault("language", language)
+    name = name or (parsed.name if parsed is not None and parsed.name else out_ds)
     with db.transaction():
         workflow_id = workflows.insert(
             db,
             workflow_id=workflow_id,
-            name=name or (parsed.name if parsed is not None and parsed.name else out_ds),
+            name=name,
             user_name=user_name,
             user_dn=user_dn,
             vo=vo,
@@ -112,7 +114,7 @@ def submit_workflow(
         )
         reason = "description parsed and valid" if parsed is not None else error_dialog
         transitions.record(db, [TransitionRecord("workflow", workflow_id, workflow_id, None, status, reason, actor, now)])
-    return SubmitResult(parsed is not None, workflow_id, status, problems, summaries)
+    return SubmitResult(parsed is not None, workflow_id, status, problems, summaries, name[:256])
 
 
 def submit_client_request(db: WfDatabase | None, client_request: dict, user_name: str, user_dn: str | None, sandbox_dir: str, **kwargs: Any) -> SubmitResult:

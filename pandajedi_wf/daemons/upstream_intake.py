@@ -95,7 +95,7 @@ def cycle(db: WfDatabase, stats: CycleStats, settings: IntakeSettings, owner: st
 
 
 def _take_in(db: WfDatabase, row: RegisteredRequest, settings: IntakeSettings, owner: str, vo: str, now, fetch) -> str:
-    existing = workflows.load(db, [row.workflow_id])
+    existing = workflows.load(db, [row.workflow_id], skip_definition={row.workflow_id})
     if row.workflow_id in existing:  # ours already (a crash before the answer): answer only
         wf = existing[row.workflow_id]
         _answer(db, row, owner, wf["status"], wf["error_dialog"], now, wf["name"])
@@ -130,7 +130,7 @@ def _take_in(db: WfDatabase, row: RegisteredRequest, settings: IntakeSettings, o
     except TransientIntakeError as exc:
         return _postpone(db, row, owner, settings, vo, now, str(exc))
     _answer(db, row, owner, result.status, None if result.ok else "invalid workflow description", now,
-            _workflow_name(db, row.workflow_id), problems=result.problems)
+            result.name, problems=result.problems)
     return "accepted" if result.ok else "invalid"
 
 
@@ -141,11 +141,6 @@ def _checked_request(row: RegisteredRequest) -> dict:
     if problems:
         raise RefusedRequest("; ".join(f"{p.field}: {p.message}" for p in problems))
     return row.request
-
-
-def _workflow_name(db: WfDatabase, workflow_id: int) -> str | None:
-    found = workflows.load(db, [workflow_id])
-    return found[workflow_id]["name"] if workflow_id in found else None
 
 
 def _answer(db: WfDatabase, row: RegisteredRequest, owner: str, our_status: str, error: str | None, now, name: str | None,
@@ -164,7 +159,7 @@ def _postpone(db: WfDatabase, row: RegisteredRequest, owner: str, settings: Inta
     attempts = int(row.parameters.get("intake_attempts") or 0) + 1
     if attempts >= settings.max_attempts:
         message = f"request could not be taken in after {attempts} attempts; last error: {why}"
-        if row.workflow_id not in workflows.load(db, [row.workflow_id]):
+        if row.workflow_id not in workflows.load(db, [row.workflow_id], skip_definition={row.workflow_id}):
             record_refused_request(db, row.workflow_id, row.request, row.user_name or "unknown", vo,
                                    row.prod_source_label or "user", message, now, actor=ACTOR)
         _answer(db, row, owner, "failed", message, now, None)
