@@ -257,7 +257,10 @@ class CatalogBuilder:
             table.columns[column] = Column("json", table.columns[column].nullable, table.columns[column].default)
 
     def _column(self, table: Table, definition, where) -> set[str]:
-        column = _identifier(_child(definition, "naked_identifier", "quoted_identifier"))
+        """A column definition (CREATE TABLE, Oracle's ALTER TABLE ... ADD (...)) or PostgreSQL's
+        ``ADD COLUMN`` action, whose name sits in a column reference."""
+        name = _child(definition, "naked_identifier", "quoted_identifier") or _child(_child(definition, "column_reference"), "naked_identifier", "quoted_identifier")
+        column = _identifier(name)
         data_type = _child(definition, "data_type")
         args = [int(n.raw) for n in data_type.recursive_crawl("numeric_literal")]
         type_name = " ".join(re.sub(r"\(.*\)", " ", data_type.raw).upper().split())
@@ -384,6 +387,25 @@ def _free_space(statement) -> int | None:
     return 100 - int(match.group(1)) if match.group(1) else int(match.group(2))
 
 
+def _added_columns(statement, backend: str, where: str) -> dict[str, Column]:
+    """The columns an ``ALTER TABLE ... ADD`` adds: PostgreSQL ``ADD COLUMN c type ...`` actions, Oracle
+    ``ADD (c type ..., ...)``; {} for any other ALTER TABLE."""
+    scratch = Table()
+    builder = CatalogBuilder(backend)
+    if backend == "postgres":
+        for action in _children(statement, "alter_table_action_segment"):
+            if _keywords(action)[:1] == ["ADD"]:
+                if builder._column(scratch, action, where):
+                    raise UnsupportedDDL(f"{where}: IS JSON check on an added column")
+    else:
+        for clause in _children(statement, "alter_table_column_clauses"):
+            if _keywords(clause)[:1] == ["ADD"]:
+                for definition in clause.recursive_crawl("column_definition"):
+                    for column in builder._column(scratch, definition, where):  # CLOB CHECK (c IS JSON) is json
+                        scratch.columns[column] = Column("json", scratch.columns[column].nullable, scratch.columns[column].default)
+    return scratch.columns
+
+
 def build_catalog(backend: str, files: list[Path]) -> Catalog:
     builder = CatalogBuilder(backend)
     for path in files:
@@ -456,7 +478,7 @@ def test_expected_objects_exist(catalogs, backend):
     assert set(catalog.tables) == EXPECTED_TABLES
     assert set(catalog.sequences) == EXPECTED_SEQUENCES
     assert set(catalog.views) == EXPECTED_VIEWS
-    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.2.0'", "<expression>")]}
+    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.3.0'", "<expression>")]}
 
 
 @pytest.mark.parametrize("backend", ["oracle", "postgres"])
@@ -632,6 +654,11 @@ class UpgradeActions:
     # (sequence, table, column): the sequence is moved so that its next value is above every table.column
     advanced_sequences: list[tuple[str, str, str]] = field(default_factory=list)
     version: tuple[str, str] | None = None  # (from, to) of the JEDI_WF_SCHEMA_VERSION row
+    added_columns: dict[tuple[str, str], Column] = field(default_factory=dict)  # (table, column) -> its definition
+    backfilled: list[tuple[str, str]] = field(default_factory=list)  # (table, column) an UPDATE fills after adding it
+    created: list[tuple[str, str]] = field(default_factory=list)  # (statement kind, name) of tables, indexes, sequences
+    # the CREATE statements themselves, replayed onto a catalog (parse trees differ between the dialects)
+    create_statements: list = field(default_factory=list, compare=False, repr=False)
 
 
 # inside the Oracle block that advances a sequence: these statements and nothing else
@@ -705,11 +732,28 @@ def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
         elif (backend, kind) in (("oracle", "begin_end_block"), ("postgres", "select_statement")):
             found.advanced_sequences.append(sequence_advance(statement, backend, path.name))
         elif kind == "alter_table_statement":
-            found.free_space[_qualified(_child(statement, "table_reference"))[1]] = _free_space(statement)
+            table = _qualified(_child(statement, "table_reference"))[1]
+            added = _added_columns(statement, backend, f"{path.name}: {table}")
+            if added:
+                found.added_columns.update({(table, c): d for c, d in added.items()})
+            else:
+                found.free_space[table] = _free_space(statement)
         elif kind == "update_statement":
-            to = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "set_clause_list").raw)
-            source = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "where_clause").raw)
-            found.version = (source.group(1) if source else None, to.group(1) if to else None)
+            table = _qualified(_child(statement, "table_reference"))[1]
+            if table == "jedi_wf_schema_version":
+                to = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "set_clause_list").raw)
+                source = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "where_clause").raw)
+                found.version = (source.group(1) if source else None, to.group(1) if to else None)
+            else:  # a backfill: only of a column this script adds (an upgrade never rewrites existing data)
+                for clause in _child(statement, "set_clause_list").recursive_crawl("set_clause", recurse_into=False):
+                    column = _identifier(_child(_child(clause, "column_reference"), "naked_identifier"))
+                    if (table, column) not in found.added_columns:
+                        raise UnsupportedDDL(f"{path.name}: UPDATE of {table}.{column}, which this script does not add")
+                    found.backfilled.append((table, column))
+        elif kind in ("create_table_statement", "create_index_statement", "create_sequence_statement"):
+            reference = _child(statement, "table_reference", "index_reference", "sequence_reference")
+            found.created.append((kind, _qualified(reference)[1]))
+            found.create_statements.append(statement)
         elif kind != "transaction_statement" or statement.raw.upper() != "COMMIT":
             raise UnsupportedDDL(f"{path.name}: no upgrade rule for {kind}")
     return found
@@ -722,7 +766,7 @@ def test_upgrades_chain_from_the_first_release_to_the_fresh_install(backend):
     assert chain and chain[0][0] == "1.0.0"
     for (_, to, _), (source, _, _) in zip(chain, chain[1:]):
         assert to == source
-    assert chain[-1][1] == schema_files.schema_version(backend) == "1.2.0"
+    assert chain[-1][1] == schema_files.schema_version(backend) == "1.3.0"
     for source, to, path in chain:
         assert upgrade_actions(backend, path).version == (source, to), path.name
 
@@ -769,6 +813,11 @@ def test_the_first_release_plus_its_upgrades_is_the_fresh_install(backend):
             upgraded.tables[table].free_space = free
         for sequence in actions.dropped_sequences:
             del upgraded.sequences[sequence]
+        for (table, column), definition in actions.added_columns.items():
+            assert column not in upgraded.tables[table].columns, f"{table}.{column} added twice"
+            upgraded.tables[table].columns[column] = definition
+        for statement in actions.create_statements:
+            getattr(builder, "_" + statement.get_type())(statement, path.name)
         for sequence, table, column in actions.advanced_sequences:  # upstream's sequence, past our ids
             assert sequence in UPSTREAM_NAMES and sequence not in upgraded.sequences, sequence
             assert column in upgraded.tables[table].columns, f"{table}.{column}"
@@ -790,6 +839,25 @@ def test_upgrade_to_1_2_0_moves_workflow_ids_to_upstreams_sequence(backend):
     actions = upgrade_actions(backend, path)
     assert actions.advanced_sequences == [WORKFLOW_ID_SOURCE]
     assert actions.dropped_sequences == ["jedi_wf_workflow_id_seq"]
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_upgrade_to_1_3_0_adds_and_backfills_the_automatic_retry_count(backend):
+    path = next(p for f, t, p in schema_files.upgrade_files(backend) if (f, t) == ("1.2.0", "1.3.0"))
+    actions = upgrade_actions(backend, path)
+    assert actions.added_columns == {("jedi_wf_steps", "auto_retries"): Column("integer", False, "0")}
+    assert actions.backfilled == [("jedi_wf_steps", "auto_retries")]
+
+
+@pytest.mark.parametrize("backend,sql", [
+    ("postgres", "UPDATE doma_panda.jedi_wf_steps SET status = 'failed';"),
+    ("oracle", "UPDATE ATLAS_PANDA.JEDI_WF_STEPS SET status = 'failed';"),
+])
+def test_an_upgrade_may_only_backfill_what_it_adds(tmp_path, backend, sql):
+    path = tmp_path / "1.2.0_to_1.3.0.sql"
+    path.write_text(sql + "\n")
+    with pytest.raises(UnsupportedDDL, match="does not add"):
+        upgrade_actions(backend, path)
 
 
 SEQUENCE_STEPS = {

@@ -155,6 +155,53 @@ def test_an_upgrade_leaves_a_database_of_another_version_alone(pg, scratch_datab
     finally:
         conn.close()
     (path,) = [p for f, t, p in schema_files.upgrade_files("postgres") if f"{f}_to_{t}" == script]
-    with pytest.raises(AssertionError, match="does not exist"):  # the index or sequence the upgrade drops is not there
+    # what the upgrade drops is not there, or what it adds already is: the script stops before the version row
+    with pytest.raises(AssertionError, match="does not exist|already exists"):
         _run(pg, fresh, [(path.name, path.read_text())])
     assert _catalog(pg, fresh)["version"] == [("pandajedi_wf", "9.9.9")]
+
+
+def test_upgrade_to_1_3_0_counts_the_automatic_retries_the_history_holds(pg, scratch_databases):
+    """A 1.2.0 database's steps get ``auto_retries`` = the automatic retries since their last user command, as the
+    processor counted them from the history until 1.2.0; a step without such rows starts at 0."""
+    database, _ = scratch_databases
+    _install_1_0_0(pg, database)
+    chain = schema_files.upgrade_files("postgres")
+    _run(pg, database, [(path.name, path.read_text()) for _, to, path in chain if to != "1.3.0"])
+    history = {  # step id -> (reason, to status) in the order written
+        1: [("automatic retry: JEDI retry of task 7", "retrying"), ("JEDI task 7 is failed", "failed"),
+            ("automatic retry: new JEDI task, generation 1", "defined")],
+        2: [("automatic retry: JEDI retry of task 8", "retrying"), ("user command retry (#3): retry", "defined"),
+            ("automatic retry: new JEDI task, generation 2", "defined")],
+        3: [("JEDI task 9 is failed", "failed"), ("automatic retry dropped: workflow is finishing", "failed")],
+        4: [],
+    }
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO doma_panda.jedi_wf_workflows (workflow_id, user_name, status, creation_time, "
+                        "modification_time) VALUES (1, 'someone', 'running', now(), now())")
+            transition_id = 0
+            for step_id, rows in history.items():
+                cur.execute("INSERT INTO doma_panda.jedi_wf_steps (step_id, workflow_id, node_key, status, creation_time, "
+                            "modification_time) VALUES (%s, 1, %s, 'failed', now(), now())", (step_id, f"00{step_id}"))
+                for reason, to_status in rows:
+                    transition_id += 1
+                    cur.execute("INSERT INTO doma_panda.jedi_wf_transitions (transition_id, entity_type, entity_id, workflow_id, "
+                                "from_status, to_status, reason, actor, transition_time) "
+                                "VALUES (%s, 'step', %s, 1, 'failed', %s, %s, 'test', now())",
+                                (transition_id, step_id, to_status, reason))
+        conn.commit()
+    finally:
+        conn.close()
+    (path,) = [path for _, to, path in chain if to == "1.3.0"]
+    _run(pg, database, [(path.name, path.read_text())])
+    conn = pg.connect("panda", database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT step_id, auto_retries FROM doma_panda.jedi_wf_steps ORDER BY step_id")
+            assert cur.fetchall() == [(1, 2), (2, 1), (3, 0), (4, 0)]
+            cur.execute("SELECT version FROM doma_panda.jedi_wf_schema_version")
+            assert cur.fetchall() == [("1.3.0",)]
+    finally:
+        conn.close()

@@ -46,7 +46,8 @@ CREATE SEQUENCE ATLAS_PANDA.JEDI_WF_STEP_ID_SEQ START WITH 1 INCREMENT BY 1 CACH
 
 -- One row per node instance of a workflow: a loop iteration or a scatter slice is its own row
 -- (node_key tells them apart). task_name is unique so that a step submitted twice after a crash
--- can never produce two JEDI tasks with the same name.
+-- can never produce two JEDI tasks with the same name. auto_retries counts the automatic retries the
+-- processor started since the last user command on the step (its retry policy's budget).
 CREATE TABLE ATLAS_PANDA.JEDI_WF_STEPS (
     step_id              NUMBER(11)     NOT NULL,
     workflow_id          NUMBER(11)     NOT NULL,
@@ -64,6 +65,7 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_STEPS (
     task_name            VARCHAR2(256),
     attempt_nr           NUMBER(9)      DEFAULT 0 NOT NULL,
     generation           NUMBER(9)      DEFAULT 0 NOT NULL,
+    auto_retries         NUMBER(9)      DEFAULT 0 NOT NULL,
     max_attempts         NUMBER(9),
     retry_after          TIMESTAMP,
     task_params          CLOB CHECK (task_params IS JSON),

@@ -46,7 +46,8 @@ CREATE SEQUENCE doma_panda.jedi_wf_step_id_seq START WITH 1 INCREMENT BY 1;
 
 -- One row per node instance of a workflow: a loop iteration or a scatter slice is its own row
 -- (node_key tells them apart). task_name is unique so that a step submitted twice after a crash
--- can never produce two JEDI tasks with the same name.
+-- can never produce two JEDI tasks with the same name. auto_retries counts the automatic retries the
+-- processor started since the last user command on the step (its retry policy's budget).
 CREATE TABLE doma_panda.jedi_wf_steps (
     step_id              BIGINT         NOT NULL,
     workflow_id          BIGINT         NOT NULL,
@@ -64,6 +65,7 @@ CREATE TABLE doma_panda.jedi_wf_steps (
     task_name            VARCHAR(256),
     attempt_nr           INTEGER        DEFAULT 0 NOT NULL,
     generation           INTEGER        DEFAULT 0 NOT NULL,
+    auto_retries         INTEGER        DEFAULT 0 NOT NULL,
     max_attempts         INTEGER,
     retry_after          TIMESTAMP,
     task_params          JSONB,
