@@ -1,0 +1,155 @@
+"""The placement decision (pandajedi_wf.placement.decision): pure, every rule and its reason."""
+
+import itertools
+import random
+
+import pytest
+
+from pandajedi_wf.placement import ParentOutput, bytes_to_move, decide, steering_parameters
+
+MB = 1_000_000
+CANDS = {"Q_A": "A_DISK", "Q_B": "B_DISK", "Q_C": "C_DISK"}
+
+
+def done(task_id, **bytes_at):
+    return ParentOutput(task_id, running=False, bytes_at=bytes_at)
+
+
+def running(task_id, writing_at, **bytes_at):
+    return ParentOutput(task_id, running=True, bytes_at=bytes_at, writing_at=frozenset(writing_at))
+
+
+def test_no_candidates_is_said_and_nothing_chosen():
+    p = decide({}, [done(1, A_DISK=MB)])
+    assert p.chosen == () and not p.restricted and "no candidate" in p.reason
+
+
+def test_task_without_parents_keeps_upstreams_candidates_in_order():
+    p = decide(CANDS, [])
+    assert p.chosen == ("Q_A", "Q_B", "Q_C") and not p.restricted
+    assert "no parent" in p.reason
+
+
+def test_chain_child_goes_where_its_parent_output_is():
+    p = decide(CANDS, [done(7, B_DISK=3 * MB)])
+    assert p.chosen == ("Q_B",) and p.restricted
+    assert p.moved == {"Q_A": 3 * MB, "Q_B": 0, "Q_C": 3 * MB}
+    assert p.best_storage == "B_DISK"
+    assert "parents 7" in p.reason and "Q_B moves 0 B" in p.reason
+
+
+def test_parent_output_split_over_sites_picks_the_larger_share():
+    p = decide(CANDS, [done(7, A_DISK=2 * MB, C_DISK=5 * MB)])
+    assert p.chosen == ("Q_C",)
+    assert p.moved["Q_C"] == 2 * MB and p.moved["Q_A"] == 5 * MB and p.moved["Q_B"] == 7 * MB
+
+
+def test_fan_in_minimises_the_sum_not_the_largest_parent():
+    # the single largest parent is at A, but the two others together hold more at B
+    parents = [done(1, A_DISK=5 * MB), done(2, B_DISK=4 * MB), done(3, B_DISK=4 * MB)]
+    p = decide(CANDS, parents)
+    assert p.chosen == ("Q_B",)
+    assert p.moved == {"Q_A": 8 * MB, "Q_B": 5 * MB, "Q_C": 13 * MB}
+
+
+def test_ties_keep_every_cheapest_candidate_in_upstreams_order():
+    p = decide({"Q_C": "C_DISK", "Q_A": "A_DISK", "Q_B": "B_DISK"}, [done(1, A_DISK=MB, C_DISK=MB)])
+    assert p.chosen == ("Q_C", "Q_A") and p.restricted
+
+
+def test_two_queues_on_one_storage_are_both_kept():
+    p = decide({"Q_B1": "B_DISK", "Q_A": "A_DISK", "Q_B2": "B_DISK"}, [done(1, B_DISK=MB)])
+    assert p.chosen == ("Q_B1", "Q_B2")
+
+
+def test_equal_cost_everywhere_keeps_all_and_says_why():
+    # the data sits at a storage none of upstream's candidates reads from
+    p = decide(CANDS, [done(4, Z_DISK=9 * MB)])
+    assert p.chosen == tuple(CANDS) and not p.restricted
+    assert "every candidate moves 9000000 B" in p.reason and p.best_storage == "Z_DISK"
+
+
+def test_best_storage_outside_the_candidates_is_named_when_restricting():
+    p = decide(CANDS, [done(4, Z_DISK=9 * MB, A_DISK=MB)])
+    assert p.chosen == ("Q_A",)
+    assert "Z_DISK holds most input but serves none of upstream's candidates" in p.reason
+
+
+def test_running_parent_without_output_pulls_the_child_where_it_runs():
+    # noWaitParent: the parent has written nothing yet but runs at C
+    p = decide(CANDS, [running(9, {"C_DISK"})])
+    assert p.chosen == ("Q_C",) and p.best_storage == "C_DISK"
+
+
+def test_running_parent_remainder_is_spread_over_its_sites():
+    parent = running(9, {"A_DISK", "B_DISK"}, A_DISK=4 * MB)
+    # finished 4 MB at A; 4 MB more expected, half at A, half at B
+    assert bytes_to_move("A_DISK", [parent]) == 2 * MB
+    assert bytes_to_move("B_DISK", [parent]) == 4 * MB + 2 * MB
+    assert bytes_to_move("C_DISK", [parent]) == 8 * MB
+    assert decide(CANDS, [parent]).chosen == ("Q_A",)
+
+
+def test_running_and_finished_parent_together():
+    # fan-in with one parent done at A (3 MB) and one still running at B (2 MB so far, 2 MB more expected)
+    parents = [done(1, A_DISK=3 * MB), running(2, {"B_DISK"}, B_DISK=2 * MB)]
+    p = decide(CANDS, parents)
+    assert p.moved == {"Q_A": 4 * MB, "Q_B": 3 * MB, "Q_C": 7 * MB}
+    assert p.chosen == ("Q_B",)
+
+
+def test_ended_parent_adds_nothing_pending_even_with_writing_sites():
+    parent = ParentOutput(3, running=False, bytes_at={"A_DISK": MB}, writing_at=frozenset({"B_DISK"}))
+    assert parent.pending_bytes == 0
+    assert decide(CANDS, [parent]).chosen == ("Q_A",)
+
+
+def test_parents_without_output_anywhere_keep_upstreams_choice():
+    p = decide(CANDS, [done(1), done(2)])
+    assert p.chosen == tuple(CANDS) and not p.restricted
+    assert "no output yet" in p.reason and p.best_storage is None
+
+
+def test_negative_bytes_are_refused_with_the_task_named():
+    with pytest.raises(ValueError, match="parent task 5"):
+        ParentOutput(5, running=False, bytes_at={"A_DISK": -1})
+
+
+def test_steering_parameters_only_when_restricted():
+    assert steering_parameters(decide(CANDS, [done(1, B_DISK=MB)])) == {"includedSite": ["Q_B"]}
+    assert steering_parameters(decide(CANDS, [])) == {}
+
+
+def test_exhaustively_the_chosen_candidates_are_exactly_the_cheapest():
+    storages = ["A_DISK", "B_DISK", "C_DISK", "Z_DISK"]
+    rng = random.Random(11)
+    for n_parents in range(0, 4):
+        for _ in range(200):
+            parents = []
+            for i in range(n_parents):
+                held = {s: rng.choice([0, MB, 3 * MB]) for s in rng.sample(storages, rng.randint(0, 3))}
+                writing = frozenset(rng.sample(storages, rng.randint(0, 2))) if rng.random() < 0.4 else frozenset()
+                parents.append(ParentOutput(i, running=bool(writing), bytes_at=held, writing_at=writing))
+            names = rng.sample(sorted(CANDS), rng.randint(1, 3))
+            cands = {n: CANDS[n] for n in names}
+            p = decide(cands, parents)
+            costs = {n: bytes_to_move(cands[n], parents) for n in names}
+            assert p.chosen and set(p.chosen) <= set(names)
+            assert list(p.chosen) == [n for n in names if n in p.chosen]  # upstream's order
+            if p.restricted:
+                assert all(costs[c] == min(costs.values()) for c in p.chosen)
+                assert all(costs[n] > min(costs.values()) for n in names if n not in p.chosen)
+            else:
+                assert p.chosen == tuple(names)
+
+
+def test_bytes_to_move_is_additive_over_parents():
+    a, b = done(1, A_DISK=MB, B_DISK=2 * MB), running(2, {"C_DISK", "A_DISK"}, C_DISK=MB)
+    for s in ("A_DISK", "B_DISK", "C_DISK", "Z_DISK"):
+        assert bytes_to_move(s, [a, b]) == bytes_to_move(s, [a]) + bytes_to_move(s, [b])
+
+
+def test_order_of_parents_does_not_matter():
+    parents = [done(1, A_DISK=MB), done(2, B_DISK=2 * MB), running(3, {"C_DISK"})]
+    answers = {decide(CANDS, list(perm)).chosen for perm in itertools.permutations(parents)}
+    assert answers == {("Q_B",)}
