@@ -14,10 +14,10 @@ nodes and a three-step chain is drawn as it is.
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Mapping
 
-_SEGMENT = re.compile(r"^(?P<tag>[^/]*?)(?:s\d+)?(?:i\d+)?$")
+from pandajedi_wf.workflow.critical_path import template_of
+
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 64, 70, 22, 24
 
@@ -27,10 +27,6 @@ AGGREGATE_ORDER = (
     "registered", "parsed", "finished", "cancelled", "done", "skipped", "retired",
 )
 ENDED = frozenset({"done", "finished", "failed", "cancelled", "skipped", "retired"})
-
-
-def template_of(node_key: str) -> str:
-    return "/".join(_SEGMENT.match(seg).group("tag") for seg in node_key.split("/"))
 
 
 def aggregate_status(statuses: Iterable[str]) -> str:

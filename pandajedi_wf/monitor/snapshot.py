@@ -7,13 +7,13 @@ Times are strings ``YYYY-MM-DD HH:MM:SS`` (naive UTC, PanDA's convention) with a
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig
 from pandajedi_wf.carousel.source_choice import byte_window, mean_file_bytes
 from pandajedi_wf.carousel.state import Load
+from pandajedi_wf.workflow.critical_path import container_of, effective_parents  # noqa: F401 (container_of: the monitor's name for it)
 
 # seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
 DEFAULT_PERIODS = {"wf_processor": 60, "wf_carousel": 300}
@@ -170,44 +170,15 @@ def status_rank(status: str) -> int:
     return _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)
 
 
-_LOOP_ITERATION = re.compile(r"i\d+$")
-
-
-def container_of(node_key: str, keys: set[str] | frozenset[str]) -> str | None:
-    """The sub-workflow, scatter or loop step whose body holds ``node_key`` (``007s0/001`` -> ``007s0``,
-    ``004s1i2/001`` -> ``004s1``), when that step is among ``keys``."""
-    if "/" not in node_key:
-        return None
-    outer = node_key.rsplit("/", 1)[0]
-    for candidate in (outer, _LOOP_ITERATION.sub("", outer)):
-        if candidate in keys:
-            return candidate
-    return None
-
-
 def dag_depths(steps: Iterable[Mapping]) -> dict[str, int]:
     """Depth of each step in its DAG: 0 without parents among the steps, else one more than its deepest parent.
 
     Body steps of a sub-workflow (or scatter/loop) come after their container, and a step that depends on a container
-    comes after the container's whole body, so the levels read in execution order. Parent keys naming no listed step
-    (a truncated list) are ignored; a cycle, which the engine never writes, is cut rather than looped on.
+    comes after the container's whole body (``critical_path.effective_parents``), so the levels read in execution
+    order. Parent keys naming no listed step (a truncated list) are ignored; a cycle, which the engine never writes,
+    is cut rather than looped on.
     """
-    steps = list(steps)
-    keys = frozenset(s["node_key"] for s in steps)
-    container = {k: container_of(k, keys) for k in keys}
-    body: dict[str, set[str]] = {}
-    for key in keys:
-        outer = container[key]
-        while outer is not None:
-            body.setdefault(outer, set()).add(key)
-            outer = container[outer]
-    parents: dict[str, list[str]] = {}
-    for s in steps:
-        declared = [p for p in (s.get("parent_keys") or []) if isinstance(p, str) and p in keys]
-        implied = {container[s["node_key"]]} - {None}
-        for p in declared:
-            implied |= body.get(p, set())
-        parents[s["node_key"]] = sorted(set(declared) | implied - {s["node_key"]})
+    parents = effective_parents({s["node_key"]: s.get("parent_keys") or [] for s in steps})
     depth: dict[str, int] = {}
     for start in parents:
         stack = [(start, False)]
