@@ -1,0 +1,106 @@
+"""carousel.task_routing: which tasks our refiner plugin pre-stages, what it hides from upstream's carousel."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from pandajedi_wf.carousel.task_routing import (
+    Routing,
+    RoutingPolicy,
+    RoutingPolicyError,
+    apply_routing,
+    hide_from_upstream_carousel,
+    provokable,
+    route,
+)
+
+NOBODY = RoutingPolicy()
+ALICE = RoutingPolicy.parse("Alice Example|bob")
+EVERYONE = RoutingPolicy.parse("ALL")
+
+
+def anal(**extra):
+    return {"taskType": "anal", "prodSourceLabel": "user", "userName": "Alice Example", **extra}
+
+
+def prod(**extra):
+    return {"taskType": "prod", "prodSourceLabel": "managed", "userName": "prodsys", **extra}
+
+
+def test_policy_parses_user_names_with_spaces_and_refuses_all_beside_names():
+    assert ALICE.prestaging_users == {"Alice Example", "bob"} and not ALICE.all_users
+    assert EVERYONE.all_users and RoutingPolicy.parse(" ").prestaging_users == frozenset()
+    with pytest.raises(RoutingPolicyError, match="wf_carousel_prestaging_users: ALL stands alone"):
+        RoutingPolicy.parse("ALL|bob")
+
+
+@pytest.mark.parametrize("policy", [NOBODY, ALICE, EVERYONE])
+@pytest.mark.parametrize("make", [anal, prod])
+def test_an_explicit_choice_of_the_task_stands_whatever_the_policy(policy, make):
+    assert route(make(inputPreStaging=True), policy).input_prestaging is True
+    assert route(make(inputPreStaging=False), policy).input_prestaging is False
+    assert route(make(inputPreStaging="yes"), policy).input_prestaging is False  # upstream sets IS=1 only for true
+    assert route(make(inputPreStaging=True, noInput=True), policy) == Routing(False, "the task has no input")
+
+
+@pytest.mark.parametrize("keys", [("toStaging",), ("panda_data_carousel",), ("toStaging", "panda_data_carousel")])
+def test_asking_for_upstreams_carousel_is_pre_staging_by_ours_and_the_keys_are_dropped(keys):
+    params = prod(**{k: True for k in keys})
+    routing = route(params, NOBODY)
+    assert routing.input_prestaging and routing.dropped == keys and "staged by ours" in routing.reason
+    apply_routing(params, routing)
+    assert params == prod(inputPreStaging=True)
+
+
+def test_upstream_carousel_keys_are_dropped_even_when_the_task_refuses_pre_staging():
+    params = prod(toStaging=True, inputPreStaging=False)
+    routing = route(params, EVERYONE)
+    assert (routing.input_prestaging, routing.dropped) == (False, ("toStaging",))
+    apply_routing(params, routing)
+    assert params == prod(inputPreStaging=False)
+
+
+def test_an_analysis_task_is_pre_staged_exactly_where_upstream_would_by_early_access_users():
+    """Every combination of user, partial-input key and policy: pre-staged iff the task reads all its input and the
+    policy names its user (or ALL)."""
+    partial_keys = ("nFiles", "nEvents", "skipFilesUsedBy")
+    for user, partial, policy in itertools.product(("Alice Example", "carol"), (None, *partial_keys), (NOBODY, ALICE, EVERYONE)):
+        params = anal(userName=user, **({partial: 10} if partial else {}))
+        expected = partial is None and (policy.all_users or user in policy.prestaging_users)
+        routing = route(params, policy)
+        assert routing.input_prestaging is expected, (user, partial, policy, routing)
+        if partial:
+            assert partial in routing.reason
+
+
+@pytest.mark.parametrize("params", [prod(), anal(prodSourceLabel="managed"), {"taskType": "anal", "prodSourceLabel": "user"} | {"noInput": True}])
+def test_other_tasks_are_not_pre_staged_by_policy(params):
+    assert route(params, EVERYONE).input_prestaging is False
+
+
+def test_apply_routing_sets_the_decision_and_leaves_an_unset_flag_unset():
+    params = anal()
+    apply_routing(params, route(params, EVERYONE))
+    assert params["inputPreStaging"] is True
+    params = anal()
+    apply_routing(params, route(params, NOBODY))
+    assert "inputPreStaging" not in params
+
+
+def test_hiding_keeps_the_flag_in_what_is_stored_and_removes_it_from_the_live_dict():
+    live = {"taskName": "t", "inputPreStaging": True}
+    stored = hide_from_upstream_carousel(live, live)  # Gen/AtlasAnal refiners store the very dict
+    assert live == {"taskName": "t"} and stored == {"taskName": "t", "inputPreStaging": True} and stored is not live
+    live = {"inputPreStaging": True}
+    assert hide_from_upstream_carousel(live, None) is None and live == {}  # AtlasProd refiner stores nothing
+    live = {"inputPreStaging": False}
+    assert hide_from_upstream_carousel(live, live) is live and live == {"inputPreStaging": False}
+
+
+def test_upstreams_watchdog_may_provoke_only_tasks_our_carousel_does_not_hold():
+    pending = {1: ["a"], 2: ["b", "c"], 3: []}
+    assert provokable(pending, {2}) == {1: ["a"], 3: []}
+    assert provokable(pending, []) == pending
+    assert provokable(pending, [1, 2, 3, 4]) == {}
