@@ -2,7 +2,7 @@ import pytest
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import load_config
-from pandajedi_wf.carousel.progress import FAIL, SWITCH, WAIT, is_stuck, lifetime_extension, next_source, stuck_verdict, updated_throughput
+from pandajedi_wf.carousel.progress import BOOST, FAIL, SWITCH, WAIT, is_stuck, rule_priority, lifetime_extension, next_source, stuck_verdict, updated_throughput
 from pandajedi_wf.carousel.state import Load
 from pandajedi_wf.core.lifecycle import IllegalTransition
 
@@ -39,8 +39,39 @@ def test_queue_drain_time_extends_the_timeout():
     assert verdict(last_progress_at=750.0, queue_drain_seconds=100.0).action == SWITCH
 
 
-def test_all_remaining_files_stuck_switches_immediately():
-    assert verdict(last_progress_at=999.0, files_replicating=0, files_stuck=2).action == SWITCH
+def test_stuck_files_are_boosted_first_then_switched_once_the_boost_did_not_help():
+    v = verdict(last_progress_at=999.0, files_replicating=0, files_stuck=2, error="TRANSFER_FAILED: tape error")
+    assert (v.action, v.dead_source) == (BOOST, None) and "boost_rule" in v.reason
+    assert verdict(last_progress_at=999.0, files_stuck=2, boosted_at=990.0).action == WAIT  # the repairer's turn
+    wait = CONFIG.boost_wait_seconds
+    assert verdict(now=990.0 + wait - 1, last_progress_at=989.0, files_stuck=2, boosted_at=990.0).action == WAIT
+    v = verdict(now=990.0 + wait, last_progress_at=989.0, files_stuck=2, boosted_at=990.0)
+    assert (v.action, v.source, v.dead_source) == (SWITCH, "MID", None) and "after boost_rule" in v.reason
+
+
+def test_no_sources_marks_the_source_dead_and_moves_at_once_without_a_boost():
+    error = "RequestErrMsg.NO_SOURCES:RequestState.NO_SOURCES"
+    v = verdict(last_progress_at=999.0, files_stuck=1, error=error)
+    assert (v.action, v.source, v.dead_source) == (SWITCH, "MID", "FAST")
+    # every source tried: a retry goes to the best one that did not answer NO_SOURCES, never to a dead one
+    v = verdict(last_progress_at=999.0, files_stuck=1, error=error, tried=("FAST", "MID", "SLOW"), dead=("MID",), switches=1)
+    assert (v.action, v.source, v.dead_source) == (SWITCH, "SLOW", "FAST")
+    v = verdict(last_progress_at=999.0, files_stuck=1, error=error, current="SLOW", dead=("MID", "FAST"), switches=1)
+    assert v.action == FAIL and "no usable source left (NO_SOURCES from MID, FAST, SLOW)" in v.reason and v.dead_source == "SLOW"
+
+
+@pytest.mark.parametrize(
+    "place, n, waited, expected",
+    [(0, 3, 0, 4), (1, 3, 0, 3), (2, 3, 0, 2), (0, 1, 0, 4), (5, 6, 0, 2), (3, 6, 0, 3), (2, 3, 3600 * 12, 3), (2, 3, 3600 * 36, 5), (0, 3, 1e9, 5)],
+)
+def test_rule_priority_follows_the_place_in_the_tape_queue_and_rises_with_waiting(place, n, waited, expected):
+    assert rule_priority(place, n, waited, load_config({})) == expected
+
+
+def test_rule_priority_refuses_a_place_outside_the_queue_and_ageing_can_be_off():
+    with pytest.raises(ValueError, match="place 3 is not in a queue of 3"):
+        rule_priority(3, 3, 0, CONFIG)
+    assert rule_priority(2, 3, 1e9, load_config({"priority_age_step_seconds": 0})) == 2
 
 
 def test_out_of_switches_fails():

@@ -69,7 +69,8 @@ def recall_lead_seconds(request: StagingRequest, throughput, config: CarouselCon
     return min(float(cap), request.n_bytes / max(rates))
 
 
-def _priority_key(request: StagingRequest, throughput, config: CarouselConfig) -> tuple:
+def queue_order_key(request: StagingRequest, throughput, config: CarouselConfig) -> tuple:
+    """A request's place in the queue inside its share: priority, then age (a long recall counting older)."""
     return (-request.task_priority, request.created_at - recall_lead_seconds(request, throughput, config), request.request_id)
 
 
@@ -145,7 +146,7 @@ def admit(config: CarouselConfig, queued: Iterable[StagingRequest], load: Carous
     held: list[Hold] = []
 
     to_recall = []
-    for r in sorted(queued, key=lambda r: _priority_key(r, load.throughput, config)):
+    for r in sorted(queued, key=lambda r: queue_order_key(r, load.throughput, config)):
         if not r.on_disk:
             to_recall.append(r)
         elif r.destination in config.excluded_destinations:

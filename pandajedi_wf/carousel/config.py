@@ -68,6 +68,9 @@ class CarouselConfig:
     rule_retry_factor: float = 2.0  # each further failure multiplies the wait
     rule_retry_cap_seconds: int = 6 * 3600  # longest wait between two attempts
     rule_max_attempts: int = 8  # attempts before a request fails for good
+    # -- what Rucio offers (see progress: boost, NO_SOURCES, priority) --
+    boost_wait_seconds: int = 3600  # a rule still STUCK this long after boost_rule gets a new source
+    priority_age_step_seconds: int = 12 * 3600  # a rule's Rucio priority rises by one per this much waiting (0: never)
 
     def tape(self, name: str) -> TapeLimits:
         return self.tapes.get(name, self.default_tape)
@@ -208,6 +211,8 @@ _SCALARS = {
     "rule_retry_factor": _factor,
     "rule_retry_cap_seconds": _count,
     "rule_max_attempts": _at_least_one,
+    "boost_wait_seconds": _count,
+    "priority_age_step_seconds": _count,
 }
 _OPTIONAL_COUNTS = {"default_disk_buffer_bytes", "user_max_bytes", "user_max_files"}
 

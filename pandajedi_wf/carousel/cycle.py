@@ -19,10 +19,20 @@ from typing import Iterable
 from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress, StagingDDM
 
 from . import lifecycle as lc
-from .admission import admit
+from .admission import queue_order_key, admit
 from .rule_errors import rule_retry
 from .config import CarouselConfig
-from .progress import FAIL, SWITCH, expected_delivery_seconds, last_progress_time, lifetime_extension, stuck_verdict, updated_throughput
+from .progress import (
+    BOOST,
+    FAIL,
+    SWITCH,
+    expected_delivery_seconds,
+    last_progress_time,
+    lifetime_extension,
+    rule_priority,
+    stuck_verdict,
+    updated_throughput,
+)
 from .source_choice import Recall, expected_completion_seconds, rebalance
 from .state import CarouselLoad, Load, StagingRequest
 
@@ -46,6 +56,10 @@ class RequestRecord:
     error: str = ""
     rule_attempts: int = 0  # failed rule creations since the request was last admitted with success
     retry_after: float = 0.0  # a request queued again after a failed rule creation waits for this time
+    bytes_done: int | None = None  # bytes on disk, summed from the rule's OK locks (None: not read yet)
+    boosted_at: float = 0.0  # when boost_rule was sent for the rule's STUCK files (0: not since they stuck)
+    dead: tuple[str, ...] = ()  # sources that answered NO_SOURCES for this dataset: never chosen again
+    rule_priority: int = 0  # the Rucio priority we last set on the rule (0: none set, Rucio's default 3)
 
     def due(self, now: float) -> bool:
         return self.retry_after <= now
@@ -57,6 +71,8 @@ class RequestRecord:
     @property
     def bytes_left(self) -> int:
         r = self.request
+        if self.bytes_done is not None:
+            return max(r.n_bytes - self.bytes_done, 0)
         return r.n_bytes * self.files_left // r.n_files if r.n_files else 0
 
 
@@ -114,6 +130,8 @@ class CycleReport:
     rule_retries: int = 0  # rule creations failed transiently: queued again after a back-off
     extended: int = 0
     rebalanced: int = 0  # recalls moved, before their first file, to a tape running dry
+    boosted: int = 0  # rules with STUCK files boosted (boost_rule)
+    reprioritised: int = 0  # rules given a new Rucio priority (their place in the tape queue changed)
     errors: list[str] = field(default_factory=list)
     held: dict[str, int] = field(default_factory=dict)  # reason -> count
 
@@ -191,10 +209,20 @@ def _follow(
             report.requeued += 1
             continue
         gained = rule.locks_ok - rec.files_done
+        staged_bytes = rec.bytes_done
+        if gained != 0 or (rule.locks_ok and staged_bytes is None):
+            try:  # exact bytes on disk from the OK locks (Rucio's rule counts files only)
+                staged_bytes = sum(f.n_bytes for f in ddm.list_staged_files(rec.rule_id))
+            except Exception as exc:  # contained to this request: fall back to the estimate from file counts
+                report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
+                staged_bytes = None
         if gained > 0 and rec.source is not None and rec.request.n_files:
-            delivered[rec.source] = delivered.get(rec.source, 0) + rec.request.n_bytes * gained // rec.request.n_files
+            before = rec.request.n_bytes - rec.bytes_left
+            after = staged_bytes if staged_bytes is not None else rec.request.n_bytes * rule.locks_ok // rec.request.n_files
+            delivered[rec.source] = delivered.get(rec.source, 0) + max(after - before, 0)
         seen = last_progress_time(rec.files_done, rule.locks_ok, rec.last_progress_at, now)
-        rec = book.save(rec, lc.STAGING, files_done=rule.locks_ok, last_progress_at=seen)
+        boosted_at = 0.0 if rule.locks_stuck == 0 and gained > 0 else rec.boosted_at  # a boost that worked is spent
+        rec = book.save(rec, lc.STAGING, files_done=rule.locks_ok, bytes_done=staged_bytes, last_progress_at=seen, boosted_at=boosted_at)
         if rule.locks_ok >= rec.request.n_files:
             book.save(rec, lc.DONE, done_at=now)
             report.done += 1
@@ -225,8 +253,20 @@ def _follow(
             tapes=load.tapes,
             throughput=throughput,
             config=config,
+            error=rule.error,
+            boosted_at=rec.boosted_at,
+            dead=rec.dead,
         )
-        if verdict.action == SWITCH:
+        dead = tuple(dict.fromkeys(rec.dead + ((verdict.dead_source,) if verdict.dead_source else ())))
+        if verdict.action == BOOST:
+            try:
+                ddm.boost_rule(rec.rule_id)
+            except Exception as exc:  # contained to this request; boosted again next cycle
+                report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
+                continue
+            book.save(rec, lc.STAGING, boosted_at=now, error=verdict.reason)
+            report.boosted += 1
+        elif verdict.action == SWITCH:
             rec = book.save(
                 rec,
                 lc.SWITCHING,
@@ -236,11 +276,13 @@ def _follow(
                 tried=tuple(dict.fromkeys(rec.tried + (rec.source, verdict.source))),
                 last_progress_at=now,
                 error=verdict.reason,
+                boosted_at=0.0,
+                dead=dead,
             )
             _switch(book, ddm, rec, report)
             report.switched += 1
         elif verdict.action == FAIL:
-            book.save(rec, lc.FAILED, error=verdict.reason)
+            book.save(rec, lc.FAILED, error=verdict.reason, dead=dead)
             report.failed += 1
             try:
                 ddm.delete_rule(rec.rule_id)
@@ -305,7 +347,30 @@ def run_cycle(
     for hold in decision.held:
         report.held[hold.reason] = report.held.get(hold.reason, 0) + 1
     _rebalance(config, book, ddm, now, throughput, report)
+    _prioritise(config, book, ddm, now, throughput, report)
     return report
+
+
+def _prioritise(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport) -> None:
+    """Give each staging rule the Rucio priority of its place in its tape's queue (``progress.rule_priority``), in
+    admission order; set only when it changed, so a steady queue costs no call."""
+    by_tape: dict[str, list[RequestRecord]] = {}
+    for rec in book.records([lc.STAGING]):
+        if rec.rule_id and rec.source:
+            by_tape.setdefault(rec.source, []).append(rec)
+    for recs in by_tape.values():
+        recs.sort(key=lambda rec: queue_order_key(rec.request, throughput, config))
+        for place, rec in enumerate(recs):
+            wanted = rule_priority(place, len(recs), now - rec.request.created_at, config)
+            if wanted == (rec.rule_priority or 3):
+                continue
+            try:
+                ddm.set_rule_priority(rec.rule_id, wanted)
+            except Exception as exc:  # contained to this request; set next cycle
+                report.errors.append(f"{rec.request.dataset}: {_failure(exc)[1]}")
+                continue
+            book.save(rec, lc.STAGING, rule_priority=wanted)
+            report.reprioritised += 1
 
 
 def _rebalance(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport) -> None:

@@ -1,7 +1,10 @@
 """Following a staging rule: stuck detection, the next source to try, lifetime extension, throughput.
 
-Upstream leaves stuck rules to humans.  Here a request is stuck when every remaining file is stuck in
-Rucio, or when no file arrived for ``hang_factor`` times its expected delivery time (the time its tape
+Upstream leaves stuck rules to humans.  Here, STUCK locks (Rucio gave up on a file for now) are first
+answered with ``boost_rule`` (Rucio's judge-repairer requeues them at its next pass instead of after its
+delay); a rule still stuck ``boost_wait_seconds`` after its boost gets a new source.  A rule whose error is
+Rucio's ``NO_SOURCES`` is not boosted: that source cannot serve the dataset, so it is marked dead for the
+request (never chosen again) and the rule moves at once.  Besides, a request is stuck when no file arrived for ``hang_factor`` times its expected delivery time (the time its tape
 needs to drain everything in flight, plus the pipeline delay: mount, one batch per drive, one cycle), or
 at the latest after ``stuck_timeout_seconds`` beyond that drain.  Rucio counts a silently lost file and
 one waiting for a retry at the back of the queue both as "replicating"; the drain term is what keeps
@@ -15,20 +18,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from pandajedi_wf.ddm.adapter import no_sources
+
 from .config import CarouselConfig
 from .source_choice import pipeline_delay_seconds, rank_sources, throughput_of
 from .state import Load
 
 WAIT = "wait"
+BOOST = "boost"
 SWITCH = "switch"
 FAIL = "fail"
 
 
 @dataclass(frozen=True)
 class StuckVerdict:
-    action: str  # wait | switch | fail
+    action: str  # wait | boost | switch | fail
     source: str | None = None
     reason: str = ""
+    dead_source: str | None = None  # the current source answered NO_SOURCES: never use it again for this request
 
 
 def last_progress_time(previous_files_done: int, files_done: int, previous_time: float, now: float) -> float:
@@ -73,10 +80,12 @@ def next_source(
     tapes: Mapping[str, Load],
     throughput: Mapping[str, float],
     config: CarouselConfig,
+    dead: Iterable[str] = (),
 ) -> str | None:
-    """The tape to switch to: best untried one, else the best of all (a retry); None if no tape is usable."""
+    """The tape to switch to: best untried one, else the best of all (a retry); never a ``dead`` one (it answered
+    NO_SOURCES); None if no tape is usable."""
     tried = set(tried) | ({current} if current else set())
-    ranked = rank_sources(candidates, n_bytes_left, tapes, throughput, config)
+    ranked = [s for s in rank_sources(candidates, n_bytes_left, tapes, throughput, config) if s not in set(dead)]
     untried = [s for s in ranked if s not in tried]
     if untried:
         return untried[0]
@@ -99,8 +108,25 @@ def stuck_verdict(
     tapes: Mapping[str, Load],
     throughput: Mapping[str, float],
     config: CarouselConfig,
+    error: str | None = None,
+    boosted_at: float = 0.0,
+    dead: Iterable[str] = (),
 ) -> StuckVerdict:
-    """Wait, switch to a named source, or fail: the whole stuck-rule policy in one place."""
+    """Wait, boost, switch to a named source, or fail: the whole stuck-rule policy in one place.
+
+    ``error`` is Rucio's rule error, ``boosted_at`` when the rule was last boosted since its files stuck (0: not),
+    ``dead`` the sources that already answered NO_SOURCES for this request."""
+    dead = tuple(dead)
+    if files_stuck > 0 and no_sources(error):
+        why = f"{files_stuck} file(s) stuck with NO_SOURCES on {current}: {error}"
+        return _move(why, switches, current, tried, candidates, n_bytes_left, tapes, throughput, config, dead + ((current,) if current else ()), current)
+    if files_stuck > 0 and not boosted_at:
+        return StuckVerdict(BOOST, current, f"{files_stuck} file(s) stuck ({error or 'no error given'}): boost_rule")
+    if files_stuck > 0 and now - boosted_at >= config.boost_wait_seconds:
+        why = f"{files_stuck} file(s) still stuck {now - boosted_at:.0f} s after boost_rule ({error or 'no error given'})"
+        return _move(why, switches, current, tried, candidates, n_bytes_left, tapes, throughput, config, dead, None)
+    if files_stuck > 0:
+        return StuckVerdict(WAIT)  # boosted: Rucio's judge-repairer requeues the files
     if not is_stuck(
         last_progress_at,
         now,
@@ -113,12 +139,30 @@ def stuck_verdict(
         return StuckVerdict(WAIT)
     idle = now - last_progress_at
     why = f"{files_stuck} stuck / {files_replicating} replicating files, no progress for {idle:.0f} s"
+    return _move(why, switches, current, tried, candidates, n_bytes_left, tapes, throughput, config, dead, None)
+
+
+def _move(why, switches, current, tried, candidates, n_bytes_left, tapes, throughput, config, dead, dead_source) -> StuckVerdict:
+    """Switch to the next source, or fail when out of switches or of sources."""
     if switches >= config.max_source_switches:
-        return StuckVerdict(FAIL, None, f"{why}; {switches} source switches already used")
-    source = next_source(current, tried, candidates, n_bytes_left, tapes, throughput, config)
+        return StuckVerdict(FAIL, None, f"{why}; {switches} source switches already used", dead_source)
+    source = next_source(current, tried, candidates, n_bytes_left, tapes, throughput, config, dead)
     if source is None:
-        return StuckVerdict(FAIL, None, f"{why}; no usable source left")
-    return StuckVerdict(SWITCH, source, why)
+        gone = f" (NO_SOURCES from {', '.join(dead)})" if dead else ""
+        return StuckVerdict(FAIL, None, f"{why}; no usable source left{gone}", dead_source)
+    return StuckVerdict(SWITCH, source, why, dead_source)
+
+
+def rule_priority(place: int, in_queue: int, waited_seconds: float, config: CarouselConfig) -> int:
+    """Rucio transfer priority (1 lowest .. 5 highest) of a rule from the request's place in its tape's queue
+    (0 = first of ``in_queue`` in admission order): the first third 4, the middle third 3, the last third 2, raised
+    by one for every ``priority_age_step_seconds`` its tasks have waited since the request was made, up to 5."""
+    if in_queue <= 0 or not 0 <= place < in_queue:
+        raise ValueError(f"place {place} is not in a queue of {in_queue}")
+    base = 4 - (3 * place) // in_queue  # 4, 3, 2 by thirds
+    step = config.priority_age_step_seconds
+    raised = int(max(waited_seconds, 0.0) // step) if step else 0
+    return max(1, min(5, base + raised))
 
 
 def lifetime_extension(expires_at: float | None, now: float, config: CarouselConfig) -> int | None:

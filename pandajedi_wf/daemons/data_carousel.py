@@ -23,16 +23,18 @@ end of the cycle); a process that does not get it skips the cycle.  Guarded UPDA
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
-from pandajedi_wf.carousel.config import CarouselConfig, load_config
+from pandajedi_wf.carousel.config import CarouselConfig, CarouselConfigError, load_config
+from pandajedi_wf.carousel.rule_errors import PERMANENT, error_class
 from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
 from .carousel_book import DbBook
 from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.core import jedi_statuses
-from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM
+from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM, canonical_dataset, spellings
 from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_relations, staging_requests, tape_stats
 from pandajedi_wf.taskbuffer.carousel_jedi import TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
@@ -60,6 +62,29 @@ def carousel_config(db: WfDatabase, vo: str | None, config: CarouselConfig | Map
     if config is None:
         config = carousel_jedi.read_config_document(db, vo)
     return load_config(config)
+
+
+# activities each DDM client has accepted (checked once per process and activity, at the first cycle)
+_ACCEPTED_ACTIVITIES: "weakref.WeakKeyDictionary[StagingDDM, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
+
+
+def check_rule_activity(ddm: StagingDDM, config: CarouselConfig, notes: _Notes) -> None:
+    """The configured ``rule_activity`` must be one DDM's schema accepts, or every rule would be refused for good:
+    asked once (``validate_activity``, which creates nothing) before the first cycle that would create rules. A
+    refusal is a configuration error (CarouselConfigError, recorded by ``daemons.common.run_cycle``; no cycle runs
+    until it is fixed); DDM unreachable only defers the check to the next cycle."""
+    key = (config.rule_activity, config.default_destination)
+    accepted = _ACCEPTED_ACTIVITIES.setdefault(ddm, set())
+    if key in accepted:
+        return
+    try:
+        ddm.validate_activity(config.rule_activity, config.default_destination)
+    except DDMError as exc:
+        if error_class(exc.kind) == PERMANENT:
+            raise CarouselConfigError(f"carousel config: 'rule_activity' {config.rule_activity!r} is refused by DDM ({exc.kind}): {exc}") from exc
+        notes.errors.append(f"rule_activity not checked yet: {exc}")
+        return
+    accepted.add(key)
 
 
 # ---- intake -------------------------------------------------------------------------------------------------
@@ -94,20 +119,26 @@ def request_for(dataset: str, tasks: list[TaskNeed], replicas: list[Replica], co
 
 
 def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, stats: CycleStats, notes: _Notes) -> None:
+    """One request per dataset whatever the tasks call it: 'scope:name' and 'name' are the same dataset, so requests
+    are keyed by the canonical 'scope:name' (``ddm.adapter.canonical_dataset``); JEDI calls keep each task's own
+    spelling (``release`` looks the task's files up under both)."""
     needs = carousel_jedi.tasks_needing_staging(db)
     if not needs:
         return
     # a (task, dataset) already served by an active request, or whose request failed for good (the task was told
     # in its errorDialog), is not requested again: a failed recall would otherwise be retried every cycle
-    related = staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], (*staging_requests.ACTIVE, lc.FAILED))
+    related = {
+        (tid, canonical_dataset(ds))
+        for tid, ds in staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], (*staging_requests.ACTIVE, lc.FAILED))
+    }
     wanted: dict[str, list[TaskNeed]] = {}
     for need in needs:
-        for dataset in need.datasets:
+        for dataset in dict.fromkeys(canonical_dataset(d) for d in need.datasets):
             if (need.jedi_task_id, dataset) not in related:
                 wanted.setdefault(dataset, []).append(need)
     if not wanted:
         return
-    active = staging_requests.active_by_dataset(db, wanted)
+    active = _active_requests(db, wanted)
     new = sorted(d for d in wanted if d not in active)
     replicas: dict[str, list[Replica]] = {}
     if new:
@@ -127,7 +158,7 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
                 continue
             request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR)
             if request_id is None:  # another process inserted it between our read and our insert
-                rec = staging_requests.active_by_dataset(db, [dataset]).get(dataset)
+                rec = _active_requests(db, [dataset]).get(dataset)
                 if rec is None:
                     continue
                 stats.add("requests_raced")
@@ -136,7 +167,13 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
         if rec is not None:
             request_id = rec.request.request_id
             staging_requests.raise_priority(db, request_id, max(t.priority for t in tasks), now)
-        stats.add("relations_added", staging_relations.add(db, request_id, [t.jedi_task_id for t in tasks], now))
+        stats.add("relations_added", staging_relations.add(db, request_id, sorted({t.jedi_task_id for t in tasks}), now))
+
+
+def _active_requests(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
+    """The active request of each canonical dataset name, whichever spelling its row was stored under."""
+    found = staging_requests.active_by_dataset(db, [spelling for d in datasets for spelling in spellings(d)])
+    return {canonical_dataset(name): rec for name, rec in found.items()}
 
 
 # ---- release and retire -------------------------------------------------------------------------------------
@@ -171,7 +208,10 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
                 statuses[tid] = "staged"
         if not tasks or rec.files_done == 0:
             continue
-        waiting = carousel_jedi.staging_files(db, tasks, rec.request.dataset)
+        waiting: dict[int, dict[str, int]] = {}
+        for spelling in spellings(rec.request.dataset):  # each task names the dataset its own way
+            for tid, files in carousel_jedi.staging_files(db, tasks, spelling).items():
+                waiting.setdefault(tid, {}).update(files)
         if waiting:
             try:
                 arrived = {f.name for f in ddm.list_staged_files(rec.rule_id)}
@@ -188,7 +228,11 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
                 else:
                     stats.add("files_released", moved)
         if rec.status == lc.DONE:
-            counts = carousel_jedi.file_counts(db, tasks, rec.request.dataset)
+            counts: dict[int, tuple[int, int]] = {}
+            for spelling in spellings(rec.request.dataset):
+                for tid, (total, still_staging) in carousel_jedi.file_counts(db, tasks, spelling).items():
+                    before = counts.get(tid, (0, 0))
+                    counts[tid] = (before[0] + total, before[1] + still_staging)
             for tid in tasks:
                 total, still_staging = counts.get(tid, (0, 0))
                 if total > 0 and still_staging == 0:
@@ -286,7 +330,7 @@ def _follow_and_admit(db: WfDatabase, book: DbBook, ddm: StagingDDM, config: Car
     busy, last = tape_stats.busy_since_last_cycle(before, _in_flight_tapes(book))
     report = run_cycle(config, book, ddm, now, throughput, elapsed=now - last if last else 0.0, busy_tapes=busy)
     tape_stats.save(db, before, throughput, _in_flight_tapes(book), now)
-    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "rule_retries", "extended", "rebalanced"):
+    for key in ("started", "pinned", "done", "switched", "failed", "requeued", "rule_retries", "extended", "rebalanced", "boosted", "reprioritised"):
         if getattr(report, key):
             stats.add(f"requests_{key}", getattr(report, key))
     for reason, n in report.held.items():
@@ -316,6 +360,7 @@ def cycle(
         return f"{LOCK_COMPONENT} is held by another process; cycle skipped"
     notes = _Notes()
     try:
+        check_rule_activity(ddm, config, notes)
         book = DbBook(db, now, ACTOR)
         intake(db, ddm, config, now, stats, notes)
         _follow_and_admit(db, book, ddm, config, now, stats, notes)

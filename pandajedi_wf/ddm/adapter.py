@@ -55,6 +55,18 @@ class RuleProgress:
     locks_stuck: int
     source_expression: str | None = None
     expires_at: float | None = None
+    error: str | None = None  # Rucio's last transfer error on the rule (rule.error), e.g. NO_SOURCES
+    priority: int | None = None  # the rule's transfer priority (Rucio: 1 lowest .. 5 highest, 3 by default)
+
+
+# the mark Rucio's conveyor puts in a request's error (carried to rule.error) when no source can serve a file:
+# '%s:%s' % (RequestErrMsg.NO_SOURCES, state), rucio.core.request.get_transfer_error
+NO_SOURCES_MARK = "NO_SOURCES"
+
+
+def no_sources(error: str | None) -> bool:
+    """True when Rucio's rule error says the source could not serve the files at all (retrying it cannot help)."""
+    return bool(error) and NO_SOURCES_MARK in error
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,31 @@ class StagedFile:
     scope: str
     name: str
     rse: str
+    n_bytes: int = 0
+
+
+def split_did(dataset: str) -> tuple[str, str]:
+    """'scope:name' -> (scope, name); without a colon the ATLAS convention applies (user.x.* -> 'user.x').
+    A trailing '/' (a container's spelling) is dropped."""
+    if ":" in dataset:
+        scope, name = dataset.split(":", 1)
+    else:
+        name = dataset
+        parts = name.split(".")
+        scope = ".".join(parts[:2]) if parts[0] in ("user", "group") else parts[0]
+    return scope, name.rstrip("/")
+
+
+def canonical_dataset(dataset: str) -> str:
+    """One spelling per dataset, 'scope:name': one task may write 'data18:data18.X' and another 'data18.X'."""
+    scope, name = split_did(dataset.strip())
+    return f"{scope}:{name}"
+
+
+def spellings(dataset: str) -> tuple[str, str]:
+    """The two ways a task may name the dataset in JEDI ('scope:name', 'name')."""
+    scope, name = split_did(dataset)
+    return f"{scope}:{name}", name
 
 
 @dataclass(frozen=True)
@@ -103,7 +140,7 @@ class StagingDDM(abc.ABC):
 
     @abc.abstractmethod
     def list_staged_files(self, rule_id: str) -> list[StagedFile]:
-        """Files of the rule already on the destination (lock OK)."""
+        """Files of the rule already on the destination (lock OK), each with its size."""
 
     @abc.abstractmethod
     def extend_rule_lifetime(self, rule_id: str, lifetime: int) -> None:
@@ -115,7 +152,19 @@ class StagingDDM(abc.ABC):
 
     @abc.abstractmethod
     def delete_rule(self, rule_id: str) -> None:
-        """Release the rule (frees the staged copy for deletion)."""
+        """Release the rule now (frees the staged copy for deletion at once, not after a grace period)."""
+
+    @abc.abstractmethod
+    def set_rule_priority(self, rule_id: str, priority: int) -> None:
+        """Set the rule's transfer priority (1 lowest .. 5 highest); its queued transfers follow."""
+
+    @abc.abstractmethod
+    def boost_rule(self, rule_id: str) -> None:
+        """Ask DDM to retry the rule's STUCK files soon instead of after its repair delay."""
+
+    @abc.abstractmethod
+    def validate_activity(self, activity: str, destination: str) -> None:
+        """Raise DDMError (kind ``InvalidObject``) when DDM's schema refuses ``activity`` for rules; nothing is created."""
 
     @abc.abstractmethod
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import uuid
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
@@ -24,18 +25,11 @@ from .adapter import (
     RuleProgress,
     StagedFile,
     StagingDDM,
+    split_did,
 )
 
-
-def split_did(dataset: str) -> tuple[str, str]:
-    """'scope:name' -> (scope, name); without a colon the ATLAS convention applies (user.x.* -> 'user.x')."""
-    if ":" in dataset:
-        scope, name = dataset.split(":", 1)
-    else:
-        name = dataset
-        parts = name.split(".")
-        scope = ".".join(parts[:2]) if parts[0] in ("user", "group") else parts[0]
-    return scope, name.rstrip("/")
+# the name of a dataset that cannot exist, for validate_activity (the server checks the rule's schema first)
+ACTIVITY_PROBE_NAME = "pandajedi_wf.activity_probe.{}"
 
 
 def _epoch(value: Any) -> float | None:
@@ -77,6 +71,8 @@ class RucioStagingDDM(StagingDDM):
         self.client = client
         self.account = account if account is not None else getattr(client, "account", None)
         self._tape_rses: frozenset[str] | None = None
+        self._dataset_of_rule: dict[str, tuple[str, str]] = {}  # rule id -> (scope, name): a rule never changes its DID
+        self._file_bytes: dict[tuple[str, str], dict[tuple[str, str], int]] = {}  # a closed dataset's files never change
 
     def create_staging_rule(self, dataset, source_expression, destination, activity, lifetime, copies=1, grouping="DATASET") -> str:
         scope, name = split_did(dataset)
@@ -119,25 +115,81 @@ class RucioStagingDDM(StagingDDM):
                 locks_stuck=int(rule["locks_stuck_cnt"]),
                 source_expression=rule.get("source_replica_expression"),
                 expires_at=_epoch(rule.get("expires_at")),
+                error=rule.get("error") or None,
+                priority=int(rule["priority"]) if rule.get("priority") is not None else None,
             )
+            self._dataset_of_rule.setdefault(rule_id, (rule["scope"], rule["name"]))
         return progress
 
+    def _sizes(self, rule_id: str) -> dict[tuple[str, str], int]:
+        """Bytes of each file of the rule's dataset (``list_files``, once per dataset)."""
+        if rule_id not in self._dataset_of_rule:
+            with _translated(f"get_replication_rule {rule_id}"):
+                rule = self.client.get_replication_rule(rule_id)
+            self._dataset_of_rule[rule_id] = (rule["scope"], rule["name"])
+        did = self._dataset_of_rule[rule_id]
+        if did not in self._file_bytes:
+            with _translated(f"list_files {did[0]}:{did[1]}"):
+                self._file_bytes[did] = {(f["scope"], f["name"]): int(f["bytes"] or 0) for f in self.client.list_files(*did)}
+        return self._file_bytes[did]
+
     def list_staged_files(self, rule_id: str) -> list[StagedFile]:
+        """The rule's OK locks (``list_replica_locks``), each with its file's size (locks carry none: ``list_files``)."""
         with _translated(f"list_replica_locks {rule_id}"):
-            locks = list(self.client.list_replica_locks(rule_id))
-        return [StagedFile(lock["scope"], lock["name"], lock["rse"]) for lock in locks if lock["state"] == "OK"]
+            ok = [lock for lock in self.client.list_replica_locks(rule_id) if lock["state"] == "OK"]
+        if not ok:
+            return []
+        sizes = self._sizes(rule_id)
+        return [StagedFile(lock["scope"], lock["name"], lock["rse"], sizes.get((lock["scope"], lock["name"]), 0)) for lock in ok]
 
     def extend_rule_lifetime(self, rule_id: str, lifetime: int) -> None:
         with _translated(f"update_replication_rule {rule_id} lifetime"):
             self.client.update_replication_rule(rule_id, {"lifetime": lifetime})
 
     def switch_rule_source(self, rule_id: str, source_expression: str | None) -> None:
+        """The rule reads its missing files from ``source_expression``; Rucio's judge-repairer requeues the STUCK
+        ones from there (boosted, so at its next pass)."""
         with _translated(f"update_replication_rule {rule_id} source"):
             self.client.update_replication_rule(rule_id, {"source_replica_expression": source_expression})
+        self.boost_rule(rule_id)
+
+    def set_rule_priority(self, rule_id: str, priority: int) -> None:
+        with _translated(f"update_replication_rule {rule_id} priority={priority}"):
+            self.client.update_replication_rule(rule_id, {"priority": int(priority)})
+
+    def boost_rule(self, rule_id: str) -> None:
+        with _translated(f"update_replication_rule {rule_id} boost_rule"):
+            self.client.update_replication_rule(rule_id, {"boost_rule": True})
 
     def delete_rule(self, rule_id: str) -> None:
-        with _translated(f"delete_replication_rule {rule_id}"):
-            self.client.delete_replication_rule(rule_id, purge_replicas=None)
+        """Expire the rule now (lifetime 0): Rucio's judge-cleaner removes it at its next pass and the staged replicas
+        become deletable. ``delete_replication_rule`` would only set the expiry one hour ahead (a soft delete),
+        holding the disk buffer that long."""
+        with _translated(f"update_replication_rule {rule_id} lifetime=0"):
+            self.client.update_replication_rule(rule_id, {"lifetime": 0})
+
+    def validate_activity(self, activity: str, destination: str) -> None:
+        """Ask the server with a rule for a dataset that cannot exist: Rucio checks the rule against its schema
+        (the activity among the rest) before it looks the dataset up, so a known activity is answered
+        DataIdentifierNotFound and an unknown one InvalidObject; nothing is created either way."""
+        scope = "pandajedi_wf"
+        try:
+            with _translated(f"add_replication_rule (activity probe {activity!r})"):
+                self.client.add_replication_rule(
+                    dids=[{"scope": scope, "name": ACTIVITY_PROBE_NAME.format(uuid.uuid4().hex)}],
+                    copies=1,
+                    rse_expression=destination,
+                    grouping="DATASET",
+                    activity=activity,
+                    lifetime=60,
+                )
+        except DatasetNotFoundError:
+            return
+        except DDMError as exc:
+            if exc.kind in ("ScopeNotFound", "RSEExpressionNotFound", "InvalidRSEExpression"):
+                return  # the schema passed; only the probe's own names were refused
+            raise
+        raise DDMError(f"activity probe for {activity!r} created a rule: the probe dataset exists", "UnexpectedRule")
 
     def _tapes(self) -> frozenset[str]:
         if self._tape_rses is None:

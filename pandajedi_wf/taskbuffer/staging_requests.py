@@ -8,9 +8,12 @@ Column mapping (core field -> column): n_files -> total_files, n_bytes -> datase
 user -> owner_user, task_priority -> priority, on_disk -> pin_only, switches -> n_source_switches, source ->
 source_rse (and source_tape), destination -> destination_rse, started_at/done_at -> start_time/end_time,
 last_progress_at -> last_progress_time, error -> error_dialog.  The JSON column ``tried_sources`` holds
-``{"tried": [...], "candidates": [...], "expected_start_at": epoch, "rule_attempts": n, "retry_after": epoch}``: the
-tapes already tried, the tapes holding a complete replica (found at intake), when the chosen tape should reach this
-request's files, and the failed rule creations with the back-off they set (``carousel.rule_errors``).
+``{"tried": [...], "candidates": [...], "expected_start_at": epoch, "rule_attempts": n, "retry_after": epoch,
+"dead": [...], "boosted_at": epoch, "rule_priority": n}``: the tapes already tried, the tapes holding a complete
+replica (found at intake), when the chosen tape should reach this request's files, the failed rule creations with
+the back-off they set (``carousel.rule_errors``), the tapes that answered NO_SOURCES, when the rule's STUCK files were
+boosted and the Rucio priority last set on the rule (``carousel.progress``). ``staged_size`` holds the bytes on disk
+summed from the rule's OK locks (``bytes_done``; NULL until first read).
 Times are float epoch seconds in the core and naive-UTC timestamps in the table.
 """
 
@@ -33,7 +36,7 @@ ENTITY = "staging"
 ACTIVE = tuple(sorted(set(lc.STAGING_REQUEST.states) - lc.STAGING_REQUEST.final))
 
 _COLUMNS = (
-    "request_id, dataset, scope, source_rse, destination_rse, rule_id, status, total_files, staged_files, dataset_size, "
+    "request_id, dataset, scope, source_rse, destination_rse, rule_id, status, total_files, staged_files, staged_size, dataset_size, "
     "gshare, owner_user, priority, pin_only, n_source_switches, tried_sources, last_progress_time, creation_time, "
     "start_time, end_time, error_dialog"
 )
@@ -95,6 +98,10 @@ def _record(row: dict) -> RequestRecord:
         error=row["error_dialog"] or "",
         rule_attempts=int(doc.get("rule_attempts", 0)),
         retry_after=float(doc.get("retry_after", 0.0)),
+        bytes_done=int(row["staged_size"]) if row["staged_size"] is not None and row["staged_files"] else None,
+        boosted_at=float(doc.get("boosted_at", 0.0)),
+        dead=tuple(doc.get("dead", ())),
+        rule_priority=int(doc.get("rule_priority", 0)),
     )
 
 
@@ -102,6 +109,12 @@ def _source_document(rec: RequestRecord) -> str:
     doc = {"tried": list(rec.tried), "candidates": list(rec.request.sources), "expected_start_at": rec.expected_start_at}
     if rec.rule_attempts:
         doc.update(rule_attempts=rec.rule_attempts, retry_after=rec.retry_after)
+    if rec.dead:
+        doc["dead"] = list(rec.dead)
+    if rec.boosted_at:
+        doc["boosted_at"] = rec.boosted_at
+    if rec.rule_priority:
+        doc["rule_priority"] = rec.rule_priority
     return json_text(doc)
 
 

@@ -22,8 +22,8 @@ Transfers without FTS (Rucio's own server code, run in ``.venv-rucio`` by :mod:`
 a long-lived subprocess): :meth:`complete_transfers` (requests ``DONE`` + one ``conveyor-finisher`` pass: replicas
 AVAILABLE, locks OK, the rule OK when all are; then one ``abacus-collection-replica`` pass so dataset replicas count
 them), :meth:`stick_transfers` (``NO_SOURCES`` with an error + finisher: locks and rule STUCK, ``rule.error`` set),
-:meth:`repair_rules` (one ``judge-repairer`` pass: STUCK locks requeued), :meth:`update_collection_replicas`,
-:meth:`transfer_requests`.
+:meth:`repair_rules` (one ``judge-repairer`` pass: STUCK locks requeued), :meth:`clean_rules` (one ``judge-cleaner``
+pass: expired rules removed), :meth:`update_collection_replicas`, :meth:`transfer_requests`.
 
 Usage (tests: the session fixture ``rucio_server`` of tests/conftest.py)::
 
@@ -361,18 +361,22 @@ class RucioServer:
         lfns: list[str] | None = None,
         account: str = ROOT_ACCOUNT,
         close: bool = True,
+        file_sizes: list[int] | None = None,
     ) -> list[dict]:
         """Dataset ``scope:name`` of ``account`` with files (``<name>.<NNNNNN>.root`` unless ``lfns``) AVAILABLE on
-        each RSE of ``rses`` (replicas registered by root), each copy held by a rule of ``account`` (OK at once), the dataset replicas counted (one
+        each RSE of ``rses`` (``file_sizes`` bytes each, else ``file_size``; replicas registered by root), each copy held by a rule of ``account`` (OK at once), the dataset replicas counted (one
         abacus-collection-replica pass, so ``list_dataset_replicas`` sees them); returns the file dicts."""
         rses = list(rses)
         if not rses:
             raise ValueError("a dataset needs at least one RSE for its replicas")
-        lfns = lfns or [f"{name}.{i:06d}.root" for i in range(1, n_files + 1)]
+        lfns = lfns or [f"{name}.{i:06d}.root" for i in range(1, (len(file_sizes) if file_sizes else n_files) + 1)]
+        sizes = list(file_sizes) if file_sizes else [file_size] * len(lfns)
+        if len(sizes) != len(lfns):
+            raise ValueError(f"{len(sizes)} file sizes for {len(lfns)} files")
         files = []
-        for lfn in lfns:
+        for lfn, size in zip(lfns, sizes):
             files.append(
-                {"scope": scope, "name": lfn, "bytes": file_size, "adler32": adler32(f"{scope}:{lfn}".encode()), "meta": {"events": 100, "guid": uuid.uuid4().hex}}
+                {"scope": scope, "name": lfn, "bytes": size, "adler32": adler32(f"{scope}:{lfn}".encode()), "meta": {"events": 100, "guid": uuid.uuid4().hex}}
             )
         client = self.client(account)
         client.add_dataset(scope, name)
@@ -392,14 +396,20 @@ class RucioServer:
         """FTS's "done" for the rule's transfers (all or ``names``), then one conveyor-finisher pass."""
         return self._op("finish_transfers", rule_id=rule_id, names=names, state="DONE")
 
-    def stick_transfers(self, rule_id: str, names: list[str] | None = None, error: str = "no source replica could be read (simulated)") -> dict:
-        """``NO_SOURCES`` with ``error`` for the rule's transfers (all or ``names``), then one finisher pass: the
-        locks and the rule go STUCK carrying the error."""
-        return self._op("finish_transfers", rule_id=rule_id, names=names, state="NO_SOURCES", error=error)
+    def stick_transfers(self, rule_id: str, names: list[str] | None = None, error: str | None = None, state: str = "NO_SOURCES") -> dict:
+        """``state`` (``NO_SOURCES``: the source cannot serve the file; ``FAILED``: the read failed) with ``error``
+        (default: the text Rucio's conveyor writes for that state, e.g. ``RequestErrMsg.NO_SOURCES:...``) for the
+        rule's transfers (all or ``names``), then one finisher pass: the locks and the rule go STUCK carrying it."""
+        return self._op("finish_transfers", rule_id=rule_id, names=names, state=state, error=error)
 
-    def repair_rules(self) -> dict:
-        """One judge-repairer pass: STUCK locks are requeued (their rules REPLICATING again)."""
-        return self._op("repair_rules")
+    def repair_rules(self, delta: int = -1) -> dict:
+        """One judge-repairer pass over STUCK rules not updated for ``delta`` seconds (-1: all; Rucio's daemon
+        uses 1800): their STUCK locks are requeued (the rules REPLICATING again)."""
+        return self._op("repair_rules", delta=delta)
+
+    def clean_rules(self) -> dict:
+        """One judge-cleaner pass: expired rules are removed for good (``get_replication_rule`` then RuleNotFound)."""
+        return self._op("clean_rules")
 
     def update_collection_replicas(self) -> None:
         """One abacus-collection-replica pass: dataset replicas count their available files again."""

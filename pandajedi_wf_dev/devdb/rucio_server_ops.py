@@ -16,10 +16,13 @@ interpreter start. A request is ``{"op": NAME, "args": {...}}``; the answer ``{"
 
 - ``finish_transfers(rule_id, names=None, state="DONE", error=None)``: the transfer requests of a rule (all, or those
   of the file names given) are put in ``state`` (``DONE``: the file arrived; ``NO_SOURCES``, ``FAILED``, ...: it did
-  not, with ``error``) by ``rucio.core.request.update_request``, then one ``conveyor-finisher`` pass
+  not, with ``error``, by default the text Rucio's conveyor writes for that state, ``get_transfer_error``) by
+  ``rucio.core.request.update_request``, then one ``conveyor-finisher`` pass
   (``finisher(once=True)``) applies them: replica, lock and rule states, as in production.
   A ``abacus-collection-replica`` pass follows, so dataset replicas count the arrived files.
-- ``repair_rules()``: one ``judge-repairer`` pass: STUCK locks requeued.
+- ``repair_rules(delta=-1)``: one ``judge-repairer`` pass over STUCK rules not updated for ``delta`` seconds
+  (-1: all; Rucio's own default is 1800, which a ``boost_rule`` moves a rule past): their STUCK locks requeued.
+- ``clean_rules()``: one ``judge-cleaner`` pass: expired rules removed, their replicas released.
 - ``update_collection_replicas()``: one ``abacus-collection-replica`` pass (dataset replica counts).
 - ``transfer_requests(rule_id)``: the rule's requests (id, scope, name, state, destination RSE, error).
 - ``ping()``.
@@ -75,6 +78,8 @@ def transfer_requests(rule_id: str) -> list[dict]:
             "state": row.state.name,
             "dest_rse": get_rse_name(rse_id=row.dest_rse_id),
             "source_rse": get_rse_name(rse_id=row.source_rse_id) if row.source_rse_id else None,
+            "source_replica_expression": json.loads(row.attributes or "{}").get("source_replica_expression"),
+            "priority": row.priority,
             "error": row.err_msg,
         }
         for row in _request_rows(rule_id)
@@ -85,7 +90,7 @@ def finish_transfers(rule_id: str, names: list[str] | None = None, state: str = 
     """What FTS reports for the rule's transfers, then one finisher pass. Returns the requests updated per state."""
     import datetime
 
-    from rucio.core.request import update_request
+    from rucio.core.request import get_transfer_error, update_request
     from rucio.daemons.conveyor.finisher import finisher
     from rucio.db.sqla.constants import RequestState
 
@@ -98,7 +103,7 @@ def finish_transfers(rule_id: str, names: list[str] | None = None, state: str = 
     updated = 0
     for row in rows:
         if row.state in (RequestState.QUEUED, RequestState.SUBMITTED, RequestState.WAITING, RequestState.SUBMITTING):
-            extra = {"transferred_at": now, "started_at": now} if target == RequestState.DONE else {"err_msg": error or f"{state} (simulated)"}
+            extra = {"transferred_at": now, "started_at": now} if target == RequestState.DONE else {"err_msg": error or get_transfer_error(target) or f"{state} (simulated)"}
             update_request(row.id, state=target, **extra)
             updated += 1
     finisher(once=True, partition_wait_time=0)
@@ -114,12 +119,20 @@ def _daemon_pass(daemon_name: str, run_once, **kwargs):
         return run_once(heartbeat_handler=heartbeat_handler, **kwargs)
 
 
-def repair_rules() -> dict:
-    """One judge-repairer pass over every STUCK rule (``delta=-1``: however recently it was updated)."""
+def repair_rules(delta: int = -1) -> dict:
+    """One judge-repairer pass over the STUCK rules not updated for ``delta`` seconds (-1: however recently)."""
     from rucio.daemons.judge import repairer
 
-    _daemon_pass(repairer.DAEMON_NAME, repairer.run_once, paused_rules={}, delta=-1)
+    _daemon_pass(repairer.DAEMON_NAME, repairer.run_once, paused_rules={}, delta=delta)
     return {"repaired": True}
+
+
+def clean_rules() -> dict:
+    """One judge-cleaner pass: every expired rule is removed (its locks gone, its replicas given a tombstone)."""
+    from rucio.daemons.judge import cleaner
+
+    _daemon_pass(cleaner.DAEMON_NAME, cleaner.run_once, paused_rules={})
+    return {"cleaned": True}
 
 
 def update_collection_replicas() -> dict:
@@ -134,7 +147,7 @@ def ping() -> dict:
     return {"pid": os.getpid()}
 
 
-OPERATIONS = {f.__name__: f for f in (finish_transfers, repair_rules, update_collection_replicas, transfer_requests, ping)}
+OPERATIONS = {f.__name__: f for f in (finish_transfers, repair_rules, clean_rules, update_collection_replicas, transfer_requests, ping)}
 
 
 def serve(answers) -> None:

@@ -5,7 +5,9 @@ Physics, deliberately simple and explicit:
   next bring-online batch (up to ``batch_files`` files, FTS submits 200), mounts (``mount_seconds``) and
   reads the files one after the other, so one file alone lands after mount + size / bandwidth;
 - every read attempt may fail (drive time spent, retried after ``retry_delay_seconds``) or get stuck
-  (the lock stays STUCK until the rule's source is switched, which starts a fresh attempt);
+  (the lock stays STUCK, the rule's error says why, until the rule is boosted, as Rucio's judge-repairer then
+  requeues it, or its source is switched; either starts a fresh attempt); a source that does not hold the
+  dataset sticks every missing file with Rucio's ``NO_SOURCES`` error;
 - recalled files occupy the destination's disk buffer from arrival until their rule is deleted (or
   expires); the capacity is a measured cap, not a refusal: occupancy may exceed it, and the peak, the
   largest excess, the time spent over it and the excess integrated over time are reported, so a policy
@@ -26,7 +28,9 @@ from pandajedi_wf.ddm.adapter import (
     RULE_OK,
     RULE_REPLICATING,
     RULE_STUCK,
+    NO_SOURCES_MARK,
     DatasetNotFoundError,
+    DDMError,
     DuplicateRuleError,
     Replica,
     RuleNotFoundError,
@@ -85,6 +89,8 @@ class _Rule:
     stuck_count: int = 0
     first_file_at: float | None = None
     done_at: float | None = None
+    error: str | None = None
+    priority: int = 3
 
 
 @dataclass
@@ -234,6 +240,7 @@ class TapeSimulator(StagingDDM):
         rule.states[index] = outcome
         if outcome == STUCK:
             rule.stuck_count += 1
+            rule.error = "TRANSFER_FAILED: bring-online failed on the tape (simulated)"
             return
         rule.ok_count += 1
         if rule.first_file_at is None:
@@ -251,10 +258,11 @@ class TapeSimulator(StagingDDM):
     def _queue_missing(self, rule: _Rule) -> None:
         tape = _source_rse(rule.source)
         if tape not in self.tapes or tape not in rule.dataset.tapes:
-            for i, state in enumerate(rule.states):  # no such source: Rucio would mark the locks stuck
+            for i, state in enumerate(rule.states):  # no such source: Rucio marks the locks stuck, NO_SOURCES
                 if state == WAITING:
                     rule.states[i] = STUCK
                     rule.stuck_count += 1
+            rule.error = f"{NO_SOURCES_MARK}: no replica on {rule.source} (simulated)"
             return
         for i, state in enumerate(rule.states):
             if state == WAITING:
@@ -316,12 +324,29 @@ class TapeSimulator(StagingDDM):
                 continue
             replicating = len(rule.states) - rule.ok_count - rule.stuck_count
             state = RULE_OK if rule.ok_count == len(rule.states) else RULE_STUCK if rule.stuck_count else RULE_REPLICATING
-            progress[rule_id] = RuleProgress(rule_id, state, rule.ok_count, replicating, rule.stuck_count, rule.source, rule.expires_at)
+            progress[rule_id] = RuleProgress(
+                rule_id, state, rule.ok_count, replicating, rule.stuck_count, rule.source, rule.expires_at, rule.error if rule.stuck_count else None, rule.priority
+            )
         return progress
 
     def list_staged_files(self, rule_id: str) -> list[StagedFile]:
         rule = self._rule(rule_id)
-        return [StagedFile("sim", f"{rule.dataset.name}.{i:06d}", rule.destination) for i, s in enumerate(rule.states) if s == OK]
+        return [
+            StagedFile("sim", f"{rule.dataset.name}.{i:06d}", rule.destination, rule.dataset.file_bytes[i]) for i, s in enumerate(rule.states) if s == OK
+        ]
+
+    def set_rule_priority(self, rule_id: str, priority: int) -> None:
+        self._rule(rule_id).priority = int(priority)
+
+    def boost_rule(self, rule_id: str) -> None:
+        """What Rucio's judge-repairer does for a boosted rule at its next pass: its STUCK files are requeued."""
+        rule = self._rule(rule_id)
+        if rule.stuck_count:
+            self._requeue(rule, lambda state: state == STUCK)
+
+    def validate_activity(self, activity: str, destination: str) -> None:
+        if not activity or not activity.strip():
+            raise DDMError(f"activity {activity!r} refused by the schema (simulated)", "InvalidObject")
 
     def extend_rule_lifetime(self, rule_id: str, lifetime: int) -> None:
         self._rule(rule_id).expires_at = self.now + lifetime
@@ -329,11 +354,15 @@ class TapeSimulator(StagingDDM):
     def switch_rule_source(self, rule_id: str, source_expression: str | None) -> None:
         rule = self._rule(rule_id)
         rule.source = source_expression
+        self._requeue(rule, lambda state: state != OK)
+
+    def _requeue(self, rule: _Rule, which) -> None:
         for i, state in enumerate(rule.states):
-            if state != OK:
+            if which(state):
                 rule.attempts[i] += 1
                 rule.states[i] = WAITING
-        rule.stuck_count = 0
+        rule.stuck_count = sum(state == STUCK for state in rule.states)
+        rule.error = None
         self._queue_missing(rule)
 
     def delete_rule(self, rule_id: str) -> None:
