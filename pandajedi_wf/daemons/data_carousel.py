@@ -214,12 +214,12 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
                 waiting.setdefault(tid, {}).update(files)
         if waiting:
             try:
-                arrived = {f.name for f in ddm.list_staged_files(rec.rule_id)}
+                arrived = {f.name.split(":")[-1] for f in ddm.list_staged_files(rec.rule_id)}  # file names without scope
             except Exception as exc:  # contained to this request
                 notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
                 continue
             for tid, files in sorted(waiting.items()):
-                ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn in arrived or lfn.split(":")[-1] in arrived}
+                ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn.split(":")[-1] in arrived}
                 if not ready:
                     continue
                 moved = task_buffer.updateInputFilesStaged_JEDI(tid, _scope(rec.request.dataset), ready, by="pandajedi_wf", check_scope=False)
