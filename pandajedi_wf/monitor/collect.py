@@ -15,14 +15,10 @@ from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import agent_heartbeats, carousel_jedi, monitoring
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-from pandajedi_wf.workflow.lifecycles import STEP_LIFECYCLE
 
 from pandajedi_wf.api.errors import WorkflowNotFound
 
-from . import dag, plots, snapshot
-
-
-LIVE_OVERLAP = datetime.timedelta(minutes=2)
+from . import dag, live, plots, snapshot
 
 
 @dataclass(frozen=True)
@@ -35,7 +31,7 @@ class Limits:
     steps: int = 2000
     history: int = 300
     troubled_requests: int = 50
-    live_steps: int = 5000
+    staging: int = 500
     commands: int = 20
     found_workflows: int = 200
     history_requests: int = 20000
@@ -49,6 +45,7 @@ class MonitorSource:
     periods: Mapping[str, int] = field(default_factory=lambda: dict(snapshot.DEFAULT_PERIODS))
     vo: str | None = None
     limits: Limits = Limits()
+    versions: live.LiveVersions = field(default_factory=live.LiveVersions)
 
     def overview(self, user_name: str | None = None, now: datetime.datetime | None = None) -> dict:
         return overview(self.db, self.periods, user_name=user_name, vo=self.vo, now=now, limits=self.limits)
@@ -57,10 +54,10 @@ class MonitorSource:
         return workflow_detail(self.db, workflow_id, now=now, limits=self.limits)
 
     def dag(self, workflow_id: int, opened: list[str] | None = None, now: datetime.datetime | None = None) -> dict:
-        return workflow_dag(self.db, workflow_id, opened=opened, now=now, limits=self.limits)
+        return workflow_dag(self.db, workflow_id, opened=opened, now=now, limits=self.limits, versions=self.versions)
 
     def live(self, workflow_id: int, since: str | None = None) -> dict:
-        return workflow_live(self.db, workflow_id, since, limits=self.limits)
+        return workflow_live(self.db, workflow_id, since, limits=self.limits, versions=self.versions)
 
     def find(self, user_name: str | None = None, status: str | None = None, name: str | None = None, now: datetime.datetime | None = None) -> dict:
         return find_workflows(self.db, user_name=user_name, status=status, name=name, now=now, limits=self.limits)
@@ -130,26 +127,31 @@ def workflow_detail(db: WfDatabase, workflow_id: int, *, now: datetime.datetime 
 
 
 def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None = None, now: datetime.datetime | None = None,
-                 limits: Limits = Limits()) -> dict:
-    """``workflow_detail`` plus the drawn DAG (``dag.build``), the newest commands and the live cursor."""
+                 limits: Limits = Limits(), versions: live.LiveVersions | None = None) -> dict:
+    """``workflow_detail`` plus the drawn DAG (``dag.build``) with its critical path marked, why skipped steps were
+    skipped, the staging progress of the steps' tasks, the newest commands and the live cursor (``versions``)."""
     now = now or utcnow()
     wf = monitoring.workflow(db, workflow_id)
     if wf is None:
         raise WorkflowNotFound(f"no workflow with id {workflow_id}")
     rows = monitoring.dag_steps(db, workflow_id, limits.steps)
     history = monitoring.workflow_history(db, workflow_id, limits.history)
-    detail = snapshot.workflow_detail(wf, rows, history, now, step_limit=limits.steps, history_limit=limits.history)
+    reasons = monitoring.skip_reasons(db, workflow_id, limits.steps) if any(r["status"] == "skipped" for r in rows) else {}
+    detail = snapshot.workflow_detail(wf, rows, history, now, step_limit=limits.steps, history_limit=limits.history, skip_reasons=reasons)
     conditions = {int(r["step_id"]): r.get("condition") for r in rows}
+    summary, critical, slack = snapshot.critical_summary(rows, now)
     for item in detail["steps"]:
         item["condition"] = conditions.get(item["step_id"])
-    detail["dag"] = dag.build(detail["steps"], opened)
+        item["critical"] = item["node_key"] in critical
+        item["slack_seconds"] = round(slack[item["node_key"]]) if item["node_key"] in slack else None
+    detail["critical_path"] = summary
+    detail["dag"] = dag.build(detail["steps"], opened, critical=critical)
+    keys = {int(r["step_id"]): r["node_key"] for r in rows}
+    detail["staging"] = {str(k): v for k, v in snapshot.staging_panel(monitoring.staging_of_workflow(db, workflow_id, limits.staging), keys, now).items()}
     detail["commands"] = [_command(c) for c in monitoring.latest_commands(db, workflow_id, limits.commands)]
-    detail["cursor"] = _cursor(max((r["modification_time"] for r in rows if r.get("modification_time")), default=None))
+    versions = versions or live.LiveVersions()
+    detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary), None)
     return detail
-
-
-def _cursor(value: datetime.datetime | None) -> str | None:
-    return value.isoformat(sep=" ") if value is not None else None
 
 
 def _command(row: dict) -> dict:
@@ -160,33 +162,49 @@ def _command(row: dict) -> dict:
     }
 
 
-def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits: Limits = Limits()) -> dict:
-    """What changed since ``since`` (a cursor this function returned): the workflow's status, the steps changed, the
-    JEDI status of every step with a live task, the step count (a new count means new steps: redraw) and commands."""
+_CRITICAL = "critical"  # the live state's item for the critical path (step items are step ids)
+
+
+def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping) -> dict:
+    state: dict = {
+        int(r["step_id"]): (r["status"], r.get("jedi_status"), r.get("jedi_task_id"), r.get("error_dialog"), reasons.get(int(r["step_id"])))
+        for r in rows
+    }
+    # the ETA to the minute: the remaining time shrinks every second a running step runs, its end does not move
+    state[_CRITICAL] = ((summary.get("eta") or "")[:16], tuple(summary.get("templates") or ()), summary.get("unknown"), summary.get("error"))
+    return state
+
+
+def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits: Limits = Limits(),
+                  versions: live.LiveVersions | None = None, now: datetime.datetime | None = None) -> dict:
+    """What changed since ``since`` (a cursor of the page or of this function): the workflow's status, only the
+    steps whose status, JEDI task, JEDI status, error or skip reason changed (all of them for an unknown cursor),
+    the critical path when it moved, the step count (a new count means new steps: redraw) and the newest commands."""
+    now = now or utcnow()
     wf = monitoring.workflow_live(db, workflow_id)
     if wf is None:
         raise WorkflowNotFound(f"no workflow with id {workflow_id}")
-    try:
-        since_time = datetime.datetime.fromisoformat(since) if since else None
-    except ValueError:
-        since_time = None
-    live = set(STEP_LIFECYCLE.states) - set(STEP_LIFECYCLE.final)
-    # an overlap of LIVE_OVERLAP: processors on other hosts may write a modification time a little behind this cursor
-    overlap = since_time - LIVE_OVERLAP if since_time is not None else None
-    rows = monitoring.steps_changed_since(db, workflow_id, overlap, live, limits.live_steps)
-    newest = max((r["modification_time"] for r in rows if r.get("modification_time") and (since_time is None or r["modification_time"] >= since_time)),
-                 default=since_time)
+    rows = monitoring.dag_steps(db, workflow_id, limits.steps)
+    reasons = monitoring.skip_reasons(db, workflow_id, limits.steps) if any(r["status"] == "skipped" for r in rows) else {}
+    summary, _, _ = snapshot.critical_summary(rows, now)
+    versions = versions if versions is not None else live.LiveVersions()
+    cursor, changed = versions.advance(workflow_id, _live_state(rows, reasons, summary), since)
+    wanted = None if changed is None else set(changed)
+    steps = [
+        {"step_id": int(r["step_id"]), "node_key": r["node_key"], "status": r["status"], "jedi_status": r.get("jedi_status"),
+         "jedi_task_id": int(r["jedi_task_id"]) if r.get("jedi_task_id") is not None else None, "error_dialog": r.get("error_dialog"),
+         "skip_reason": reasons.get(int(r["step_id"]))}
+        for r in rows if wanted is None or int(r["step_id"]) in wanted
+    ]
     return {
         "workflow": {"workflow_id": workflow_id, "status": wf["status"], "error_dialog": wf.get("error_dialog"),
                      "changed": snapshot.when(wf.get("status_change_time"))},
-        "cursor": _cursor(newest) or since,
-        "n_steps": monitoring.step_total(db, workflow_id),
-        "steps": [
-            {"step_id": int(r["step_id"]), "node_key": r["node_key"], "status": r["status"], "jedi_status": r.get("jedi_status"),
-             "jedi_task_id": int(r["jedi_task_id"]) if r.get("jedi_task_id") is not None else None, "error_dialog": r.get("error_dialog")}
-            for r in rows
-        ],
-        "truncated": len(rows) >= limits.live_steps,
+        "cursor": cursor,
+        "full": wanted is None,
+        "n_steps": len(rows),
+        "steps": steps,
+        "critical_path": summary if wanted is None or _CRITICAL in wanted else None,
+        "truncated": len(rows) >= limits.steps,
         "commands": [_command(c) for c in monitoring.latest_commands(db, workflow_id, 5)],
     }
 

@@ -85,9 +85,13 @@ def _visible_nodes(graph: _Graph, opened: set[str]) -> set[str]:
     return {graph.visible(t, opened) for t in graph.templates} - opened
 
 
-def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int = 60) -> dict:
+def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int = 60, critical: Iterable[str] = ()) -> dict:
     """The picture: ``nodes`` (with their steps, counts and position), ``edges``, ``frames`` for open containers,
-    and the ``step_node`` map the page uses to move a step's new status onto its node."""
+    and the ``step_node`` map the page uses to move a step's new status onto its node.
+
+    ``critical`` names the steps (node keys) on the critical path: a node or frame holding one is marked critical,
+    and so is an edge between two critical nodes. A node shows the condition of its step (as written) and why its
+    skipped copies were skipped."""
     steps = list(steps)
     graph = _Graph(steps)
     opened_set = set(opened) if opened is not None else auto_open(steps, budget)
@@ -129,6 +133,12 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
         step_node[int(s["step_id"])] = v
         (members if t == v else inner)[v].append(s)
 
+    critical_keys = set(critical)
+    critical_nodes = {step_node[int(s["step_id"])] for s in steps if s["node_key"] in critical_keys and int(s["step_id"]) in step_node}
+    critical_frames = {graph.template[k] for k in critical_keys if k in graph.template} & opened_set
+    for e in edges.values():
+        e["critical"] = e["source"] in critical_nodes and e["target"] in critical_nodes
+
     layers = _layers(node_ids, edges)
     order = _order(node_ids, edges, layers)
     nodes = []
@@ -155,6 +165,9 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
             "jedi_task_id": single.get("jedi_task_id") if single else None,
             "jedi_status": single.get("jedi_status") if single else None,
             "condition": bool(first.get("condition")),
+            "condition_text": first.get("condition_text"),
+            "skip_reasons": sorted({s.get("skip_reason") or "no reason recorded" for s in own if s["status"] == "skipped"})[:3],
+            "critical": n in critical_nodes,
             "errors": [{"node_key": s["node_key"], "error": s["error_dialog"]} for s in own if s.get("error_dialog")][:5],
             "step_name": first.get("name"),
             "layer": layers[n],
@@ -176,6 +189,7 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
             "name": own[0].get("name") if own else c,
             "status": aggregate_status(s["status"] for s in own) if own else "defined",
             "copies": len(own),
+            "critical": c in critical_frames,
             "x": min(n["x"] for n in inside) - pad,
             "y": min(n["y"] for n in inside) - pad - 14,
             "w": max(n["x"] for n in inside) - min(n["x"] for n in inside) + NODE_W + 2 * pad,

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlencode
 from . import dag as dag_layout
 from . import plots
 from .actions import ACTIONS, WORKFLOW_ACTIONS
-from .html import _COLOURS, _CSS, _GREY, _carousel_section, _counts_text, _short, badge, esc, human_bytes, status_bar
+from .html import _COLOURS, _CSS, _GREY, _carousel_section, _counts_text, _short, badge, esc, fill_bar, human_bytes, status_bar
+from .snapshot import duration
 from .identity import Identity
 
 _PAGE_CSS = """
@@ -36,6 +37,11 @@ svg.dag g.node.sel rect.box{stroke-width:3}svg.dag g.node[data-status=skipped] r
 svg.dag path.edge{fill:none;stroke:#7a8290;stroke-width:1.3}svg.dag path.edge.cond{stroke-dasharray:5 4;stroke:#8e24aa}
 svg.dag rect.frame{fill:#eef3fb;stroke:#90a4c0;stroke-dasharray:3 3}svg.dag text.fl{font-size:11px;fill:#34507a}
 svg.dag a text{pointer-events:auto;text-decoration:underline}
+svg.dag g.node.crit rect.box{stroke:#ff6f00;stroke-width:4}svg.dag path.edge.crit{stroke:#ff6f00;stroke-width:3.2}
+svg.dag g.frame.crit rect.frame{stroke:#ff6f00;stroke-width:2.5;stroke-dasharray:none}
+svg.dag text.cl{font-size:10.5px;fill:#8e24aa;font-style:italic;paint-order:stroke;stroke:#fbfcfd;stroke-width:3px}
+.cp{margin-top:6px;font-size:12.5px}.cp b{color:#e65100}.crit-key{display:inline-block;width:22px;height:0;border-top:3px solid #ff6f00;vertical-align:middle}
+.stg td{font-size:11.5px}.stg .fill{min-width:90px}
 #node-panel{display:none;margin-top:8px}#node-panel.open{display:block}
 .live{font-size:11.5px;color:#5a6372}
 """
@@ -58,7 +64,7 @@ function redrawNode(id){
   g.querySelectorAll('text').forEach(t=>t.setAttribute('fill',c[1]));
   const line=g.querySelector('text.st'); if(line) line.textContent=n.step_ids.length>1?countsText(counts):st;
   if(n.step_ids.length==1){const s=steps[n.step_ids[0]]; const tk=g.querySelector('.tk');
-    if(tk&&s){tk.textContent=s.jedi_task_id?('task '+s.jedi_task_id+' '+(s.jedi_status||'')):'no JEDI task';}}
+    if(tk&&s){tk.textContent=(s.status==='skipped'&&s.skip_reason)?('skipped: '+s.skip_reason).slice(0,34):s.jedi_task_id?('task '+s.jedi_task_id+' '+(s.jedi_status||'')):'no JEDI task';}}
 }
 function showResult(status,msg){const r=$('action-result'); r.className=status; r.dataset.status=status; r.textContent=msg;}
 function renderCommands(list){const tb=$('commands-body'); if(!tb) return; tb.innerHTML='';
@@ -71,27 +77,43 @@ async function reloadDag(){
   const box=document.createElement('div'); box.innerHTML=await r.text();
   const data=JSON.parse(box.querySelector('script.dag-data').textContent);
   $('dag-wrap').innerHTML=''; $('dag-wrap').appendChild(box.querySelector('svg'));
-  nodes=data.nodes; steps=data.steps; nSteps=data.n_steps; bindNodes();
+  nodes=data.nodes; steps=data.steps; nSteps=data.n_steps; D.staging=data.staging; bindNodes(); if(data.critical_path) applyCritical(data.critical_path);
 }
+function esc(t){const d=document.createElement('span'); d.textContent=t==null?'':String(t); return d.innerHTML;}
+function critText(cp){
+  if(!cp) return ''; if(cp.error) return 'critical path unknown: '+esc(cp.error);
+  if(!cp.n_critical) return cp.unknown?('remaining time not known yet: '+cp.unknown+' step(s) to run and none of their like has ended in this workflow (estimates come from ended copies or steps of the same type)'):'nothing left to run';
+  let t='<span class="crit-key"></span> critical path: <b>'+cp.n_critical+' step(s)</b>, estimated remaining <b>'+esc(cp.remaining)+'</b> (ends around '+esc(cp.eta)+' UTC)';
+  if(cp.unknown) t+='; at least, as '+cp.unknown+' step(s) have no estimate yet';
+  if(cp.overdue&&cp.overdue.length) t+='; '+cp.overdue.length+' step(s) run past their estimate ('+esc(cp.overdue.slice(0,3).join(', '))+')';
+  return t;}
+function applyCritical(cp){
+  D.critical_path=cp; const marked=new Set(), frames=new Set(cp.templates||[]);
+  for(const t of cp.templates||[]){const parts=t.split('/'); for(let i=1;i<=parts.length;i++){const p=parts.slice(0,i).join('/'); if(nodes[p]){marked.add(p);break;}}}
+  document.querySelectorAll('svg.dag g.node').forEach(g=>g.classList.toggle('crit',marked.has(g.dataset.node)));
+  document.querySelectorAll('svg.dag path.edge').forEach(e=>e.classList.toggle('crit',marked.has(e.dataset.source)&&marked.has(e.dataset.target)));
+  document.querySelectorAll('svg.dag g.frame').forEach(f=>f.classList.toggle('crit',frames.has(f.dataset.frame)));
+  $('cp').innerHTML=critText(cp);}
 async function poll(){
   try{
     const r=await fetch(D.live_url+'?since='+encodeURIComponent(cursor||''),{headers:{'Accept':'application/json'}});
     if(!r.ok){$('live').textContent='live updates paused: '+r.status; return;}
-    const L=await r.json(); cursor=L.cursor;
+    const text=await r.text(); const L=JSON.parse(text); cursor=L.cursor;
     setBadge($('wf-status'),L.workflow.status); $('wf-status').dataset.status=L.workflow.status;
     $('wf-error').textContent=L.workflow.error_dialog||''; $('wf-error').style.display=L.workflow.error_dialog?'block':'none';
     renderCommands(L.commands);
     if(L.n_steps!==nSteps){await reloadDag();}
     const touched=new Set();
-    for(const s of L.steps){const old=steps[s.step_id]; if(!old) continue;
-      if(old.status!==s.status||old.jedi_status!==s.jedi_status||old.jedi_task_id!==s.jedi_task_id){Object.assign(old,s); touched.add(old.node);}}
+    for(const s of L.steps){const old=steps[s.step_id]; if(!old) continue; Object.assign(old,s); if(old.node) touched.add(old.node);}
     touched.forEach(redrawNode);
+    if(L.critical_path) applyCritical(L.critical_path);
     if(touched.size){const all={}; for(const s of Object.values(steps)) all[s.status]=(all[s.status]||0)+1;
       const order=Object.keys(all).sort((a,b)=>AGG.indexOf(a)-AGG.indexOf(b)); const total=Object.values(all).reduce((a,b)=>a+b,0);
       const box=$('wf-steps'); box.querySelector('.counts').textContent=order.map(s=>all[s]+' '+s).join(' · ');
       const bar=box.querySelector('.bar'); if(bar){bar.innerHTML=''; for(const s of order){const sp=document.createElement('span');
         sp.style.width=(100*all[s]/total)+'%'; sp.style.background=colour(s)[0]; sp.title=all[s]+' '+s; bar.appendChild(sp);}}}
-    $('live').textContent='updated '+new Date().toLocaleTimeString()+' · '+touched.size+' node(s) changed';
+    const lv=$('live'); lv.textContent='updated '+new Date().toLocaleTimeString()+' · '+L.steps.length+' step(s) sent, '+touched.size+' node(s) changed'+(L.full?' (full resync)':'');
+    lv.dataset.bytes=text.length; lv.dataset.steps=L.steps.length; lv.dataset.full=L.full?'1':'0';
     document.body.dataset.polls=(+(document.body.dataset.polls||0)+1);
   }catch(e){$('live').textContent='live updates failed: '+e;}
 }
@@ -114,6 +136,8 @@ function openPanel(id){
   const g=document.querySelector('g.node[data-node="'+CSS.escape(id)+'"]'); if(g) g.classList.add('sel');
   const p=$('node-panel'); p.className='open'; p.innerHTML='';
   const h=document.createElement('h3'); h.textContent=n.name+' ('+id+')'+(n.container?' — a sub-workflow, loop or scatter body':''); p.appendChild(h);
+  if(g&&g.classList.contains('crit')){const c=document.createElement('div'); c.className='small'; c.innerHTML='<span class="crit-key"></span> on the critical path: it decides when the workflow ends'; p.appendChild(c);}
+  if(n.condition_text){const c=document.createElement('div'); c.className='small'; c.textContent='runs when '+n.condition_text; p.appendChild(c);}
   if(n.container){const a=document.createElement('a'); a.href=n.toggle; a.textContent=n.opened?'close this body':'open this body'; p.appendChild(a);}
   const ul=document.createElement('ul');
   for(const sid of n.step_ids.slice(0,50)){const s=steps[sid]; const li=document.createElement('li');
@@ -122,6 +146,9 @@ function openPanel(id){
       if(D.task_url){const a=document.createElement('a'); a.href=D.task_url.replace('{task_id}',s.jedi_task_id); a.target='_blank'; a.rel='noopener';
         a.textContent=s.jedi_task_id; li.appendChild(a);} else li.append(String(s.jedi_task_id));
       li.append(' '+(s.jedi_status||''));}
+    if(s.status==='skipped') li.append(' · skipped: '+(s.skip_reason||'no reason recorded'));
+    for(const q of (D.staging[sid]||[])){const d=document.createElement('div'); d.className='small stg';
+      d.textContent='staging '+q.dataset+': '+q.status+', '+q.files_staged+'/'+q.files_total+' files, '+(q.bytes_total?Math.round(100*q.bytes_staged/q.bytes_total):0)+'% of bytes, '+(q.tape||'no tape yet')+(q.error?' · '+q.error:''); li.appendChild(d);}
     if(s.error_dialog){const e=document.createElement('div'); e.className='err'; e.textContent=s.error_dialog; li.appendChild(e);}
     ul.appendChild(li);}
   if(n.step_ids.length>50){const li=document.createElement('li'); li.textContent='… '+(n.step_ids.length-50)+' more'; ul.appendChild(li);}
@@ -189,25 +216,34 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
     ]
     for f in layout["frames"]:
         parts.append(
-            f'<g class="frame" data-frame="{esc(f["id"])}"><rect class="frame" x="{f["x"]}" y="{f["y"]}" width="{f["w"]}" height="{f["h"]}" rx="8"/>'
+            f'<g class="frame{" crit" if f.get("critical") else ""}" data-frame="{esc(f["id"])}"><rect class="frame" x="{f["x"]}" y="{f["y"]}" width="{f["w"]}" height="{f["h"]}" rx="8"/>'
             f'<text class="fl" x="{f["x"] + 8}" y="{f["y"] + 13}">{esc(_short(f["name"], 40))}'
             f'{" ×" + str(f["copies"]) if f["copies"] > 1 else ""} · {esc(f["status"])}</text></g>'
         )
+    labelled: set[str] = set()
+    labels = []
     for e in layout["edges"]:
         a, b = by_id[e["source"]], by_id[e["target"]]
         x1, y1, x2, y2 = a["x"] + w, a["y"] + h / 2, b["x"], b["y"] + h / 2
         mid = (x1 + x2) / 2
+        if e["conditional"] and b.get("condition_text") and e["target"] not in labelled:  # the condition once per step, on its first edge
+            labelled.add(e["target"])
+            labels.append(f'<text class="cl" data-target="{esc(e["target"])}" x="{x2 - 6}" y="{y2 - 6}" text-anchor="end">'
+                          f'when {esc(_short(b["condition_text"], 30))}</text>')
         parts.append(
-            f'<path class="edge{" cond" if e["conditional"] else ""}" data-source="{esc(e["source"])}" data-target="{esc(e["target"])}" '
+            f'<path class="edge{" cond" if e["conditional"] else ""}{" crit" if e.get("critical") else ""}" data-source="{esc(e["source"])}" data-target="{esc(e["target"])}" '
             f'd="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2 - 2},{y2}" marker-end="url(#arr)"/>'
         )
+    parts.extend(labels)
     for n in layout["nodes"]:
         bg, fg = _COLOURS.get(n["status"], _GREY)
         many = f' ×{n["n_steps"]}' if n["n_steps"] > 1 else ""
         kind = " ▸ body" if n["container"] else ""
         cond = " if…" if n["condition"] else ""
         line2 = _counts_text(n["counts"]).replace(" · ", " · ") if n["n_steps"] > 1 else n["status"]
-        if n["container"] and n["inner_counts"]:
+        if n.get("skip_reasons") and n["status"] == "skipped":
+            line3 = "skipped: " + n["skip_reasons"][0]
+        elif n["container"] and n["inner_counts"]:
             line3 = "body: " + ", ".join(f"{c} {s}" for s, c in n["inner_counts"].items())
         elif n["jedi_task_id"] is not None:
             line3 = f'task {n["jedi_task_id"]} {n["jedi_status"] or ""}'
@@ -219,8 +255,12 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
         if task_url and n["jedi_task_id"] is not None:
             task = f'<a href="{esc(task_url.format(task_id=n["jedi_task_id"]))}" target="_blank" rel="noopener">{task}</a>'
         parts.append(
-            f'<g class="node" data-node="{esc(n["id"])}" data-status="{esc(n["status"])}" transform="translate({n["x"]},{n["y"]})">'
-            f'<title>{esc(n["name"])} ({esc(n["id"])}): {esc(_counts_text(n["counts"]) if n["counts"] else n["status"])}</title>'
+            f'<g class="node{" crit" if n.get("critical") else ""}" data-node="{esc(n["id"])}" data-status="{esc(n["status"])}" '
+            f'transform="translate({n["x"]},{n["y"]})">'
+            f'<title>{esc(n["name"])} ({esc(n["id"])}): {esc(_counts_text(n["counts"]) if n["counts"] else n["status"])}'
+            f'{esc(" · when " + n["condition_text"]) if n.get("condition_text") else ""}'
+            f'{esc(" · skipped: " + "; ".join(n["skip_reasons"])) if n.get("skip_reasons") else ""}'
+            f'{" · on the critical path" if n.get("critical") else ""}</title>'
             f'<rect class="box" width="{w}" height="{h}" rx="6" fill="{bg}"/>'
             f'<text class="nm" x="8" y="17" fill="{fg}">{esc(_short(n["name"], 24))}{many}{cond}{kind}</text>'
             f'<text class="st" x="8" y="34" fill="{fg}">{esc(_short(line2, 34))}</text>{task}</g>'
@@ -234,13 +274,16 @@ def dag_data(detail: Mapping) -> dict:
     wf_id = detail["workflow"]["workflow_id"]
     return {
         "nodes": {n["id"]: {"name": n["name"], "status": n["status"], "step_ids": n["step_ids"], "container": n["container"],
-                            "step_name": n["step_name"], "opened": n["id"] in layout["opened"],
+                            "step_name": n["step_name"], "opened": n["id"] in layout["opened"], "condition_text": n.get("condition_text"),
                             "toggle": _toggle_url(wf_id, layout["opened"], n["id"])}
                   for n in layout["nodes"]},
         "steps": {str(s["step_id"]): {"node_key": s["node_key"], "status": s["status"], "jedi_status": s["jedi_status"],
                                       "jedi_task_id": s["jedi_task_id"], "error_dialog": s["error_dialog"],
+                                      "skip_reason": s.get("skip_reason"),
                                       "node": layout["step_node"].get(s["step_id"])}
                   for s in detail["steps"]},
+        "staging": detail.get("staging") or {},
+        "critical_path": detail.get("critical_path"),
         "n_steps": layout["n_steps"],
     }
 
@@ -248,6 +291,47 @@ def dag_data(detail: Mapping) -> dict:
 def dag_fragment(detail: Mapping, task_url: str | None) -> str:
     """What a redraw fetches: the SVG and its data (new steps appeared: a loop iteration, a scatter opened)."""
     return dag_svg(detail["dag"], task_url) + f'<script type="application/json" class="dag-data">{_json_for_script(dag_data(detail))}</script>'
+
+
+def critical_text(cp: Mapping | None) -> str:
+    """What the page says of the critical path (the script writes the same words when it moves)."""
+    if not cp:
+        return ""
+    if cp.get("error"):
+        return f"critical path unknown: {esc(cp['error'])}"
+    if not cp.get("n_critical"):
+        if cp.get("unknown"):
+            return (f"remaining time not known yet: {cp['unknown']} step(s) to run and none of their like has ended in this workflow "
+                    "(estimates come from ended copies or steps of the same type)")
+        return "nothing left to run"
+    text = (f'<span class="crit-key"></span> critical path: <b>{cp["n_critical"]} step(s)</b>, estimated remaining <b>{esc(cp["remaining"])}</b> '
+            f'(ends around {esc(cp["eta"])} UTC)')
+    if cp.get("unknown"):
+        text += f"; at least, as {cp['unknown']} step(s) have no estimate yet"
+    if cp.get("overdue"):
+        text += f"; {len(cp['overdue'])} step(s) run past their estimate ({esc(', '.join(cp['overdue'][:3]))})"
+    return text
+
+
+def _staging_section(detail: Mapping) -> str:
+    rows = []
+    for entries in detail.get("staging", {}).values():
+        for r in entries:
+            files = fill_bar(r["files_staged"], r["files_total"], None, "files")
+            nbytes = fill_bar(r["bytes_staged"], r["bytes_total"], None, "bytes")
+            why = r["error"] or (f'no new file for {duration(r["idle_seconds"])}' if r["idle_seconds"] and r["idle_seconds"] > 3600 else "")
+            rows.append(
+                f'<tr data-request="{r["request_id"]}" data-status="{esc(r["status"])}"><td>{esc(r["node_key"] or "")}</td><td>{r["jedi_task_id"]}</td>'
+                f'<td>{esc(_short(r["dataset"], 60))}</td><td>{badge(r["status"])}{" <span class=muted>released</span>" if r["released"] else ""}</td>'
+                f'<td>{files}</td><td>{nbytes}</td><td>{esc(r["tape"] or "-")} → {esc(r["destination"] or "-")}'
+                f'{" · " + str(r["switches"]) + " switch(es)" if r["switches"] else ""}</td><td>{esc(r["last_progress"] or "-")}</td>'
+                f'<td>{esc(_short(why, 200))}</td></tr>'
+            )
+    if not rows:
+        return ""
+    return (f'<section class="wide"><h2>Staging from tape (data carousel)</h2><table class="stg" id="staging"><tr><th>step</th><th>JEDI task</th>'
+            f'<th>dataset</th><th>request</th><th>files staged</th><th>bytes staged</th><th>tape → disk</th><th>last file (UTC)</th>'
+            f'<th>why stuck / switching</th></tr>{"".join(rows)}</table></section>')
 
 
 def _action_forms(wf_id: int, csrf: str) -> str:
@@ -299,14 +383,17 @@ def render_workflow_page(detail: Mapping, identity: Identity | None, csrf: str |
         f'{esc(wf["language"] or "")} · output {esc(wf["out_ds"] or "-")} · created {esc(wf["created"])} UTC{parent}</div>'
         f'<div class="err" id="wf-error" style="display:{"block" if wf["error_dialog"] else "none"}">{esc(wf["error_dialog"] or "")}</div>'
         f'<div style="margin-top:6px" id="wf-steps">{status_bar(detail["steps_by_status"])}<div class="counts">{_counts_text(detail["steps_by_status"])}</div></div>'
+        f'<div class="cp" id="cp">{critical_text(detail.get("critical_path"))}</div>'
         f'{actions}<div id="action-result" role="status"></div><div class="live" id="live">live updates every {poll_ms / 1000:g}s</div></section>'
         f'<section class="wide"><h2>DAG</h2><div class="small muted">{len(layout["nodes"])} nodes for {layout["n_steps"]} steps'
         f'{" (first steps only)" if detail["steps_truncated"] else ""}; copies of a scattered step and loop iterations are one node, '
-        f'a sub-workflow is one node until opened; dashed purple edges lead to conditional steps, dashed boxes were skipped. '
+        f'a sub-workflow is one node until opened; dashed purple edges lead to conditional steps (labelled with the condition), '
+        f'dashed boxes were skipped (the reason in the box), thick orange marks the critical path. '
         f'<a href="{esc(open_all)}">open all</a> · <a href="/workflow/{wf_id}?open=-">close all</a> · '
         f'<a href="/workflow/{wf_id}/json">JSON</a></div>'
         f'<div id="dag-wrap">{dag_svg(layout, task_url)}</div><div id="node-panel"></div></section>'
-        f'<section class="wide"><h2>Errors of failed steps</h2>'
+        + _staging_section(detail)
+        + f'<section class="wide"><h2>Errors of failed steps</h2>'
         + (f'<table><tr><th>key</th><th>step</th><th>status</th><th>JEDI task</th><th>error</th></tr>{errors}</table>' if errors else '<p class="muted">none</p>')
         + '</section><section class="wide"><h2>Commands, newest first</h2><table><thead><tr><th>id</th><th>command</th><th>status</th><th>by</th>'
         f'<th>answer</th><th>sent (UTC)</th></tr></thead><tbody id="commands-body">{commands}</tbody></table></section>'

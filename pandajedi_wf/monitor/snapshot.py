@@ -7,13 +7,24 @@ Times are strings ``YYYY-MM-DD HH:MM:SS`` (naive UTC, PanDA's convention) with a
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from typing import Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig
 from pandajedi_wf.carousel.source_choice import byte_window, mean_file_bytes
 from pandajedi_wf.carousel.state import Load
-from pandajedi_wf.workflow.critical_path import container_of, effective_parents  # noqa: F401 (container_of: the monitor's name for it)
+from pandajedi_wf.workflow.critical_path import (  # noqa: F401 (container_of: the monitor's name for it)
+    CriticalPathError,
+    StepTiming,
+    container_of,
+    critical_path,
+    effective_parents,
+    estimates,
+    template_of,
+)
+from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
+from pandajedi_wf.workflow.model import COND_AND, COND_OR, Condition
 
 # seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
 DEFAULT_PERIODS = {"wf_processor": 60, "wf_carousel": 300}
@@ -206,8 +217,10 @@ def workflow_detail(
     *,
     step_limit: int,
     history_limit: int,
+    skip_reasons: Mapping[int, str] | None = None,
 ) -> dict:
-    """One workflow: its steps as DAG levels (by depth) and its latest transitions (newest first)."""
+    """One workflow: its steps as DAG levels (by depth) and its latest transitions (newest first); a conditional
+    step carries its condition as the user wrote it, a skipped one why it was skipped."""
     depths = dag_depths(steps)
     keys = {int(s["step_id"]): s["node_key"] for s in steps}
     step_items = [
@@ -227,6 +240,8 @@ def workflow_detail(
             "attempt_nr": int(s.get("attempt_nr") or 0),
             "error_dialog": s.get("error_dialog"),
             "changed": when(s.get("status_change_time")),
+            "condition_text": condition_text(s.get("condition")),
+            "skip_reason": (skip_reasons or {}).get(int(s["step_id"])) if s["status"] == "skipped" else None,
         }
         for s in steps
     ]
@@ -260,6 +275,93 @@ def workflow_detail(
         ],
         "history_truncated": len(history) >= history_limit,
     }
+
+
+def condition_text(condition: Mapping | None) -> str | None:
+    """A stored step condition (``Condition.to_dict``) as the ``when`` text it came from: ``self.a && !self.b``."""
+    if not condition:
+        return None
+    try:
+        text = str(Condition.from_dict(dict(condition)))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "(unreadable condition)"
+    return text[1:-1] if condition.get("kind") in (COND_AND, COND_OR) and text.startswith("(") and text.endswith(")") else text
+
+
+# ---- critical path -----------------------------------------------------------------------------------------
+
+
+def step_timings(rows: Iterable[Mapping]) -> list[StepTiming]:
+    """Step rows -> what the critical path needs: a step's time runs from its submission (``submit_intent_time``) to
+    its last status change once ended; the processor writes both, so both come from one clock."""
+    out = []
+    for r in rows:
+        started, changed, status = r.get("submit_intent_time"), r.get("status_change_time"), r["status"]
+        took = (changed - started).total_seconds() if status in STEP_ENDED and started and changed and changed >= started else None
+        out.append(StepTiming(r["node_key"], tuple(p for p in (r.get("parent_keys") or []) if isinstance(p, str)), status,
+                              r.get("step_type"), took, started if status in STEP_ACTIVE else None))
+    return out
+
+
+def critical_summary(rows: list[Mapping], now: datetime.datetime, defaults: Mapping[str, float] | None = None,
+                     shown: int = 200) -> tuple[dict, frozenset[str], dict[str, float]]:
+    """The workflow's remaining time and its critical steps (``workflow.critical_path``), estimates taken from the
+    measured durations of like steps in the same workflow (``critical_path.estimates``), as JSON-ready summary
+    (``templates``: the definition nodes of the critical steps, what the drawn DAG marks), plus the critical step
+    keys and each step's slack in seconds."""
+    timings = step_timings(rows)
+    guessed = estimates(timings, defaults)
+    timings = [replace(t, estimate=guessed.get(t.key)) for t in timings]
+    try:
+        cp = critical_path(timings, now)
+    except CriticalPathError as exc:
+        return ({"error": str(exc), "remaining_seconds": None, "remaining": None, "eta": None, "known": False, "unknown": 0, "overdue": [],
+                 "n_critical": 0, "steps": [], "templates": []}, frozenset(), {})
+    remaining = round(cp.remaining)
+    summary = {
+        "error": None,
+        "remaining_seconds": remaining,
+        "remaining": duration(remaining),
+        "eta": when(now + datetime.timedelta(seconds=remaining)),
+        "known": cp.known,
+        "unknown": len(cp.unknown),
+        "overdue": list(cp.overdue[:shown]),
+        "n_critical": len(cp.critical),
+        "steps": list(cp.critical[:shown]),
+        "templates": sorted({template_of(k) for k in cp.critical}),
+    }
+    return summary, frozenset(cp.critical), dict(cp.slack)
+
+
+# ---- staging of a workflow's tasks ---------------------------------------------------------------------------
+
+
+def staging_panel(rows: Iterable[Mapping], keys: Mapping[int, str], now: datetime.datetime) -> dict[int, list[dict]]:
+    """Per step id, the staging requests its JEDI task waits on: files and bytes staged against the dataset's, the
+    request's status, source tape and why it is stuck or switching when it is."""
+    found: dict[int, list[dict]] = {}
+    for r in rows:
+        total, staged = int(r.get("total_files") or 0), int(r.get("staged_files") or 0)
+        size, staged_size = int(r.get("dataset_size") or 0), int(r.get("staged_size") or 0)
+        progress = r.get("last_progress_time") or r.get("start_time")
+        found.setdefault(int(r["step_id"]), []).append({
+            "node_key": keys.get(int(r["step_id"])),
+            "jedi_task_id": int(r["jedi_task_id"]),
+            "request_id": int(r["request_id"]),
+            "dataset": r["dataset"],
+            "status": r["status"],
+            "released": r.get("released_time") is not None,
+            "tape": r.get("source_rse"),
+            "destination": r.get("destination_rse"),
+            "files_staged": staged, "files_total": total,
+            "bytes_staged": staged_size, "bytes_total": size,
+            "fraction": staged_size / size if size else (staged / total if total else None),
+            "switches": int(r.get("n_source_switches") or 0),
+            "last_progress": when(progress),
+            "idle_seconds": age_seconds(progress, now) if r["status"] in lc.IN_FLIGHT else None,
+            "error": r.get("error_dialog"),
+        })
+    return found
 
 
 # ---- data carousel -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ WORKFLOWS = "JEDI_WF_WORKFLOWS"
 STEPS = "JEDI_WF_STEPS"
 TRANSITIONS = "JEDI_WF_TRANSITIONS"
 REQUESTS = "JEDI_DC_REQUESTS"
+RELATIONS = "JEDI_DC_RELATIONS"
 TAPE_STATS = "JEDI_DC_TAPE_STATS"
 
 _WORKFLOW_COLUMNS = "workflow_id, parent_workflow_id, name, user_name, status, language, out_ds, error_dialog, creation_time, status_change_time"
@@ -156,12 +157,14 @@ def troubled_requests(db: WfDatabase, stalled_before: datetime.datetime, limit: 
 
 _DAG_STEP_COLUMNS = (
     "s.step_id, s.node_key, s.name, s.step_type, s.status, s.iteration, s.scatter_index, s.parent_keys, s.condition, "
-    "s.jedi_task_id, s.task_name, s.attempt_nr, s.error_dialog, s.status_change_time, s.modification_time, t.status AS jedi_status"
+    "s.jedi_task_id, s.task_name, s.attempt_nr, s.error_dialog, s.submit_intent_time, s.status_change_time, s.modification_time, "
+    "t.status AS jedi_status"
 )
 
 
 def dag_steps(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
-    """``workflow_steps`` plus each step's condition and modification time (what the drawn DAG needs)."""
+    """``workflow_steps`` plus each step's condition, submission and modification times (what the drawn DAG, its
+    critical path and the live updates need)."""
     rows = db.query_dicts(
         f"SELECT * FROM (SELECT {_DAG_STEP_COLUMNS} FROM {db.table(STEPS)} s LEFT JOIN {db.table('JEDI_Tasks')} t "
         "ON t.jediTaskID=s.jedi_task_id WHERE s.workflow_id=:wf ORDER BY s.step_id) WHERE rownum<=:n ",
@@ -171,26 +174,6 @@ def dag_steps(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
         row["parent_keys"] = json_value(row["parent_keys"]) or []
         row["condition"] = json_value(row["condition"])
     return rows
-
-
-def steps_changed_since(db: WfDatabase, workflow_id: int, since: datetime.datetime | None, live_statuses: Iterable[str],
-                        limit: int) -> list[dict]:
-    """Steps of one workflow changed at or after ``since`` (all steps when None), and every step in ``live_statuses``
-    with a JEDI task (its task's status moves without the step row changing); oldest change first, capped."""
-    status_sql, binds = in_clause("st", sorted(set(live_statuses)))
-    binds.update({":wf": workflow_id, ":n": limit, ":since": since or datetime.datetime(1970, 1, 1)})
-    return db.query_dicts(
-        "SELECT * FROM (SELECT s.step_id, s.node_key, s.status, s.jedi_task_id, s.error_dialog, s.modification_time, "
-        f"t.status AS jedi_status FROM {db.table(STEPS)} s LEFT JOIN {db.table('JEDI_Tasks')} t ON t.jediTaskID=s.jedi_task_id "
-        f"WHERE s.workflow_id=:wf AND (s.modification_time>=:since OR (s.jedi_task_id IS NOT NULL AND s.status IN {status_sql})) "
-        "ORDER BY s.modification_time, s.step_id) WHERE rownum<=:n ",
-        binds,
-    )
-
-
-def step_total(db: WfDatabase, workflow_id: int) -> int:
-    rows = db.query(f"SELECT COUNT(*) FROM {db.table(STEPS)} WHERE workflow_id=:wf", {":wf": workflow_id})
-    return int(rows[0][0]) if rows else 0
 
 
 def workflow_live(db: WfDatabase, workflow_id: int) -> dict | None:
@@ -243,4 +226,34 @@ def request_intervals(db: WfDatabase, since: datetime.datetime, limit: int) -> l
         "AND (end_time IS NULL OR end_time>=:since OR status='done' OR modification_time>=:since) "
         "ORDER BY start_time DESC, request_id DESC) WHERE rownum<=:n ",
         {":since": since, ":n": limit},
+    )
+
+
+def skip_reasons(db: WfDatabase, workflow_id: int, limit: int) -> dict[int, str]:
+    """Why each skipped step of a workflow was skipped: the reason of its newest transition to ``skipped`` (the
+    engine's words: the condition that was false, the parent that failed, the workflow finishing). Newest first,
+    capped at ``limit`` transitions."""
+    rows = db.query(
+        "SELECT * FROM (SELECT t.entity_id, t.reason FROM "
+        f"{db.table(TRANSITIONS)} t, {db.table(STEPS)} s WHERE t.workflow_id=:wf AND t.entity_type='step' AND t.to_status='skipped' "
+        "AND s.step_id=t.entity_id AND s.status='skipped' ORDER BY t.transition_id DESC) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+    found: dict[int, str] = {}
+    for step_id, reason in rows:
+        found.setdefault(int(step_id), reason or "")
+    return found
+
+
+def staging_of_workflow(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """The staging requests the JEDI tasks of a workflow's steps wait on (or waited on), with their progress: files and
+    bytes staged against the dataset's, the request's status, tape, destination and last error; capped."""
+    return db.query_dicts(
+        "SELECT * FROM (SELECT s.step_id, rel.jedi_task_id, rel.released_time, req.request_id, req.dataset, req.status, req.source_rse, "
+        "req.destination_rse, req.total_files, req.staged_files, req.dataset_size, req.staged_size, req.n_source_switches, "
+        "req.last_progress_time, req.start_time, req.end_time, req.error_dialog "
+        f"FROM {db.table(STEPS)} s, {db.table(RELATIONS)} rel, {db.table(REQUESTS)} req "
+        "WHERE s.workflow_id=:wf AND rel.jedi_task_id=s.jedi_task_id AND req.request_id=rel.request_id "
+        "ORDER BY s.step_id, req.request_id) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
     )
