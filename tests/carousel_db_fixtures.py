@@ -1,11 +1,13 @@
 """Helpers for the carousel DB tests: real JEDI tasks with tape inputs, built through upstream PanDA.
 
-Tasks are submitted with ``insertTaskParamsPanda`` (``inputPreStaging: True``) and refined by upstream's TaskRefiner,
-which registers the input dataset and sets the ``IS=1`` split rule.  Two steps cannot run here and are done in SQL,
-on purpose and only these: upstream's ContentsFeeder needs a live DDM to list files (so the files are inserted in
-JEDI_Dataset_Contents as ``staging``, exactly as its ``insertFilesForDataset_JEDI`` does for inputPreStaging), and
-upstream's refiner puts a task into ``staging`` only through upstream's own Rucio-backed carousel (so the status is
-set directly for tasks that must wait in ``staging``).
+Tasks are submitted with ``insertTaskParamsPanda`` and refined by upstream's TaskRefiner loaded by JEDI's factory from
+the test panda_jedi.cfg, where label ``managed`` names our refiner plugin over upstream's GenTaskRefiner
+(``pandajedi_wf.jedi_agents.task_refiner``): it registers the input dataset with the ``IS=1`` split rule.  A task
+``parked`` in ``staging`` is one upstream's refiner alone (the site's configuration before it named our plugin) parked
+there because its parameters say ``toStaging``: splitRule NULL, no datasets, as upstream leaves it.  One step is done in
+SQL, on purpose and only this one: the files of a registered task are inserted in JEDI_Dataset_Contents as ``staging``,
+exactly as upstream's ContentsFeeder's ``insertFilesForDataset_JEDI`` does for inputPreStaging (the end-to-end test
+``tests/test_e2e_carousel_refine.py`` runs the real ContentsFeeder over a simulated JEDI DDM instead).
 """
 
 from __future__ import annotations
@@ -69,39 +71,75 @@ def sql(pg, statement: str, *args):
         conn.close()
 
 
+# the site's [taskrefine] modConfig before it named our refiner plugin: upstream's refiner alone
+UPSTREAM_ONLY_REFINER = "wlcg:any:pandajedi.jedirefine.GenTaskRefiner:GenTaskRefiner"
+
+
 def make_tasks(task_buffer, pg, specs: list[dict]) -> list[int]:
-    """Submit and refine one task per spec {name, dataset, n_files, priority?, status?, gshare?}; insert its files."""
+    """Submit and refine one task per spec {name, dataset, n_files, priority?, parked?, status?, gshare?}; insert the
+    files of the registered ones.  ``parked``: submitted with ``toStaging`` and refined by upstream's refiner alone."""
     from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface, refine_tasks
 
     ids = []
-    for spec in specs:
-        params = task_params(spec["name"], spec["dataset"], spec.get("priority", 1000))
+    for spec in specs:  # in order, so jediTaskIDs follow the specs
+        parked = _parked(spec)
+        params = dict(task_params(spec["name"], spec["dataset"], spec.get("priority", 1000)), **({"toStaging": True} if parked else {}))
         code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), "dev.user", True, [], properErrorCode=True)
         assert code == 0, message
         ids.append(int(re.search(r"jediTaskID=(\d+)", message).group(1)))
-    refine_tasks(task_buffer, "wlcg", "managed", LocalDDMInterface({"any": RefinerDDM()}))
+        refine_tasks(task_buffer, "wlcg", "managed", LocalDDMInterface({"any": RefinerDDM()}), mod_config=UPSTREAM_ONLY_REFINER if parked else None)
     for tid, spec in zip(ids, specs):
         ((status, split_rule),) = sql(pg, "SELECT status, splitrule FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
+        if _parked(spec):
+            assert (status, split_rule) == ("staging", None), (status, split_rule)
+            assert sql(pg, "SELECT COUNT(*) FROM doma_panda.jedi_datasets WHERE jeditaskid=%s", tid) == [(0,)]
+            continue
         assert status == "defined" and "IS=1" in split_rule, (status, split_rule)
-        ((dataset_id,),) = sql(pg, "SELECT datasetid FROM doma_panda.jedi_datasets WHERE jeditaskid=%s AND type='input'", tid)
-        for i in range(spec["n_files"]):
-            sql(
-                pg,
-                "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
-                "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
-                "'staging', %s, %s, 0, 3, 1)",
-                tid,
-                dataset_id,
-                f"{spec['dataset']}.{i:06d}",
-                spec.get("file_bytes", GB),
-                spec["dataset"].split(":")[0],
-            )
-        sql(pg, "UPDATE doma_panda.jedi_datasets SET nfiles=%s WHERE jeditaskid=%s AND datasetid=%s", spec["n_files"], tid, dataset_id)
+        insert_staging_files(pg, tid, spec)
         if "status" in spec:
             sql(pg, "UPDATE doma_panda.jedi_tasks SET status=%s WHERE jeditaskid=%s", spec["status"], tid)
         if "gshare" in spec:
             sql(pg, "UPDATE doma_panda.jedi_tasks SET gshare=%s WHERE jeditaskid=%s", spec["gshare"], tid)
     return ids
+
+
+def _parked(spec: dict) -> bool:
+    """``parked``, or ``status: staging``: a task waits in staging only the way upstream parks it (a registered task
+    is never put back in staging by upstream, so the status is not written in SQL)."""
+    return bool(spec.get("parked")) or spec.get("status") == "staging"
+
+
+def insert_staging_files(pg, tid: int, spec: dict) -> None:
+    """The files of the task's input dataset as ContentsFeeder inserts them for inputPreStaging (``staging``)."""
+    ((dataset_id,),) = sql(pg, "SELECT datasetid FROM doma_panda.jedi_datasets WHERE jeditaskid=%s AND type='input'", tid)
+    for i in range(spec["n_files"]):
+        sql(
+            pg,
+            "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
+            "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
+            "'staging', %s, %s, 0, 3, 1)",
+            tid,
+            dataset_id,
+            f"{spec['dataset']}.{i:06d}",
+            spec.get("file_bytes", GB),
+            spec["dataset"].split(":")[0],
+        )
+    sql(pg, "UPDATE doma_panda.jedi_datasets SET nfiles=%s WHERE jeditaskid=%s AND datasetid=%s", spec["n_files"], tid, dataset_id)
+
+
+def refine_staged(task_buffer, pg, tid: int, spec: dict) -> None:
+    """A parked task our carousel resumed (``staged``), refined again by upstream's TaskRefiner (our plugin for label
+    managed) and its files inserted.  Upstream refines a staged task once it has not moved for 10 minutes
+    (getTasksToRefine_JEDI's rescue of registered/staged tasks): that wait is skipped by dating its modification back."""
+    from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface, refine_tasks
+
+    assert task_status(pg, tid) == "staged"
+    sql(pg, "UPDATE doma_panda.jedi_tasks SET modificationtime=modificationtime - interval '11 minutes' WHERE jeditaskid=%s", tid)
+    sql(pg, "CALL doma_panda.jedi_refresh_min_taskid_by_status()")
+    refine_tasks(task_buffer, "wlcg", "managed", LocalDDMInterface({"any": RefinerDDM()}))
+    ((status, split_rule),) = sql(pg, "SELECT status, splitrule FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
+    assert status == "defined" and "IS=1" in split_rule, (status, split_rule)
+    insert_staging_files(pg, tid, spec)
 
 
 def file_statuses(pg, tid: int) -> dict[str, int]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats
 from pandajedi_wf_dev.simulators.tape import SimDataset
 from pandajedi_wf.taskbuffer import transitions
 
-from tests.carousel_db_fixtures import GB, file_statuses, make_tasks, requests, simulator, sql, task_status, wfdb  # noqa: F401
+from tests.carousel_db_fixtures import GB, file_statuses, make_tasks, refine_staged, requests, simulator, sql, task_status, wfdb  # noqa: F401
 
 CONFIG = load_config({"stuck_timeout_seconds": 3600})
 
@@ -25,15 +27,12 @@ def run(db, sim, tb, config=CONFIG, cycles=1, step=300.0, errors_ok=False):
 
 def test_shared_requests_release_files_as_they_arrive_resume_and_retire(jedi_taskbuffer, pg, wfdb):
     a, b = "mc16:mc16.flow.A.RAW", "mc16:mc16.flow.B.RAW"
-    t1, t2, t3 = make_tasks(
-        jedi_taskbuffer,
-        pg,
-        [
-            {"name": "dc.flow.t1", "dataset": a, "n_files": 6, "status": "staging"},
-            {"name": "dc.flow.t2", "dataset": a, "n_files": 6, "priority": 1200},
-            {"name": "dc.flow.t3", "dataset": b, "n_files": 4},
-        ],
-    )
+    specs = [
+        {"name": "dc.flow.t1", "dataset": a, "n_files": 6, "parked": True},  # parked by upstream (toStaging)
+        {"name": "dc.flow.t2", "dataset": a, "n_files": 6, "priority": 1200},
+        {"name": "dc.flow.t3", "dataset": b, "n_files": 4},
+    ]
+    t1, t2, t3 = make_tasks(jedi_taskbuffer, pg, specs)
     sim = simulator([SimDataset(a, (30 * GB,) * 6, ("TAPE_A",)), SimDataset(b, (GB,) * 4, ("TAPE_B",))])  # 300 s per file of a
 
     run(wfdb, sim, jedi_taskbuffer)
@@ -50,6 +49,9 @@ def test_shared_requests_release_files_as_they_arrive_resume_and_retire(jedi_tas
     jedi_taskbuffer.getTasksToExecCommand_JEDI("wlcg", "managed")  # what upstream's TaskCommando runs
     assert task_status(pg, t1) == "staged"  # resumed the native way once its rule existed
     assert len(sim.rules) == 2
+    refine_staged(jedi_taskbuffer, pg, t1, specs[0])  # upstream's TaskRefiner registers it now, files in staging
+    stored = json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(t1))  # as our refiner plugin stored them
+    assert stored["inputPreStaging"] is True and "toStaging" not in stored
 
     partial_seen = False
     for _ in range(30):

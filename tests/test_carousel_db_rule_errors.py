@@ -36,9 +36,9 @@ def refuse(sim, kind, datasets):
 def test_permanent_refusal_fails_the_request_and_ends_its_tasks(jedi_taskbuffer, pg, wfdb):
     blocked, fine = "mc16:mc16.blocked.RAW", "mc16:mc16.fine.RAW"
     waiting, running, other = make_tasks(jedi_taskbuffer, pg, [
-        {"name": "dc.blocked.t1", "dataset": blocked, "n_files": 2, "status": "staging"},
+        {"name": "dc.blocked.t1", "dataset": blocked, "n_files": 2, "parked": True},
         {"name": "dc.blocked.t2", "dataset": blocked, "n_files": 2, "status": "running"},
-        {"name": "dc.fine.t3", "dataset": fine, "n_files": 2, "status": "staging"},
+        {"name": "dc.fine.t3", "dataset": fine, "n_files": 2, "parked": True},
     ])
     sim = simulator([SimDataset(blocked, (GB,) * 2, ("TAPE_A",)), SimDataset(fine, (GB,) * 2, ("TAPE_B",))])
     refuse(sim, "RSEWriteBlocked", {blocked})
@@ -72,7 +72,7 @@ def test_permanent_refusal_fails_the_request_and_ends_its_tasks(jedi_taskbuffer,
 
 def test_transient_refusal_backs_off_across_cycles_and_gives_up_after_the_last_attempt(jedi_taskbuffer, pg, wfdb):
     ds = "mc16:mc16.quota.RAW"
-    (tid,) = make_tasks(jedi_taskbuffer, pg, [{"name": "dc.quota.t1", "dataset": ds, "n_files": 2, "status": "staging"}])
+    (tid,) = make_tasks(jedi_taskbuffer, pg, [{"name": "dc.quota.t1", "dataset": ds, "n_files": 2, "parked": True}])
     sim = simulator([SimDataset(ds, (GB,) * 2, ("TAPE_A",))])
     calls = []
     create = sim.create_staging_rule

@@ -113,3 +113,19 @@ def provokable(pending: Mapping[int, list[str]], ours: Iterable[int]) -> dict[in
     files of once every Rucio rule on their inputs is OK: none our carousel holds (``ours``), whoever made the rules."""
     held = set(ours)
     return {tid: list(names) for tid, names in pending.items() if tid not in held}
+
+
+def parked_by_its_parameters(params: Mapping[str, Any]) -> bool:
+    """A task upstream parked in ``staging`` before registration because its stored parameters say ``toStaging`` (as
+    ProdSys submits), which our carousel takes.  A task parked by upstream's carousel block (the flag set only in
+    memory, with upstream's requests and rules behind it) is left to upstream's carousel."""
+    return bool(params.get("toStaging"))
+
+
+def input_datasets(params: Mapping[str, Any]) -> list[str]:
+    """The input dataset names of the task parameters' ``jobParameters`` (comma-separated lists split), in order."""
+    names: list[str] = []
+    for item in params.get("jobParameters", []) or []:
+        if isinstance(item, dict) and item.get("param_type") == "input" and item.get("dataset"):
+            names += [n.strip() for n in str(item["dataset"]).split(",") if n.strip()]
+    return list(dict.fromkeys(names))

@@ -1,10 +1,15 @@
 """Reads of upstream JEDI tables the carousel needs: tasks waiting for tape inputs, their files still in ``staging``,
 and the carousel's JSON document in PanDA's CONFIG table.
 
-A task needs staging when it has the ``inputPreStaging`` split rule (``IS=1``, set by upstream's TaskRefiner from the
-task parameter) and either waits in status ``staging`` (its datasets may not be registered yet: then the names come
-from the task parameters, as upstream's DataCarousel reads them) or has master-input files in status ``staging`` in
-JEDI_Dataset_Contents (inserted so by upstream's ContentsFeeder; jobs use them once they are ``pending``).
+A task needs staging in two ways upstream 1.0.4 produces:
+
+- file level: it has the ``inputPreStaging`` split rule (``IS=1``, set by upstream's refiner, under our refiner plugin
+  for every task with tape inputs) and master-input files in status ``staging`` in JEDI_Dataset_Contents (inserted so
+  by upstream's ContentsFeeder; jobs use them once they are ``pending``);
+- parked: upstream's TaskRefiner put it in status ``staging`` before registering it, because its stored parameters
+  say ``toStaging`` (``carousel.task_routing.parked_by_its_parameters``): splitRule NULL, no JEDI_Datasets, so the
+  dataset names come from the task parameters, as upstream's DataCarousel reads them.  A task upstream's own carousel
+  block parked (no ``toStaging`` stored) is upstream's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pandajedi_wf.carousel import task_routing
 from pandajedi_wf.core import jedi_statuses
 
 from .connection import WfDatabase, chunks, in_clause, json_value
@@ -57,20 +63,14 @@ def _is_master_to_stage(dataset_type: str, master_id, attributes: str | None, na
     return dataset_type == "input" and master_id is None and "ns=1" not in tokens and "pseudo" not in tokens and name not in ("pseudo_dataset", "seq_number")
 
 
-def _datasets_from_params(raw: str | None) -> list[str]:
-    """Input dataset names of the task parameters' jobParameters (comma-separated lists allowed)."""
-    if not raw:
-        return []
-    params = json_value(raw)
-    names: list[str] = []
-    for item in params.get("jobParameters", []) if isinstance(params, dict) else []:
-        if isinstance(item, dict) and item.get("param_type") == "input" and item.get("dataset"):
-            names += [n for n in str(item["dataset"]).split(",") if n]
-    return list(dict.fromkeys(names))
+def _params(raw: str | None) -> dict:
+    params = json_value(raw) if raw else None
+    return params if isinstance(params, dict) else {}
 
 
 def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
-    """Tasks with inputPreStaging that are in ``staging`` or have master-input files in ``staging``."""
+    """Tasks parked in ``staging`` by their parameters' ``toStaging``, and tasks with inputPreStaging that have
+    master-input files in ``staging``."""
     t = db.table("JEDI_Tasks")
     d = db.table("JEDI_Datasets")
     c = db.table("JEDI_Dataset_Contents")
@@ -90,11 +90,8 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
         binds,
     ):
         tasks.setdefault(int(row[0]), row)
-    tasks = {tid: row for tid, row in tasks.items() if row[6] and _PRESTAGING.search(row[6])}
-    if not tasks:
-        return []
     datasets: dict[int, list[str]] = {tid: [] for tid in tasks}
-    params: dict[int, str] = {}
+    params: dict[int, dict] = {}
     for part in chunks(sorted(tasks), 500):
         id_sql, binds = in_clause("t", part)
         for tid, name, kind, master, attributes in db.query(
@@ -106,10 +103,14 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
         if unregistered:
             id_sql, binds = in_clause("p", unregistered)
             for tid, raw in db.query(f"SELECT jediTaskID, taskParams FROM {db.table('JEDI_TaskParams')} WHERE jediTaskID IN {id_sql}", binds):
-                params[int(tid)] = raw
+                params[int(tid)] = _params(raw)
     needs = []
-    for tid, (_, status, user, gshare, current_priority, task_priority, _) in sorted(tasks.items()):
-        names = datasets[tid] or _datasets_from_params(params.get(tid))
+    for tid, (_, status, user, gshare, current_priority, task_priority, split_rule) in sorted(tasks.items()):
+        if datasets[tid]:
+            names = datasets[tid] if split_rule and _PRESTAGING.search(split_rule) else []
+        else:
+            parked = status == "staging" and task_routing.parked_by_its_parameters(params.get(tid, {}))
+            names = task_routing.input_datasets(params[tid]) if parked else []
         if names:
             priority = current_priority if current_priority is not None else task_priority
             needs.append(TaskNeed(tid, status, user or "", gshare or "", int(priority or 0), tuple(dict.fromkeys(names))))

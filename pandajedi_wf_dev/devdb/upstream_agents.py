@@ -48,10 +48,11 @@ class LocalDDMInterface:
 _refiner_lock = threading.Lock()
 
 
-def refine_tasks(task_buffer, vo: str, prod_source_label: str, ddm_if=None) -> list[int]:
+def refine_tasks(task_buffer, vo: str, prod_source_label: str, ddm_if=None, mod_config: str | None = None) -> list[int]:
     """One TaskRefiner cycle for ``vo``/``prod_source_label``: tasks in DEFT T_TASK become
     JEDI tasks (``defined``, or ``staging``/``pending``/``tobroken`` as upstream decides).
-    Returns the jediTaskIDs that were picked up."""
+    ``mod_config``: another ``[taskrefine] modConfig`` than panda_jedi.cfg's (e.g. a site's before it named our
+    refiner plugin). Returns the jediTaskIDs that were picked up."""
     make_zombie_cleaner_harmless()
     from pandajedi.jediorder.TaskRefiner import TaskRefiner, TaskRefinerThread
     from pandaserver.taskbuffer.DataCarousel import DataCarouselInterface
@@ -59,6 +60,8 @@ def refine_tasks(task_buffer, vo: str, prod_source_label: str, ddm_if=None) -> l
     ddm_if = ddm_if if ddm_if is not None else LocalDDMInterface()
     with _refiner_lock:
         refiner = TaskRefiner(None, task_buffer, ddm_if, vo, prod_source_label)
+        if mod_config is not None:
+            refiner.modConfig = mod_config
         refiner.initializeMods(task_buffer, ddm_if)
         tasks = task_buffer.getTasksToRefine_JEDI(vo, prod_source_label)
         if tasks is None:
