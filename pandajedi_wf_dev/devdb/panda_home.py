@@ -178,7 +178,10 @@ loopCycle = 5
 checkInterval = 5
 
 [taskrefine]
-modConfig = {vo}:any:pandajedi.jedirefine.GenTaskRefiner:GenTaskRefiner
+# production tasks (label managed) through our refiner plugin: upstream's GenTaskRefiner with tape inputs routed to
+# our carousel (pandajedi_wf.jedi_agents.task_refiner); every other label through upstream's GenTaskRefiner alone
+modConfig = {vo}:managed:pandajedi_wf.jedi_agents.task_refiner:GenTaskRefiner,{vo}:any:pandajedi.jedirefine.GenTaskRefiner:GenTaskRefiner
+wf_refiner_classes = GenTaskRefiner=pandajedi.jedirefine.GenTaskRefiner:GenTaskRefiner
 procConfig = {proc("taskrefine")}
 nWorkers = 1
 loopCycle = 5
