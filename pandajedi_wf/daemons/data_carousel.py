@@ -267,10 +267,13 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
 # and AtlasDataCarouselWatchDog only cancel the request and expire its rule: the task waits in 'staging' for ever), so
 # we end it the way JEDI ends a task from outside: its errorDialog (updateTaskErrorDialogJEDI) says why, then a
 # TaskCommando command through DEFT PRODSYS_COMM (sendCommandTaskPanda). Which command, by the task's JEDI status:
-# a task that never got a file is killed (-> aborting -> aborted); one that already runs on the files that arrived
-# is finished (-> finishing -> finished, what it processed is kept and the user may retry); an ending one is left.
+# a registered task (it has its JEDI datasets and files) is finished: TaskCommando -> passed, then the PostProcessor
+# ends it 'failed' ("no file was successfully processed") or 'finished' (what it processed on the files that arrived
+# is kept), both statuses in which the server accepts the user's `pbook retry` (jedi_statuses.RETRY_ACCEPTED); a task
+# parked in 'staging' before registration has no files, so finishing it would end it 'done' (nFiles == nFilesFinished
+# == 0): it is killed (-> aborting -> aborted; the user resubmits). An ending one is left.
 _LEFT_TO_END = jedi_statuses.ENDED | jedi_statuses.ENDING | {"finishing", "prepared"}
-_KILLED_WHEN = frozenset({"staging", "registered", "defined", "assigning"})
+_KILLED_WHEN = frozenset({"staging", "registered"})
 
 
 def ending_command(task_status: str | None) -> str | None:
