@@ -127,15 +127,21 @@ def insert_staging_files(pg, tid: int, spec: dict) -> None:
     sql(pg, "UPDATE doma_panda.jedi_datasets SET nfiles=%s WHERE jeditaskid=%s AND datasetid=%s", spec["n_files"], tid, dataset_id)
 
 
+def date_back_staged(pg, tid: int) -> None:
+    """A resumed (``staged``) task as upstream's TaskRefiner finds it 10 minutes later: getTasksToRefine_JEDI rescues
+    registered/staged tasks untouched for 10 minutes; that wait is skipped by dating the task's modification back."""
+    assert task_status(pg, tid) == "staged"
+    sql(pg, "UPDATE doma_panda.jedi_tasks SET modificationtime=modificationtime - interval '11 minutes' WHERE jeditaskid=%s", tid)
+    sql(pg, "CALL doma_panda.jedi_refresh_min_taskid_by_status()")  # what pg_cron runs
+
+
 def refine_staged(task_buffer, pg, tid: int, spec: dict) -> None:
     """A parked task our carousel resumed (``staged``), refined again by upstream's TaskRefiner (our plugin for label
     managed) and its files inserted.  Upstream refines a staged task once it has not moved for 10 minutes
     (getTasksToRefine_JEDI's rescue of registered/staged tasks): that wait is skipped by dating its modification back."""
     from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface, refine_tasks
 
-    assert task_status(pg, tid) == "staged"
-    sql(pg, "UPDATE doma_panda.jedi_tasks SET modificationtime=modificationtime - interval '11 minutes' WHERE jeditaskid=%s", tid)
-    sql(pg, "CALL doma_panda.jedi_refresh_min_taskid_by_status()")
+    date_back_staged(pg, tid)
     refine_tasks(task_buffer, "wlcg", "managed", LocalDDMInterface({"any": RefinerDDM()}))
     ((status, split_rule),) = sql(pg, "SELECT status, splitrule FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
     assert status == "defined" and "IS=1" in split_rule, (status, split_rule)
