@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from wf_db_support import EXAMPLES, make_db, new_grid, run_until_quiet, submit
+from wf_db_support import EXAMPLES, make_db, new_grid, run_until_quiet, submit, workflow_row
 
 GB = 10**9
 EVIL_NAME = "<script>alert('chain')</script> “ünï”"
@@ -200,3 +200,88 @@ def test_once_writes_the_overview_page(db, scene, tmp_path):
     assert main(["--once", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "TAPE_A" in page and "carol" in page and "<script>" not in page
+
+
+def test_conditions_skips_critical_path_staging_and_incremental_live_on_a_real_workflow(db, jedi_taskbuffer):
+    """branches.cwl under the processor and the grid simulator: ``produce`` ends, ``use_it`` (self.opt_inDS) runs long,
+    ``fall_back`` (!self.opt_inDS) is skipped by the engine. The page's data says the conditions, why fall_back was
+    skipped, the critical path through use_it, the staging of use_it's task, and a poll carries only what moved."""
+    from pandajedi_wf.carousel.state import StagingRequest
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf.monitor import page
+    from pandajedi_wf.monitor.collect import MonitorSource
+    from pandajedi_wf.taskbuffer import staging_relations
+    from pandajedi_wf.taskbuffer import staging_requests as sr
+    from pandajedi_wf_dev.simulators.grid import Fate
+
+    wf = submit(db, "cwl", EXAMPLES / "branches.cwl", out_ds="user.dev.branches")
+    assert wf.ok, wf.problems
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=1 if "produce" in name else 30))
+    now = utcnow()
+
+    def cycle():
+        workflow_processor.cycle(db, CycleStats(), jedi_taskbuffer, now=now, owner="monitor-test")
+
+    def status_of(name):
+        return db.query(f"SELECT status FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w AND name=:n", {":w": wf.workflow_id, ":n": name})[0][0]
+
+    for _ in range(10):
+        now += datetime.timedelta(minutes=2)
+        cycle()
+        if status_of("use_it") == "running":
+            break
+        grid.tick(now)
+    source = MonitorSource(db, vo="wlcg")
+    detail = source.dag(wf.workflow_id, now=now)
+    steps = {s["name"]: s for s in detail["steps"]}
+    assert [steps[n]["status"] for n in ("produce", "use_it", "fall_back")] == ["done", "running", "skipped"]
+    assert (steps["use_it"]["condition_text"], steps["fall_back"]["condition_text"]) == ("self.opt_inDS", "!self.opt_inDS")
+    assert steps["fall_back"]["skip_reason"] == "condition !self.opt_inDS is false"  # the engine's words, from the history
+    assert steps["produce"]["skip_reason"] is None and steps["use_it"]["skip_reason"] is None
+    # the critical path: use_it, estimated from produce (the only ended prun step), minus what it has run
+    cp = detail["critical_path"]
+    assert cp["known"] and cp["n_critical"] == 1 and cp["steps"] == [steps["use_it"]["node_key"]] and cp["overdue"] == [], cp
+    times = dict(((i, (a, b)) for i, a, b in db.query(
+        f"SELECT step_id, submit_intent_time, status_change_time FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": wf.workflow_id})))
+    produce_took = (times[steps["produce"]["step_id"]][1] - times[steps["produce"]["step_id"]][0]).total_seconds()
+    use_it_ran = (now - times[steps["use_it"]["step_id"]][0]).total_seconds()
+    assert cp["remaining_seconds"] == round(produce_took - use_it_ran) > 0, (produce_took, use_it_ran)
+    assert steps["use_it"]["critical"] and not steps["produce"]["critical"] and not steps["fall_back"]["critical"]
+    nodes = {n["name"]: n for n in detail["dag"]["nodes"]}
+    assert nodes["use_it"]["critical"] and not nodes["fall_back"]["critical"]
+    assert nodes["fall_back"]["skip_reasons"] == ["condition !self.opt_inDS is false"] and nodes["fall_back"]["condition_text"] == "!self.opt_inDS"
+
+    # use_it's JEDI task waits on the carousel for a dataset: the carousel's own writes, the page reads them back
+    task_id = steps["use_it"]["jedi_task_id"]
+    t0 = time.time()
+    request_id = sr.insert(db, StagingRequest(0, "mc16:branches.RAW", 10, 10 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A",)), "mc16", t0 - 3600, "test")
+    staging_relations.add(db, request_id, [task_id], t0 - 3600)
+    rec = sr.save(db, sr.get(db, request_id), "submitting", {"source": "TAPE_A"}, t0 - 3600, "test")
+    sr.save(db, rec, "staging", {"rule_id": "r-branches", "files_done": 4, "started_at": t0 - 3600, "last_progress_at": t0 - 600}, t0 - 600, "test")
+    detail = source.dag(wf.workflow_id, now=now)
+    (staged,) = detail["staging"][str(steps["use_it"]["step_id"])]
+    assert (staged["request_id"], staged["status"], staged["files_staged"], staged["files_total"], staged["tape"]) == (request_id, "staging", 4, 10, "TAPE_A")
+    assert staged["bytes_total"] == 10 * GB and 0 < staged["bytes_staged"] < 10 * GB and staged["jedi_task_id"] == task_id
+    html = page.render_workflow_page(detail, None, None, None)
+    assert f'data-request="{request_id}"' in html and "4 / 10 files" in html and "when !self.opt_inDS" in html
+    assert 'class="node crit"' in html and "estimated remaining" in html
+
+    # live: nothing moved since the page -> nothing sent; use_it ends -> that step (and what followed) only
+    cursor = detail["cursor"]
+    quiet = source.live(wf.workflow_id, cursor, now=now)
+    assert quiet["steps"] == [] and quiet["critical_path"] is None and not quiet["full"] and quiet["cursor"] == cursor
+    for _ in range(40):
+        grid.tick(now)
+        now += datetime.timedelta(minutes=2)
+        cycle()
+        if workflow_row(db, wf.workflow_id)["status"] == "done":
+            break
+    moved = source.live(wf.workflow_id, cursor, now=now)
+    assert moved["workflow"]["status"] == "done"
+    assert [(s["node_key"], s["status"]) for s in moved["steps"]] == [(steps["use_it"]["node_key"], "done")]
+    assert moved["critical_path"]["n_critical"] == 0 and moved["cursor"] != cursor
+    assert source.live(wf.workflow_id, moved["cursor"], now=now)["steps"] == []
+    everything = source.live(wf.workflow_id, None, now=now)
+    assert everything["full"] and len(everything["steps"]) == 3

@@ -124,9 +124,11 @@ def test_overdue_and_unknown_steps_are_named_and_make_the_answer_a_lower_bound()
         t("b", ["a"], estimate=None),
         t("c", ["b"], estimate=30),
     ], NOW)
-    assert cp.overdue == ("a",) and cp.own["a"] == 0
+    assert cp.overdue == ("a",) and cp.own["a"] == 60  # still running: about to end, it still holds b and c up
     assert cp.unknown == ("b",) and not cp.known
-    assert cp.remaining == 30 and cp.critical == ("a", "b", "c")
+    assert cp.remaining == 90 and cp.critical == ("a", "b", "c")
+    alone = critical_path([t("a", status="running", started=ago(500), estimate=100)], NOW, overdue_seconds=5)
+    assert alone.remaining == 5 and alone.critical == ("a",)
 
 
 def test_nothing_left_means_no_critical_path():
@@ -197,7 +199,8 @@ def test_against_every_path_of_a_random_dag(seed):
         if s.status in ("done", "skipped", "failed") or s.estimate is None:
             own[s.key] = 0.0
         elif s.status == "running":
-            own[s.key] = max(s.estimate - (NOW - s.started).total_seconds(), 0.0)
+            ran = (NOW - s.started).total_seconds()
+            own[s.key] = max(s.estimate - ran, 0.0) if ran <= s.estimate else 60.0
         else:
             own[s.key] = float(s.estimate)
     children = {k: [c for c in keys if k in parents[c]] for k in keys}

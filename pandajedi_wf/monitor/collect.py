@@ -56,8 +56,8 @@ class MonitorSource:
     def dag(self, workflow_id: int, opened: list[str] | None = None, now: datetime.datetime | None = None) -> dict:
         return workflow_dag(self.db, workflow_id, opened=opened, now=now, limits=self.limits, versions=self.versions)
 
-    def live(self, workflow_id: int, since: str | None = None) -> dict:
-        return workflow_live(self.db, workflow_id, since, limits=self.limits, versions=self.versions)
+    def live(self, workflow_id: int, since: str | None = None, now: datetime.datetime | None = None) -> dict:
+        return workflow_live(self.db, workflow_id, since, limits=self.limits, versions=self.versions, now=now)
 
     def find(self, user_name: str | None = None, status: str | None = None, name: str | None = None, now: datetime.datetime | None = None) -> dict:
         return find_workflows(self.db, user_name=user_name, status=status, name=name, now=now, limits=self.limits)
@@ -137,11 +137,11 @@ def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None =
     rows = monitoring.dag_steps(db, workflow_id, limits.steps)
     history = monitoring.workflow_history(db, workflow_id, limits.history)
     reasons = monitoring.skip_reasons(db, workflow_id, limits.steps) if any(r["status"] == "skipped" for r in rows) else {}
-    detail = snapshot.workflow_detail(wf, rows, history, now, step_limit=limits.steps, history_limit=limits.history, skip_reasons=reasons)
-    conditions = {int(r["step_id"]): r.get("condition") for r in rows}
+    conditions = snapshot.definition_conditions(monitoring.workflow_definition(db, workflow_id))
+    detail = snapshot.workflow_detail(wf, rows, history, now, step_limit=limits.steps, history_limit=limits.history, skip_reasons=reasons,
+                                      conditions=conditions)
     summary, critical, slack = snapshot.critical_summary(rows, now)
     for item in detail["steps"]:
-        item["condition"] = conditions.get(item["step_id"])
         item["critical"] = item["node_key"] in critical
         item["slack_seconds"] = round(slack[item["node_key"]]) if item["node_key"] in slack else None
     detail["critical_path"] = summary

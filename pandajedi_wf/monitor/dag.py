@@ -113,7 +113,7 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
             return set().union(*(exit_(x) for x in tails)) if tails else set()
         return {graph.visible(t, opened_set)}
 
-    conditional = {graph.template[s["node_key"]] for s in steps if s.get("condition")}
+    conditional = {graph.template[s["node_key"]] for s in steps if s.get("condition") or s.get("condition_text")}
     edges: dict[tuple[str, str], dict] = {}
     for t in graph.templates:
         for p in graph.parents[t]:
@@ -164,7 +164,7 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
             "step_ids": [int(s["step_id"]) for s in own],
             "jedi_task_id": single.get("jedi_task_id") if single else None,
             "jedi_status": single.get("jedi_status") if single else None,
-            "condition": bool(first.get("condition")),
+            "condition": bool(first.get("condition") or first.get("condition_text")),
             "condition_text": first.get("condition_text"),
             "skip_reasons": sorted({s.get("skip_reason") or "no reason recorded" for s in own if s["status"] == "skipped"})[:3],
             "critical": n in critical_nodes,

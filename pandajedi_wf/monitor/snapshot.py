@@ -24,7 +24,7 @@ from pandajedi_wf.workflow.critical_path import (  # noqa: F401 (container_of: t
     template_of,
 )
 from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
-from pandajedi_wf.workflow.model import COND_AND, COND_OR, Condition
+from pandajedi_wf.workflow.model import COND_AND, COND_OR, Condition, Workflow
 
 # seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
 DEFAULT_PERIODS = {"wf_processor": 60, "wf_carousel": 300}
@@ -218,6 +218,7 @@ def workflow_detail(
     step_limit: int,
     history_limit: int,
     skip_reasons: Mapping[int, str] | None = None,
+    conditions: Mapping[int, str] | None = None,
 ) -> dict:
     """One workflow: its steps as DAG levels (by depth) and its latest transitions (newest first); a conditional
     step carries its condition as the user wrote it, a skipped one why it was skipped."""
@@ -240,7 +241,7 @@ def workflow_detail(
             "attempt_nr": int(s.get("attempt_nr") or 0),
             "error_dialog": s.get("error_dialog"),
             "changed": when(s.get("status_change_time")),
-            "condition_text": condition_text(s.get("condition")),
+            "condition_text": (conditions or {}).get(s.get("node_id")) or condition_text(s.get("condition")),
             "skip_reason": (skip_reasons or {}).get(int(s["step_id"])) if s["status"] == "skipped" else None,
         }
         for s in steps
@@ -275,6 +276,17 @@ def workflow_detail(
         ],
         "history_truncated": len(history) >= history_limit,
     }
+
+
+def definition_conditions(definition: Mapping | None) -> dict[int, str]:
+    """Node id -> its ``when`` text, for every conditional node of a stored definition (sub-workflows included)."""
+    if not definition:
+        return {}
+    try:
+        workflow = Workflow.from_dict(dict(definition))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    return {node.id: condition_text(node.condition.to_dict()) for node in workflow.walk() if node.condition is not None}
 
 
 def condition_text(condition: Mapping | None) -> str | None:

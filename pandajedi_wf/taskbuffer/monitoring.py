@@ -156,7 +156,7 @@ def troubled_requests(db: WfDatabase, stalled_before: datetime.datetime, limit: 
 # ---- the interactive workflow page (monitor/dag.py, live updates, finding workflows) -------------------------------
 
 _DAG_STEP_COLUMNS = (
-    "s.step_id, s.node_key, s.name, s.step_type, s.status, s.iteration, s.scatter_index, s.parent_keys, s.condition, "
+    "s.step_id, s.node_key, s.node_id, s.name, s.step_type, s.status, s.iteration, s.scatter_index, s.parent_keys, s.condition, "
     "s.jedi_task_id, s.task_name, s.attempt_nr, s.error_dialog, s.submit_intent_time, s.status_change_time, s.modification_time, "
     "t.status AS jedi_status"
 )
@@ -174,6 +174,12 @@ def dag_steps(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
         row["parent_keys"] = json_value(row["parent_keys"]) or []
         row["condition"] = json_value(row["condition"])
     return rows
+
+
+def workflow_definition(db: WfDatabase, workflow_id: int) -> dict | None:
+    """The parsed definition a workflow was submitted with (``Workflow.to_dict``): its nodes' conditions."""
+    rows = db.query(f"SELECT definition FROM {db.table(WORKFLOWS)} WHERE workflow_id=:wf", {":wf": workflow_id})
+    return json_value(rows[0][0]) if rows else None
 
 
 def workflow_live(db: WfDatabase, workflow_id: int) -> dict | None:

@@ -7,7 +7,8 @@ A step costs what is left of its own run:
 
 - an ended step (done, finished, failed, skipped, cancelled) costs nothing: a skipped branch never delays anything;
 - a step whose clock runs (submitting, submitted, running, retrying since ``started``) costs its ``estimate`` minus
-  the time it has run, never less than 0 (past its estimate it is *overdue*);
+  the time it has run; past its estimate it is *overdue* and costs ``overdue_seconds`` (it has not ended, so it still
+  holds up what follows it: about to end, not already over);
 - a step still waiting (defined, ready) costs its whole ``estimate``;
 - a sub-workflow, scatter or loop step whose body steps are listed costs nothing itself: its body is drawn from it
   (every body step follows it) and what depends on it follows its whole body;
@@ -65,7 +66,7 @@ class CriticalPath:
     critical: tuple[str, ...]  # live steps on a longest path, parents before children
     edges: tuple[tuple[str, str], ...]  # (parent, child) links of a longest path between critical steps
     unknown: tuple[str, ...] = ()  # live steps without an estimate (counted as 0)
-    overdue: tuple[str, ...] = ()  # running past their estimate (counted as 0)
+    overdue: tuple[str, ...] = ()  # running past their estimate (counted as ``overdue_seconds``)
     containers: frozenset[str] = field(default_factory=frozenset)  # steps standing for a listed body
 
     @property
@@ -179,7 +180,7 @@ def estimates(steps: Iterable[StepTiming], defaults: Mapping[str, float] | None 
     return found
 
 
-def critical_path(steps: Iterable[StepTiming], now: datetime.datetime) -> CriticalPath:
+def critical_path(steps: Iterable[StepTiming], now: datetime.datetime, overdue_seconds: float = 60.0) -> CriticalPath:
     """The remaining time of the longest path through each step and the steps on the longest one (module doc)."""
     steps = list(steps)
     by_key: dict[str, StepTiming] = {}
@@ -208,6 +209,7 @@ def critical_path(steps: Iterable[StepTiming], now: datetime.datetime) -> Critic
             ran = max((now - s.started).total_seconds(), 0.0)
             own[key] = max(s.estimate - ran, 0.0)
             if ran > s.estimate:
+                own[key] = float(overdue_seconds)
                 overdue.append(key)
         else:
             own[key] = float(s.estimate)
