@@ -11,73 +11,14 @@ resumed (``staged``) task once it has not moved for 10 minutes (``refine_staged`
 
 from __future__ import annotations
 
-import json
-import re
-
-import pytest
-
 from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats
 from pandajedi_wf_dev.simulators.tape import SimDataset
 
-from tests.carousel_db_fixtures import UPSTREAM_ONLY_REFINER, GB, date_back_staged, file_statuses, requests, simulator, sql, task_params, task_status, wfdb  # noqa: F401
+from tests.carousel_db_fixtures import N_FILES, UPSTREAM_ONLY_REFINER, date_back_staged, file_statuses, jedi, requests, simulator, sql, task_params, wfdb  # noqa: F401
 
 CONFIG = load_config({"stuck_timeout_seconds": 3600})
-N_FILES = 5
-
-
-@pytest.fixture
-def jedi(jedi_taskbuffer, pg, wfdb):
-    """Upstream's agents as tests drive them, over a simulated JEDI DDM that knows the tape dataset's files."""
-    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface, SimulatedDDMClient
-
-    ddm = SimulatedDDMClient(wfdb)
-    return _Jedi(jedi_taskbuffer, pg, ddm, InProcessDDMInterface({"any": ddm}))
-
-
-class _Jedi:
-    def __init__(self, task_buffer, pg, ddm, ddm_if):
-        self.task_buffer, self.pg, self.ddm, self.ddm_if = task_buffer, pg, ddm, ddm_if
-
-    def tape_dataset(self, name: str) -> SimDataset:
-        """The dataset in JEDI's DDM catalogue and on the simulated tape, with the same file names."""
-        self.ddm.register_dataset(name, lfns=[f"{name}.{i:06d}" for i in range(N_FILES)])
-        return SimDataset(name, (30 * GB,) * N_FILES, ("TAPE_A",))  # 300 s per file on one drive: they land one by one
-
-    def submit(self, params: dict) -> int:
-        code, message = self.task_buffer.insertTaskParamsPanda(json.dumps(params), "dev.user", True, [], properErrorCode=True)
-        assert code == 0, message
-        return int(re.search(r"jediTaskID=(\d+)", message).group(1))
-
-    def refine(self, mod_config: str | None = None) -> list[int]:
-        from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
-
-        return refine_tasks(self.task_buffer, "wlcg", "managed", self.ddm_if, mod_config=mod_config)
-
-    def feed(self) -> list[int]:
-        from tests.atlas_jedi_child import feed_contents
-
-        self._refresh_min_task_ids()
-        return feed_contents(self.task_buffer, "wlcg", "managed", self.ddm_if)
-
-    def watchdog_reactivates_pending(self) -> None:
-        """What upstream's WatchDog (TypicalWatchDogBase) runs each cycle: pending tasks untouched for waitForPending
-        go back to their old status (updateInputFilesStaged_JEDI dates a task back a day, so it qualifies at once)."""
-        from pandajedi.jediconfig import jedi_config
-
-        self._refresh_min_task_ids()
-        self.task_buffer.reactivatePendingTasks_JEDI("wlcg", "managed", jedi_config.watchdog.waitForPending, jedi_config.watchdog.timeoutForPending)
-
-    def _refresh_min_task_ids(self) -> None:
-        sql(self.pg, "CALL doma_panda.jedi_refresh_min_taskid_by_status()")  # what pg_cron runs
-
-    def task(self, tid: int) -> dict:
-        ((status, split_rule, error),) = sql(self.pg, "SELECT status, splitrule, errordialog FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
-        return {"status": status, "split_rule": split_rule.split(",") if split_rule else None, "error": error}
-
-    def stored_params(self, tid: int) -> dict:
-        return json.loads(self.task_buffer.getTaskParamsWithID_JEDI(tid))
 
 
 def carousel_until_released(wfdb, sim, task_buffer, pg, tid, max_cycles=40) -> list[int]:

@@ -151,3 +151,26 @@ def file_counts(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dict[
         for tid, total, staging in rows:
             found[int(tid)] = (int(total), int(staging or 0))
     return found
+
+
+def held_by_our_carousel(db: WfDatabase, jedi_task_ids: list[int]) -> set[int]:
+    """Of these tasks, those whose tape files our carousel still holds: related to one of our requests and not yet
+    released from it, or with ``IS=1`` and master-input files still ``staging`` (our intake takes them at its next
+    cycle; until then nobody may release those files, as no rule of ours has put them on disk)."""
+    held: set[int] = set()
+    d, c = db.table("JEDI_Datasets"), db.table("JEDI_Dataset_Contents")
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        held |= {int(tid) for (tid,) in db.query(
+            f"SELECT DISTINCT jedi_task_id FROM {db.table('JEDI_DC_RELATIONS')} WHERE jedi_task_id IN {id_sql} AND released_time IS NULL", binds
+        )}
+        binds.update({":input": "input", ":staging": "staging"})
+        for tid, split_rule in db.query(
+            f"SELECT tabT.jediTaskID, tabT.splitRule FROM {db.table('JEDI_Tasks')} tabT WHERE tabT.jediTaskID IN {id_sql} "
+            f"AND EXISTS (SELECT 1 FROM {d} tabD, {c} tabC WHERE tabD.jediTaskID=tabT.jediTaskID AND tabD.type=:input AND tabD.masterID IS NULL "
+            "AND tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID AND tabC.status=:staging)",
+            binds,
+        ):
+            if split_rule and _PRESTAGING.search(split_rule):
+                held.add(int(tid))
+    return held

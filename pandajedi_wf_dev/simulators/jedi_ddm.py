@@ -160,6 +160,14 @@ class SimulatedDDMClient(DDMClientBase):
             }
         return self.SC_SUCCEEDED, found
 
+    def get_rules_state(self, dataset_name):
+        """``AtlasDDMClient.get_rules_state``: (all rules OK, {rule id: state}); the catalogue holds no rules, so, as
+        Rucio answers for a dataset without rules, all (none) are OK."""
+        self.calls.append(("get_rules_state", dataset_name))
+        if self.files(dataset_name) is None:
+            return self.SC_FAILED, f"get_rules_state : {dataset_name} not found"
+        return self.SC_SUCCEEDED, (True, {})
+
     def registerNewDataset(self, datasetName, backEnd="rucio", location=None, lifetime=None, metaData=None, resurrect=False):
         self.calls.append(("registerNewDataset", datasetName))
         self.datasets.setdefault(bare_name(datasetName), [])
