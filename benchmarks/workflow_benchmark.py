@@ -208,8 +208,8 @@ def run_ours(pg, n_workflows: int, n_steps: int, max_cycles: int, workers: int =
     db.close()
     jedi.conn.close()
     # what the processor keeps between passes goes, so the next run (ours or upstream's) starts in a clean process
-    workflow_processor._step_rows.clear()
-    workflow_processor._definitions.clear()
+    workflow_processor.PROCESSOR.step_rows.clear()
+    workflow_processor.PROCESSOR.definitions.clear()
     gc.unfreeze()
     gc.collect()
     steady = [c for c in cycles[1:] if c["claimed"] == n_workflows]

@@ -67,7 +67,9 @@ def test_a_command_queued_while_a_cycle_is_under_way_runs_once_in_a_later_cycle(
 
     other = make_db()  # the user's connection
     answers = []
-    write = workflow_processor._write
+    from pandajedi_wf.daemons.processor import writer
+
+    write = writer.write
 
     def queue_then_write(*args, **kwargs):
         """The processor has claimed the workflow, read its commands and decided: now the user's command arrives."""
@@ -75,7 +77,7 @@ def test_a_command_queued_while_a_cycle_is_under_way_runs_once_in_a_later_cycle(
             answers.append(command_workflow(other, wf, command, None, "dev.user", None))
         return write(*args, **kwargs)
 
-    monkeypatch.setattr(workflow_processor, "_write", queue_then_write)
+    monkeypatch.setattr(writer, "write", queue_then_write)
     try:
         cycle_at(db, jedi_taskbuffer, now + MINUTE)
         (answer,) = answers

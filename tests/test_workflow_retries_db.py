@@ -156,6 +156,40 @@ def test_retries_stop_at_the_policy_maximum_and_the_workflow_fails_with_the_reas
     assert "not retried: task_failure: all 2 automatic retries used" in reasons[-1], reasons
 
 
+def auto_retries(db, step_id):
+    return db.query(f"SELECT auto_retries FROM {db.table('JEDI_WF_STEPS')} WHERE step_id=:s", {":s": step_id})[0][0]
+
+
+def test_the_retry_budget_is_a_column_and_a_user_retry_gives_it_back(db, jedi_taskbuffer):
+    """The automatic retries made are JEDI_WF_STEPS.auto_retries, not words in the history: rewording every history
+    row changes nothing. Once the policy's maximum is used the workflow fails; the user's retry command sets the count
+    back to 0, so the step gets the policy's retries again."""
+    from pandajedi_wf.api.control import command_workflow
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf_dev.simulators.grid import Fate
+
+    policy = {"max_attempts": {"task_failure": 1}, "backoff": {"base": 60, "factor": 1, "cap": 60}}
+    wf = submit(db, "yaml", SIMPLE_CHAIN, out_ds="user.dev.budget", retry_policy=policy).workflow_id
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate("broken") if "_001_top" in name else Fate())
+    now = drive(db, jedi_taskbuffer, grid, wf, utcnow(), lambda: steps_by_name(db, wf)["top"]["retry_after"] is not None)
+    top = steps_by_name(db, wf)["top"]
+    assert auto_retries(db, top["step_id"]) == 0
+    with db.transaction():  # what 1.2.0 counted by is gone: the count must not depend on it
+        db.execute(f"UPDATE {db.table('JEDI_WF_TRANSITIONS')} SET reason='reworded' WHERE entity_type='step'", {})
+    now = drive(db, jedi_taskbuffer, grid, wf, top["retry_after"], lambda: workflow_row(db, wf)["status"] in ("done", "failed"))
+    assert workflow_row(db, wf)["status"] == "failed", explain(db, wf)
+    assert auto_retries(db, top["step_id"]) == 1
+    assert "all 1 automatic retries used" in step_history(db, top["step_id"])[-1]["reason"]
+
+    answer = command_workflow(db, wf, "retry", None, "dev.user", None)
+    assert answer["status"] == "queued", answer
+    now = drive(db, jedi_taskbuffer, grid, wf, now + datetime.timedelta(minutes=1),
+                lambda: steps_by_name(db, wf)["top"]["retry_after"] is not None and auto_retries(db, top["step_id"]) == 0)
+    top = steps_by_name(db, wf)["top"]
+    assert top["error_class"] == "task_failure"  # failed again, and the policy grants its retry again
+    drive(db, jedi_taskbuffer, grid, wf, top["retry_after"], lambda: auto_retries(db, top["step_id"]) == 1)
+
+
 def test_a_definition_error_is_never_retried(db, jedi_taskbuffer):
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf_dev.simulators.grid import Fate

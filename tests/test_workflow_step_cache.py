@@ -4,13 +4,18 @@ import datetime
 
 import pytest
 
-from pandajedi_wf.daemons.step_cache import PASS_ONLY_KEYS, StepRowCache
+from pandajedi_wf.daemons.processor.step_cache import StepRowCache
+from pandajedi_wf.daemons.processor.step_row import StepRow
 
 CLAIMED = datetime.datetime(2030, 1, 1, 12, 0, 0, 250000)
 
 
 def rows(n=2, **extra):
-    return [{"step_id": i, "node_key": f"s{i}", "status": "running", **extra} for i in range(n)]
+    return [StepRow(i, 1, f"s{i}", i, f"step{i}", "prun", "running", **extra) for i in range(n)]
+
+
+def same(left, right):
+    return [r.columns() for r in left] == [r.columns() for r in right]
 
 
 @pytest.fixture
@@ -22,7 +27,7 @@ def cache():
 
 def test_take_returns_the_rows_after_our_own_released_claim(cache):
     """The replaced lease (our claim time, no owner) means no one else wrote the steps: the kept rows come back."""
-    assert cache.take(7, (CLAIMED, None)) == rows(2)
+    assert same(cache.take(7, (CLAIMED, None)), rows(2))
 
 
 @pytest.mark.parametrize("lease", [
@@ -56,13 +61,15 @@ def test_a_take_that_does_not_match_drops_the_entry(cache):
     assert cache.take(7, (CLAIMED, None)) is None
 
 
-def test_keep_strips_the_pass_only_keys():
+def test_keep_ends_the_pass_of_its_rows():
     """JEDI's view, plan bookkeeping and task parameters belong to one pass and are not kept."""
     cache = StepRowCache()
-    cache.keep(7, CLAIMED, rows(1, **{key: "x" for key in PASS_ONLY_KEYS}))
+    cache.keep(7, CLAIMED, rows(1, orig="submitted", jedi_status="running", jedi_dialog="x", retry_pending=True, retry_reset=True,
+                                task_params={"taskName": "t"}))
 
     (row,) = cache.take(7, (CLAIMED, None))
-    assert row == {"step_id": 0, "node_key": "s0", "status": "running"}
+    assert row.columns() == rows(1)[0].columns()
+    assert (row.orig, row.jedi_status, row.jedi_dialog, row.task_params, row.retry_pending, row.retry_reset) == (None, None, None, None, False, False)
 
 
 def test_keep_makes_room_by_dropping_the_oldest_entries_and_the_count_stays_right():
@@ -85,7 +92,7 @@ def test_keep_again_replaces_the_entry_and_its_count():
     cache.keep(7, CLAIMED + datetime.timedelta(minutes=1), rows(2))
 
     assert cache.rows == 2
-    assert cache.take(7, (CLAIMED + datetime.timedelta(minutes=1), None)) == rows(2)
+    assert same(cache.take(7, (CLAIMED + datetime.timedelta(minutes=1), None)), rows(2))
     assert cache.rows == 0
 
 
@@ -100,3 +107,19 @@ def test_clear_drops_everything(cache):
     cache.keep(8, CLAIMED, rows(3))
     cache.clear()
     assert cache.rows == 0 and cache.take(8, (CLAIMED, None)) is None
+
+
+def test_a_step_row_holds_exactly_the_light_columns_and_refuses_other_names():
+    """The processor's row type and the columns its reads select are one list; a name outside it is an error, not a
+    key that grows on the way."""
+    from pandajedi_wf.taskbuffer.steps import LIGHT_COLUMNS
+
+    row = rows(1)[0]
+    assert list(row.columns()) == [c.strip() for c in LIGHT_COLUMNS.split(",")]
+    with pytest.raises(KeyError):
+        row["retries_made"]
+    with pytest.raises(KeyError):
+        row["new_key"] = 1
+    with pytest.raises(AttributeError):
+        row.new_key = 1  # slots
+    assert row.get("task_id") is None  # the name API rows give task ids (read by the shared control code)

@@ -32,9 +32,9 @@ def no_kept_rows():
     """Tests must not share kept rows (the cache is module-level, like in a JEDI process)."""
     from pandajedi_wf.daemons import workflow_processor
 
-    workflow_processor._step_rows.clear()
+    workflow_processor.PROCESSOR.step_rows.clear()
     yield
-    workflow_processor._step_rows.clear()
+    workflow_processor.PROCESSOR.step_rows.clear()
 
 
 @pytest.fixture
@@ -126,9 +126,9 @@ def test_kept_rows_are_the_database_rows_after_every_pass(db, jedi_taskbuffer, c
         now += datetime.timedelta(minutes=2)
         one_pass(db, jedi_taskbuffer, now)
         stored = steps.load_for_workflows(db, ids, light=True)
-        for workflow_id, (_, kept) in workflow_processor._step_rows._entries.items():
+        for workflow_id, (_, kept) in workflow_processor.PROCESSOR.step_rows._entries.items():
             by_id = {int(r["step_id"]): {k: v for k, v in r.items() if k != "parent_keys"} for r in stored[workflow_id]}
-            assert {int(r["step_id"]): {k: v for k, v in r.items() if k != "parent_keys"} for r in kept} == by_id
+            assert {int(r.step_id): {k: v for k, v in r.columns().items() if k != "parent_keys"} for r in kept} == by_id
             compared += 1
         if all(workflow_row(db, w)["status"] in ENDED for w in ids):
             break
@@ -150,7 +150,7 @@ def test_rows_kept_before_another_processor_held_the_workflow_are_not_used(db, j
     grid.tick()
     one_pass(db, jedi_taskbuffer, start + datetime.timedelta(minutes=2))  # top follows its task: running
     assert step_rows(db, workflow_id)["top"]["status"] == "running"
-    assert workflow_id in workflow_processor._step_rows._entries
+    assert workflow_id in workflow_processor.PROCESSOR.step_rows._entries
 
     b_time = start + datetime.timedelta(minutes=3)
     assert list(workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, "b", b_time, LEASE, 10)) == [workflow_id]
@@ -181,15 +181,15 @@ def test_a_claim_that_took_over_an_expired_lease_keeps_nothing(db, jedi_taskbuff
     new_grid(db, jedi_taskbuffer)
     start = utcnow()
     one_pass(db, jedi_taskbuffer, start)
-    assert workflow_id in workflow_processor._step_rows._entries
+    assert workflow_id in workflow_processor.PROCESSOR.step_rows._entries
     b_time = start + datetime.timedelta(minutes=1)
     assert list(workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, "b", b_time, LEASE, 10)) == [workflow_id]
 
     counters = one_pass(db, jedi_taskbuffer, b_time + datetime.timedelta(seconds=LEASE + 1), lease_seconds=LEASE)
 
     assert counters.get("workflows_claimed") == 1 and counters.get("step_rows_kept", 0) == 0, counters
-    assert workflow_id not in workflow_processor._step_rows._entries
-    assert workflow_processor._step_rows.rows == 0
+    assert workflow_id not in workflow_processor.PROCESSOR.step_rows._entries
+    assert workflow_processor.PROCESSOR.step_rows.rows == 0
 
 
 def test_nothing_is_kept_when_cached_steps_is_zero(db, jedi_taskbuffer, chain):
@@ -203,7 +203,7 @@ def test_nothing_is_kept_when_cached_steps_is_zero(db, jedi_taskbuffer, chain):
         now += datetime.timedelta(minutes=2)
         counters = one_pass(db, jedi_taskbuffer, now, cached_steps=0)
         assert counters.get("workflows_claimed") == 1 and counters.get("step_rows_kept", 0) == 0, counters
-        assert workflow_processor._step_rows.rows == 0 and not workflow_processor._step_rows._entries
+        assert workflow_processor.PROCESSOR.step_rows.rows == 0 and not workflow_processor.PROCESSOR.step_rows._entries
         grid.tick(now)
     rows = step_rows(db, workflow_id)
     assert (rows["top"]["status"], rows["bottom"]["status"]) == ("done", "submitted"), rows
@@ -254,7 +254,7 @@ def test_a_pass_with_an_error_keeps_nothing_and_the_next_pass_repairs_from_the_d
     assert task_buffer.failed == 1
     assert "insertTaskParamsPanda raised ConnectionError" in workflow_row(db, workflow_id)["error_dialog"]
     assert step_rows(db, workflow_id)["bottom"]["status"] == "submitting"
-    assert workflow_id not in workflow_processor._step_rows._entries
+    assert workflow_id not in workflow_processor.PROCESSOR.step_rows._entries
 
     task_buffer.armed = False
     counters = one_pass(db, task_buffer, now + datetime.timedelta(minutes=2))
@@ -278,7 +278,7 @@ def test_a_pass_in_which_jedi_refused_a_submission_keeps_nothing(db, jedi_taskbu
     task_buffer = FailingSubmission(jedi_taskbuffer, "_bottom", (False, "temporary trouble in the test"))
     now = pass_until_failed(db, task_buffer, grid, utcnow())
     assert step_rows(db, workflow_id)["bottom"]["status"] == "failed"
-    assert workflow_id not in workflow_processor._step_rows._entries
+    assert workflow_id not in workflow_processor.PROCESSOR.step_rows._entries
 
     task_buffer.armed = False
     passes = run_to_end(db, task_buffer, grid, [workflow_id], now)
@@ -296,7 +296,7 @@ def test_a_workflow_that_ended_leaves_no_rows_behind(db, jedi_taskbuffer, chain)
     run_to_end(db, jedi_taskbuffer, new_grid(db, jedi_taskbuffer), [workflow_id], utcnow())
     assert workflow_row(db, workflow_id)["status"] == "done"
 
-    assert workflow_id not in workflow_processor._step_rows._entries and workflow_processor._step_rows.rows == 0
+    assert workflow_id not in workflow_processor.PROCESSOR.step_rows._entries and workflow_processor.PROCESSOR.step_rows.rows == 0
 
 
 def test_a_quiet_workflow_is_claimed_once_per_pass_even_without_back_off(db, jedi_taskbuffer, chain):

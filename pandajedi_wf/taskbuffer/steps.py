@@ -17,11 +17,11 @@ TABLE = "JEDI_WF_STEPS"
 SEQUENCE = "JEDI_WF_STEP_ID_SEQ"
 LIGHT_COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
-    "parent_keys, jedi_task_id, task_name, attempt_nr, generation, retry_after, results, error_class, error_dialog"
+    "parent_keys, jedi_task_id, task_name, attempt_nr, generation, auto_retries, retry_after, results, error_class, error_dialog"
 )
 COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
-    "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, max_attempts, retry_after, task_params, outputs, "
+    "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, auto_retries, max_attempts, retry_after, task_params, outputs, "
     "results, error_class, error_dialog, submit_intent_time, creation_time, modification_time, status_change_time"
 )
 JSON_COLUMNS = ("parent_keys", "condition", "task_params", "outputs", "results")
@@ -178,16 +178,6 @@ class StaleStepStatus(RuntimeError):
         super().__init__(f"{len(changes)} step(s) changed under us, e.g. step {changes[0].step_id} is no longer {changes[0].from_status!r}")
 
 
-def record_submitted(db: WfDatabase, step_id: int, jedi_task_id: int, now: datetime.datetime) -> None:
-    cur = db.execute(
-        f"UPDATE {db.table(TABLE)} SET status='submitted', prev_status=status, jedi_task_id=:task, status_change_time=:now, "
-        "modification_time=:now WHERE step_id=:step_id AND status='submitting' ",
-        {":task": jedi_task_id, ":now": now, ":step_id": step_id},
-    )
-    if cur.rowcount != 1:
-        raise StaleStepStatus([StatusChange(step_id, "submitting", "submitted")])
-
-
 def reset_for_new_task(db: WfDatabase, step_id: int, from_status: str, to_status: str, now: datetime.datetime) -> None:
     """A user retry/rerun makes the step a new JEDI task: forget the old one and count a new generation (its name)."""
     cur = db.execute(
@@ -219,13 +209,7 @@ def status_counts(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict[str
     return found
 
 
-# ---- automatic retries (daemons/step_retries.py) ----------------------------------------------------------
-
-# the history reason that marks a retry the processor made by itself (counted below); user commands write
-# reasons starting with "user command" (daemons/workflow_commands.py), after which the count starts again
-AUTOMATIC_RETRY_REASON = "automatic retry:"
-_AUTOMATIC_RETRY_TARGETS = ("defined", "retrying")  # what an automatic retry moves a step to (a new task, or JEDI's retry)
-
+# ---- automatic retries (daemons/processor/retries.py) --------------------------------------------------------
 
 @dataclass(frozen=True)
 class RetryMark:
@@ -238,28 +222,21 @@ class RetryMark:
     retry_after: datetime.datetime | None
 
 
-def automatic_retries_made(db: WfDatabase, step_ids: list[int]) -> dict[int, int]:
-    """Per step, automatic retries started since the last user command that touched it, from the history.
+def count_automatic_retries(db: WfDatabase, step_ids: list[int], now: datetime.datetime) -> None:
+    """One more automatic retry started for each of these steps (the retry policy's budget is counted here)."""
+    _add_to_auto_retries(db, step_ids, "auto_retries+1", now)
 
-    Read only for steps whose task just failed, so it costs one statement per 500 such steps, and needs no column.
-    """
-    found: dict[int, int] = {}
-    history = db.table("JEDI_WF_TRANSITIONS")
+
+def forget_automatic_retries(db: WfDatabase, step_ids: list[int], now: datetime.datetime) -> None:
+    """A user command touched these steps: their automatic retries start again from the policy's full budget."""
+    _add_to_auto_retries(db, step_ids, "0", now)
+
+
+def _add_to_auto_retries(db: WfDatabase, step_ids: list[int], value_sql: str, now: datetime.datetime) -> None:
     for part in chunks(sorted(set(step_ids)), 500):
         id_sql, binds = in_clause("s", part)
-        binds[":mark"] = AUTOMATIC_RETRY_REASON + "%"
-        binds[":user"] = "user command%"
-        target_sql, target_binds = in_clause("to", _AUTOMATIC_RETRY_TARGETS)
-        binds.update(target_binds)
-        for step_id, n in db.query(
-            f"SELECT t.entity_id, COUNT(*) FROM {history} t WHERE t.entity_type='step' AND t.entity_id IN {id_sql} "
-            f"AND t.reason LIKE :mark AND t.to_status IN {target_sql} "
-            f"AND t.transition_id > COALESCE((SELECT MAX(u.transition_id) FROM {history} u WHERE u.entity_type='step' "
-            "AND u.entity_id=t.entity_id AND u.reason LIKE :user), 0) GROUP BY t.entity_id",
-            binds,
-        ):
-            found[int(step_id)] = int(n)
-    return found
+        binds[":now"] = now
+        db.execute(f"UPDATE {db.table(TABLE)} SET auto_retries={value_sql}, modification_time=:now WHERE step_id IN {id_sql}", binds)
 
 
 def set_retry_marks(db: WfDatabase, marks: list[RetryMark], now: datetime.datetime) -> None:

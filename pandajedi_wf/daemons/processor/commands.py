@@ -17,13 +17,15 @@ from pandajedi_wf.taskbuffer.jedi_tasks import with_jedi_status
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 
-from .common import CycleStats
+from ..common import CycleStats
+from ..jedi_calls import task_command
+from .step_row import StepRow
 
 PRODUCTION_ROLE = "production"
 PRIVILEGED_ROLES = (PRODUCTION_ROLE, "operator")  # what JEDI lets a production role do, the operator may do too
 
 
-def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list[dict], task_buffer, now: datetime.datetime,
+def execute_queued(db: WfDatabase, wf: dict, step_rows: list[StepRow], queued: list[dict], task_buffer, now: datetime.datetime,
                    owner: str, stats: CycleStats) -> bool:
     """Run the workflow's queued commands in order; True if any changed the workflow (its steps are then re-read)."""
     changed = False
@@ -54,7 +56,7 @@ def execute_queued(db: WfDatabase, wf: dict, step_rows: list[dict], queued: list
 
 def _apply(db, wf, step_rows, plan, command, actor, now) -> None:
     workflow_id = int(wf["workflow_id"])
-    by_key = {s["node_key"]: s for s in step_rows}
+    by_key = {s.node_key: s for s in step_rows}
     history: list[TransitionRecord] = []
     reason = f"user command {command['command']} (#{command['command_id']})"
     with db.transaction():
@@ -63,14 +65,16 @@ def _apply(db, wf, step_rows, plan, command, actor, now) -> None:
                 raise steps.StaleStepStatus([steps.StatusChange(workflow_id, wf["status"], plan.workflow_status)])
             history.append(TransitionRecord("workflow", workflow_id, workflow_id, wf["status"], plan.workflow_status, reason, actor, now))
         for change in plan.step_changes:
-            row = by_key[change.node_key]
+            step_id = int(by_key[change.node_key].step_id)
             if change.new_task:
-                steps.reset_for_new_task(db, int(row["step_id"]), change.from_status, change.to_status, now)
+                steps.reset_for_new_task(db, step_id, change.from_status, change.to_status, now)
             else:
-                steps.change_status(db, [steps.StatusChange(int(row["step_id"]), change.from_status, change.to_status)], now)
-            history.append(TransitionRecord("step", int(row["step_id"]), workflow_id, change.from_status, change.to_status,
+                steps.change_status(db, [steps.StatusChange(step_id, change.from_status, change.to_status)], now)
+            history.append(TransitionRecord("step", step_id, workflow_id, change.from_status, change.to_status,
                                             f"{reason}: {change.reason}", actor, now))
-        dropped = [int(by_key[k]["step_id"]) for k in plan.drop_keys if k in by_key]
+        # a user's command on a step gives it its automatic retries again (the policy's budget starts anew)
+        steps.forget_automatic_retries(db, [int(by_key[c.node_key].step_id) for c in plan.step_changes], now)
+        dropped = [int(by_key[k].step_id) for k in plan.drop_keys if k in by_key]
         steps.delete(db, dropped)
         transitions.record(db, history)
         commands.close(db, int(command["command_id"]), "done", plan.message or "done", now)
@@ -80,19 +84,13 @@ def _apply(db, wf, step_rows, plan, command, actor, now) -> None:
 
 def _send_jedi_commands(task_buffer, wf, plan, command) -> list[str]:
     comment = f"pandajedi_wf workflow {wf['workflow_id']}: {command['command']} by {command['requester']}"
-    return [f for jc in plan.jedi_commands for f in send_task_command(task_buffer, wf, jc.task_id, jc.command, comment)]
+    return [f for jc in plan.jedi_commands if (f := task_command(task_buffer, jc.task_id, _user(wf), jc.command, comment))]
 
 
 def kill_tasks(task_buffer, wf: dict, task_ids: list[int]) -> list[str]:
     comment = f"pandajedi_wf workflow {wf['workflow_id']} is cancelled"
-    return [f for task_id in task_ids for f in send_task_command(task_buffer, wf, task_id, "kill", comment)]
+    return [f for task_id in task_ids if (f := task_command(task_buffer, task_id, _user(wf), "kill", comment))]
 
 
-def send_task_command(task_buffer, wf: dict, task_id: int, command: str, comment: str) -> list[str]:
-    """One JEDI task command through upstream's sendCommandTaskPanda (executed by JEDI's TaskCommando)."""
-    try:
-        answer = task_buffer.sendCommandTaskPanda(task_id, wf["user_dn"] or wf["user_name"], True, command, comComment=comment, properErrorCode=True)
-    except Exception as exc:
-        return [f"JEDI {command} of task {task_id} raised {type(exc).__name__}: {exc}"]
-    code = answer[0] if isinstance(answer, (tuple, list)) else answer
-    return [] if code in (0, True) else [f"JEDI {command} of task {task_id} refused: {answer}"]
+def _user(wf: dict) -> str:
+    return wf["user_dn"] or wf["user_name"]

@@ -1,14 +1,37 @@
-"""Submitting one step's JEDI task through upstream's TaskBuffer, and reading what it answered.
+"""Our calls into upstream's TaskBuffer, in one place: what we send, and what its answer means.
 
 ``insertTaskParamsPanda`` is the call pchain's server side uses; with ``uniqueTaskName`` it refuses a second task of
 the same name and tells the id of the first, which is how a re-submission after a crash adopts the existing task.
+``sendCommandTaskPanda`` queues a task command in DEFT that JEDI's TaskCommando executes.
+
+Only the failures of the way to JEDI are caught here (``TRANSIENT``: the database driver's errors, the network, a
+timeout): they are answers ("try again later"). Anything else (a TypeError from a changed upstream signature, a
+bug of ours) is not an answer: it propagates to the cycle, which records it on the workflow and logs its traceback,
+instead of being retried for ever as if JEDI had been busy.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """JEDI's IPC saying "try again" (temporary error, timeout; a broken pipe is an EOFError/OSError) and the
+    DB-API error classes of the drivers upstream may use in-process (PEP 249 ``Error``), where installed."""
+    found: list[type[BaseException]] = [OSError, TimeoutError, EOFError]  # ConnectionError is an OSError
+    for module, name in (("pandajedi.jedicore.Interaction", "JEDITemporaryError"), ("pandajedi.jedicore.Interaction", "JEDITimeoutError"),
+                         ("psycopg2", "Error"), ("oracledb", "Error"), ("cx_Oracle", "Error"), ("psycopg", "Error")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+TRANSIENT = _transient_errors()
 
 _TASK_ID = re.compile(r"jediTaskID=(\d+)")
 # insertTaskParamsPanda's properErrorCode answers: 0 accepted; 1 queued duplicate; 2 active duplicate;
@@ -22,7 +45,7 @@ class SubmissionOutcome:
     accepted: bool
     jedi_task_id: int | None
     message: str
-    transient: bool = False  # worth trying again later (exception, DB hiccup)
+    transient: bool = False  # worth trying again later (the way to JEDI failed)
     refusal_code: int | bool | None = None  # insertTaskParamsPanda's code when it refused (None: none readable)
 
 
@@ -42,7 +65,7 @@ def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: b
     params["uniqueTaskName"] = True
     try:
         answer = task_buffer.insertTaskParamsPanda(json.dumps(params), user_dn, production_role, [], properErrorCode=True)
-    except Exception as exc:  # IPC or DB trouble inside JEDI: the step stays 'submitting' and is retried
+    except TRANSIENT as exc:  # DB or network trouble on the way to JEDI: the step stays 'submitting' and is retried
         return SubmissionOutcome(False, None, f"insertTaskParamsPanda raised {type(exc).__name__}: {exc}", transient=True)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return SubmissionOutcome(False, None, f"unexpected answer from insertTaskParamsPanda: {answer!r}", transient=True)
@@ -66,3 +89,15 @@ def _readable_code(code) -> int | bool | None:
     if code is None or code is True or not isinstance(code, int) or code == 0:
         return None
     return code
+
+
+def task_command(task_buffer, task_id: int, user: str, command: str, comment: str) -> str | None:
+    """One JEDI task command through ``sendCommandTaskPanda`` as ``user`` (production role: our agents act for the
+    workflow's owner, whose right was checked when the workflow command was authorized). None when JEDI took it,
+    else why not, in words for the workflow's error."""
+    try:
+        answer = task_buffer.sendCommandTaskPanda(task_id, user, True, command, comComment=comment, properErrorCode=True)
+    except TRANSIENT as exc:
+        return f"JEDI {command} of task {task_id} raised {type(exc).__name__}: {exc}"
+    code = answer[0] if isinstance(answer, (tuple, list)) else answer
+    return None if code in (0, True) else f"JEDI {command} of task {task_id} refused: {answer}"

@@ -19,12 +19,13 @@ from pandajedi_wf.control.task_intents import TASK_COMMAND_INTENT, Intent, inten
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
-from .common import CycleStats
+from ..common import CycleStats
+from .step_row import StepRow
 
 RETRY_COMMANDS = tuple(sorted(c for c, meant in TASK_COMMAND_INTENT.items() if meant == "retry"))
 
 
-def queue_for_claimed(db: WfDatabase, wf: dict, step_rows: list[dict], now: datetime.datetime, stats: CycleStats) -> None:
+def queue_for_claimed(db: WfDatabase, wf: dict, step_rows: list[StepRow], now: datetime.datetime, stats: CycleStats) -> None:
     """Queue what the user meant by the task commands of a claimed workflow; accepted ones join
     ``wf['queued_commands']`` so the processor executes them in this pass."""
     wanted = tasks_to_read(wf["status"], step_rows)

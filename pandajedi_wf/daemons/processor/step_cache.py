@@ -11,8 +11,9 @@ A claim that took over an expired lease may have run beside the lease's holder, 
 holder's rows, kept with its own claim time, no longer match the lease it finds next time.
 
 Only rows whose pass mirrored every write in memory are kept (the processor decides, see ``keep``); values that
-belong to one pass (JEDI's view, decisions in progress, task parameters) are dropped before keeping. The number
-of rows kept is bounded (the oldest entries make room); a workflow without kept rows is simply read again.
+belong to one pass (JEDI's view, decisions in progress, task parameters) are cleared before keeping
+(``StepRow.end_pass``). The number of rows kept is bounded (the oldest entries make room); a workflow without kept
+rows is simply read again.
 """
 
 from __future__ import annotations
@@ -20,22 +21,17 @@ from __future__ import annotations
 import datetime
 import threading
 
-# keys the processor adds to a row during one pass (JEDI's status, plan bookkeeping) and the bulky task parameters
-PASS_ONLY_KEYS = ("orig", "jedi_status", "jedi_dialog", "retry_pending", "retries_made", "retry_reset", "task_params")
-
-# columns of a light step row that a step created in this pass gets only from the database's defaults
-CREATED_DEFAULTS = {"prev_status": None, "generation": 0, "retry_after": None, "results": None, "error_class": None,
-                    "error_dialog": None}
+from .step_row import StepRow
 
 
 class StepRowCache:
     def __init__(self, max_rows: int = 300_000):
         self.max_rows = max_rows
-        self._entries: dict[int, tuple[datetime.datetime, list[dict]]] = {}
+        self._entries: dict[int, tuple[datetime.datetime, list[StepRow]]] = {}
         self._rows = 0
         self._lock = threading.Lock()
 
-    def take(self, workflow_id: int, lease_replaced: tuple[datetime.datetime | None, str | None]) -> list[dict] | None:
+    def take(self, workflow_id: int, lease_replaced: tuple[datetime.datetime | None, str | None]) -> list[StepRow] | None:
         """The rows kept at our last claim of this workflow, if the lease our claim replaced was that claim's,
         released (owner NULL): then no one else wrote them. The entry is handed over (a pass owns its rows)."""
         with self._lock:
@@ -49,7 +45,7 @@ class StepRowCache:
             return None
         return rows
 
-    def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[dict]) -> bool:
+    def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[StepRow]) -> bool:
         """Keep the rows of a workflow this pass claimed at ``claimed_at`` and whose writes all went through.
 
         Past ``max_rows`` the entries kept longest ago go first: a workflow another processor now handles, or one
@@ -58,8 +54,7 @@ class StepRowCache:
             self.forget(workflow_id)
             return False
         for row in rows:
-            for key in PASS_ONLY_KEYS:
-                row.pop(key, None)
+            row.end_pass()
         with self._lock:
             previous = self._entries.pop(workflow_id, None)
             if previous is not None:

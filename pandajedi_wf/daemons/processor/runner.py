@@ -1,0 +1,272 @@
+"""The processor object: what it keeps between passes, one batch (``cycle``), and a pass of batches (``run_pass``).
+
+Order inside one batch, chosen for crash safety:
+ 1. JEDI task statuses are read in bulk for the whole claimed batch and mapped onto steps (``reading``);
+ 2. steps left in ``submitting`` by a crash are reconciled with DEFT (adopt the task or submit again), user commands
+    run (``repairs``);
+ 3. the pure engine decides each workflow (``decide``); its actions become a ``Plan``; all plans of the batch are
+    written in one transaction (``writer``), where a submission is only an *intent* (step ``submitting`` with its
+    exact task parameters);
+ 4. after that commit JEDI is called, and its answers are recorded (``outcomes``). A crash between 3 and 4 is
+    repaired by 2.
+At most ``max_submissions_per_workflow`` JEDI calls per workflow and pass, repairs (2) and new intents (3) together:
+a ready step beyond the cap is left ready (no intent) for the next pass, which comes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import gc
+import threading
+import time
+
+from pandajedi_wf.core.clock import utcnow
+from pandajedi_wf.taskbuffer import commands, workflows
+from pandajedi_wf.taskbuffer.connection import WfDatabase
+from pandajedi_wf.workflow.errors import StepDefinitionError
+
+from ..common import CycleStats, log_failure, process_id
+from ..jedi_calls import submit_task, task_command
+from . import outcomes, repairs, retries, user_intents, writer
+from .commands import kill_tasks
+from .decide import Definitions, decide
+from .faults import fault_point
+from .plan import Plan, definition_failure
+from .reading import load_rows, read_jedi
+from .settings import ProcessorSettings
+from .step_cache import StepRowCache
+
+ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
+NOTHING_DUE = "no workflow due"
+
+
+class Processor:
+    """What one JEDI process keeps between passes: parsed definitions and the step rows it alone wrote."""
+
+    def __init__(self):
+        self.definitions = Definitions()
+        self.step_rows = StepRowCache()
+
+    def forget(self) -> None:
+        self.definitions.clear()
+        self.step_rows.clear()
+
+    def cycle(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
+              settings: ProcessorSettings | None = None, junction_results=None, wake: bool = True, log=None) -> str:
+        """One batch of due workflows; returns a one-line summary for the heartbeat.
+
+        Reads are one statement per kind per 500 workflows; decisions are made in memory; all writes of the batch go
+        in one transaction of grouped statements (falling back to one transaction per workflow if a row moved under
+        us); then JEDI is called for each step whose intent was committed, and the answers are written in bulk.
+        """
+        settings = settings or ProcessorSettings()
+        now = now or utcnow()
+        owner = owner or process_id()
+        if wake:
+            stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+        leases = workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
+        claimed = list(leases)
+        stats.add("workflows_claimed", len(claimed))
+        if not claimed:
+            return NOTHING_DUE
+        rows = workflows.load(db, claimed, skip_definition=self.definitions.known(claimed))
+        for workflow_id, queued in commands.queued_for(db, claimed).items():
+            rows[workflow_id]["queued_commands"] = queued
+        step_rows = {w: kept for w in claimed if (kept := self.step_rows.take(w, leases[w])) is not None}
+        stats.add("step_rows_kept", sum(len(r) for r in step_rows.values()))
+        step_rows.update(load_rows(db, [w for w in claimed if w not in step_rows]))
+        read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
+
+        errors: dict[int, str] = {}
+        definition_errors: dict[int, str] = {}  # workflows ended failed because their definition cannot run
+        moved: set[int] = set()
+        unsure: set[int] = set()  # workflows whose rows in memory may differ from the database after this batch
+        plans: list[Plan] = []
+        for workflow_id in claimed:
+            wf = rows[workflow_id]
+            try:
+                changed, repaired = repairs.run(db, wf, step_rows, task_buffer, now, owner, stats, settings.max_submissions_per_workflow, errors)
+                if changed:
+                    moved.add(workflow_id)
+                    unsure.add(workflow_id)
+                plan = decide(db, wf, step_rows[workflow_id], self.definitions, junction_results, stats, now,
+                              settings.max_submissions_per_workflow - repaired)
+            except StepDefinitionError as exc:  # the stored definition cannot run: trying again each pass cannot help
+                reason = f"definition error: {exc}"
+                plan = definition_failure(wf, step_rows[workflow_id], reason)
+                if plan is None:
+                    errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {exc}"
+                    continue
+                stats.add("definition_failures")
+                definition_errors[workflow_id] = reason
+            except Exception as exc:  # one bad workflow must not stop the others: record it where the user looks
+                errors[workflow_id] = f"processor error at {now:%Y-%m-%d %H:%M:%S}: {type(exc).__name__}: {exc}"
+                log_failure(log, f"workflow {workflow_id}: {errors[workflow_id]}")
+                continue
+            if plan.deferred:  # the rest of its ready steps go in the next pass
+                moved.add(workflow_id)
+            if plan.history:
+                plans.append(plan)
+        fault_point("batch_decided")
+        written = writer.write(db, plans, owner, now, stats, errors, log)
+        unsure.update(p.workflow_id for p in plans if not p.mirrored)
+        moved.update(p.workflow_id for p in written)
+        unsure |= _send_retries(db, written, task_buffer, owner, now, stats)
+        unsure |= _submit(db, written, task_buffer, owner, now, stats, errors, settings.max_submissions_per_workflow)
+        for plan in written:  # cancelled steps whose tasks still live: killed now that the cancellation is committed
+            if plan.to_kill and (failures := kill_tasks(task_buffer, plan.wf, plan.to_kill)):
+                errors[plan.workflow_id] = "; ".join(failures)
+        if settings.cached_steps:
+            self.step_rows.max_rows = settings.cached_steps
+            created = {p.workflow_id: p.created for p in written}
+            for workflow_id in claimed:
+                # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
+                if workflow_id not in errors and workflow_id not in unsure and leases[workflow_id][1] is None \
+                        and rows[workflow_id]["status"] in ACTIVE_WORKFLOW_STATUSES:  # (an ended one is not claimed again)
+                    self.step_rows.keep(workflow_id, now, step_rows[workflow_id] + created.get(workflow_id, []))
+        if errors:
+            stats.add("workflow_errors", len(errors))
+            workflows.set_errors(db, sorted(errors.items()), now)
+        written_ids = {p.workflow_id for p in written}
+        if written_ids & set(definition_errors):
+            workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
+        fault_point("lease_release")
+        _release(db, claimed, moved, step_rows, owner, now, settings)
+        return f"advanced {len(claimed) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
+
+    def run_pass(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
+                 settings: ProcessorSettings | None = None, junction_results=None, log=None) -> str:
+        """Batch after batch until no workflow is due at ``now`` or ``settings.pass_seconds`` are spent.
+
+        One batch per JEDI period would leave a workflow unvisited for (active workflows / batch size) periods; a pass
+        visits every due workflow once, and a processor copy running beside this one simply takes other batches.
+        ``settings.workers`` batches go at once, each on its own connection: while one worker waits for the database
+        or for JEDI, another decides, so the pass uses the database server's CPU and the processor's together.
+        """
+        now, owner, settings = now or utcnow(), owner or process_id(), settings or ProcessorSettings()
+        with collector_paused():
+            started = time.monotonic()
+            stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+            stats.add("task_retries_read", user_intents.queue_for_retried(db, now, stats))  # pbook retry of an ended step's task
+            summaries: list[str] = []
+
+            def work(worker_db: WfDatabase) -> None:
+                while True:
+                    summary = self.cycle(worker_db, stats, task_buffer, now=now, owner=owner, settings=settings,
+                                         junction_results=junction_results, wake=False, log=log)
+                    if summary == NOTHING_DUE:
+                        return
+                    summaries.append(summary)
+                    stats.add("batches")
+                    if time.monotonic() - started > settings.pass_seconds:
+                        stats.add("passes_cut_short")
+                        return
+
+            _in_workers(db, settings.workers, work)
+            return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else NOTHING_DUE
+
+
+def _in_workers(db: WfDatabase, workers: int, work) -> None:
+    """``work(connection)`` on ``workers`` threads, each with its own connection; the first failure is raised after
+    all have ended (run_cycle records it)."""
+    connections = [db, *db.siblings(workers - 1)]
+    if len(connections) == 1:
+        work(db)
+        return
+    failures: list[BaseException] = []
+
+    def guarded(worker_db: WfDatabase) -> None:
+        try:
+            work(worker_db)
+        except BaseException as exc:  # handed to the caller after the join
+            failures.append(exc)
+            with contextlib.suppress(Exception):
+                worker_db.reconnect(attempts=1)
+
+    threads = [threading.Thread(target=guarded, args=(c,), name=f"wf-processor-{i}") for i, c in enumerate(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _send_retries(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats) -> set[int]:
+    """JEDI 'retry' for the automatic retries just committed (step ``retrying``); a refused one ends the step.
+    Returns the workflows whose answer could not be written (a step moved meanwhile)."""
+    answers = []
+    for plan in plans:
+        for task_id, s in plan.jedi_retries:
+            comment = f"pandajedi_wf workflow {plan.workflow_id}: automatic retry of step {s.name} ({s.error_class})"
+            refused = task_command(task_buffer, task_id, plan.wf["user_dn"] or plan.wf["user_name"], "retry", comment)
+            stats.add("jedi_retries")
+            if refused:
+                answers.append(outcomes.retry_refused_answer(plan.workflow_id, s, refused))
+    return outcomes.record(db, answers, owner, now, stats)
+
+
+def _submit(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats, errors: dict[int, str], cap: int) -> set[int]:
+    """Call JEDI for every committed intent and record the answers. Returns the workflows whose rows in memory may
+    now differ from the database (a refusal's retry decision, a step another processor recorded)."""
+    answers = []
+    for plan in plans:
+        for s in plan.submissions()[:cap]:
+            outcome = submit_task(task_buffer, s.task_params, plan.wf["user_dn"] or plan.wf["user_name"])
+            stats.add("jedi_submissions")
+            if outcome.accepted:
+                fault_point("jedi_accepted")
+            answer = outcomes.submission_answer(plan.wf, s, outcome, now)
+            if answer is None:
+                errors[plan.workflow_id] = f"step {s.name}: {outcome.message} (will try again)"
+            else:
+                answers.append(answer)
+    refused = {a.workflow_id for a in answers if a.to_status == "failed"}
+    return refused | outcomes.record(db, answers, owner, now, stats)
+
+
+def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, owner: str, now, settings: ProcessorSettings) -> None:
+    """A workflow that moved may move again at once (a chain advances one pass per link): due right after this
+    pass's clock, so the next pass takes it but this pass (``run_pass``) does not; the others back off, but no
+    longer than until their first held step's retry is due."""
+    workflows.release(db, sorted(moved), owner, now + datetime.timedelta(microseconds=1))
+    # (never due again within this pass, even without back-off: the pass would claim it over and over)
+    recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
+    by_time: dict[datetime.datetime, list[int]] = {}
+    for workflow_id in claimed:
+        if workflow_id not in moved:
+            due = [s.retry_after for s in step_rows[workflow_id] if retries.is_held(s) and s.retry_after > now]
+            by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
+    for check_after, ids in sorted(by_time.items()):
+        workflows.release(db, ids, owner, check_after)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off for the pass; after it, what is still alive is frozen out of its view.
+
+    A pass builds and drops hundreds of thousands of short-lived, acyclic rows and records (reference counting frees
+    them), while the parsed definitions of every active workflow stay alive for the next pass: each full collection
+    walked all of them again (about 40% of a creation pass, and 2.5 s after each pass over 10,000 workflows). So
+    the collector is off during the pass, and at its end the survivors go to the permanent generation
+    (``gc.freeze``), where collections no longer visit them; acyclic ones are still freed by reference counting.
+    Every ``THAW_SECONDS`` the permanent generation is thawed and fully collected once, after a pass, so cyclic
+    garbage frozen there is not kept for ever.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if time.monotonic() - thawed[0] > THAW_SECONDS:
+            gc.unfreeze()
+            gc.collect()  # the one full collection per THAW_SECONDS (2.5 s over 10,000 workflows' definitions)
+            thawed[0] = time.monotonic()
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+THAW_SECONDS = 3600
+thawed = [time.monotonic()]

@@ -1,0 +1,24 @@
+"""The processor's operator knobs (panda_jedi.cfg ``[watchdog] wf_processor_<name>``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..common import int_options
+
+
+@dataclass
+class ProcessorSettings:
+    batch_size: int = 500  # workflows claimed per statement round (a cycle claims one batch)
+    lease_seconds: int = 600  # how long a claim protects a workflow from other processors
+    recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
+    max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
+    pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
+    workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
+    cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
+        """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
+        with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
+        return cls(**int_options(options, [f.name for f in fields(cls)], minimum={"recheck_seconds": 0, "cached_steps": 0}))
