@@ -52,7 +52,7 @@ def main(config_path: str) -> int:
     from pandajedi_wf_dev.devdb import panda_home
 
     panda_home.activate(config["panda_home"], _Cluster(config["db_env"]))
-    from pandajedi_wf_dev.devdb.upstream_agents import make_zombie_cleaner_harmless, refine_tasks
+    from pandajedi_wf_dev.devdb.upstream_agents import feed_contents, make_zombie_cleaner_harmless, refine_tasks
 
     make_zombie_cleaner_harmless()
     from pandajedi.jediconfig import jedi_config
@@ -91,21 +91,6 @@ def refresh_min_task_ids(db_env: dict) -> None:
             cur.execute(f"CALL {_jedi_schema().lower()}.jedi_refresh_min_taskid_by_status()")
     finally:
         conn.close()
-
-
-def feed_contents(task_buffer, vo: str, label: str, ddm_if) -> list[int]:
-    """One ContentsFeeder pass, as its agent runs one (ContentsFeeder.start's loop body, its worker in this thread):
-    the files of the tasks' input datasets from DDM into JEDI_Dataset_Contents; the tasks go ``ready``."""
-    import os
-
-    from pandajedi.jedicore.ThreadUtils import ListWithLock, ThreadPool
-    from pandajedi.jediorder.ContentsFeeder import ContentsFeederThread
-
-    datasets = task_buffer.getDatasetsToFeedContents_JEDI(vo, label)
-    if datasets is None:
-        raise RuntimeError(f"getDatasetsToFeedContents_JEDI({vo!r}, {label!r}) failed: see the JEDI logs")
-    ContentsFeederThread(ListWithLock(list(datasets)), ThreadPool(), task_buffer, ddm_if, f"atlas-child-{os.getpid()}-con").runImpl()
-    return [task_id for task_id, _ in datasets]
 
 
 def _task_rows(task_buffer, task_id: int) -> dict:

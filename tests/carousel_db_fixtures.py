@@ -206,7 +206,7 @@ class _Jedi:
         return refine_tasks(self.task_buffer, "wlcg", "managed", self.ddm_if, mod_config=mod_config)
 
     def feed(self) -> list[int]:
-        from tests.atlas_jedi_child import feed_contents
+        from pandajedi_wf_dev.devdb.upstream_agents import feed_contents
 
         self._refresh_min_task_ids()
         return feed_contents(self.task_buffer, "wlcg", "managed", self.ddm_if)

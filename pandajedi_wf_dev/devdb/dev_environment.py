@@ -27,10 +27,12 @@ def start_dev_environment(
     agents: dict[str, int] | None = None,
     activate: bool = True,
     watchdog_options: dict[str, str] | None = None,
+    jedi_options: dict[str, dict[str, str]] | None = None,
 ) -> tuple[EmbeddedPostgres, Path]:
     """Start PostgreSQL (in ``workdir/pg``, or a temp dir removed on stop), write
     ``workdir/panda_home``, load all schemas and, if ``activate``, set this process's
-    environment. Returns ``(pg, panda_home)``; call ``pg.stop()`` when done.
+    environment. ``jedi_options``: keys set in ``panda_jedi.cfg`` (``panda_home.write_panda_home``). Returns
+    ``(pg, panda_home)``; call ``pg.stop()`` when done.
     """
     temporary = workdir is None
     if temporary:
@@ -46,7 +48,7 @@ def start_dev_environment(
     pg.start()
     try:
         home = panda_home_mod.write_panda_home(workdir / "panda_home", watchdog_period=watchdog_period, agents=agents,
-                                               watchdog_options=watchdog_options)
+                                               watchdog_options=watchdog_options, jedi_options=jedi_options)
         load_all_schemas(pg)
         if activate:
             panda_home_mod.activate(home, pg)

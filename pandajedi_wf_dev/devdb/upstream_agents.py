@@ -71,3 +71,19 @@ def refine_tasks(task_buffer, vo: str, prod_source_label: str, ddm_if=None, mod_
         )
         worker.runImpl()
     return [row[0] for row in tasks]
+
+
+def feed_contents(task_buffer, vo: str, prod_source_label: str, ddm_if) -> list[int]:
+    """One ContentsFeeder pass, as its agent runs one (ContentsFeeder.start's loop body, its worker in this thread): the
+    files of the tasks' input datasets from DDM into JEDI_Dataset_Contents. Returns the jediTaskIDs fed. JEDI's
+    query reads JEDI_AUX_Status_MinTaskID: refresh it first (what pg_cron runs)."""
+    import os
+
+    from pandajedi.jediorder.ContentsFeeder import ContentsFeederThread
+
+    make_zombie_cleaner_harmless()
+    datasets = task_buffer.getDatasetsToFeedContents_JEDI(vo, prod_source_label)
+    if datasets is None:
+        raise RuntimeError(f"getDatasetsToFeedContents_JEDI({vo!r}, {prod_source_label!r}) failed: see the JEDI logs in $PANDA_HOME/log")
+    ContentsFeederThread(ListWithLock(list(datasets)), ThreadPool(), task_buffer, ddm_if, f"pandajedi_wf-dev-{os.getpid()}-con").runImpl()
+    return [task_id for task_id, _ in datasets]
