@@ -39,27 +39,9 @@ class RefinerDDM:
 
 
 def task_params(name: str, dataset: str, priority: int = 1000) -> dict:
-    return {
-        "taskName": name,
-        "userName": "dev.user",
-        "vo": "wlcg",
-        "prodSourceLabel": "managed",
-        "taskType": "prod",
-        "taskPriority": priority,
-        "architecture": "",
-        "transUses": "",
-        "transHome": None,
-        "transPath": "https://example.org/runGen",
-        "processingType": "reprocessing",
-        "site": "DEV_QUEUE",
-        "inputPreStaging": True,
-        "nFilesPerJob": 1,
-        "log": {"type": "template", "param_type": "log", "value": f"{name}.log.${{SN}}.tgz", "dataset": f"{name}.log/", "container": f"{name}.log/"},
-        "jobParameters": [
-            {"type": "constant", "value": "echo hello"},
-            {"type": "template", "param_type": "input", "value": "-i ${IN}", "dataset": dataset, "expand": True},
-        ],
-    }
+    from pandajedi_wf_dev.devdb.task_templates import tape_task_params
+
+    return tape_task_params(name, dataset, priority)
 
 
 def sql(pg, statement: str, *args):

@@ -32,3 +32,29 @@ DEV_TEMPLATES = {
 def dev_templates() -> dict:
     """A private copy: the server fills templates per step and must not share state between workflows."""
     return copy.deepcopy(DEV_TEMPLATES)
+
+
+def tape_task_params(name: str, dataset: str, priority: int = 1000) -> dict:
+    """A production task (vo wlcg, label managed) reading ``dataset`` from tape with ``inputPreStaging``, one file per
+    job, on the development queue: what the carousel tests and the demo submit."""
+    return {
+        "taskName": name,
+        "userName": "dev.user",
+        "vo": "wlcg",
+        "prodSourceLabel": "managed",
+        "taskType": "prod",
+        "taskPriority": priority,
+        "architecture": "",
+        "transUses": "",
+        "transHome": None,
+        "transPath": "https://example.org/runGen",
+        "processingType": "reprocessing",
+        "site": "DEV_QUEUE",
+        "inputPreStaging": True,
+        "nFilesPerJob": 1,
+        "log": {"type": "template", "param_type": "log", "value": f"{name}.log.${{SN}}.tgz", "dataset": f"{name}.log/", "container": f"{name}.log/"},
+        "jobParameters": [
+            {"type": "constant", "value": "echo hello"},
+            {"type": "template", "param_type": "input", "value": "-i ${IN}", "dataset": dataset, "expand": True},
+        ],
+    }
