@@ -271,3 +271,187 @@ def test_find_by_task_and_the_carousel_over_time(db, moving, monitor, browser, t
     assert series.count("TAPE_A") == 3 and series.count("TAPE_B") == 3 and series.count("DISK_X") == 1
     browser.screenshot(tmp_path / "carousel.png", 1280, 800)
     print(f"screenshot: {tmp_path / 'carousel.png'}")
+
+
+ONE_STEP_BODY = """
+name: one_step
+inputs:
+  signal: ""
+outputs:
+  outDS:
+    from: sim/outDS
+    output_types: [sim.root]
+steps:
+  sim:
+    type: prun
+    inDS: "{signal}"
+    args: "--outputs sim.root"
+    exec: "echo %IN > sim.root"
+"""
+WIDE = 999  # copies: one prep step, 999 sub-workflows of one step each (1,998 rows), a merge: 2,000 steps
+
+
+def wide_main(datasets):
+    return (
+        "name: browser_wide\ninputs:\n  signals: [%s]\noutputs:\n  final:\n    from: merge/outDS\n    output_types: [merged.root]\n"
+        "steps:\n  prep:\n    type: prun\n    inDS: \"%s\"\n    args: --outputs prep.root\n    exec: \"echo %%IN > prep.root\"\n"
+        "  per_signal:\n    type: workflow\n    workflow_ref: body.yaml\n    scatter_inputs:\n      signal: signals\n"
+        "  merge:\n    type: prun\n    inDS: per_signal/outDS\n    args: --outputs merged.root\n    exec: \"merge.sh merged.root %%IN\"\n"
+    ) % (", ".join(f'"{d}"' for d in datasets), INPUTS[1])
+
+
+def test_a_2000_step_page_updates_a_node_in_place_with_a_small_payload(db, jedi_taskbuffer, monitor, browser, tmp_path):
+    """2,000 steps under the processor (at most 3 JEDI submissions per workflow and cycle, the operator's knob) and
+    the grid simulator: the page draws a handful of nodes, and when the processor moves ``prep`` to running the page
+    shows it without a reload, from a poll that carried the few steps that changed, not the 2,000."""
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf.daemons.processor.settings import ProcessorSettings
+    from pandajedi_wf_dev.simulators.grid import Fate
+
+    datasets = [f"mc23_dev:mc23_dev.9{k:05d}.Wide.simul.HITS.e1_s1_tid{k:08d}_00" for k in range(WIDE)]
+    sandbox = tmp_path / "wide"
+    sandbox.mkdir()
+    (sandbox / "body.yaml").write_text(ONE_STEP_BODY)
+    (sandbox / "main.yaml").write_text(wide_main(datasets))
+    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.wide")
+    assert result.ok, result.problems
+    wf = result.workflow_id
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=50), datasets=INPUTS + datasets[:40])
+    capped = ProcessorSettings(max_submissions_per_workflow=3)
+    now = utcnow()
+
+    def n_steps():
+        return db.query(f"SELECT COUNT(*) FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": wf})[0][0]
+
+    def prep_status():
+        return db.query(f"SELECT status FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w AND name='prep'", {":w": wf})[0][0]
+
+    for _ in range(6):
+        now += datetime.timedelta(seconds=30)
+        workflow_processor.cycle(db, CycleStats(), jedi_taskbuffer, now=now, owner="browser-test", settings=capped)
+        if n_steps() == 2 + 2 * WIDE and prep_status() == "submitted":
+            break
+    assert n_steps() == 2000 and prep_status() == "submitted"
+
+    page = f"{monitor.base}/workflow/{wf}"
+    browser.open(page)
+    data = browser.js("JSON.parse(document.getElementById('wf-data').textContent)")
+    assert data["n_steps"] == 2000 and len(data["steps"]) == 2000
+    n_nodes = browser.js("document.querySelectorAll('svg.dag g.node').length")
+    assert 3 <= n_nodes <= 6, n_nodes  # prep, the scattered body (its 999 copies one node), merge: grouped, not 2,000 boxes
+    assert browser.js("document.querySelector('svg.dag g.node[data-node=\"001\"]').dataset.status") == "submitted"
+    page_bytes = browser.js("document.documentElement.outerHTML.length")
+    browser.js("window.__same_page = 'yes'; document.querySelector('svg.dag').dataset.mark = 'first'")
+    browser.wait("document.getElementById('live').dataset.steps === '0'", what="a poll with nothing to send")
+
+    grid.tick(now)  # JEDI: prep's task (and the few submitted copies') starts running
+    now += datetime.timedelta(seconds=30)
+    workflow_processor.cycle(db, CycleStats(), jedi_taskbuffer, now=now, owner="browser-test", settings=capped)
+    assert prep_status() == "running"
+    browser.wait("document.querySelector('svg.dag g.node[data-node=\"001\"]').dataset.status === 'running'", what="prep's node to show running")
+    assert browser.js("window.__same_page") == "yes" and browser.js("document.querySelector('svg.dag').dataset.mark") == "first"
+    assert browser.js("document.querySelector('svg.dag g.node[data-node=\"001\"] text.st').textContent") == "running"
+    largest = int(browser.js("document.getElementById('live').dataset.maxBytes"))
+    most_steps = int(browser.js("document.getElementById('live').dataset.maxSteps"))
+    full = len(urllib.request.urlopen(f"{page}/live", timeout=30).read())  # what a poll without a cursor gets: every step
+    assert most_steps <= 10, most_steps  # prep, the copies that started, the next 3 submitted
+    assert largest < 6000 and full > 40 * largest and page_bytes > 50 * largest, (largest, full, page_bytes)
+    browser.screenshot(tmp_path / "wide.png", 1280, 800)
+    print(f"RESULT live update payload {largest} bytes for {most_steps} changed steps; full resync {full} bytes; page {page_bytes} bytes")
+
+
+COND_MAIN = """
+name: browser_paths
+inputs:
+  signals: [%s]
+outputs:
+  final:
+    from: merge/outDS
+    output_types: [merged.root]
+steps:
+  prep:
+    type: prun
+    inDS: "%s"
+    args: --outputs prep.root
+    exec: "echo %%IN > prep.root"
+  check:
+    type: prun
+    inDS: prep/outDS
+    args: --outputs check.txt
+    exec: "check.sh %%IN > check.txt"
+    when: "$(self.opt_inDS)"
+  fall_back:
+    type: prun
+    inDS: prep/outDS
+    args: --outputs report.txt
+    exec: "echo no prep output > report.txt"
+    when: "$(!self.opt_inDS)"
+  per_signal:
+    type: workflow
+    workflow_ref: body.yaml
+    scatter_inputs:
+      signal: signals
+  merge:
+    type: prun
+    inDS: per_signal/outDS
+    args: --outputs merged.root
+    exec: "merge.sh merged.root %%IN"
+""" % (", ".join(f'"{d}"' for d in INPUTS), INPUTS[1])
+
+
+def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_taskbuffer, monitor, browser, tmp_path):
+    """prep and the scattered bodies' first steps end quickly, the rest runs long: the page marks the critical path
+    (premix -> combine -> merge through the scatter's frame) with the remaining time, labels the two conditional
+    edges with their conditions, and the skipped fall_back says why; the live updates keep the marks."""
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf_dev.simulators.grid import Fate
+
+    sandbox = tmp_path / "paths"
+    sandbox.mkdir()
+    (sandbox / "body.yaml").write_text(BODY)
+    (sandbox / "main.yaml").write_text(COND_MAIN)
+    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.paths")
+    assert result.ok, result.problems
+    wf = result.workflow_id
+    quick = ("_prep", "_select")
+    grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=1 if any(q in name for q in quick) else 60), datasets=INPUTS)
+    now = utcnow()
+
+    def statuses():
+        return dict(db.query(f"SELECT name, MAX(status) FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w GROUP BY name", {":w": wf}))
+
+    for _ in range(12):
+        now += datetime.timedelta(minutes=2)
+        cycle(db, jedi_taskbuffer, now)
+        s = statuses()
+        if s.get("premix") == "running" and s.get("fall_back") == "skipped":
+            break
+        grid.tick(now)
+    s = statuses()
+    assert (s["prep"], s["select"], s["fall_back"], s["premix"]) == ("done", "done", "skipped", "running"), s
+
+    browser.headers({DN_HEADER: OWNER})
+    browser.open(f"{monitor.base}/workflow/{wf}")
+    crit = browser.js("[...document.querySelectorAll('svg.dag g.node.crit')].map(g => g.dataset.node)")
+    names = browser.js("Object.fromEntries(Object.entries(JSON.parse(document.getElementById('wf-data').textContent).nodes).map(([k, n]) => [k, n.name]))")
+    assert sorted(names[k] for k in crit) == ["combine", "merge", "premix"], (crit, names)
+    assert browser.js("document.querySelectorAll('svg.dag path.edge.crit').length") == 2  # premix -> combine -> merge
+    assert browser.js("document.querySelectorAll('svg.dag g.frame.crit').length") == 1  # the scatter's frame
+    cp_text = browser.js("document.getElementById('cp').textContent")
+    assert "critical path: premix → combine → merge (7 step(s))" in cp_text and "estimated remaining" in cp_text, cp_text  # copies and containers count
+    labels = browser.js("[...document.querySelectorAll('svg.dag text.cl')].map(t => t.textContent).sort()")
+    assert labels == ["when !self.opt_inDS", "when self.opt_inDS"], labels
+    skipped = browser.js("[...document.querySelectorAll('svg.dag g.node[data-status=skipped] text')].map(t => t.textContent)")
+    assert skipped[1:] == ["skipped, as:", "condition !self.opt_inDS is false"], skipped
+    assert "condition !self.opt_inDS is false" in browser.js("document.querySelector('svg.dag g.node[data-status=skipped] title').textContent")
+    browser.click("svg.dag g.node.crit")
+    browser.wait("document.getElementById('node-panel').classList.contains('open')", what="the node panel")
+    assert "on the critical path" in browser.js("document.getElementById('node-panel').textContent")
+    browser.wait("+(document.body.dataset.polls || 0) >= 2", what="two live polls")
+    assert browser.js("document.querySelectorAll('svg.dag g.node.crit').length") == 3  # the polls keep the marks
+    assert "premix → combine → merge" in browser.js("document.getElementById('cp').textContent")
+    browser.js("document.getElementById('node-panel').className = ''; document.querySelectorAll('g.node.sel').forEach(x => x.classList.remove('sel'))")
+    browser.screenshot(tmp_path / "dag-critical.png", 1280, 760)
+    print(f"screenshot: {tmp_path / 'dag-critical.png'}")

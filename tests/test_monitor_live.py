@@ -100,7 +100,7 @@ def test_the_dag_marks_critical_nodes_edges_and_frames_and_shows_conditions_and_
     svg = page.dag_svg(layout, None)
     assert svg.count('class="node crit"') == 3 and svg.count('crit" data-source') == 2 and 'class="frame crit"' in svg
     assert "when self.opt_inDS &amp;&amp; !self.opt_inDS2[1]" in svg  # the condition on the edge into the step
-    assert "skipped: condition self.opt_inDS is fal" in svg  # the reason in the skipped box (shortened), in full in its title
+    assert "skipped, as:</text>" in svg and ">condition self.opt_inDS is false</text>" in svg  # the reason in the skipped box
     closed = dag.build(detail["steps"], opened=[], critical=critical)
     assert {n["id"] for n in closed["nodes"] if n["critical"]} == {"002", "003"} and not closed["frames"]
 

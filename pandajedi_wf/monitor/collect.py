@@ -28,7 +28,7 @@ class Limits:
     recent_workflows: int = 30
     failed_workflows: int = 15
     users: int = 500
-    steps: int = 2000
+    steps: int = 5000
     history: int = 300
     troubled_requests: int = 50
     staging: int = 500

@@ -140,7 +140,7 @@ def build(steps: list[Mapping], opened: Iterable[str] | None = None, budget: int
         e["critical"] = e["source"] in critical_nodes and e["target"] in critical_nodes
 
     layers = _layers(node_ids, edges)
-    order = _order(node_ids, edges, layers)
+    order = _bands(node_ids, _order(node_ids, edges, layers), layers, opened_set)
     nodes = []
     for n in node_ids:
         own = members[n]
@@ -259,3 +259,31 @@ def _order(node_ids: list[str], edges: Mapping[tuple[str, str], dict], layers: M
             for i, n in enumerate(nodes):
                 row[n] = i
     return row
+
+
+def _bands(node_ids: list[str], row: Mapping[str, int], layers: Mapping[str, int], opened: set[str]) -> dict[str, int]:
+    """Rows again so that the body of each outermost open container is a band of rows no other node enters (its
+    frame then holds only its body), plus a free row above it for the frame's label. Groups (a body, or one node
+    outside any body) are placed in the order the sweeps gave them, each at the first rows free over its layers."""
+    groups: dict[str, list[str]] = {}
+    for n in node_ids:
+        outer = next((p for p in _prefixes(n)[:-1] if p in opened), None)
+        groups.setdefault(outer or n, []).append(n)
+    taken: dict[int, set[int]] = {}  # layer -> rows used
+    final: dict[str, int] = {}
+    for key, members in sorted(groups.items(), key=lambda kv: (sum(row[m] for m in kv[1]) / len(kv[1]), len(kv[1]), min(layers[m] for m in kv[1]), kv[0])):
+        span = range(min(layers[m] for m in members), max(layers[m] for m in members) + 1)
+        inner: dict[str, int] = {}
+        for lay in span:
+            for i, m in enumerate(sorted((m for m in members if layers[m] == lay), key=lambda m: row[m])):
+                inner[m] = i
+        height = max(inner.values()) + 1
+        label = 1 if key in opened else 0
+        top = 0
+        while any(r in taken.get(lay, ()) for lay in span for r in range(top - label, top + height)):
+            top += 1
+        for lay in span:
+            taken.setdefault(lay, set()).update(range(top - label, top + height))
+        for m in members:
+            final[m] = top + inner[m]
+    return final

@@ -64,7 +64,8 @@ function redrawNode(id){
   g.querySelectorAll('text').forEach(t=>t.setAttribute('fill',c[1]));
   const line=g.querySelector('text.st'); if(line) line.textContent=n.step_ids.length>1?countsText(counts):st;
   if(n.step_ids.length==1){const s=steps[n.step_ids[0]]; const tk=g.querySelector('.tk');
-    if(tk&&s){tk.textContent=(s.status==='skipped'&&s.skip_reason)?('skipped: '+s.skip_reason).slice(0,34):s.jedi_task_id?('task '+s.jedi_task_id+' '+(s.jedi_status||'')):'no JEDI task';}}
+    const why=s&&s.status==='skipped'&&s.skip_reason; if(why&&line) line.textContent='skipped, as:';
+    if(tk&&s){tk.textContent=why?(why.length>34?why.slice(0,33)+'…':why):s.jedi_task_id?('task '+s.jedi_task_id+' '+(s.jedi_status||'')):'no JEDI task';}}
 }
 function showResult(status,msg){const r=$('action-result'); r.className=status; r.dataset.status=status; r.textContent=msg;}
 function renderCommands(list){const tb=$('commands-body'); if(!tb) return; tb.innerHTML='';
@@ -80,10 +81,11 @@ async function reloadDag(){
   nodes=data.nodes; steps=data.steps; nSteps=data.n_steps; D.staging=data.staging; bindNodes(); if(data.critical_path) applyCritical(data.critical_path);
 }
 function esc(t){const d=document.createElement('span'); d.textContent=t==null?'':String(t); return d.innerHTML;}
-function critText(cp){
+function critText(cp,marked){
   if(!cp) return ''; if(cp.error) return 'critical path unknown: '+esc(cp.error);
   if(!cp.n_critical) return cp.unknown?('remaining time not known yet: '+cp.unknown+' step(s) to run and none of their like has ended in this workflow (estimates come from ended copies or steps of the same type)'):'nothing left to run';
-  let t='<span class="crit-key"></span> critical path: <b>'+cp.n_critical+' step(s)</b>, estimated remaining <b>'+esc(cp.remaining)+'</b> (ends around '+esc(cp.eta)+' UTC)';
+  const names=Object.entries(nodes).filter(([k])=>marked.has(k)).sort((a,b)=>a[1].layer-b[1].layer||a[1].row-b[1].row).map(([k,n])=>esc(n.name));
+  let t='<span class="crit-key"></span> critical path: <b>'+(names.length?names.join(' → '):cp.n_critical+' step(s)')+'</b> ('+cp.n_critical+' step(s)), estimated remaining <b>'+esc(cp.remaining)+'</b> (ends around '+esc(cp.eta)+' UTC)';
   if(cp.unknown) t+='; at least, as '+cp.unknown+' step(s) have no estimate yet';
   if(cp.overdue&&cp.overdue.length) t+='; '+cp.overdue.length+' step(s) run past their estimate ('+esc(cp.overdue.slice(0,3).join(', '))+')';
   return t;}
@@ -93,7 +95,7 @@ function applyCritical(cp){
   document.querySelectorAll('svg.dag g.node').forEach(g=>g.classList.toggle('crit',marked.has(g.dataset.node)));
   document.querySelectorAll('svg.dag path.edge').forEach(e=>e.classList.toggle('crit',marked.has(e.dataset.source)&&marked.has(e.dataset.target)));
   document.querySelectorAll('svg.dag g.frame').forEach(f=>f.classList.toggle('crit',frames.has(f.dataset.frame)));
-  $('cp').innerHTML=critText(cp);}
+  $('cp').innerHTML=critText(cp,marked);}
 async function poll(){
   try{
     const r=await fetch(D.live_url+'?since='+encodeURIComponent(cursor||''),{headers:{'Accept':'application/json'}});
@@ -114,6 +116,7 @@ async function poll(){
         sp.style.width=(100*all[s]/total)+'%'; sp.style.background=colour(s)[0]; sp.title=all[s]+' '+s; bar.appendChild(sp);}}}
     const lv=$('live'); lv.textContent='updated '+new Date().toLocaleTimeString()+' · '+L.steps.length+' step(s) sent, '+touched.size+' node(s) changed'+(L.full?' (full resync)':'');
     lv.dataset.bytes=text.length; lv.dataset.steps=L.steps.length; lv.dataset.full=L.full?'1':'0';
+    if(!L.full){lv.dataset.maxBytes=Math.max(+(lv.dataset.maxBytes||0),text.length); lv.dataset.maxSteps=Math.max(+(lv.dataset.maxSteps||0),L.steps.length);}
     document.body.dataset.polls=(+(document.body.dataset.polls||0)+1);
   }catch(e){$('live').textContent='live updates failed: '+e;}
 }
@@ -211,7 +214,7 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
     parts = [
         f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{layout["width"]}" height="{layout["height"]}" '
         f'viewBox="0 0 {layout["width"]} {layout["height"]}" role="img" aria-label="workflow DAG">'
-        '<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">'
+        '<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto">'
         '<path d="M0,0L10,5L0,10z" fill="#7a8290"/></marker></defs>'
     ]
     for f in layout["frames"]:
@@ -220,16 +223,14 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
             f'<text class="fl" x="{f["x"] + 8}" y="{f["y"] + 13}">{esc(_short(f["name"], 40))}'
             f'{" ×" + str(f["copies"]) if f["copies"] > 1 else ""} · {esc(f["status"])}</text></g>'
         )
-    labelled: set[str] = set()
-    labels = []
+    labels = [  # a conditional step's condition, above its box
+        f'<text class="cl" data-target="{esc(n["id"])}" x="{n["x"] + 4}" y="{n["y"] - 4}">when {esc(_short(n["condition_text"], 34))}</text>'
+        for n in layout["nodes"] if n.get("condition_text")
+    ]
     for e in layout["edges"]:
         a, b = by_id[e["source"]], by_id[e["target"]]
         x1, y1, x2, y2 = a["x"] + w, a["y"] + h / 2, b["x"], b["y"] + h / 2
         mid = (x1 + x2) / 2
-        if e["conditional"] and b.get("condition_text") and e["target"] not in labelled:  # the condition once per step, on its first edge
-            labelled.add(e["target"])
-            labels.append(f'<text class="cl" data-target="{esc(e["target"])}" x="{x2 - 6}" y="{y2 - 6}" text-anchor="end">'
-                          f'when {esc(_short(b["condition_text"], 30))}</text>')
         parts.append(
             f'<path class="edge{" cond" if e["conditional"] else ""}{" crit" if e.get("critical") else ""}" data-source="{esc(e["source"])}" data-target="{esc(e["target"])}" '
             f'd="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2 - 2},{y2}" marker-end="url(#arr)"/>'
@@ -239,10 +240,9 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
         bg, fg = _COLOURS.get(n["status"], _GREY)
         many = f' ×{n["n_steps"]}' if n["n_steps"] > 1 else ""
         kind = " ▸ body" if n["container"] else ""
-        cond = " if…" if n["condition"] else ""
         line2 = _counts_text(n["counts"]).replace(" · ", " · ") if n["n_steps"] > 1 else n["status"]
         if n.get("skip_reasons") and n["status"] == "skipped":
-            line3 = "skipped: " + n["skip_reasons"][0]
+            line2, line3 = "skipped, as:", n["skip_reasons"][0]
         elif n["container"] and n["inner_counts"]:
             line3 = "body: " + ", ".join(f"{c} {s}" for s, c in n["inner_counts"].items())
         elif n["jedi_task_id"] is not None:
@@ -262,7 +262,7 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
             f'{esc(" · skipped: " + "; ".join(n["skip_reasons"])) if n.get("skip_reasons") else ""}'
             f'{" · on the critical path" if n.get("critical") else ""}</title>'
             f'<rect class="box" width="{w}" height="{h}" rx="6" fill="{bg}"/>'
-            f'<text class="nm" x="8" y="17" fill="{fg}">{esc(_short(n["name"], 24))}{many}{cond}{kind}</text>'
+            f'<text class="nm" x="8" y="17" fill="{fg}">{esc(_short(n["name"], 24))}{many}{kind}</text>'
             f'<text class="st" x="8" y="34" fill="{fg}">{esc(_short(line2, 34))}</text>{task}</g>'
         )
     parts.append("</svg>")
@@ -275,6 +275,7 @@ def dag_data(detail: Mapping) -> dict:
     return {
         "nodes": {n["id"]: {"name": n["name"], "status": n["status"], "step_ids": n["step_ids"], "container": n["container"],
                             "step_name": n["step_name"], "opened": n["id"] in layout["opened"], "condition_text": n.get("condition_text"),
+                            "layer": n["layer"], "row": n["row"],
                             "toggle": _toggle_url(wf_id, layout["opened"], n["id"])}
                   for n in layout["nodes"]},
         "steps": {str(s["step_id"]): {"node_key": s["node_key"], "status": s["status"], "jedi_status": s["jedi_status"],
@@ -293,8 +294,9 @@ def dag_fragment(detail: Mapping, task_url: str | None) -> str:
     return dag_svg(detail["dag"], task_url) + f'<script type="application/json" class="dag-data">{_json_for_script(dag_data(detail))}</script>'
 
 
-def critical_text(cp: Mapping | None) -> str:
-    """What the page says of the critical path (the script writes the same words when it moves)."""
+def critical_text(cp: Mapping | None, names: list[str] | None = None) -> str:
+    """What the page says of the critical path, through the drawn nodes ``names`` in order (the script writes the same
+    words when it moves)."""
     if not cp:
         return ""
     if cp.get("error"):
@@ -304,8 +306,9 @@ def critical_text(cp: Mapping | None) -> str:
             return (f"remaining time not known yet: {cp['unknown']} step(s) to run and none of their like has ended in this workflow "
                     "(estimates come from ended copies or steps of the same type)")
         return "nothing left to run"
-    text = (f'<span class="crit-key"></span> critical path: <b>{cp["n_critical"]} step(s)</b>, estimated remaining <b>{esc(cp["remaining"])}</b> '
-            f'(ends around {esc(cp["eta"])} UTC)')
+    through = " → ".join(esc(n) for n in names) if names else f'{cp["n_critical"]} step(s)'
+    text = (f'<span class="crit-key"></span> critical path: <b>{through}</b> ({cp["n_critical"]} step(s)), estimated remaining '
+            f'<b>{esc(cp["remaining"])}</b> (ends around {esc(cp["eta"])} UTC)')
     if cp.get("unknown"):
         text += f"; at least, as {cp['unknown']} step(s) have no estimate yet"
     if cp.get("overdue"):
@@ -383,7 +386,7 @@ def render_workflow_page(detail: Mapping, identity: Identity | None, csrf: str |
         f'{esc(wf["language"] or "")} · output {esc(wf["out_ds"] or "-")} · created {esc(wf["created"])} UTC{parent}</div>'
         f'<div class="err" id="wf-error" style="display:{"block" if wf["error_dialog"] else "none"}">{esc(wf["error_dialog"] or "")}</div>'
         f'<div style="margin-top:6px" id="wf-steps">{status_bar(detail["steps_by_status"])}<div class="counts">{_counts_text(detail["steps_by_status"])}</div></div>'
-        f'<div class="cp" id="cp">{critical_text(detail.get("critical_path"))}</div>'
+        f'<div class="cp" id="cp">{critical_text(detail.get("critical_path"), [n["name"] for n in sorted(layout["nodes"], key=lambda n: (n["layer"], n["row"])) if n.get("critical")])}</div>'
         f'{actions}<div id="action-result" role="status"></div><div class="live" id="live">live updates every {poll_ms / 1000:g}s</div></section>'
         f'<section class="wide"><h2>DAG</h2><div class="small muted">{len(layout["nodes"])} nodes for {layout["n_steps"]} steps'
         f'{" (first steps only)" if detail["steps_truncated"] else ""}; copies of a scattered step and loop iterations are one node, '
