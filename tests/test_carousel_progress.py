@@ -2,7 +2,7 @@ import pytest
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import load_config
-from pandajedi_wf.carousel.progress import BOOST, FAIL, SWITCH, WAIT, is_stuck, rule_priority, lifetime_extension, next_source, stuck_verdict, updated_throughput
+from pandajedi_wf.carousel.progress import BOOST, FAIL, SWITCH, WAIT, is_stuck, release_order_key, rule_priority, lifetime_extension, next_source, stuck_verdict, updated_throughput
 from pandajedi_wf.carousel.state import Load
 from pandajedi_wf.core.lifecycle import IllegalTransition
 
@@ -62,7 +62,7 @@ def test_no_sources_marks_the_source_dead_and_moves_at_once_without_a_boost():
 
 @pytest.mark.parametrize(
     "place, n, waited, expected",
-    [(0, 3, 0, 4), (1, 3, 0, 3), (2, 3, 0, 2), (0, 1, 0, 4), (5, 6, 0, 2), (3, 6, 0, 3), (2, 3, 3600 * 12, 3), (2, 3, 3600 * 36, 5), (0, 3, 1e9, 5)],
+    [(0, 3, 0, 4), (1, 3, 0, 3), (2, 3, 0, 2), (0, 1, 0, 4), (5, 6, 0, 2), (3, 6, 0, 3), (2, 3, 3600 * 12 - 1, 2), (2, 3, 3600 * 12, 3), (2, 3, 1e9, 3), (0, 3, 1e9, 5)],
 )
 def test_rule_priority_follows_the_place_in_the_tape_queue_and_rises_with_waiting(place, n, waited, expected):
     assert rule_priority(place, n, waited, load_config({})) == expected
@@ -72,6 +72,16 @@ def test_rule_priority_refuses_a_place_outside_the_queue_and_ageing_can_be_off()
     with pytest.raises(ValueError, match="place 3 is not in a queue of 3"):
         rule_priority(3, 3, 0, CONFIG)
     assert rule_priority(2, 3, 1e9, load_config({"priority_age_step_seconds": 0})) == 2
+
+
+def test_the_rule_nearest_to_release_comes_first_then_task_priority_then_age():
+    keys = {
+        "one_file_left": release_order_key(10, 900, 50.0, 4),
+        "urgent_fresh": release_order_key(10**6, 1100, 90.0, 3),
+        "old": release_order_key(10**6, 1000, 10.0, 2),
+        "young": release_order_key(10**6, 1000, 20.0, 1),
+    }
+    assert sorted(keys, key=keys.get) == ["one_file_left", "urgent_fresh", "old", "young"]
 
 
 def test_out_of_switches_fails():

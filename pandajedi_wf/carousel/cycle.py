@@ -19,7 +19,7 @@ from typing import Iterable
 from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress, StagingDDM
 
 from . import lifecycle as lc
-from .admission import queue_order_key, admit
+from .admission import admit
 from .rule_errors import rule_retry
 from .config import CarouselConfig
 from .progress import (
@@ -29,6 +29,7 @@ from .progress import (
     expected_delivery_seconds,
     last_progress_time,
     lifetime_extension,
+    release_order_key,
     rule_priority,
     stuck_verdict,
     updated_throughput,
@@ -352,14 +353,15 @@ def run_cycle(
 
 
 def _prioritise(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport) -> None:
-    """Give each staging rule the Rucio priority of its place in its tape's queue (``progress.rule_priority``), in
-    admission order; set only when it changed, so a steady queue costs no call."""
+    """Give each staging rule the Rucio priority of its place in its tape's queue (``progress.rule_priority``), the
+    rule nearest to release first (``progress.release_order_key``); set only when it changed, so a steady queue costs
+    no call."""
     by_tape: dict[str, list[RequestRecord]] = {}
     for rec in book.records([lc.STAGING]):
         if rec.rule_id and rec.source:
             by_tape.setdefault(rec.source, []).append(rec)
     for recs in by_tape.values():
-        recs.sort(key=lambda rec: queue_order_key(rec.request, throughput, config))
+        recs.sort(key=lambda rec: release_order_key(rec.bytes_left, rec.request.task_priority, rec.request.created_at, rec.request.request_id))
         for place, rec in enumerate(recs):
             wanted = rule_priority(place, len(recs), now - rec.request.created_at, config)
             if wanted == (rec.rule_priority or 3):

@@ -155,14 +155,14 @@ def _move(why, switches, current, tried, candidates, n_bytes_left, tapes, throug
 
 def rule_priority(place: int, in_queue: int, waited_seconds: float, config: CarouselConfig) -> int:
     """Rucio transfer priority (1 lowest .. 5 highest) of a rule from the request's place in its tape's queue
-    (0 = first of ``in_queue`` in admission order): the first third 4, the middle third 3, the last third 2, raised
-    by one for every ``priority_age_step_seconds`` its tasks have waited since the request was made, up to 5."""
+    (0 = first of ``in_queue``, see ``release_order_key``): the first third 4, the middle third 3, the last third 2,
+    one more once its tasks have waited ``priority_age_step_seconds`` since the request was made. Raised once, not
+    per step: in a long campaign every rule would otherwise end at 5 and the queue order would be lost."""
     if in_queue <= 0 or not 0 <= place < in_queue:
         raise ValueError(f"place {place} is not in a queue of {in_queue}")
     base = 4 - (3 * place) // in_queue  # 4, 3, 2 by thirds
     step = config.priority_age_step_seconds
-    raised = int(max(waited_seconds, 0.0) // step) if step else 0
-    return max(1, min(5, base + raised))
+    return base + (1 if step and waited_seconds >= step else 0)
 
 
 def lifetime_extension(expires_at: float | None, now: float, config: CarouselConfig) -> int | None:
@@ -182,3 +182,10 @@ def updated_throughput(previous: float | None, bytes_done: int, seconds: float, 
         return sample
     alpha = config.throughput_smoothing
     return alpha * sample + (1 - alpha) * previous
+
+
+def release_order_key(bytes_left: int, task_priority: int, created_at: float, request_id: int) -> tuple:
+    """A staging rule's place in its tape's queue: the one that can be consumed and released soonest first (fewest
+    bytes still to come from tape: a rule waiting for a last retried file goes before one just started, so the disk
+    it holds is freed sooner), then task priority and age."""
+    return (bytes_left, -task_priority, created_at, request_id)

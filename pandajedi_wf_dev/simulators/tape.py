@@ -8,6 +8,9 @@ Physics, deliberately simple and explicit:
   (the lock stays STUCK, the rule's error says why, until the rule is boosted, as Rucio's judge-repairer then
   requeues it, or its source is switched; either starts a fresh attempt); a source that does not hold the
   dataset sticks every missing file with Rucio's ``NO_SOURCES`` error;
+- a tape's queue is served by rule priority (Rucio's 1..5, carried to FTS: a free drive's batch takes the queued files
+  of the highest priority first, first come first served within one priority); changing a rule's priority moves its
+  queued files, as ``update_replication_rule(priority=...)`` updates its queued requests;
 - recalled files occupy the destination's disk buffer from arrival until their rule is deleted (or
   expires); the capacity is a measured cap, not a refusal: occupancy may exceed it, and the peak, the
   largest excess, the time spent over it and the excess integrated over time are reported, so a policy
@@ -113,6 +116,33 @@ class BufferStats:
         return max(0, self.peak - self.capacity) if self.capacity is not None else 0
 
 
+class _TapeQueue:
+    """Queued file reads of one tape, one FIFO per rule priority; the highest priority is served first."""
+
+    def __init__(self):
+        self.levels: dict[int, deque] = {}
+
+    def append(self, entry, priority: int) -> None:
+        self.levels.setdefault(priority, deque()).append(entry)
+
+    def popleft(self):
+        top = max(p for p, q in self.levels.items() if q)
+        return self.levels[top].popleft()
+
+    def move(self, rule_id: str, priority: int) -> None:
+        """The rule's queued entries go to the back of ``priority`` (in their order)."""
+        moved = []
+        for level, queue in self.levels.items():
+            if level != priority and any(e[0] == rule_id for e in queue):
+                moved += [e for e in queue if e[0] == rule_id]
+                self.levels[level] = deque(e for e in queue if e[0] != rule_id)
+        for entry in moved:
+            self.append(entry, priority)
+
+    def __bool__(self) -> bool:
+        return any(self.levels.values())
+
+
 def _source_rse(expression: str | None) -> str | None:
     """'rse_type=DISK|TAPE_X' (upstream's form) or 'TAPE_X' -> 'TAPE_X'."""
     if not expression:
@@ -148,7 +178,7 @@ class TapeSimulator(StagingDDM):
         self.stuck_attempts = 0
         self.failed_attempts = 0
         self.hung_attempts = 0
-        self._queues: dict[str, deque] = {name: deque() for name in self.tapes}
+        self._queues: dict[str, _TapeQueue] = {name: _TapeQueue() for name in self.tapes}
         self._free_drives = {name: t.drives for name, t in self.tapes.items()}
         self._events: list = []
         self._seq = itertools.count()
@@ -172,7 +202,9 @@ class TapeSimulator(StagingDDM):
                 self._dispatch(payload)
             elif kind == "retry":
                 tape, entry = payload
-                self._queues[tape].append(entry)
+                rule = self.rules.get(entry[0])
+                if rule is not None:
+                    self._queues[tape].append(entry, rule.priority)
                 self._dispatch(tape)
         self._account_buffers(target)
         self.now = target
@@ -266,7 +298,7 @@ class TapeSimulator(StagingDDM):
             return
         for i, state in enumerate(rule.states):
             if state == WAITING:
-                self._queues[tape].append((rule.rule_id, i, rule.attempts[i]))
+                self._queues[tape].append((rule.rule_id, i, rule.attempts[i]), rule.priority)
         self._dispatch(tape)
 
     def _remove(self, rule: _Rule) -> None:
@@ -336,7 +368,13 @@ class TapeSimulator(StagingDDM):
         ]
 
     def set_rule_priority(self, rule_id: str, priority: int) -> None:
-        self._rule(rule_id).priority = int(priority)
+        rule = self._rule(rule_id)
+        if not 1 <= int(priority) <= 5:
+            raise DDMError(f"priority {priority} outside 1..5", "InputValidationError")
+        rule.priority = int(priority)
+        tape = _source_rse(rule.source)
+        if tape in self._queues:
+            self._queues[tape].move(rule_id, rule.priority)
 
     def boost_rule(self, rule_id: str) -> None:
         """What Rucio's judge-repairer does for a boosted rule at its next pass: its STUCK files are requeued."""
