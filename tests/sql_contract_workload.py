@@ -73,4 +73,5 @@ def test_monitor_statements(db):
     assert monitoring.dag_steps(db, 1, 10) == [] and monitoring.skip_reasons(db, 1, 10) == {} and monitoring.staging_of_workflow(db, 1, 10) == []
     assert monitoring.workflow_live(db, 1) is None and monitoring.workflow_definition(db, 1) is None and monitoring.workflow_of_task(db, 1) is None
     assert monitoring.latest_commands(db, 1, 5) == [] and monitoring.request_intervals(db, now, 10) == []
+    assert monitoring.request_events(db, [1, 2], ["switching", "failed"]) == []
     assert monitoring.find_workflows(db, 10, user_name="dev.user", status="running", name_part="a_b%") == []

@@ -257,6 +257,13 @@ def test_find_by_task_and_the_carousel_over_time(db, moving, monitor, browser, t
         rec = sr.save(db, rec, "staging", {"rule_id": f"r{k}", "started_at": now - hours_ago * 3600, "last_progress_at": now - 600}, now - hours_ago * 3600, "test")
         if took:
             sr.save(db, rec, "done", {"done_at": now - (hours_ago - took) * 3600, "files_done": n}, now - (hours_ago - took) * 3600, "test")
+    # one recall the carousel moved: stuck on TAPE_A, switched to TAPE_B, still staging there (as cycle.py writes it)
+    rec = sr.get(db, sr.insert(db, StagingRequest(0, "mc16:plot_switched.RAW", 20, 20 * 2 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A", "TAPE_B")), "mc16", now - 12 * 3600, "test"))
+    rec = sr.save(db, rec, "submitting", {"source": "TAPE_A", "tried": ("TAPE_A",)}, now - 12 * 3600, "test")
+    rec = sr.save(db, rec, "staging", {"rule_id": "rs", "started_at": now - 12 * 3600, "last_progress_at": now - 12 * 3600}, now - 12 * 3600, "test")
+    rec = sr.save(db, rec, "switching", {"source": "TAPE_B", "switches": 1, "tried": ("TAPE_A", "TAPE_B"), "last_progress_at": now - 5 * 3600,
+                                         "error": "no new file for 7h00m on TAPE_A (stuck timeout 6h00m); TAPE_B is idle"}, now - 5 * 3600, "test")
+    sr.save(db, rec, "staging", {"rule_id": "rs2", "error": "", "files_done": 6, "last_progress_at": now - 1800}, now - 5 * 3600, "test")
     tape_stats.save(db, {}, {"TAPE_A": 2.5e8, "TAPE_B": 1.1e8}, ["TAPE_A", "TAPE_B"], now)
     conn = pg.connect("panda", autocommit=True)
     with conn.cursor() as cur:
@@ -269,6 +276,8 @@ def test_find_by_task_and_the_carousel_over_time(db, moving, monitor, browser, t
     assert browser.js("document.querySelectorAll('#charts svg.chart').length") == 4
     series = browser.js("[...document.querySelectorAll('#charts polyline.series')].map(p => p.dataset.series)")
     assert series.count("TAPE_A") == 3 and series.count("TAPE_B") == 3 and series.count("DISK_X") == 1
+    moves = browser.js("[...document.querySelectorAll('#carousel-events tr[data-status]')].map(r => r.textContent)")
+    assert len(moves) == 1 and "TAPE_A → TAPE_B" in moves[0] and "no new file for 7h00m on TAPE_A" in moves[0], moves
     browser.screenshot(tmp_path / "carousel.png", 1280, 800)
     print(f"screenshot: {tmp_path / 'carousel.png'}")
 

@@ -78,3 +78,27 @@ def test_carousel_series_from_request_intervals():
     assert s["buffer"]["DISK"] == [0, 3600 * 10**6, 3600 * 10**6, 3600 * 10**6 + 10**9]
     svg = plots.line_chart("files", s["times"], s["files"], str, {"TAPE_A": 8})
     assert svg.count("<polyline") == 1 and 'class="limit"' in svg and "TAPE_A: 5.0 (limit 8)" in svg
+
+
+def test_a_switched_request_counts_on_each_tape_for_its_time_there():
+    now = datetime.datetime(2025, 6, 1, 12, 0)
+    h = lambda n: now - datetime.timedelta(hours=n)  # noqa: E731
+    switched = {"request_id": 7, "dataset": "mc16:x.RAW", "source_rse": "TAPE_B", "destination_rse": "DISK", "status": "done", "total_files": 4,
+                "dataset_size": 4 * 3600 * 10**6, "start_time": h(4), "end_time": h(1), "modification_time": h(1), "n_source_switches": 1,
+                "tried_sources": {"tried": ["TAPE_A", "TAPE_B"]}}
+    assert plots.tape_segments(switched, [h(2)], h(1)) == [("TAPE_A", h(4), h(2)), ("TAPE_B", h(2), h(1))]
+    # history and list disagree (no switch recorded): all on the current tape, as before
+    assert plots.tape_segments(switched, [], h(1)) == [("TAPE_B", h(4), h(1))]
+    assert plots.tape_segments(dict(switched, tried_sources={"tried": ["TAPE_A", "TAPE_C"]}), [h(2)], h(1)) == [("TAPE_B", h(4), h(1))]
+    s = plots.series([switched], now, hours=4, points=4, switches={7: [h(2)]})
+    assert s["files"] == {"TAPE_A": [4, 4, 0, 0], "TAPE_B": [0, 0, 4, 0]}
+    assert s["throughput"] == {"TAPE_B": [0, 0, 4 * 10**6, 0]}  # its bytes over its hour on the tape that delivered them
+    events = [  # oldest first, as the history is read
+        {"request_id": 9, "from_status": "submitting", "to_status": "queued", "reason": "rule refused: quota", "transition_time": h(9)},
+        {"request_id": 7, "from_status": None, "to_status": "queued", "reason": "a task needs the dataset from tape", "transition_time": h(5)},
+        {"request_id": 7, "from_status": "staging", "to_status": "switching", "reason": "no new file for 2h00m", "transition_time": h(2)},
+    ]
+    listed = plots.switch_events([switched], events, since=h(4))
+    assert [(e["request_id"], e["status"], e["from_tape"], e["to_tape"], e["reason"]) for e in listed] == [
+        (7, "switching", "TAPE_A", "TAPE_B", "no new file for 2h00m")]  # creation left out, request 9's re-queue before the period
+    assert [e["status"] for e in plots.switch_events([switched], events, since=h(10))] == ["switching", "queued"]

@@ -285,3 +285,34 @@ def test_conditions_skips_critical_path_staging_and_incremental_live_on_a_real_w
     assert source.live(wf.workflow_id, moved["cursor"], now=now)["steps"] == []
     everything = source.live(wf.workflow_id, None, now=now)
     assert everything["full"] and len(everything["steps"]) == 3
+
+
+def test_carousel_history_follows_a_switched_request_from_the_carousels_own_records(db):
+    """A request written as the carousel writes it (taskbuffer.staging_requests: each move recorded in the history with
+    its reason): staging on TAPE_A, switched to TAPE_B for lack of progress, done there. The plots put its hours on each
+    tape, its throughput on TAPE_B, and the period's list names the switch, the tapes and the reason."""
+    from pandajedi_wf.carousel.state import StagingRequest
+    from pandajedi_wf.monitor import collect, page
+    from pandajedi_wf.taskbuffer import staging_requests as sr
+
+    now = time.time()
+    hour = 3600
+    rid = sr.insert(db, StagingRequest(0, "mc16:switched.RAW", 8, 8 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A", "TAPE_B")), "mc16", now - 6 * hour, "test")
+    rec = sr.save(db, sr.get(db, rid), "submitting", {"source": "TAPE_A", "tried": ("TAPE_A",)}, now - 6 * hour, "test")
+    rec = sr.save(db, rec, "staging", {"rule_id": "r-a", "started_at": now - 6 * hour, "last_progress_at": now - 6 * hour}, now - 6 * hour, "test")
+    why = "no new file for 3h00m on TAPE_A (stuck timeout 2h00m); TAPE_B holds a complete replica"
+    rec = sr.save(db, rec, "switching", {"source": "TAPE_B", "switches": 1, "tried": ("TAPE_A", "TAPE_B"), "error": why}, now - 3 * hour, "test")
+    rec = sr.save(db, rec, "staging", {"rule_id": "r-b", "error": ""}, now - 3 * hour, "test")
+    sr.save(db, rec, "done", {"files_done": 8, "done_at": now - 1 * hour}, now - 1 * hour, "test")
+
+    view = collect.carousel_history(db, "wlcg", hours=8, now=datetime.datetime.utcfromtimestamp(now))
+    h = view["history"]
+    on_a = [i for i, v in enumerate(h["files"]["TAPE_A"]) if v]
+    on_b = [i for i, v in enumerate(h["files"]["TAPE_B"]) if v]
+    assert on_a and on_b and max(on_a) < min(on_b)  # first on TAPE_A, then on TAPE_B, never both at once
+    assert len(on_a) == 18 and len(on_b) == 12  # 3 h and 2 h of 10-minute samples
+    assert list(h["throughput"]) == ["TAPE_B"] and max(h["throughput"]["TAPE_B"]) == pytest.approx(8 * GB / (2 * hour), rel=0.01)
+    (event,) = h["events"]
+    assert (event["request_id"], event["status"], event["from_tape"], event["to_tape"], event["reason"]) == (rid, "switching", "TAPE_A", "TAPE_B", why)
+    html = page.render_carousel(view, None)
+    assert 'id="carousel-events"' in html and "TAPE_A → TAPE_B" in html and "no new file for 3h00m on TAPE_A" in html

@@ -10,6 +10,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig, CarouselConfigError, load_config
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import agent_heartbeats, carousel_jedi, monitoring
@@ -228,7 +229,16 @@ def carousel_history(db: WfDatabase, vo: str | None, *, hours: float = 24, now: 
         config, config_error, config_source, monitoring.requests_by_status(db), monitoring.load_by_tape(db), monitoring.buffer_use(db),
         monitoring.tape_throughput(db), monitoring.troubled_requests(db, stalled_before, limits.troubled_requests), now,
     )
-    rows = monitoring.request_intervals(db, now - datetime.timedelta(hours=hours), limits.history_requests)
-    history = plots.series(rows, now, hours=hours)
+    since = now - datetime.timedelta(hours=hours)
+    rows = monitoring.request_intervals(db, since, limits.history_requests)
+    # the carousel's own history of the requests that moved: switch times cut their tape intervals, reasons listed
+    moved = [int(r["request_id"]) for r in rows if int(r.get("n_source_switches") or 0) > 0 or r["status"] in (lc.QUEUED, lc.FAILED)]
+    events = monitoring.request_events(db, moved, (lc.SWITCHING, lc.QUEUED, lc.FAILED)) if moved else []
+    switches: dict[int, list[datetime.datetime]] = {}
+    for e in events:
+        if e["to_status"] == lc.SWITCHING:
+            switches.setdefault(int(e["request_id"]), []).append(e["transition_time"])
+    history = plots.series(rows, now, hours=hours, switches=switches)
+    history["events"] = plots.switch_events(rows, events, since, limits.troubled_requests)
     history["truncated"] = len(rows) >= limits.history_requests
     return {"generated_at": snapshot.when(now), "carousel": panel, "history": history}

@@ -473,6 +473,15 @@ def render_carousel(view: Mapping, identity: Identity | None) -> str:
     cut = '<p class="warn">Only the newest requests were read; older intervals are missing.</p>' if h["truncated"] else ""
     charts = (f'<section class="wide"><h2>Data carousel over time</h2><div class="small muted">{periods} · from {esc(h["from"])} to '
               f'{esc(h["to"])} UTC, drawn from {h["requests_read"]} staging requests (a request counts in full from its start to '
-              f'its last file) · <a href="/carousel/json">JSON</a></div>{cut}<div id="charts">{files}{nbytes}{rate}{buffer}</div></section>')
-    body = charts + _carousel_section(c).replace("<section>", '<section class="wide">', 1)
+              f'its last file; one the carousel switched counts on each tape for its time there) · <a href="/carousel/json">JSON</a></div>{cut}<div id="charts">{files}{nbytes}{rate}{buffer}</div></section>')
+    events = "".join(
+        f'<tr data-status="{esc(e["status"])}"><td class="small">{esc(e["time"])}</td><td class="small">{e["request_id"]}</td>'
+        f'<td class="small">{esc(_short(e["dataset"] or "", 60))}</td><td>{badge(e["status"])}</td>'
+        f'<td class="small">{esc(e["from_tape"] + " → " + e["to_tape"]) if e["from_tape"] else ""}</td><td class="small">{esc(_short(e["reason"], 300))}</td></tr>'
+        for e in h.get("events", [])
+    )
+    moves = (f'<section class="wide"><h2>Switched, re-queued and failed requests in the period, newest first</h2>'
+             + (f'<table id="carousel-events"><tr><th>time (UTC)</th><th>request</th><th>dataset</th><th>to</th><th>tape</th><th>why</th></tr>{events}</table>'
+                if events else '<p class="muted">none: no request changed tape, went back to the queue or failed</p>') + '</section>')
+    body = charts + moves + _carousel_section(c).replace("<section>", '<section class="wide">', 1)
     return _page("data carousel", _header(" › data carousel", identity, view["generated_at"]), body)

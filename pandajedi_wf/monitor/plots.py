@@ -6,8 +6,10 @@ of that last change (``modification_time`` of a retired, cancelled or failed req
 intervals on a regular grid:
 
 - files and bytes in flight per tape: the request's whole size counts from its start until its end (per-file arrival
-  times are not stored, so a half-staged request counts in full: the curve is an upper bound of the true one);
-- throughput per tape: a finished request's bytes spread evenly over its staging time;
+  times are not stored, so a half-staged request counts in full: the curve is an upper bound of the true one); a
+  request the carousel switched to another tape counts on each tape for the time it read from it, cut at the switch
+  times of the carousel's history (JEDI_WF_TRANSITIONS) in the order of its ``tried`` tapes;
+- throughput per tape: a finished request's bytes spread evenly over its time on the tape that delivered them;
 - disk buffer per destination: the request's bytes from its start until it is retired.
 
 Pure functions; the rows come from ``taskbuffer.monitoring.request_intervals``.
@@ -29,9 +31,50 @@ def _seconds(a: datetime.datetime, b: datetime.datetime) -> float:
     return (b - a).total_seconds()
 
 
-def series(rows: Iterable[Mapping], now: datetime.datetime, hours: float = 24, points: int = 48) -> dict:
+def tape_segments(row: Mapping, switched_at: Sequence[datetime.datetime], ended: datetime.datetime) -> list[tuple[str, datetime.datetime, datetime.datetime]]:
+    """The tapes a request read from and when: ``(tape, from, to)`` from its start to ``ended``, cut at each move to
+    ``switching`` the carousel recorded, the tapes named in order by ``tried_sources.tried``. When the history and
+    the list disagree (a tape tried twice, a history cut short) the whole interval goes to the current source."""
+    began, current = row["start_time"], row.get("source_rse")
+    tried = [t for t in ((row.get("tried_sources") or {}).get("tried") or []) if isinstance(t, str)]
+    cuts = [t for t in sorted(switched_at) if began < t < ended]
+    if cuts and len(tried) == len(cuts) + 1 and tried[-1] == current:
+        edges = [began, *cuts, ended]
+        return [(tape, a, z) for tape, a, z in zip(tried, edges, edges[1:])]
+    return [(current, began, ended)] if current else []
+
+
+def switch_events(rows: Iterable[Mapping], events: Iterable[Mapping], since: datetime.datetime, limit: int = 100) -> list[dict]:
+    """The carousel's moves since ``since`` an operator looks for, newest first: a source switch (from which tape to
+    which, and why: stuck, or moved to an idle tape), a request sent back to the queue (rule refused), a failure.
+    ``events`` is the requests' whole history of such moves (the n-th switch goes from the n-th tried tape)."""
+    by_id = {int(r["request_id"]): r for r in rows}
+    nth: dict[int, int] = {}
+    out = []
+    for e in events:
+        if e["to_status"] == lc.QUEUED and e.get("from_status") is None:
+            continue  # its creation, not a re-queue
+        rid = int(e["request_id"])
+        row = by_id.get(rid, {})
+        tried = [t for t in ((row.get("tried_sources") or {}).get("tried") or []) if isinstance(t, str)]
+        item = {"time": e["transition_time"].strftime("%Y-%m-%d %H:%M:%S"), "request_id": rid, "dataset": row.get("dataset"),
+                "status": e["to_status"], "reason": e.get("reason") or "", "from_tape": None, "to_tape": None}
+        if e["to_status"] == lc.SWITCHING:
+            k = nth.get(rid, 0)
+            nth[rid] = k + 1
+            if len(tried) == int(row.get("n_source_switches") or 0) + 1 and k + 1 < len(tried):
+                item["from_tape"], item["to_tape"] = tried[k], tried[k + 1]
+        if e["transition_time"] >= since:
+            out.append(item)
+    return list(reversed(out))[:limit]
+
+
+def series(rows: Iterable[Mapping], now: datetime.datetime, hours: float = 24, points: int = 48,
+           switches: Mapping[int, Sequence[datetime.datetime]] | None = None) -> dict:
     """Regular samples over the last ``hours``: ``times`` (bucket ends), and per tape ``files``/``bytes`` in flight
-    and ``throughput`` (bytes/s), per destination ``buffer`` (bytes)."""
+    and ``throughput`` (bytes/s), per destination ``buffer`` (bytes). ``switches`` (request id -> times of its moves
+    to ``switching``, from the carousel's history) attributes a switched request's time to each tape it read from
+    (``tape_segments``); its bytes count as the last tape's throughput, over its time on that tape."""
     start = now - datetime.timedelta(hours=hours)
     step = hours * 3600 / points
     edges = [start + datetime.timedelta(seconds=step * i) for i in range(points + 1)]
@@ -46,7 +89,7 @@ def series(rows: Iterable[Mapping], now: datetime.datetime, hours: float = 24, p
         began = r.get("start_time")
         if began is None:
             continue
-        tape, dest = r.get("source_rse"), r.get("destination_rse")
+        dest = r.get("destination_rse")
         size = float(r.get("dataset_size") or 0)
         n_files = float(r.get("total_files") or 0)
         status = r.get("status")
@@ -54,21 +97,23 @@ def series(rows: Iterable[Mapping], now: datetime.datetime, hours: float = 24, p
         if ended is None:
             ended = now if status in lc.IN_FLIGHT else (r.get("modification_time") or now)
         released = (r.get("modification_time") or now) if status in RELEASED else now
-        if tape:
-            f = files.setdefault(tape, [0.0] * points)
-            b = nbytes.setdefault(tape, [0.0] * points)
+        segments = tape_segments(r, (switches or {}).get(int(r["request_id"]), ()) if "request_id" in r else (), ended)
+        for seg_tape, seg_from, seg_to in segments:
+            f = files.setdefault(seg_tape, [0.0] * points)
+            b = nbytes.setdefault(seg_tape, [0.0] * points)
             for i, t in enumerate(mids):
-                if began <= t < ended:
+                if seg_from <= t < seg_to:
                     f[i] += n_files
                     b[i] += size
-            if r.get("end_time") is not None and status not in (lc.FAILED, lc.CANCELLED):
-                took = max(_seconds(began, r["end_time"]), 1.0)
-                per_second = size / took
-                th = rate.setdefault(tape, [0.0] * points)
-                for i, (a, z) in enumerate(zip(edges, edges[1:])):
-                    overlap = _seconds(max(a, began), min(z, r["end_time"]))
-                    if overlap > 0:
-                        th[i] += per_second * overlap / step
+        if segments and r.get("end_time") is not None and status not in (lc.FAILED, lc.CANCELLED):
+            last_tape, last_from, _ = segments[-1]
+            took = max(_seconds(last_from, r["end_time"]), 1.0)
+            per_second = size / took
+            th = rate.setdefault(last_tape, [0.0] * points)
+            for i, (a, z) in enumerate(zip(edges, edges[1:])):
+                overlap = _seconds(max(a, last_from), min(z, r["end_time"]))
+                if overlap > 0:
+                    th[i] += per_second * overlap / step
         if dest and size:
             d = buffer.setdefault(dest, [0.0] * points)
             for i, t in enumerate(mids):

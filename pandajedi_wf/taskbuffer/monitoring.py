@@ -12,6 +12,7 @@ from typing import Iterable
 
 from pandajedi_wf.carousel import lifecycle as lc
 
+from . import staging_requests
 from .connection import WfDatabase, chunks, in_clause, json_value
 
 WORKFLOWS = "JEDI_WF_WORKFLOWS"
@@ -225,14 +226,37 @@ def workflow_of_task(db: WfDatabase, jedi_task_id: int) -> int | None:
 def request_intervals(db: WfDatabase, since: datetime.datetime, limit: int) -> list[dict]:
     """Staging requests that held a tape or a disk buffer at some time after ``since``: their source, destination,
     size and the times their status says they started, ended staging and let the buffer go (newest first, capped).
-    The carousel's plots over time are drawn from these intervals (``monitor/plots.py``)."""
-    return db.query_dicts(
-        "SELECT * FROM (SELECT request_id, source_rse, destination_rse, status, total_files, dataset_size, start_time, end_time, "
-        f"modification_time FROM {db.table(REQUESTS)} WHERE start_time IS NOT NULL AND source_rse IS NOT NULL "
+    The carousel's plots over time are drawn from these intervals (``monitor/plots.py``); ``tried_sources`` (JSON) is
+    decoded, its ``tried`` list names the tapes a switched request read from, in order."""
+    rows = db.query_dicts(
+        "SELECT * FROM (SELECT request_id, dataset, source_rse, destination_rse, status, total_files, dataset_size, start_time, end_time, "
+        f"modification_time, n_source_switches, tried_sources FROM {db.table(REQUESTS)} WHERE start_time IS NOT NULL AND source_rse IS NOT NULL "
         "AND (end_time IS NULL OR end_time>=:since OR status='done' OR modification_time>=:since) "
         "ORDER BY start_time DESC, request_id DESC) WHERE rownum<=:n ",
         {":since": since, ":n": limit},
     )
+    for row in rows:
+        row["tried_sources"] = json_value(row["tried_sources"]) or {}
+    return rows
+
+
+def request_events(db: WfDatabase, request_ids: Iterable[int], statuses: Iterable[str]) -> list[dict]:
+    """The carousel's history (JEDI_WF_TRANSITIONS, entity 'staging') of the given requests: their moves into
+    ``statuses`` with the reason the carousel wrote (a source switch and why, a rule refused, a failure); by the
+    requests' ids (index on entity), oldest first, one statement per 500 requests."""
+    status_sql, status_binds = in_clause("st", sorted(set(statuses)))
+    found: list[dict] = []
+    for part in chunks(sorted(set(request_ids)), 500):
+        id_sql, binds = in_clause("r", part)
+        binds.update(status_binds)
+        binds[":entity"] = staging_requests.ENTITY
+        found += db.query_dicts(
+            "SELECT entity_id AS request_id, from_status, to_status, reason, transition_time, transition_id "
+            f"FROM {db.table(TRANSITIONS)} WHERE entity_type=:entity AND entity_id IN {id_sql} AND to_status IN {status_sql} "
+            "ORDER BY transition_id",
+            binds,
+        )
+    return sorted(found, key=lambda r: r["transition_id"])
 
 
 def skip_reasons(db: WfDatabase, workflow_id: int, limit: int) -> dict[int, str]:
