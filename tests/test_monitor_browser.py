@@ -441,8 +441,22 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     s = statuses()
     assert (s["prep"], s["select"], s["fall_back"], s["premix"]) == ("done", "done", "skipped", "running"), s
 
+    # one premix task waits on the carousel for a dataset (written as the carousel writes it)
+    from pandajedi_wf.carousel.state import StagingRequest
+    from pandajedi_wf.taskbuffer import staging_relations
+    from pandajedi_wf.taskbuffer import staging_requests as sr
+
+    task_id = db.query(f"SELECT MIN(jedi_task_id) FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w AND name='premix'", {":w": wf})[0][0]
+    t0 = time.time()
+    rid = sr.insert(db, StagingRequest(0, "mc16:premix_pileup.RAW", 12, 12 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A",)), "mc16", t0 - 1800, "test")
+    staging_relations.add(db, rid, [task_id], t0 - 1800)
+    rec = sr.save(db, sr.get(db, rid), "submitting", {"source": "TAPE_A", "tried": ("TAPE_A",)}, t0 - 1800, "test")
+    sr.save(db, rec, "staging", {"rule_id": "r-pileup", "files_done": 5, "started_at": t0 - 1800, "last_progress_at": t0 - 60}, t0 - 60, "test")
+
     browser.headers({DN_HEADER: OWNER})
     browser.open(f"{monitor.base}/workflow/{wf}")
+    staged = browser.js("[...document.querySelectorAll('#staging tr[data-request]')].map(r => r.textContent)")
+    assert len(staged) == 1 and "mc16:premix_pileup.RAW" in staged[0] and "5 / 12 files" in staged[0] and "TAPE_A → DISK_X" in staged[0], staged
     crit = browser.js("[...document.querySelectorAll('svg.dag g.node.crit')].map(g => g.dataset.node)")
     names = browser.js("Object.fromEntries(Object.entries(JSON.parse(document.getElementById('wf-data').textContent).nodes).map(([k, n]) => [k, n.name]))")
     assert sorted(names[k] for k in crit) == ["combine", "merge", "premix"], (crit, names)
@@ -455,9 +469,11 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     skipped = browser.js("[...document.querySelectorAll('svg.dag g.node[data-status=skipped] text')].map(t => t.textContent)")
     assert skipped[1:] == ["skipped, as:", "condition !self.opt_inDS is false"], skipped
     assert "condition !self.opt_inDS is false" in browser.js("document.querySelector('svg.dag g.node[data-status=skipped] title').textContent")
-    browser.click("svg.dag g.node.crit")
+    premix = next(k for k in crit if names[k] == "premix")
+    browser.click(f"svg.dag g.node[data-node='{premix}']")
     browser.wait("document.getElementById('node-panel').classList.contains('open')", what="the node panel")
-    assert "on the critical path" in browser.js("document.getElementById('node-panel').textContent")
+    panel = browser.js("document.getElementById('node-panel').textContent")
+    assert "on the critical path" in panel and "staging mc16:premix_pileup.RAW: staging, 5/12 files" in panel and "TAPE_A" in panel, panel
     browser.wait("+(document.body.dataset.polls || 0) >= 2", what="two live polls")
     assert browser.js("document.querySelectorAll('svg.dag g.node.crit').length") == 3  # the polls keep the marks
     assert "premix → combine → merge" in browser.js("document.getElementById('cp').textContent")
