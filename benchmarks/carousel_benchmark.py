@@ -5,6 +5,10 @@
     python benchmarks/carousel_benchmark.py --quick    # the same shrunk 10x (volume, buffers, hold time); 5 seeds
     python benchmarks/carousel_benchmark.py --seeds 1 2 3
 
+Ends with ``RESULT carousel default_eff=<min over seeds> tight_eff=<min over seeds> vs_upstream=<min ratio>``: the
+efficiencies against the largest lower bound (``lower_bounds``), the ratio upstream's makespan / ours on the default
+scenario.
+
 Scenarios: "default" (200 TB buffers, never binding) and "tight-buffer" (40 TB per destination, far below
 the ~120 TB upstream's rules keep there).  Our disk buffer never exceeding its cap is a hard invariant:
 asserted after every cycle of our runs.  Efficiency = lower bound / makespan (see ``lower_bounds``).
@@ -301,7 +305,12 @@ def lower_bounds(datasets: list[SimDataset], requests: list[StagingRequest], buf
     - dataset: a dataset cannot finish before its request + the fastest mount + its bytes read by at most
       min(drives, files) drives of its best tape;
     - buffer: per destination, bytes done more than ``consume`` seconds before the end have held the buffer
-      that long, so cap * M >= consume * (bytes - cap).
+      that long, so cap * M >= consume * (bytes - cap);
+    - buffer_recall (the tighter bound under a binding cap): besides, every byte is on disk from its arrival until
+      its dataset is complete, and a dataset's bytes land at most at the rate of all drives of its best tape
+      (R = min(drives, files) * drive rate), so the disk it fills while it arrives integrates to at least B^2 / 2R:
+      cap * M >= consume * (bytes - cap) + sum(B^2 / 2R) per destination. With a 40 TB cap this bound is above the
+      aggregate one for some seeds: what a cap and the consumption time allow at best, whatever the policy.
     """
     recalls = [(r, d) for r, d in zip(requests, datasets) if not r.on_disk]
     tapes = {t.name: t for t in TAPES}
@@ -320,12 +329,15 @@ def lower_bounds(datasets: list[SimDataset], requests: list[StagingRequest], buf
         r.created_at + min(tapes[t].mount_seconds + d.n_bytes / (min(tapes[t].drives, len(d.file_bytes)) * tapes[t].drive_bytes_per_second) for t in d.tapes)
         for r, d in recalls
     )
-    buffer = 0.0
+    buffer = buffer_recall = 0.0
     for dest, cap in buffers.items():
-        held = sum(d.n_bytes for r, d in recalls if r.destination == dest)
+        mine = [d for r, d in recalls if r.destination == dest]
+        held = sum(d.n_bytes for d in mine)
+        arriving = sum(d.n_bytes**2 / (2 * max(min(tapes[t].drives, len(d.file_bytes)) * tapes[t].drive_bytes_per_second for t in d.tapes)) for d in mine)
         if cap and held > cap:
             buffer = max(buffer, consume * (held - cap) / cap)
-    return {"aggregate": aggregate, "replicas": replicas, "dataset": dataset, "buffer": buffer}
+            buffer_recall = max(buffer_recall, (consume * (held - cap) + arriving) / cap)
+    return {"aggregate": aggregate, "replicas": replicas, "dataset": dataset, "buffer": buffer, "buffer_recall": buffer_recall}
 
 
 # ---- one run, as a table row ----------------------------------------------------------------------
@@ -408,7 +420,10 @@ def main(argv=None) -> None:
         f"datasets held {CONSUME_SECONDS * scale / 3600:.1f} h after done; buffers {DESTINATIONS_TB * scale:.0f} TB (default) / "
         f"{TIGHT_BUFFER_BYTES * scale / TB:.0f} TB (tight-buffer) per destination; faults {FAULTS}"
     )
-    print("bound = max(aggregate, replicas, dataset, buffer) lower bounds (see lower_bounds); eff = bound / makespan; eff/agg = aggregate bound / makespan")
+    print(
+        "bound = max(aggregate, replicas, dataset, buffer, buffer_recall) lower bounds (see lower_bounds); eff = bound / makespan; "
+        "eff/agg = aggregate bound / makespan (the bound before buffer_recall, where a cap binds)"
+    )
     t0 = time.monotonic()
     summary: dict[str, list[tuple[float, float, float]]] = {}
     print(HEADER)
@@ -429,13 +444,17 @@ def main(argv=None) -> None:
         )
     effs = [e for e, _, _ in summary["default"]]
     ratios = [r for _, _, r in summary["default"]]
+    tight = [e for e, _, _ in summary["tight-buffer"]]
     print(
-        f"targets (default scenario, every seed): efficiency>=0.93 {'MET' if min(effs) >= 0.93 else 'MISSED'}; "
-        f">=1.3x vs upstream {'MET' if min(ratios) >= 1.3 else 'MISSED'}; our buffer never over its cap: MET (asserted every cycle)"
+        f"targets (every seed): default efficiency>=0.93 {'MET' if min(effs) >= 0.93 else 'MISSED'}; "
+        f">=1.3x vs upstream (default scenario) {'MET' if min(ratios) >= 1.3 else 'MISSED'}; "
+        f"tight-buffer efficiency>=0.85 {'MET' if min(tight) >= 0.85 else 'MISSED'}; our buffer never over its cap: MET (asserted every cycle)"
     )
+    print("vs_upstream is taken on the default scenario: in tight-buffer upstream's rules overflow the cap (see 'over cap'), so its makespan there is no comparison")
     print("upstream makespan counts its completed datasets only; 'undone' = never completed (upstream has no stuck recovery)")
     print(f"upstream's own code: {upstream_drivability()}")
     print(f"wall time {time.monotonic() - t0:.0f} s")
+    print(f"RESULT carousel default_eff={min(effs):.3f} tight_eff={min(tight):.3f} vs_upstream={min(ratios):.2f}")
 
 
 if __name__ == "__main__":
