@@ -371,15 +371,8 @@ def test_a_2000_step_page_updates_a_node_in_place_with_a_small_payload(db, jedi_
     print(f"RESULT live update payload {largest} bytes for {most_steps} changed steps; full resync {full} bytes; page {page_bytes} bytes")
 
 
-COND_MAIN = """
-name: browser_paths
-inputs:
-  signals: [%s]
-outputs:
-  final:
-    from: merge/outDS
-    output_types: [merged.root]
-steps:
+# MAIN with a first step and two conditional branches on it (one runs, one is skipped by the engine)
+COND_MAIN = MAIN.replace("name: browser_scatter", "name: browser_paths").replace("steps:\n", """steps:
   prep:
     type: prun
     inDS: "%s"
@@ -397,17 +390,7 @@ steps:
     args: --outputs report.txt
     exec: "echo no prep output > report.txt"
     when: "$(!self.opt_inDS)"
-  per_signal:
-    type: workflow
-    workflow_ref: body.yaml
-    scatter_inputs:
-      signal: signals
-  merge:
-    type: prun
-    inDS: per_signal/outDS
-    args: --outputs merged.root
-    exec: "merge.sh merged.root %%IN"
-""" % (", ".join(f'"{d}"' for d in INPUTS), INPUTS[1])
+""" % INPUTS[1], 1)
 
 
 def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_taskbuffer, monitor, browser, tmp_path):
