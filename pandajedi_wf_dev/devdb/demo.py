@@ -6,7 +6,10 @@
 3. a grid user (a real VOMS proxy) submits a three-step workflow with the real ``pchain_native`` (panda-client);
 4. start upstream's JediMaster daemon with only our two WatchDog plugins in panda_jedi.cfg (intake switched on);
 5. play the grid in this process (upstream TaskRefiner in-process, simulated pilots) while JEDI's processes
-   take the request in and run the workflow; show what ``pbook`` shows the user, until the workflow ends.
+   take the request in and run the workflow; show what ``pbook`` shows the user, until the workflow ends;
+6. the data carousel: a production task whose input is only on tape goes through upstream's TaskRefiner with our
+   refiner plugin and upstream's ContentsFeeder (in this process); the carousel plugin inside JediMaster recalls the
+   dataset from the simulated tape and releases its files one by one; the task ends ``ready``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import time
 from pathlib import Path
 
 DEMO_WORKFLOW = Path(__file__).with_name("demo_data") / "demo_chain.yaml"
+# the carousel part: one dataset only on a simulated tape (one drive, ~8 s a file), read by one production task
+TAPE_DATASET = "mc23_13p6TeV:mc23_13p6TeV.601229.demo.RAW"
+TAPE_FILES = 6
 
 
 def say(text: str = "") -> None:
@@ -43,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     say("== pandajedi_wf demo: workflows as JEDI entities, on an embedded PostgreSQL ==")
     grid_ca = GridAuthority(workdir / "grid")
     intake = {"wf_processor_intake": "on", "wf_processor_intake_vo": "wlcg", "wf_processor_intake_ca_path": str(grid_ca.ca_file)}
-    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period, watchdog_options=intake)
-    say(f"[1/5] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream PanDA/JEDI test tables, pandajedi_wf, iDDS views)")
+    from pandajedi_wf_dev.devdb import demo_tape
+
+    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period, watchdog_options=intake, jedi_options=demo_tape.DDM_OPTION)
+    tape_dataset = _tape_catalogue(workdir)
+    say(f"[1/6] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream PanDA/JEDI test tables, pandajedi_wf, iDDS views)")
     master = server = None
     try:
         from pandajedi_wf_dev.devdb.jedi_master import JediMasterProcess
@@ -54,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from pandajedi_wf.taskbuffer.connection import WfDatabase
 
         server = UpstreamPandaServer(panda_home, pg, workdir / "panda_server", grid=grid_ca, extra_routes=OUR_ROUTES).start()
-        say(f"[2/5] upstream PanDA server 1.0.4 on {server.base_url} (TLS; our endpoints routed beside it: "
+        say(f"[2/6] upstream PanDA server 1.0.4 on {server.base_url} (TLS; our endpoints routed beside it: "
             f"get_workflow_details, <command>_native_workflow)")
         user, venv = grid_ca.user("alice"), ensure_client_venv()
         work = workdir / "alice"
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"pchain_native did not submit:\n{output}\nserver log:\n{server.log_tail()}")
             return 1
         workflow_id = int(match.group(1))
-        say(f"[3/5] alice ({user.dn}) ran: pchain_native --wfd demo_chain.yaml --outDS user.alice.demo")
+        say(f"[3/6] alice ({user.dn}) ran: pchain_native --wfd demo_chain.yaml --outDS user.alice.demo")
         for line in output.strip().splitlines()[-3:]:
             say(f"        {line}")
 
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = (panda_home / "etc" / "panda" / "panda_jedi.cfg").read_text()
         watchdog = [line.strip() for line in cfg.splitlines()
                     if line.strip().startswith(("modConfig", "procConfig", "wf_processor_intake =")) and "wf_processor" in line]
-        say(f"[4/5] upstream JediMaster running (pid {master.pid}); panda_jedi.cfg [watchdog]:")
+        say(f"[4/6] upstream JediMaster running (pid {master.pid}); panda_jedi.cfg [watchdog]:")
         for line in watchdog:
             say(f"        {line}")
 
@@ -85,16 +94,17 @@ def main(argv: list[str] | None = None) -> int:
 
         db = WfDatabase()
         grid = GridSimulator(db, JediTaskBuffer(None, nDBConnection=1))
-        say(f"[5/5] following workflow {workflow_id} (JEDI's WatchDog takes it in and runs it; this process plays the grid):")
+        say(f"[5/6] following workflow {workflow_id} (JEDI's WatchDog takes it in and runs it; this process plays the grid):")
         status = _follow(db, grid, master, workflow_id, args.timeout)
         say(f"\nalice: pbook show {workflow_id}")
         say(_indent(_client(user, server, work, venv, "pbook", "show", str(workflow_id))))
         say(f"alice: pbook show_native_workflow {workflow_id}")
         say(_indent(_client(user, server, work, venv, "pbook", "show_native_workflow", str(workflow_id), "--format", "plain")))
+        staged = _carousel(db, grid.task_buffer, panda_home, tape_dataset, args.timeout)
         _summary(db, workflow_id)
         _monitor_pages(db, workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
         _serve_monitor(workflow_id, args.period, args.serve)
-        return 0 if status == "done" else 1
+        return 0 if status == "done" and staged else 1
     finally:
         if master is not None:
             master.stop()
@@ -154,6 +164,93 @@ def _follow(db, grid, master, workflow_id: int, timeout: int) -> str:
     return status
 
 
+def _tape_catalogue(workdir: Path):
+    """The simulated tape the carousel plugin inside JediMaster will read (its catalogue named in the environment
+    JediMaster inherits); returns the dataset."""
+    from pandajedi_wf_dev.devdb import demo_tape
+    from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint
+
+    dataset = SimDataset(TAPE_DATASET, (1_600_000_000,) * TAPE_FILES, ("DEV_SITE_TAPE",))
+    demo_tape.write_catalogue(workdir / "demo_tape.json", [TapeEndpoint("DEV_SITE_TAPE", 1, 200e6, 6.0)], [dataset])
+    return dataset
+
+
+def _carousel(db, task_buffer, panda_home: Path, dataset, timeout: int) -> bool:
+    """A task with tape input, the real way in: upstream's refiner (our plugin) and feeder here, our carousel plugin
+    in JediMaster recalling from the simulated tape; its files released one by one, then the task ``ready``."""
+    import json
+
+    from pandajedi.jediconfig import jedi_config
+
+    from pandajedi_wf.taskbuffer import carousel_jedi, staging_requests
+    from pandajedi_wf_dev.devdb.task_templates import tape_task_params
+    from pandajedi_wf_dev.devdb.upstream_agents import feed_contents, refine_tasks
+    from pandajedi_wf_dev.simulators import grid_sql
+    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface, SimulatedDDMClient
+
+    name = dataset.name
+    ddm = SimulatedDDMClient(db)  # JEDI's DDM view of the dataset: its files, the names the tape recalls
+    ddm.register_dataset(name, lfns=[f"{name}.{i:06d}" for i in range(TAPE_FILES)])
+    ddm_if = InProcessDDMInterface({"any": ddm})
+    params = dict(tape_task_params("mc23.demo.reprocessing", name), toStaging=True, panda_data_carousel=True, cloud="DEV")
+    del params["inputPreStaging"]  # as ProdSys asks for upstream's carousel
+    say(f"\n[6/6] data carousel: a production task reading {name} ({TAPE_FILES} files, only on tape DEV_SITE_TAPE), "
+        "submitted with toStaging and panda_data_carousel")
+    code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), "dev.prodsys", True, [], properErrorCode=True)
+    match = re.search(r"jediTaskID=(\d+)", str(message))
+    if code != 0 or match is None:
+        say(f"        insertTaskParamsPanda refused it: {message}")
+        return False
+    tid = int(match.group(1))
+    with contextlib.redirect_stdout(io.StringIO()):
+        refine_tasks(task_buffer, "wlcg", "managed", ddm_if)
+    task = _task_row(db, tid)
+    routing = [line.split("> ", 1)[-1] for line in (panda_home / "log" / "panda-TaskRefiner.log").read_text().splitlines()
+               if f"< jediTaskID={tid} > pandajedi_wf carousel routing" in line]
+    say(f"        upstream TaskRefiner, refiner {task['refiner']} (from panda_jedi.cfg): task {tid} {task['status']}, "
+        f"splitRule {task['split_rule']}")
+    for line in routing:
+        say(f"        {line}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        grid_sql.refresh_min_task_ids(db)
+        feed_contents(task_buffer, "wlcg", "managed", ddm_if)
+    task = _task_row(db, tid)
+    say(f"        upstream ContentsFeeder: task {task['status']} ({task['error']})")
+    say("        our carousel plugin in JediMaster (tape simulator on the wall clock) recalls the dataset:")
+    start, last, deadline = time.monotonic(), None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        total, waiting = carousel_jedi.file_counts(db, [tid], name).get(tid, (0, 0))
+        records = [r for r in staging_requests.records(db, ("queued", "submitting", "staging", "done")) if r.request.dataset == name]
+        req = (f"request {records[0].request.request_id} {records[0].status} from {records[0].source}: "
+               f"{records[0].files_done}/{records[0].request.n_files} on disk") if records else "no request yet"
+        line = f"{req} | task {tid}: {total - waiting}/{total} files released to jobs (pending), {waiting} staging"
+        if line != last:
+            say(f"  +{time.monotonic() - start:5.1f}s {line}")
+            last = line
+        if total and not waiting:
+            break
+        time.sleep(1)
+    else:
+        say(f"        gave up after {timeout} s")
+        return False
+    with contextlib.redirect_stdout(io.StringIO()):  # what upstream's WatchDog and ContentsFeeder do next
+        grid_sql.refresh_min_task_ids(db)
+        task_buffer.reactivatePendingTasks_JEDI("wlcg", "managed", jedi_config.watchdog.waitForPending, jedi_config.watchdog.timeoutForPending)
+        grid_sql.refresh_min_task_ids(db)
+        feed_contents(task_buffer, "wlcg", "managed", ddm_if)
+    task = _task_row(db, tid)
+    say(f"        upstream WatchDog (pending tasks) and ContentsFeeder: task {tid} {task['status']}")
+    return task["status"] == "ready"
+
+
+def _task_row(db, tid: int) -> dict:
+    ((status, split_rule, error),) = db.query(f"SELECT status, splitRule, errorDialog FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": tid})
+    from pandajedi.jediconfig import jedi_config
+
+    entry = [e for e in jedi_config.taskrefine.modConfig.split(",") if e.strip().startswith("wlcg:managed:")]
+    return {"status": status, "split_rule": split_rule, "error": error, "refiner": entry[0].split(":", 2)[2] if entry else "?"}
+
+
 def _summary(db, workflow_id: int) -> None:
     from pandajedi_wf.taskbuffer import agent_heartbeats, transitions
 
@@ -164,9 +261,11 @@ def _summary(db, workflow_id: int) -> None:
     for b in agent_heartbeats.list_heartbeats(db):
         say(f"  {b['agent']:13} pid {b['pid']:22} cycles {b['n_cycles']:>3} last {b['last_status']}: {b['last_message']}")
     say("\nSimulated here: pilots and job execution (the grid simulator moves JEDI task rows and writes output files),")
-    say("and Apache (a TLS front end passing the client certificate's DN and VOMS attributes as Apache does).")
+    say("Apache (a TLS front end passing the client certificate's DN and VOMS attributes as Apache does), JEDI's DDM")
+    say("view of datasets, and the tape system behind the carousel (drives, mounts, bandwidth; Rucio's rules and locks).")
     say("Real: PostgreSQL, panda-client 2.2.0 (pchain_native, pbook) with VOMS proxies, upstream's PanDA server app,")
-    say("upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner.")
+    say("upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner (with our refiner plugin for")
+    say("label managed), ContentsFeeder, the pending-task reactivation of upstream's WatchDog.")
 
 
 def _monitor_pages(db, workflow_id: int, out_dir: Path, period: int) -> None:
@@ -194,9 +293,14 @@ def _serve_monitor(workflow_id: int, period: int, keep: bool) -> None:
     server = make_server(MonitorSource(db, periods={"wf_processor": period, "wf_carousel": period}, vo="wlcg"), "127.0.0.1", 0, on_error=db.close)
     thread = serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/workflow/{workflow_id}"
+    carousel_url = f"http://127.0.0.1:{server.server_address[1]}/carousel?hours=1"
     try:
         with urllib.request.urlopen(url, timeout=30) as answer:
             served = f"{answer.status}, {len(answer.read())} bytes"
+        with urllib.request.urlopen(carousel_url, timeout=30) as answer:
+            page = answer.read().decode("utf-8", "replace")
+        shown = TAPE_DATASET.split(":")[-1] in page or "DEV_SITE_TAPE" in page
+        say(f"\nMonitor carousel page ({answer.status}, {len(page)} bytes, {'shows' if shown else 'does NOT show'} DEV_SITE_TAPE): {carousel_url}")
         if keep:
             say(f"\nMonitor serving {url} (the DAG page; /carousel, /workflows); Ctrl-C to stop the demo")
             try:
