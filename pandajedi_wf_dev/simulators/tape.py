@@ -433,3 +433,115 @@ def dev_tape_simulator() -> StagingDDM:
 
     Named by the dev ``panda_jedi.cfg`` (``[watchdog] wf_carousel_ddm``, see ``devdb/panda_home.py``)."""
     return TapeSimulator([], [])
+
+
+class RucioTape(StagingDDM):
+    """The tape simulator's drives, mounts and bandwidth in front of a real Rucio server (``devdb.rucio_server``).
+
+    Every StagingDDM call goes to Rucio through ``ddm`` (our ``RucioStagingDDM``), so the carousel reads every state
+    from Rucio, as in production. A mirror of each rule in the simulated tape system (``physics``, a TapeSimulator
+    over ``datasets``, whose names are the Rucio DIDs and whose file sizes follow Rucio's file order by name) decides
+    when a file lands or sticks; :meth:`advance` then completes or sticks the transfer through Rucio itself: the
+    request DONE, or NO_SOURCES (the source does not hold the file) / FAILED until Rucio gives up (a read error),
+    and one conveyor-finisher pass each. A boost or a source switch runs one judge-repairer pass (what the boosted
+    rule gets next), a deletion one judge-cleaner pass.
+    """
+
+    MAX_FAILED_READS = 8  # FAILED reports until Rucio stops requeueing a file and sticks its lock
+
+    def __init__(self, server, ddm: StagingDDM, tapes: Iterable[TapeEndpoint], datasets: Iterable[SimDataset], *, faults: FaultModel = FaultModel(),
+                 seed: int = 0, start_time: float = 0.0):
+        self.server = server
+        self.ddm = ddm
+        self.physics = TapeSimulator(tapes, datasets, faults=faults, seed=seed, start_time=start_time)
+        self._mirror: dict[str, str] = {}  # Rucio rule id -> simulated rule id
+        self._names: dict[str, list[str]] = {}  # Rucio rule id -> its file names in the simulated file order
+        self._reported: dict[str, tuple[set[int], set[int]]] = {}  # Rucio rule id -> (files reported OK, STUCK)
+
+    @property
+    def now(self) -> float:
+        return self.physics.now
+
+    def advance(self, seconds: float) -> None:
+        self.physics.advance(seconds)
+        for rule_id, sim_id in self._mirror.items():
+            rule = self.physics.rules.get(sim_id)
+            if rule is None:
+                continue
+            ok_before, stuck_before = self._reported[rule_id]
+            ok = {i for i, s in enumerate(rule.states) if s == OK}
+            stuck = {i for i, s in enumerate(rule.states) if s == STUCK}
+            names = self._names[rule_id]
+            if ok - ok_before:
+                self.server.complete_transfers(rule_id, names=[names[i] for i in sorted(ok - ok_before)])
+            if stuck - stuck_before:
+                self._stick(rule_id, [names[i] for i in sorted(stuck - stuck_before)], rule.error or "")
+            self._reported[rule_id] = (ok, stuck)
+
+    def _stick(self, rule_id: str, names: list[str], error: str) -> None:
+        if NO_SOURCES_MARK in error:
+            self.server.stick_transfers(rule_id, names=names)  # Rucio's own NO_SOURCES text
+            return
+        for _ in range(self.MAX_FAILED_READS):
+            self.server.stick_transfers(rule_id, names=names, state="FAILED", error=error)
+            states = {lock["name"]: lock["state"] for lock in self.ddm.client.list_replica_locks(rule_id)}
+            if all(states.get(name) == "STUCK" for name in names):
+                return
+        raise RuntimeError(f"Rucio kept requeueing {names} of rule {rule_id} after {self.MAX_FAILED_READS} failed reads")
+
+    def _requeued(self, rule_id: str) -> None:
+        ok, _ = self._reported[rule_id]
+        self._reported[rule_id] = (ok, set())
+
+    # ---- StagingDDM: Rucio first, then the mirror -------------------------------------------------------
+
+    def create_staging_rule(self, dataset, source_expression, destination, activity, lifetime, copies=1, grouping="DATASET") -> str:
+        from pandajedi_wf.ddm.adapter import split_did
+
+        rule_id = self.ddm.create_staging_rule(dataset, source_expression, destination, activity, lifetime, copies, grouping)
+        self._mirror[rule_id] = self.physics.create_staging_rule(dataset, source_expression, destination, activity, None)
+        self._names[rule_id] = sorted(f["name"] for f in self.ddm.client.list_files(*split_did(dataset)))
+        self._reported[rule_id] = (set(), set())
+        return rule_id
+
+    def find_staging_rule(self, dataset: str, destination: str) -> str | None:
+        return self.ddm.find_staging_rule(dataset, destination)
+
+    def get_rules(self, rule_ids: Iterable[str]) -> dict[str, RuleProgress]:
+        return self.ddm.get_rules(rule_ids)
+
+    def list_staged_files(self, rule_id: str) -> list[StagedFile]:
+        return self.ddm.list_staged_files(rule_id)
+
+    def extend_rule_lifetime(self, rule_id: str, lifetime: int) -> None:
+        self.ddm.extend_rule_lifetime(rule_id, lifetime)
+
+    def switch_rule_source(self, rule_id: str, source_expression: str | None) -> None:
+        self.ddm.switch_rule_source(rule_id, source_expression)  # (boosted by the adapter)
+        self.server.repair_rules(delta=1800)
+        self.physics.switch_rule_source(self._mirror[rule_id], source_expression)
+        self._requeued(rule_id)
+
+    def boost_rule(self, rule_id: str) -> None:
+        self.ddm.boost_rule(rule_id)
+        self.server.repair_rules(delta=1800)
+        self.physics.boost_rule(self._mirror[rule_id])
+        self._requeued(rule_id)
+
+    def set_rule_priority(self, rule_id: str, priority: int) -> None:
+        self.ddm.set_rule_priority(rule_id, priority)
+        if rule_id in self._mirror:
+            self.physics.set_rule_priority(self._mirror[rule_id], priority)
+
+    def delete_rule(self, rule_id: str) -> None:
+        self.ddm.delete_rule(rule_id)
+        self.server.clean_rules()
+        sim_id = self._mirror.pop(rule_id, None)
+        if sim_id in self.physics.rules:
+            self.physics.delete_rule(sim_id)
+
+    def validate_activity(self, activity: str, destination: str) -> None:
+        self.ddm.validate_activity(activity, destination)
+
+    def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
+        return self.ddm.list_tape_replicas(datasets)
