@@ -29,3 +29,5 @@ def test_two_spellings_of_one_dataset_make_one_request_and_both_tasks_get_their_
     assert sorted(t for (t,) in sql(pg, "SELECT jedi_task_id FROM doma_panda.jedi_dc_relations WHERE request_id=%s", req["request_id"])) == [t1, t2]
     assert file_statuses(pg, t1) == file_statuses(pg, t2) == {"pending": 3}  # each task's files, released under its own name
     assert len(sim.rules) == 1
+    # the bytes on disk, summed from the rule's OK locks, are in the row (staged_size)
+    assert sql(pg, "SELECT staged_files, staged_size FROM doma_panda.jedi_dc_requests WHERE request_id=%s", req["request_id"]) == [(3, 3 * GB)]

@@ -1,6 +1,6 @@
 import pytest
 
-from pandajedi_wf.ddm.adapter import DuplicateRuleError, RuleNotFoundError
+from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleNotFoundError
 from pandajedi_wf_dev.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
 
 TAPE = TapeEndpoint("T", drives=1, drive_bytes_per_second=100.0, mount_seconds=50.0)
@@ -102,3 +102,30 @@ def test_buffer_excess_is_integrated_over_time_until_the_rule_is_released():
     s.advance(100)  # released: no longer over
     assert buf.seconds_over_capacity == pytest.approx(100 - 0.3, abs=1e-6)
     assert buf.byte_seconds_over_capacity == pytest.approx(200 * (100 - 0.3), rel=1e-6)
+
+
+def test_a_free_drive_takes_the_highest_priority_reads_first_and_a_new_priority_moves_queued_reads():
+    s = TapeSimulator([TapeEndpoint("T", 1, 100.0, 0.0)], [SimDataset(n, (100,) * 2, ("T",)) for n in ("a", "b", "c")], batch_files=1)
+    a, b, c = (s.create_staging_rule(n, "T", "D", "act", None) for n in ("a", "b", "c"))  # a's first file is on the drive
+    s.set_rule_priority(c, 5)
+    s.advance(1.0)  # a.0 lands; c (priority 5) goes before a.1 and b (priority 3)
+    s.advance(2.0)
+    assert [s.get_rules([r])[r].locks_ok for r in (a, b, c)] == [1, 0, 2]
+    assert s.get_rules([c])[c].priority == 5
+    with pytest.raises(DDMError):
+        s.set_rule_priority(b, 6)
+
+
+def test_boost_requeues_stuck_files_and_a_missing_source_sticks_them_with_no_sources():
+    s = TapeSimulator([TapeEndpoint("T", 1, 100.0, 0.0), TapeEndpoint("U", 1, 100.0, 0.0)], [SimDataset("a", (100,), ("T",))], faults=FaultModel(stuck_probability=1.0))
+    rule = s.create_staging_rule("a", "T", "D", "act", None)
+    s.advance(0.1)
+    progress = s.get_rules([rule])[rule]
+    assert (progress.state, progress.locks_stuck) == ("STUCK", 1) and "TRANSFER_FAILED" in progress.error
+    s.faults = FaultModel()
+    s.boost_rule(rule)
+    s.advance(1.1)
+    assert s.get_rules([rule])[rule].state == "OK"
+    other = s.create_staging_rule("a", "U", "D2", "act", None)  # U holds no replica of a
+    progress = s.get_rules([other])[other]
+    assert (progress.state, progress.locks_stuck) == ("STUCK", 1) and "NO_SOURCES" in progress.error
