@@ -106,8 +106,9 @@ class FakeJedi:
         with self.lock:
             self._flush()
         with self.conn.cursor() as cur:
-            cur.execute("UPDATE doma_panda.jedi_tasks SET status='done', statechangetime=%s WHERE status='running'",
-                        (datetime.datetime.utcnow(),))
+            now = datetime.datetime.utcnow()  # as upstream's status updates write it (its trigger sets realModificationTime)
+            cur.execute("UPDATE doma_panda.jedi_tasks SET status='done', statechangetime=%s, modificationtime=%s WHERE status='running'",
+                        (now, now))
         self.conn.commit()
         return time.perf_counter()
 

@@ -48,10 +48,13 @@ def schedule(db, workflow_id):
     return check_after, locked_by, lock_time
 
 
-def workflows_woken(db, now=WAKE):
+SINCE = datetime.datetime(2000, 1, 1)  # every task row's realModificationTime (the DB's clock at insert) is after it
+
+
+def workflows_woken(db, now=WAKE, since=SINCE):
     from pandajedi_wf.taskbuffer import workflows
 
-    return workflows.wake_on_task_changes(db, now)
+    return workflows.wake_on_task_changes(db, now, since)[0]
 
 
 def test_release_clears_the_owner_but_keeps_the_claim_time(db):
@@ -105,6 +108,36 @@ def test_a_workflow_whose_only_step_is_done_is_not_woken(db):
     assert schedule(db, workflow_id)[0] == BACKOFF
 
 
+def test_only_tasks_changed_since_the_watermark_are_read(db):
+    """A task whose last change (realModificationTime, set by upstream's trigger) is before ``since`` is not looked
+    at: the wake-up reads what changed, and reports the newest change it saw so the caller moves its mark on."""
+    from pandajedi_wf.taskbuffer import workflows
+
+    workflow_id = backing_off_workflow(db)
+    ((changed_at,),) = db.query(f"SELECT MAX(realModificationTime) FROM {db.table('JEDI_Tasks')}")
+    assert changed_at is not None  # the trigger set it at insert
+
+    assert workflows.wake_on_task_changes(db, WAKE, changed_at + datetime.timedelta(microseconds=1)) == (0, None)
+    assert schedule(db, workflow_id)[0] == BACKOFF
+    assert workflows.wake_on_task_changes(db, WAKE, changed_at) == (1, changed_at)
+    assert schedule(db, workflow_id)[0] == WAKE
+
+
+def test_realmodificationtime_follows_modificationtime_as_upstreams_trigger_sets_it(db):
+    """The dev schema's trigger behaves like upstream's (panda-database patch 0.0.16): a change of modificationTime
+    sets realModificationTime to the DB's now; an update that leaves modificationTime alone does not."""
+    import time
+
+    backing_off_workflow(db)
+    ((task_id, first),) = db.query(f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')}")
+    time.sleep(0.01)
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET errorDialog='x' WHERE jediTaskID=:t", {":t": task_id})
+    assert db.query(f"SELECT realModificationTime FROM {db.table('JEDI_Tasks')}") == [(first,)]
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET modificationTime=:m WHERE jediTaskID=:t", {":t": task_id, ":m": CLAIMED})
+    ((second,),) = db.query(f"SELECT realModificationTime FROM {db.table('JEDI_Tasks')}")
+    assert second > first
+
+
 @pytest.mark.parametrize("step_status", ["submitted", "retrying", "cancelled"])
 def test_every_step_status_that_follows_its_task_wakes(db, step_status):
     """Submitted, retrying and cancelled steps follow their task like running ones."""
@@ -146,7 +179,9 @@ def test_a_pass_advances_only_the_workflow_whose_task_ended(db, jedi_taskbuffer,
     assert quiet.get("workflows_claimed") == 3 and quiet.get("workflows_woken", 0) == 0, quiet
     assert one_pass().get("workflows_claimed", 0) == 0
 
-    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET status='done', stateChangeTime=:now WHERE jediTaskID=:t",
+    # as upstream's status updates write it: modificationTime with the status (upstream's trigger then sets
+    # realModificationTime, the index the wake-up reads)
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET status='done', stateChangeTime=:now, modificationTime=:now WHERE jediTaskID=:t",
                {":now": utcnow(), ":t": top_tasks[1]})
     woken = one_pass()
 

@@ -72,17 +72,35 @@ def test_keep_ends_the_pass_of_its_rows():
     assert (row.orig, row.jedi_status, row.jedi_dialog, row.task_params, row.retry_pending, row.retry_reset) == (None, None, None, None, False, False)
 
 
-def test_keep_makes_room_by_dropping_the_oldest_entries_and_the_count_stays_right():
-    """Past the bound the entries kept longest ago go first; a workflow bigger than the bound is not kept at all."""
+def test_keep_makes_room_only_from_stale_entries_and_the_count_stays_right():
+    """Past the bound, entries kept before ``stale_before`` go, oldest first; fresh ones stay and the newcomer is not
+    kept (a pass visiting more workflows than fit must not evict each entry just before its next use); a workflow
+    bigger than the bound is not kept at all."""
+    later = CLAIMED + datetime.timedelta(minutes=5)
     cache = StepRowCache(max_rows=5)
     assert cache.keep(1, CLAIMED, rows(3))
-    assert cache.keep(2, CLAIMED, rows(3))  # 6 > 5: workflow 1 (the oldest) makes room
+    assert not cache.keep(2, later, rows(3), stale_before=CLAIMED)  # workflow 1 is not stale: no room
+    assert cache.rows == 3 and set(cache._entries) == {1}
+    assert cache.keep(2, later, rows(3), stale_before=later)  # now it is: it makes room
     assert cache.rows == 3 and set(cache._entries) == {2}
-    assert cache.keep(3, CLAIMED, rows(2))
+    assert cache.keep(3, later, rows(2), stale_before=CLAIMED)
     assert cache.rows == 5 and list(cache._entries) == [2, 3]
-    assert not cache.keep(4, CLAIMED, rows(6))  # bigger than the whole cache
+    assert not cache.keep(4, later, rows(6), stale_before=later + datetime.timedelta(days=1))  # bigger than the whole cache
     assert cache.rows == 5 and list(cache._entries) == [2, 3]
     assert cache.take(1, (CLAIMED, None)) is None  # the dropped one is read from the database again
+
+
+def test_carry_gives_the_kept_rows_to_the_new_claim_only_after_our_own():
+    later = CLAIMED + datetime.timedelta(minutes=5)
+    cache = StepRowCache()
+    cache.keep(7, CLAIMED, rows(2))
+    cache.keep(8, CLAIMED, rows(2))
+    cache.carry(7, (CLAIMED, None), later)
+    cache.carry(8, (CLAIMED, "proc-b"), later)  # someone else held it meanwhile: what we kept may be stale
+    assert cache.take(7, (CLAIMED, None)) is None and cache.rows == 0  # (take hands the entry over, matched or not)
+    cache.keep(7, CLAIMED, rows(2))
+    cache.carry(7, (CLAIMED, None), later)
+    assert same(cache.take(7, (later, None)), rows(2))
 
 
 def test_keep_again_replaces_the_entry_and_its_count():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 
 from pandajedi_wf.taskbuffer import workflows
 from pandajedi_wf.workflow import STEP_LIFECYCLE, RunContext, StepRecord, Workflow, jedi_status_to_step_status, next_actions
@@ -15,29 +17,45 @@ from .step_row import StepRow, engine_status, needs_results
 
 class Definitions:
     """Parsed definitions and the client's task templates by workflow id: they never change after submission, and
-    parsing one costs more than deciding it. Bounded: past ``max_entries`` the cache starts again."""
+    parsing one costs more than deciding it. Stored once per distinct content (a user submits the same workflow over
+    different inputs; the benchmark's thousands of chains are one), so memory follows the distinct definitions, not
+    the workflows. Bounded: past ``max_entries`` workflows the cache starts again."""
 
-    def __init__(self, max_entries: int = 50_000):
+    def __init__(self, max_entries: int = 200_000):
         self.max_entries = max_entries
-        self._entries: dict[int, tuple[datetime.datetime, Workflow, dict | None]] = {}
+        self._by_workflow: dict[int, tuple[datetime.datetime, str]] = {}  # id -> (creation time, content key)
+        self._parsed: dict[str, tuple[Workflow, dict | None]] = {}  # content key -> (definition, templates)
 
     def known(self, workflow_ids) -> set[int]:
         """Which of these workflows need no definition read (the claim's rows skip the bulky column for them)."""
-        if len(self._entries) > self.max_entries:
-            self._entries.clear()
-        return self._entries.keys() & set(workflow_ids)
+        if len(self._by_workflow) > self.max_entries:
+            self.clear()
+        return self._by_workflow.keys() & set(workflow_ids)
 
     def of(self, db, wf: dict) -> tuple[Workflow, dict | None]:
-        cached = self._entries.get(int(wf["workflow_id"]))
-        if cached is None or cached[0] != wf["creation_time"]:  # (a recreated database may reuse an id)
+        workflow_id = int(wf["workflow_id"])
+        known = self._by_workflow.get(workflow_id)
+        if known is None or known[0] != wf["creation_time"]:  # (a recreated database may reuse an id)
             if "definition" not in wf:
-                wf.update(workflows.load_documents(db, int(wf["workflow_id"])))
-            cached = (wf["creation_time"], Workflow.from_dict(wf["definition"]), (wf.get("request") or {}).get("taskParams"))
-            self._entries[int(wf["workflow_id"])] = cached
-        return cached[1], cached[2]
+                wf.update(workflows.load_documents(db, workflow_id))
+            templates = (wf.get("request") or {}).get("taskParams")
+            key = hashlib.sha256(json.dumps([wf["definition"], templates], sort_keys=True, default=str).encode()).hexdigest()
+            if key not in self._parsed:
+                self._parsed[key] = (Workflow.from_dict(wf["definition"]), templates)
+            known = self._by_workflow[workflow_id] = (wf["creation_time"], key)
+        return self._parsed[known[1]]
+
+    def forget(self, workflow_id: int) -> None:
+        """An ended workflow's entry (its parsed definition stays while another workflow shares it)."""
+        self._by_workflow.pop(workflow_id, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._by_workflow.clear()
+        self._parsed.clear()
+
+    @property
+    def distinct(self) -> int:
+        return len(self._parsed)
 
 
 def decide(db, wf: dict, rows: list[StepRow], definitions: Definitions, junction_results, stats, now: datetime.datetime,

@@ -22,7 +22,7 @@ import threading
 import time
 
 from pandajedi_wf.core.clock import utcnow
-from pandajedi_wf.taskbuffer import commands, workflows
+from pandajedi_wf.taskbuffer import commands, jedi_tasks, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.workflow.errors import StepDefinitionError
 
@@ -33,24 +33,46 @@ from .commands import kill_tasks
 from .decide import Definitions, decide
 from .faults import fault_point
 from .plan import Plan, definition_failure
+from .quiet import Quiet, QuietBook
 from .reading import load_rows, read_jedi
 from .settings import ProcessorSettings
 from .step_cache import StepRowCache
+from .step_row import StepRow, needs_results
+from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
 ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
 NOTHING_DUE = "no workflow due"
 
 
 class Processor:
-    """What one JEDI process keeps between passes: parsed definitions and the step rows it alone wrote."""
+    """What one JEDI process keeps between passes: parsed definitions, the step rows it alone wrote, notes of the
+    workflows whose last decision changed nothing, and how far it has read JEDI's task changes."""
 
     def __init__(self):
         self.definitions = Definitions()
         self.step_rows = StepRowCache()
+        self.quiet = QuietBook()
+        self.wake_since: datetime.datetime | None = None
 
     def forget(self) -> None:
         self.definitions.clear()
         self.step_rows.clear()
+        self.quiet.clear()
+        self.wake_since = None
+
+    def wake(self, db: WfDatabase, now: datetime.datetime, settings: ProcessorSettings, stats: CycleStats) -> None:
+        """Make due the backing-off workflows whose tasks changed since JEDI's changes were last read here.
+
+        The first wake of a process reads back ``recheck_seconds`` (an older change's workflow is due by its back-off
+        anyway); later ones from the newest change seen, less ``wake_overlap_seconds`` for JEDI transactions that
+        commit after a later one (a change seen twice costs a probe; the workflow is only woken if it changed after
+        its last claim)."""
+        overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
+        since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
+        woken, newest = workflows.wake_on_task_changes(db, now, since)
+        if newest is not None:
+            self.wake_since = max(since, newest - overlap)
+        stats.add("workflows_woken", woken)
 
     def cycle(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
               settings: ProcessorSettings | None = None, junction_results=None, wake: bool = True, log=None) -> str:
@@ -64,7 +86,7 @@ class Processor:
         now = now or utcnow()
         owner = owner or process_id()
         if wake:
-            stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+            self.wake(db, now, settings, stats)
         leases = workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
         claimed = list(leases)
         stats.add("workflows_claimed", len(claimed))
@@ -73,6 +95,12 @@ class Processor:
         rows = workflows.load(db, claimed, skip_definition=self.definitions.known(claimed))
         for workflow_id, queued in commands.queued_for(db, claimed).items():
             rows[workflow_id]["queued_commands"] = queued
+        quiet = self._still_quiet(db, claimed, rows, leases, now)
+        stats.add("decisions_skipped", len(quiet))
+        for workflow_id in quiet:  # nothing changed since a decision that changed nothing: not decided again
+            self.step_rows.carry(workflow_id, leases[workflow_id], now)
+            self.quiet.keep(workflow_id, Quiet(now, quiet[workflow_id].tasks, quiet[workflow_id].due))
+        claimed_all, claimed = claimed, [w for w in claimed if w not in quiet]
         step_rows = {w: kept for w in claimed if (kept := self.step_rows.take(w, leases[w])) is not None}
         stats.add("step_rows_kept", sum(len(r) for r in step_rows.values()))
         step_rows.update(load_rows(db, [w for w in claimed if w not in step_rows]))
@@ -117,14 +145,21 @@ class Processor:
         for plan in written:  # cancelled steps whose tasks still live: killed now that the cancellation is committed
             if plan.to_kill and (failures := kill_tasks(task_buffer, plan.wf, plan.to_kill)):
                 errors[plan.workflow_id] = "; ".join(failures)
-        if settings.cached_steps:
-            self.step_rows.max_rows = settings.cached_steps
-            created = {p.workflow_id: p.created for p in written}
-            for workflow_id in claimed:
-                # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
-                if workflow_id not in errors and workflow_id not in unsure and leases[workflow_id][1] is None \
-                        and rows[workflow_id]["status"] in ACTIVE_WORKFLOW_STATUSES:  # (an ended one is not claimed again)
-                    self.step_rows.keep(workflow_id, now, step_rows[workflow_id] + created.get(workflow_id, []))
+        decided_changes = {p.workflow_id for p in plans} | moved
+        created = {p.workflow_id: p.created for p in written}
+        for workflow_id in claimed:
+            # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
+            if workflow_id in errors or workflow_id in unsure or leases[workflow_id][1] is not None \
+                    or rows[workflow_id]["status"] not in ACTIVE_WORKFLOW_STATUSES:  # (an ended one is not claimed again)
+                if rows[workflow_id]["status"] not in ACTIVE_WORKFLOW_STATUSES:
+                    self.definitions.forget(workflow_id)
+                continue
+            if workflow_id not in decided_changes and (note := _quiet_note(rows[workflow_id]["status"], step_rows[workflow_id], now)):
+                self.quiet.keep(workflow_id, note)
+            if settings.cached_steps:
+                self.step_rows.max_rows = settings.cached_steps
+                stale_before = now - datetime.timedelta(seconds=2 * max(settings.recheck_seconds, settings.lease_seconds))
+                self.step_rows.keep(workflow_id, now, step_rows[workflow_id] + created.get(workflow_id, []), stale_before)
         if errors:
             stats.add("workflow_errors", len(errors))
             workflows.set_errors(db, sorted(errors.items()), now)
@@ -132,8 +167,17 @@ class Processor:
         if written_ids & set(definition_errors):
             workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
         fault_point("lease_release")
-        _release(db, claimed, moved, step_rows, owner, now, settings)
-        return f"advanced {len(claimed) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
+        _release(db, claimed, moved, step_rows, owner, now, settings, quiet)
+        return f"advanced {len(claimed_all) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
+
+    def _still_quiet(self, db: WfDatabase, claimed: list[int], rows: dict[int, dict], leases, now) -> dict[int, Quiet]:
+        """The claimed workflows whose last decision changed nothing and for which nothing has changed since: no
+        command queued, no retry due, every followed task in the status it had (one read for the batch)."""
+        notes = {w: note for w in claimed if not rows[w].get("queued_commands") and (note := self.quiet.take(w, leases[w])) is not None}
+        if not notes:
+            return {}
+        states = jedi_tasks.task_states(db, sorted({task_id for note in notes.values() for task_id, _ in note.tasks}))
+        return {w: note for w, note in notes.items() if note.unchanged(states, now)}
 
     def run_pass(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
                  settings: ProcessorSettings | None = None, junction_results=None, log=None) -> str:
@@ -147,7 +191,7 @@ class Processor:
         now, owner, settings = now or utcnow(), owner or process_id(), settings or ProcessorSettings()
         with collector_paused():
             started = time.monotonic()
-            stats.add("workflows_woken", workflows.wake_on_task_changes(db, now))
+            self.wake(db, now, settings, stats)
             stats.add("task_retries_read", user_intents.queue_for_retried(db, now, stats))  # pbook retry of an ended step's task
             summaries: list[str] = []
 
@@ -226,7 +270,8 @@ def _submit(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats, e
     return refused | outcomes.record(db, answers, owner, now, stats)
 
 
-def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, owner: str, now, settings: ProcessorSettings) -> None:
+def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, owner: str, now, settings: ProcessorSettings,
+             quiet: dict[int, Quiet]) -> None:
     """A workflow that moved may move again at once (a chain advances one pass per link): due right after this
     pass's clock, so the next pass takes it but this pass (``run_pass``) does not; the others back off, but no
     longer than until their first held step's retry is due."""
@@ -238,8 +283,27 @@ def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, own
         if workflow_id not in moved:
             due = [s.retry_after for s in step_rows[workflow_id] if retries.is_held(s) and s.retry_after > now]
             by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
+    for workflow_id, note in quiet.items():
+        by_time.setdefault(min(recheck, note.due or recheck), []).append(workflow_id)
     for check_after, ids in sorted(by_time.items()):
         workflows.release(db, ids, owner, check_after)
+
+
+def _quiet_note(workflow_status: str, rows: list[StepRow], now) -> Quiet | None:
+    """What a decision that changed nothing depended on, or None where a pass must look again anyway: a cancelling
+    workflow (its kills are repeated), a loop waiting for a junction's results, a step left ``submitting``."""
+    if workflow_status == "cancelling":
+        return None
+    tasks, due = [], None
+    for s in rows:
+        if s.status == "submitting" or needs_results(s):
+            return None
+        held = retries.is_held(s)
+        if held:
+            due = s.retry_after if due is None else min(due, s.retry_after)
+        if s.jedi_task_id and (s.status in STEP_ACTIVE or held):
+            tasks.append((int(s.jedi_task_id), s.jedi_status))
+    return Quiet(now, tuple(tasks), due)
 
 
 @contextlib.contextmanager

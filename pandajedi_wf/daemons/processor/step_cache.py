@@ -45,11 +45,13 @@ class StepRowCache:
             return None
         return rows
 
-    def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[StepRow]) -> bool:
+    def keep(self, workflow_id: int, claimed_at: datetime.datetime, rows: list[StepRow],
+             stale_before: datetime.datetime | None = None) -> bool:
         """Keep the rows of a workflow this pass claimed at ``claimed_at`` and whose writes all went through.
 
-        Past ``max_rows`` the entries kept longest ago go first: a workflow another processor now handles, or one
-        that waits long, is the least likely to be claimed here next."""
+        Past ``max_rows``, entries kept before ``stale_before`` make room, oldest first (a workflow another processor
+        now handles, or one long gone); if that is not enough the new rows are not kept. Evicting fresh entries
+        instead would, when a pass visits more workflows than fit, drop each entry just before its next use."""
         if len(rows) > self.max_rows:
             self.forget(workflow_id)
             return False
@@ -59,12 +61,24 @@ class StepRowCache:
             previous = self._entries.pop(workflow_id, None)
             if previous is not None:
                 self._rows -= len(previous[1])
-            while self._rows + len(rows) > self.max_rows:
-                _, oldest = self._entries.pop(next(iter(self._entries)))  # (dicts keep insertion order)
-                self._rows -= len(oldest)
+            while self._rows + len(rows) > self.max_rows and self._entries:
+                oldest = next(iter(self._entries))  # (dicts keep insertion order: the oldest keep first)
+                if stale_before is None or self._entries[oldest][0] >= stale_before:
+                    return False
+                self._rows -= len(self._entries.pop(oldest)[1])
             self._entries[workflow_id] = (claimed_at, rows)
             self._rows += len(rows)
         return True
+
+    def carry(self, workflow_id: int, lease_replaced: tuple[datetime.datetime | None, str | None], claimed_at: datetime.datetime) -> None:
+        """A workflow claimed again but not decided (nothing changed, see ``quiet``): its kept rows, still the
+        database's, now belong to this claim."""
+        with self._lock:
+            entry = self._entries.get(workflow_id)
+            if entry is not None and lease_replaced == (entry[0], None):
+                self._entries[workflow_id] = (claimed_at, entry[1])
+            elif entry is not None:
+                self._rows -= len(self._entries.pop(workflow_id)[1])
 
     def forget(self, workflow_id: int) -> None:
         with self._lock:

@@ -100,6 +100,20 @@ CREATE TABLE jedi_tasks (
 CREATE TABLE jedi_tasks_default PARTITION OF jedi_tasks DEFAULT;
 CREATE INDEX jedi_tasks_status_idx ON jedi_tasks (status, vo, prodsourcelabel);
 CREATE INDEX jedi_tasks_name_idx ON jedi_tasks (taskname);
+-- As upstream's schema has them (panda-database: JEDI_TASKS_REALMODTIME_IDX on both backends, trigger
+-- UPDATE_REALMODIFICATIONTIME): realModificationTime is the real time of the last change of modificationTime (JEDI
+-- writes old modificationTimes on purpose to reorder its queues), and indexed. The workflow processor's wake-up reads
+-- changed tasks through it.
+CREATE INDEX jedi_tasks_realmodtime_idx ON jedi_tasks (realmodificationtime);
+CREATE FUNCTION jedi_tasks_realmodtime_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.modificationtime IS DISTINCT FROM OLD.modificationtime THEN
+        NEW.realmodificationtime := CURRENT_TIMESTAMP AT TIME ZONE 'UTC';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER jedi_tasks_realmodtime BEFORE INSERT OR UPDATE ON jedi_tasks FOR EACH ROW EXECUTE FUNCTION jedi_tasks_realmodtime_trg();
 
 CREATE TABLE jedi_datasets (
     jeditaskid bigint,
