@@ -322,19 +322,20 @@ def _staging_section(detail: Mapping) -> str:
         for r in entries:
             files = fill_bar(r["files_staged"], r["files_total"], None, "files")
             nbytes = fill_bar(r["bytes_staged"], r["bytes_total"], None, "bytes")
-            why = r["error"] or (f'no new file for {duration(r["idle_seconds"])}' if r["idle_seconds"] and r["idle_seconds"] > 3600 else "")
+            why = r["error"] or ""
+            idle = f' ({duration(r["idle_seconds"])} ago)' if r["idle_seconds"] is not None else ""
             rows.append(
                 f'<tr data-request="{r["request_id"]}" data-status="{esc(r["status"])}"><td>{esc(r["node_key"] or "")}</td><td>{r["jedi_task_id"]}</td>'
                 f'<td>{esc(_short(r["dataset"], 60))}</td><td>{badge(r["status"])}{" <span class=muted>released</span>" if r["released"] else ""}</td>'
                 f'<td>{files}</td><td>{nbytes}</td><td>{esc(r["tape"] or "-")} → {esc(r["destination"] or "-")}'
-                f'{" · " + str(r["switches"]) + " switch(es)" if r["switches"] else ""}</td><td>{esc(r["last_progress"] or "-")}</td>'
+                f'{" · " + str(r["switches"]) + " switch(es)" if r["switches"] else ""}</td><td>{esc(r["last_progress"] or "-")}{esc(idle)}</td>'
                 f'<td>{esc(_short(why, 200))}</td></tr>'
             )
     if not rows:
         return ""
     return (f'<section class="wide"><h2>Staging from tape (data carousel)</h2><table class="stg" id="staging"><tr><th>step</th><th>JEDI task</th>'
             f'<th>dataset</th><th>request</th><th>files staged</th><th>bytes staged</th><th>tape → disk</th><th>last file (UTC)</th>'
-            f'<th>why stuck / switching</th></tr>{"".join(rows)}</table></section>')
+            f'<th>last error (why switched or re-queued)</th></tr>{"".join(rows)}</table></section>')
 
 
 def _action_forms(wf_id: int, csrf: str) -> str:
