@@ -5,6 +5,7 @@ import datetime
 
 from pandajedi_wf.monitor import dag, page, snapshot
 from pandajedi_wf.monitor.live import LiveVersions
+from pandajedi_wf.workflow.critical_path import timings_from_step_rows
 
 NOW = datetime.datetime(2026, 12, 3, 12, 0)
 
@@ -70,7 +71,7 @@ def rows_of_a_scatter():
 
 def test_critical_summary_from_step_rows_uses_the_processors_times_and_like_steps_as_estimates():
     rows = rows_of_a_scatter()
-    timings = {t.key: t for t in snapshot.step_timings(rows)}
+    timings = {t.key: t for t in timings_from_step_rows(rows)}
     assert timings["001"].duration == 600 and timings["002s0/001"].duration == 900 and timings["002s1/001"].started is not None
     summary, critical, slack = snapshot.critical_summary(rows, NOW)
     # gen estimated from the ended gen copy (900 s): 600 s left in copy 1; reco from prun steps (median 750 s);

@@ -15,7 +15,9 @@ from pandajedi_wf.workflow.critical_path import (
     critical_path,
     effective_parents,
     estimates,
+    of_step_rows,
     template_of,
+    timings_from_step_rows,
     topological_order,
 )
 
@@ -228,3 +230,20 @@ def test_against_every_path_of_a_random_dag(seed):
     assert set(cp.edges) == tight
     order = {k: i for i, k in enumerate(cp.critical)}
     assert all(order[a] < order[b] for a, b in cp.edges)
+
+
+def test_step_rows_as_the_processor_writes_them():
+    """submit_intent_time and status_change_time of JEDI_WF_STEPS give durations and starts; estimates fill the rest."""
+    rows = [
+        {"node_key": "001", "parent_keys": [], "status": "done", "step_type": "prun", "submit_intent_time": ago(1000), "status_change_time": ago(400)},
+        {"node_key": "002", "parent_keys": ["001"], "status": "running", "step_type": "prun", "submit_intent_time": ago(100), "status_change_time": ago(50)},
+        {"node_key": "003", "parent_keys": ["002", None], "status": "defined", "step_type": "prun", "submit_intent_time": None, "status_change_time": ago(900)},
+        {"node_key": "004", "parent_keys": ["001"], "status": "skipped", "step_type": "prun", "submit_intent_time": None, "status_change_time": ago(400)},
+    ]
+    timings = {t.key: t for t in timings_from_step_rows(rows)}
+    assert timings["001"].duration == 600 and timings["001"].started is None
+    assert timings["002"].started == ago(100) and timings["002"].duration is None
+    assert timings["003"].parents == ("002",) and timings["004"].duration is None  # never submitted: no measured time
+    cp = of_step_rows(rows, NOW)
+    assert cp.own == {"001": 0, "002": 500, "003": 600, "004": 0} and cp.remaining == 1100 and cp.critical == ("002", "003")
+    assert of_step_rows(rows, NOW, defaults={"prun": 5}).remaining == 1100  # measured like steps come before defaults

@@ -7,7 +7,6 @@ Times are strings ``YYYY-MM-DD HH:MM:SS`` (naive UTC, PanDA's convention) with a
 from __future__ import annotations
 
 import datetime
-from dataclasses import replace
 from typing import Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
@@ -16,14 +15,11 @@ from pandajedi_wf.carousel.source_choice import byte_window, mean_file_bytes
 from pandajedi_wf.carousel.state import Load
 from pandajedi_wf.workflow.critical_path import (  # noqa: F401 (container_of: the monitor's name for it)
     CriticalPathError,
-    StepTiming,
     container_of,
-    critical_path,
     effective_parents,
-    estimates,
+    of_step_rows,
     template_of,
 )
-from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, STEP_ENDED
 from pandajedi_wf.workflow.model import COND_AND, COND_OR, Condition, Workflow
 
 # seconds between cycles of our WatchDog plugins when panda_jedi.cfg does not say (README: procConfig example)
@@ -303,29 +299,14 @@ def condition_text(condition: Mapping | None) -> str | None:
 # ---- critical path -----------------------------------------------------------------------------------------
 
 
-def step_timings(rows: Iterable[Mapping]) -> list[StepTiming]:
-    """Step rows -> what the critical path needs: a step's time runs from its submission (``submit_intent_time``) to
-    its last status change once ended; the processor writes both, so both come from one clock."""
-    out = []
-    for r in rows:
-        started, changed, status = r.get("submit_intent_time"), r.get("status_change_time"), r["status"]
-        took = (changed - started).total_seconds() if status in STEP_ENDED and started and changed and changed >= started else None
-        out.append(StepTiming(r["node_key"], tuple(p for p in (r.get("parent_keys") or []) if isinstance(p, str)), status,
-                              r.get("step_type"), took, started if status in STEP_ACTIVE else None))
-    return out
-
-
 def critical_summary(rows: list[Mapping], now: datetime.datetime, defaults: Mapping[str, float] | None = None,
                      shown: int = 200) -> tuple[dict, frozenset[str], dict[str, float]]:
     """The workflow's remaining time and its critical steps (``workflow.critical_path``), estimates taken from the
     measured durations of like steps in the same workflow (``critical_path.estimates``), as JSON-ready summary
     (``templates``: the definition nodes of the critical steps, what the drawn DAG marks), plus the critical step
     keys and each step's slack in seconds."""
-    timings = step_timings(rows)
-    guessed = estimates(timings, defaults)
-    timings = [replace(t, estimate=guessed.get(t.key)) for t in timings]
     try:
-        cp = critical_path(timings, now)
+        cp = of_step_rows(rows, now, defaults)
     except CriticalPathError as exc:
         return ({"error": str(exc), "remaining_seconds": None, "remaining": None, "eta": None, "known": False, "unknown": 0, "overdue": [],
                  "n_critical": 0, "steps": [], "templates": []}, frozenset(), {})

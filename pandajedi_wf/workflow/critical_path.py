@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
 from .lifecycles import STEP_ACTIVE, STEP_ENDED
@@ -246,3 +246,24 @@ def critical_path(steps: Iterable[StepTiming], now: datetime.datetime, overdue_s
         overdue=tuple(overdue),
         containers=containers,
     )
+
+
+def timings_from_step_rows(rows: Iterable[Mapping]) -> list[StepTiming]:
+    """JEDI_WF_STEPS rows (as dicts: node_key, parent_keys, status, step_type, submit_intent_time, status_change_time)
+    -> ``StepTiming``: a step's time runs from its submission to its last status change once ended; the processor
+    writes both, so both come from one clock."""
+    out = []
+    for r in rows:
+        started, changed, status = r.get("submit_intent_time"), r.get("status_change_time"), r["status"]
+        took = (changed - started).total_seconds() if status in STEP_ENDED and started and changed and changed >= started else None
+        out.append(StepTiming(r["node_key"], tuple(p for p in (r.get("parent_keys") or []) if isinstance(p, str)), status,
+                              r.get("step_type"), took, started if status in STEP_ACTIVE else None))
+    return out
+
+
+def of_step_rows(rows: Iterable[Mapping], now: datetime.datetime, defaults: Mapping[str, float] | None = None) -> CriticalPath:
+    """The critical path of a workflow's step rows, each step not ended estimated by ``estimates`` (what the monitor
+    shows; what the processor would use to raise the priority of the tasks with no slack)."""
+    timings = timings_from_step_rows(rows)
+    guessed = estimates(timings, defaults)
+    return critical_path([replace(t, estimate=guessed.get(t.key)) for t in timings], now)
