@@ -5,7 +5,8 @@ ATLAS configuration (``[ddm] modConfig`` -> AtlasDDMClient, ``[taskrefine] modCo
 AtlasAnalTaskRefiner) is a PANDA_HOME of its own, read by this process as JediMaster's children would read it.
 
 Input: a JSON file (argv[1]) with ``panda_home``, ``db_env`` (the ``PANDA_DB_*`` of the test cluster),
-``tasks`` (``{key: task params}``), ``dn``; ``RUCIO_CONFIG`` in the environment names the Rucio client config. Steps: build JEDI's DDM
+``tasks`` (``{key: task params}``), ``dn``, optional ``report`` (``{key: jediTaskID}`` of tasks submitted earlier),
+``reactivate`` (upstream WatchDog's reactivation of pending tasks, before the feed); ``RUCIO_CONFIG`` in the environment names the Rucio client config. Steps: build JEDI's DDM
 interface from ``[ddm] modConfig`` (each client in-process, called with IPC semantics), submit the task with
 upstream ``insertTaskParamsPanda`` as the PanDA server does for a user (not production role, the user's DN), run
 one TaskRefiner cycle for atlas/user (``devdb.upstream_agents.refine_tasks``: the refiner class comes from
@@ -66,7 +67,12 @@ def main(config_path: str) -> int:
         code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), config["dn"], False, [], properErrorCode=True)
         match = re.search(r"jediTaskID=(\d+)", str(message))
         result["tasks"][key] = {"submit": [code, message], "jediTaskID": int(match.group(1)) if code == 0 and match else None}
+    for key, task_id in config.get("report", {}).items():  # tasks of an earlier run
+        result["tasks"][key] = {"jediTaskID": task_id}
     result["picked"] = refine_tasks(task_buffer, "atlas", "user", ddm_if)
+    if config.get("reactivate"):  # what upstream's WatchDog runs: pending tasks back to their old status
+        refresh_min_task_ids(config["db_env"])
+        task_buffer.reactivatePendingTasks_JEDI("atlas", "user", jedi_config.watchdog.waitForPending, jedi_config.watchdog.timeoutForPending)
     if config.get("feed"):
         refresh_min_task_ids(config["db_env"])
         result["fed"] = feed_contents(task_buffer, "atlas", "user", ddm_if)

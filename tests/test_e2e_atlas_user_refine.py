@@ -141,9 +141,10 @@ def step_task_params(task_name: str, in_ds: str, workflow_id: int) -> dict:
     return build_task_params(spec, ctx)
 
 
-def run_atlas_jedi(atlas_home, pg, rucio, tasks: dict, workdir: Path, feed: bool = True) -> dict:
+def run_atlas_jedi(atlas_home, pg, rucio, tasks: dict, workdir: Path, feed: bool = True, **options) -> dict:
+    """One child run (tests/atlas_jedi_child.py); ``options``: ``report``, ``reactivate`` (see there)."""
     config = workdir / "atlas_child.json"
-    config.write_text(json.dumps({"panda_home": str(atlas_home), "db_env": pg.env(), "tasks": tasks, "dn": DN, "feed": feed}))
+    config.write_text(json.dumps({"panda_home": str(atlas_home), "db_env": pg.env(), "tasks": tasks, "dn": DN, "feed": feed, **options}))
     env = {k: v for k, v in os.environ.items() if k not in ("PANDA_HOME", "PYTHONPATH")}
     env.update(rucio.client_environment())
     done = subprocess.run([sys.executable, str(CHILD), str(config)], capture_output=True, text=True, env=env, timeout=300, cwd=workdir)
@@ -232,7 +233,8 @@ def test_an_analysis_task_staging_from_tape_is_taken_by_upstreams_own_carousel_i
     and submits its own carousel request (``submit_data_carousel_requests``, line 476), which reads upstream's DC
     config (CONFIG data_carousel/DATA_CAROUSEL_CONFIG, jedi, atlas). Without that config the AttributeError is caught
     at line 498 and the task ends tobroken; with it, upstream writes DATA_CAROUSEL_REQUESTS and sets the task staging
-    (line 505), where our carousel (taskbuffer.carousel_jedi) would find it."""
+    (line 505), a task upstream's carousel holds and ours leaves alone (no ``toStaging`` in its stored parameters).
+    Through our refiner plugin the same task goes to our carousel instead: tests/test_e2e_atlas_carousel.py."""
     tape = atlas_run["tasks"]["tape"]
     assert tape["jediTaskID"] in atlas_run["picked"]
     assert "IS=1" in tape["task"]["splitRule"].split(",")  # inputPreStaging seen
