@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from tests.carousel_db_fixtures import N_FILES, file_statuses, jedi, sql, task_params, wfdb  # noqa: F401
 
+OURS = "wlcg:managed:pandajedi_wf.jedi_agents.prod_watchdog:AtlasProdWatchDog"
+UPSTREAMS = "wlcg:managed:pandajedi.jedidog.AtlasProdWatchDog:AtlasProdWatchDog"
+
 
 def pending_for_an_hour(jedi, ds: str) -> int:
     """A production task with tape input, fed (``pending``, files ``staging``) and left an hour, as provoking wants."""
@@ -39,33 +42,34 @@ class SeenPendingTasks:
         return getattr(self._task_buffer, name)
 
 
-def provoke(dog_class, jedi, wfdb=None) -> list:
-    """One ``doActionToProvokeDCTasks``; what upstream's pending-task read answered it."""
+def provoke(mod_config: str, jedi, wfdb=None) -> list:
+    """One ``doActionToProvokeDCTasks`` of the WatchDog a ``[watchdog] modConfig`` entry names, loaded by JEDI's
+    factory as its WatchDog agent loads it; what upstream's pending-task read answered it."""
     from pandacommon.pandalogger.PandaLogger import PandaLogger
+    from pandajedi.jedicore.FactoryBase import FactoryBase
     from pandajedi.jedicore.MsgWrapper import MsgWrapper
 
+    logger = PandaLogger().getLogger("test_prod_watchdog")
     seen = SeenPendingTasks(jedi.task_buffer)
-    dog = dog_class(seen, jedi.ddm_if)
-    dog.vo, dog.prodSourceLabel = "wlcg", "managed"
+    factory = FactoryBase(["wlcg"], ["managed"], logger, mod_config)
+    factory.initializeMods(seen, jedi.ddm_if)
+    dog = factory.getImpl("wlcg", "managed", doRefresh=False)
+    assert f"{type(dog).__module__}:{type(dog).__name__}" == mod_config.split(":", 2)[2]
     if wfdb is not None:
         dog.db = wfdb
-    dog.doActionToProvokeDCTasks(MsgWrapper(PandaLogger().getLogger("test_prod_watchdog")))
+    dog.doActionToProvokeDCTasks(MsgWrapper(logger))
     # its process lock lives 30 minutes: released here so that the next WatchDog of the test gets it at once
     jedi.task_buffer.unlockProcess_JEDI("wlcg", "managed", None, None, None, "AtlasProdWatchDog.doActionToProvokeDCT", dog.pid)
     return seen.answers
 
 
 def test_our_watchdog_leaves_the_files_of_a_task_our_carousel_holds_while_upstreams_releases_them(jedi, wfdb):
-    from pandajedi.jedidog.AtlasProdWatchDog import AtlasProdWatchDog as Upstream
-
-    from pandajedi_wf.jedi_agents.prod_watchdog import AtlasProdWatchDog
-
     tid = pending_for_an_hour(jedi, "mc16:mc16.dog.RAW")
 
-    assert provoke(AtlasProdWatchDog, jedi, wfdb) == [{tid: ["mc16:mc16.dog.RAW"]}]  # upstream's read found it ...
+    assert provoke(OURS, jedi, wfdb) == [{tid: ["mc16:mc16.dog.RAW"]}]  # upstream's read found it ...
     assert file_statuses(jedi.pg, tid) == {"staging": N_FILES}  # no rule of ours has put them on disk: kept
     assert ("get_rules_state", "mc16:mc16.dog.RAW") not in jedi.ddm.calls  # ... and upstream's code never saw it
 
-    assert provoke(Upstream, jedi) == [{tid: ["mc16:mc16.dog.RAW"]}]  # the same task under upstream's WatchDog: every file released, none on disk
+    assert provoke(UPSTREAMS, jedi) == [{tid: ["mc16:mc16.dog.RAW"]}]  # the same task under upstream's WatchDog: every file released, none on disk
     assert ("get_rules_state", "mc16:mc16.dog.RAW") in jedi.ddm.calls
     assert file_statuses(jedi.pg, tid) == {"pending": N_FILES}
