@@ -434,7 +434,7 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     rid = sr.insert(db, StagingRequest(0, "mc16:premix_pileup.RAW", 12, 12 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A",)), "mc16", t0 - 1800, "test")
     staging_relations.add(db, rid, [task_id], t0 - 1800)
     rec = sr.save(db, sr.get(db, rid), "submitting", {"source": "TAPE_A", "tried": ("TAPE_A",)}, t0 - 1800, "test")
-    sr.save(db, rec, "staging", {"rule_id": "r-pileup", "files_done": 5, "started_at": t0 - 1800, "last_progress_at": t0 - 60}, t0 - 60, "test")
+    rec = sr.save(db, rec, "staging", {"rule_id": "r-pileup", "files_done": 5, "started_at": t0 - 1800, "last_progress_at": t0 - 60}, t0 - 60, "test")
 
     browser.headers({DN_HEADER: OWNER})
     browser.open(f"{monitor.base}/workflow/{wf}")
@@ -458,6 +458,10 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     panel = browser.js("document.getElementById('node-panel').textContent")
     assert "on the critical path" in panel and "staging mc16:premix_pileup.RAW: staging, 5/12 files" in panel and "TAPE_A" in panel, panel
     browser.wait("+(document.body.dataset.polls || 0) >= 2", what="two live polls")
+    browser.js("window.__same_page = 'yes'")
+    sr.save(db, rec, "staging", {"files_done": 9, "last_progress_at": time.time()}, time.time(), "test")  # 4 more files arrive
+    browser.wait("document.querySelector('#staging tr[data-request]').textContent.includes('9 / 12 files')", what="the staging row to move live")
+    assert browser.js("window.__same_page") == "yes"
     assert browser.js("document.querySelectorAll('svg.dag g.node.crit').length") == 3  # the polls keep the marks
     assert "premix → combine → merge" in browser.js("document.getElementById('cp').textContent")
     browser.js("document.getElementById('node-panel').className = ''; document.querySelectorAll('g.node.sel').forEach(x => x.classList.remove('sel'))")

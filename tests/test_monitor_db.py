@@ -259,7 +259,7 @@ def test_conditions_skips_critical_path_staging_and_incremental_live_on_a_real_w
     request_id = sr.insert(db, StagingRequest(0, "mc16:branches.RAW", 10, 10 * GB, "dev.user", "User Analysis", "DISK_X", ("TAPE_A",)), "mc16", t0 - 3600, "test")
     staging_relations.add(db, request_id, [task_id], t0 - 3600)
     rec = sr.save(db, sr.get(db, request_id), "submitting", {"source": "TAPE_A"}, t0 - 3600, "test")
-    sr.save(db, rec, "staging", {"rule_id": "r-branches", "files_done": 4, "started_at": t0 - 3600, "last_progress_at": t0 - 600}, t0 - 600, "test")
+    rec = sr.save(db, rec, "staging", {"rule_id": "r-branches", "files_done": 4, "started_at": t0 - 3600, "last_progress_at": t0 - 600}, t0 - 600, "test")
     detail = source.dag(wf.workflow_id, now=now)
     (staged,) = detail["staging"][str(steps["use_it"]["step_id"])]
     assert (staged["request_id"], staged["status"], staged["files_staged"], staged["files_total"], staged["tape"]) == (request_id, "staging", 4, 10, "TAPE_A")
@@ -271,7 +271,11 @@ def test_conditions_skips_critical_path_staging_and_incremental_live_on_a_real_w
     # live: nothing moved since the page -> nothing sent; use_it ends -> that step (and what followed) only
     cursor = detail["cursor"]
     quiet = source.live(wf.workflow_id, cursor, now=now)
-    assert quiet["steps"] == [] and quiet["critical_path"] is None and not quiet["full"] and quiet["cursor"] == cursor
+    assert quiet["steps"] == [] and quiet["critical_path"] is None and quiet["staging"] is None and not quiet["full"] and quiet["cursor"] == cursor
+    sr.save(db, rec, "staging", {"files_done": 7, "last_progress_at": t0}, t0, "test")  # the carousel saw 3 more files
+    staged_more = source.live(wf.workflow_id, cursor, now=now)
+    assert staged_more["steps"] == [] and staged_more["staging"][str(steps["use_it"]["step_id"])][0]["files_staged"] == 7
+    cursor = staged_more["cursor"]
     for _ in range(40):
         grid.tick(now)
         now += datetime.timedelta(minutes=2)
@@ -284,7 +288,7 @@ def test_conditions_skips_critical_path_staging_and_incremental_live_on_a_real_w
     assert moved["critical_path"]["n_critical"] == 0 and moved["cursor"] != cursor
     assert source.live(wf.workflow_id, moved["cursor"], now=now)["steps"] == []
     everything = source.live(wf.workflow_id, None, now=now)
-    assert everything["full"] and len(everything["steps"]) == 3
+    assert everything["full"] and len(everything["steps"]) == 3 and everything["staging"] and everything["critical_path"]
 
 
 def test_carousel_history_follows_a_switched_request_from_the_carousels_own_records(db):

@@ -130,6 +130,7 @@ def test_staging_progress_of_a_step_task():
     panel = snapshot.staging_panel(rows, {4: "002s0/002"}, NOW)
     (entry,) = panel[4]
     assert (entry["files_staged"], entry["files_total"], entry["fraction"], entry["idle_seconds"]) == (4, 10, 0.3, 7200.0)
-    html = page._staging_section({"staging": {"4": panel[4]}})
+    assert page.staging_section({}) == '<section class="wide" id="staging-section" hidden></section>'
+    html = page.staging_section({"4": panel[4]})
     assert 'data-request="3"' in html and "4 / 10 files" in html and "3.0 GB / 10.0 GB" in html and "(2h00m ago)" in html
     assert "TAPE_A → DISK_X · 1 switch(es)" in html

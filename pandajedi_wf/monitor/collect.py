@@ -148,11 +148,16 @@ def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None =
     detail["critical_path"] = summary
     detail["dag"] = dag.build(detail["steps"], opened, critical=critical)
     keys = {int(r["step_id"]): r["node_key"] for r in rows}
-    detail["staging"] = {str(k): v for k, v in snapshot.staging_panel(monitoring.staging_of_workflow(db, workflow_id, limits.staging), keys, now).items()}
+    staging = monitoring.staging_of_workflow(db, workflow_id, limits.staging)
+    detail["staging"] = _staging(staging, keys, now)
     detail["commands"] = [_command(c) for c in monitoring.latest_commands(db, workflow_id, limits.commands)]
-    versions = versions or live.LiveVersions()
-    detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary), None)
+    versions = versions if versions is not None else live.LiveVersions()
+    detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging), None)
     return detail
+
+
+def _staging(rows: list[dict], keys: Mapping[int, str], now: datetime.datetime) -> dict[str, list[dict]]:
+    return {str(k): v for k, v in snapshot.staging_panel(rows, keys, now).items()}
 
 
 def _command(row: dict) -> dict:
@@ -163,16 +168,18 @@ def _command(row: dict) -> dict:
     }
 
 
-_CRITICAL = "critical"  # the live state's item for the critical path (step items are step ids)
+_CRITICAL, _STAGING = "critical", "staging"  # the live state's items for the critical path and the staging table (steps: ids)
 
 
-def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping) -> dict:
+def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping, staging: list[dict]) -> dict:
     state: dict = {
         int(r["step_id"]): (r["status"], r.get("jedi_status"), r.get("jedi_task_id"), r.get("error_dialog"), reasons.get(int(r["step_id"])))
         for r in rows
     }
     # the ETA to the minute: the remaining time shrinks every second a running step runs, its end does not move
     state[_CRITICAL] = ((summary.get("eta") or "")[:16], tuple(summary.get("templates") or ()), summary.get("unknown"), summary.get("error"))
+    state[_STAGING] = tuple((r["request_id"], r["jedi_task_id"], r["status"], r.get("staged_files"), r.get("staged_size"), r.get("error_dialog"),
+                             r.get("released_time") is not None, r.get("last_progress_time")) for r in staging)
     return state
 
 
@@ -180,7 +187,8 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
                   versions: live.LiveVersions | None = None, now: datetime.datetime | None = None) -> dict:
     """What changed since ``since`` (a cursor of the page or of this function): the workflow's status, only the
     steps whose status, JEDI task, JEDI status, error or skip reason changed (all of them for an unknown cursor),
-    the critical path when it moved, the step count (a new count means new steps: redraw) and the newest commands."""
+    the critical path and the staging of the steps' tasks when they moved, the step count (a new count means new
+    steps: redraw) and the newest commands."""
     now = now or utcnow()
     wf = monitoring.workflow_live(db, workflow_id)
     if wf is None:
@@ -188,8 +196,9 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
     rows = monitoring.dag_steps(db, workflow_id, limits.steps)
     reasons = monitoring.skip_reasons(db, workflow_id, limits.steps) if any(r["status"] == "skipped" for r in rows) else {}
     summary, _, _ = snapshot.critical_summary(rows, now)
+    staging = monitoring.staging_of_workflow(db, workflow_id, limits.staging)
     versions = versions if versions is not None else live.LiveVersions()
-    cursor, changed = versions.advance(workflow_id, _live_state(rows, reasons, summary), since)
+    cursor, changed = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging), since)
     wanted = None if changed is None else set(changed)
     steps = [
         {"step_id": int(r["step_id"]), "node_key": r["node_key"], "status": r["status"], "jedi_status": r.get("jedi_status"),
@@ -205,6 +214,7 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
         "n_steps": len(rows),
         "steps": steps,
         "critical_path": summary if wanted is None or _CRITICAL in wanted else None,
+        "staging": _staging(staging, {int(r["step_id"]): r["node_key"] for r in rows}, now) if wanted is None or _STAGING in wanted else None,
         "truncated": len(rows) >= limits.steps,
         "commands": [_command(c) for c in monitoring.latest_commands(db, workflow_id, 5)],
     }

@@ -109,6 +109,7 @@ async function poll(){
     for(const s of L.steps){const old=steps[s.step_id]; if(!old) continue; Object.assign(old,s); if(old.node) touched.add(old.node);}
     touched.forEach(redrawNode);
     if(L.critical_path) applyCritical(L.critical_path);
+    if(L.staging&&L.staging_html!==undefined){D.staging=L.staging; const sec=$('staging-section'); if(sec) sec.outerHTML=L.staging_html;}
     if(touched.size){const all={}; for(const s of Object.values(steps)) all[s.status]=(all[s.status]||0)+1;
       const order=Object.keys(all).sort((a,b)=>AGG.indexOf(a)-AGG.indexOf(b)); const total=Object.values(all).reduce((a,b)=>a+b,0);
       const box=$('wf-steps'); box.querySelector('.counts').textContent=order.map(s=>all[s]+' '+s).join(' · ');
@@ -316,9 +317,11 @@ def critical_text(cp: Mapping | None, names: list[str] | None = None) -> str:
     return text
 
 
-def _staging_section(detail: Mapping) -> str:
+def staging_section(staging: Mapping[str, list]) -> str:
+    """The "Staging from tape" section (empty when no task of the workflow waits on the carousel); the live updates
+    replace it whole when a request moved."""
     rows = []
-    for entries in detail.get("staging", {}).values():
+    for entries in staging.values():
         for r in entries:
             files = fill_bar(r["files_staged"], r["files_total"], None, "files")
             nbytes = fill_bar(r["bytes_staged"], r["bytes_total"], None, "bytes")
@@ -332,8 +335,8 @@ def _staging_section(detail: Mapping) -> str:
                 f'<td>{esc(_short(why, 200))}</td></tr>'
             )
     if not rows:
-        return ""
-    return (f'<section class="wide"><h2>Staging from tape (data carousel)</h2><table class="stg" id="staging"><tr><th>step</th><th>JEDI task</th>'
+        return '<section class="wide" id="staging-section" hidden></section>'
+    return (f'<section class="wide" id="staging-section"><h2>Staging from tape (data carousel)</h2><table class="stg" id="staging"><tr><th>step</th><th>JEDI task</th>'
             f'<th>dataset</th><th>request</th><th>files staged</th><th>bytes staged</th><th>tape → disk</th><th>last file (UTC)</th>'
             f'<th>last error (why switched or re-queued)</th></tr>{"".join(rows)}</table></section>')
 
@@ -396,7 +399,7 @@ def render_workflow_page(detail: Mapping, identity: Identity | None, csrf: str |
         f'<a href="{esc(open_all)}">open all</a> · <a href="/workflow/{wf_id}?open=-">close all</a> · '
         f'<a href="/workflow/{wf_id}/json">JSON</a></div>'
         f'<div id="dag-wrap">{dag_svg(layout, task_url)}</div><div id="node-panel"></div></section>'
-        + _staging_section(detail)
+        + staging_section(detail.get("staging") or {})
         + f'<section class="wide"><h2>Errors of failed steps</h2>'
         + (f'<table><tr><th>key</th><th>step</th><th>status</th><th>JEDI task</th><th>error</th></tr>{errors}</table>' if errors else '<p class="muted">none</p>')
         + '</section><section class="wide"><h2>Commands, newest first</h2><table><thead><tr><th>id</th><th>command</th><th>status</th><th>by</th>'

@@ -141,7 +141,10 @@ class MonitorHandler(BaseHTTPRequestHandler):
                 return HTTPStatus.METHOD_NOT_ALLOWED, "commands are POSTed from the workflow page"
             try:
                 if tail == "/live":
-                    return HTTPStatus.OK, self.source.live(workflow_id, arg("since"))
+                    answer = self.source.live(workflow_id, arg("since"))
+                    if answer.get("staging") is not None:  # a request moved: the section again, as the page draws it
+                        answer["staging_html"] = page.staging_section(answer["staging"])
+                    return HTTPStatus.OK, answer
                 raw_open = arg("open")
                 opened = None if raw_open is None else [k for k in raw_open.split(",") if k and k != "-"]
                 detail = self.source.dag(workflow_id, opened)
