@@ -316,7 +316,7 @@ def test_a_2000_step_page_updates_a_node_in_place_with_a_small_payload(db, jedi_
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
-    from pandajedi_wf.daemons.processor.settings import ProcessorSettings
+    from pandajedi_wf.daemons.workflow_processor import ProcessorSettings
     from pandajedi_wf_dev.simulators.grid import Fate
 
     datasets = [f"mc23_dev:mc23_dev.9{k:05d}.Wide.simul.HITS.e1_s1_tid{k:08d}_00" for k in range(WIDE)]

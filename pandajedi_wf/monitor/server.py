@@ -2,7 +2,7 @@
 
 Routes: ``/`` overview (``?user=NAME`` keeps one person's workflows); ``/workflow/<id>`` one workflow drawn as a DAG
 (``?open=KEY,KEY`` opens sub-workflow bodies, ``-`` none) with its actions; ``/workflow/<id>/live?since=CURSOR`` what
-changed (JSON, polled by the page); ``/workflow/<id>/dag`` the DAG alone (redrawn when steps appear);
+changed after the version CURSOR of the page (JSON, polled by the page; ``live.py``); ``/workflow/<id>/dag`` the DAG alone (redrawn when steps appear);
 ``POST /workflow/<id>/command`` an action (``actions.py``); ``/workflows?user=&status=&name=&task=`` finding
 workflows; ``/carousel?hours=N`` the carousel over time. JSON for scripts and BigMon: ``/json``,
 ``/workflow/<id>/json``, ``/workflows/json``, ``/carousel/json``.
