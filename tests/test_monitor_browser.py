@@ -133,26 +133,31 @@ def wf_status(db, workflow_id):
     return db.query(f"SELECT status FROM {db.table('JEDI_WF_WORKFLOWS')} WHERE workflow_id=:w", {":w": workflow_id})[0][0]
 
 
+def submit_files(db, folder, files, out_ds):
+    """Write the description files into ``folder`` and submit ``main.yaml`` through the API; the workflow's id."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    result = submit(db, "yaml", folder / "main.yaml", out_ds=out_ds)
+    assert result.ok, result.problems
+    return result.workflow_id
+
+
 @pytest.fixture
 def moving(db, jedi_taskbuffer, tmp_path):
     """A scatter workflow (two copies of a three-step sub-workflow, then a merge) with its first tasks running."""
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf_dev.simulators.grid import Fate
 
-    sandbox = tmp_path / "sandbox"
-    sandbox.mkdir()
-    (sandbox / "body.yaml").write_text(BODY)
-    (sandbox / "main.yaml").write_text(MAIN)
-    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.browser")
-    assert result.ok, result.problems
+    workflow_id = submit_files(db, tmp_path / "sandbox", {"body.yaml": BODY, "main.yaml": MAIN}, "user.dev.browser")
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=50), datasets=INPUTS)
     now = utcnow()
     for _ in range(4):
         cycle(db, jedi_taskbuffer, now)
         grid.tick(now)
         now += datetime.timedelta(seconds=30)
-    assert wf_status(db, result.workflow_id) == "running"
-    return {"workflow_id": result.workflow_id, "grid": grid, "now": now}
+    assert wf_status(db, workflow_id) == "running"
+    return {"workflow_id": workflow_id, "grid": grid, "now": now}
 
 
 def test_dag_drawn_owner_kill_executed_live_and_another_users_kill_refused(db, jedi_taskbuffer, moving, monitor, browser, tmp_path):
@@ -320,13 +325,7 @@ def test_a_2000_step_page_updates_a_node_in_place_with_a_small_payload(db, jedi_
     from pandajedi_wf_dev.simulators.grid import Fate
 
     datasets = [f"mc23_dev:mc23_dev.9{k:05d}.Wide.simul.HITS.e1_s1_tid{k:08d}_00" for k in range(WIDE)]
-    sandbox = tmp_path / "wide"
-    sandbox.mkdir()
-    (sandbox / "body.yaml").write_text(ONE_STEP_BODY)
-    (sandbox / "main.yaml").write_text(wide_main(datasets))
-    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.wide")
-    assert result.ok, result.problems
-    wf = result.workflow_id
+    wf = submit_files(db, tmp_path / "wide", {"body.yaml": ONE_STEP_BODY, "main.yaml": wide_main(datasets)}, "user.dev.wide")
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=50), datasets=INPUTS + datasets[:40])
     capped = ProcessorSettings(max_submissions_per_workflow=3)
     now = utcnow()
@@ -400,13 +399,7 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf_dev.simulators.grid import Fate
 
-    sandbox = tmp_path / "paths"
-    sandbox.mkdir()
-    (sandbox / "body.yaml").write_text(BODY)
-    (sandbox / "main.yaml").write_text(COND_MAIN)
-    result = submit(db, "yaml", sandbox / "main.yaml", out_ds="user.dev.paths")
-    assert result.ok, result.problems
-    wf = result.workflow_id
+    wf = submit_files(db, tmp_path / "paths", {"body.yaml": BODY, "main.yaml": COND_MAIN}, "user.dev.paths")
     quick = ("_prep", "_select")
     grid = new_grid(db, jedi_taskbuffer, fate=lambda name: Fate(running_ticks=1 if any(q in name for q in quick) else 60), datasets=INPUTS)
     now = utcnow()
