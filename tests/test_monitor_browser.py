@@ -217,6 +217,7 @@ def test_dag_drawn_owner_kill_executed_live_and_another_users_kill_refused(db, j
     browser.wait("[...document.querySelectorAll('svg.dag g.node')].every(g => ['cancelled', 'done', 'skipped'].includes(g.dataset.status))",
                  what="every node to show an ended status")
     assert browser.js("window.__same_page") == "yes"  # updated in place, never reloaded
+    assert browser.js("document.querySelector('svg.dag g.frame tspan.fs').textContent") == "cancelled"  # the scatter's own steps too
     assert browser.js("document.querySelectorAll('#commands-body tr[data-status=refused]').length") == 1
     browser.screenshot(tmp_path / "dag-cancelled.png", 1280, 800)
     print(f"screenshots: {tmp_path / 'dag-running.png'} {tmp_path / 'dag-cancelled.png'}")
@@ -361,6 +362,9 @@ def test_a_2000_step_page_updates_a_node_in_place_with_a_small_payload(db, jedi_
     browser.wait("document.querySelector('svg.dag g.node[data-node=\"001\"]').dataset.status === 'running'", what="prep's node to show running")
     assert browser.js("window.__same_page") == "yes" and browser.js("document.querySelector('svg.dag').dataset.mark") == "first"
     assert browser.js("document.querySelector('svg.dag g.node[data-node=\"001\"] text.st').textContent") == "running"
+    counts = browser.js("[...document.querySelectorAll('svg.dag g.node')].find(g => g.querySelector('text.nm').textContent.startsWith('sim ×999'))"
+                        ".querySelector('text.st').textContent")
+    assert len(counts) <= 34 and " · " in counts, counts  # the copies' counts per status, kept inside the box
     largest = int(browser.js("document.getElementById('live').dataset.maxBytes"))
     most_steps = int(browser.js("document.getElementById('live').dataset.maxSteps"))
     full = len(urllib.request.urlopen(f"{page}/live", timeout=30).read())  # what a poll without a cursor gets: every step

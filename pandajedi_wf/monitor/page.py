@@ -62,11 +62,17 @@ function redrawNode(id){
   const st=Object.keys(counts).length?agg(counts):n.status; const c=colour(st);
   g.dataset.status=st; const r=g.querySelector('rect.box'); r.setAttribute('fill',c[0]);
   g.querySelectorAll('text').forEach(t=>t.setAttribute('fill',c[1]));
-  const line=g.querySelector('text.st'); if(line) line.textContent=n.step_ids.length>1?countsText(counts):st;
+  const line=g.querySelector('text.st'); if(line) line.textContent=n.step_ids.length>1?short(countsText(counts),34):st;
   if(n.step_ids.length==1){const s=steps[n.step_ids[0]]; const tk=g.querySelector('.tk');
     const why=s&&s.status==='skipped'&&s.skip_reason; if(why&&line) line.textContent='skipped, as:';
     if(tk&&s){tk.textContent=why?(why.length>34?why.slice(0,33)+'…':why):s.jedi_task_id?('task '+s.jedi_task_id+' '+(s.jedi_status||'')):'no JEDI task';}}
 }
+function short(t,n){return t.length>n?t.slice(0,n-1)+'…':t;}
+function template(key){return key.split('/').map(seg=>seg.match(/^(.*?)(?:s\d+)?(?:i\d+)?$/)[1]).join('/');}
+function redrawFrame(id){
+  const f=document.querySelector('g.frame[data-frame="'+CSS.escape(id)+'"] tspan.fs'); if(!f) return;
+  const counts={}; for(const s of Object.values(steps)){if(!s.node&&template(s.node_key)===id) counts[s.status]=(counts[s.status]||0)+1;}
+  if(Object.keys(counts).length) f.textContent=agg(counts);}
 function showResult(status,msg){const r=$('action-result'); r.className=status; r.dataset.status=status; r.textContent=msg;}
 function renderCommands(list){const tb=$('commands-body'); if(!tb) return; tb.innerHTML='';
   for(const c of list){const tr=document.createElement('tr'); tr.dataset.status=c.status;
@@ -106,8 +112,9 @@ async function poll(){
     renderCommands(L.commands);
     if(L.n_steps!==nSteps){await reloadDag();}
     const touched=new Set();
-    for(const s of L.steps){const old=steps[s.step_id]; if(!old) continue; Object.assign(old,s); if(old.node) touched.add(old.node);}
-    touched.forEach(redrawNode);
+    const frames=new Set();
+    for(const s of L.steps){const old=steps[s.step_id]; if(!old) continue; Object.assign(old,s); if(old.node) touched.add(old.node); else frames.add(template(old.node_key));}
+    touched.forEach(redrawNode); frames.forEach(redrawFrame);
     if(L.critical_path) applyCritical(L.critical_path);
     if(L.staging&&L.staging_html!==undefined){D.staging=L.staging; const sec=$('staging-section'); if(sec) sec.outerHTML=L.staging_html;}
     if(touched.size){const all={}; for(const s of Object.values(steps)) all[s.status]=(all[s.status]||0)+1;
@@ -222,7 +229,7 @@ def dag_svg(layout: Mapping, task_url: str | None) -> str:
         parts.append(
             f'<g class="frame{" crit" if f.get("critical") else ""}" data-frame="{esc(f["id"])}"><rect class="frame" x="{f["x"]}" y="{f["y"]}" width="{f["w"]}" height="{f["h"]}" rx="8"/>'
             f'<text class="fl" x="{f["x"] + 8}" y="{f["y"] + 13}">{esc(_short(f["name"], 40))}'
-            f'{" ×" + str(f["copies"]) if f["copies"] > 1 else ""} · {esc(f["status"])}</text></g>'
+            f'{" ×" + str(f["copies"]) if f["copies"] > 1 else ""} · <tspan class="fs">{esc(f["status"])}</tspan></text></g>'
         )
     labels = [  # a conditional step's condition, above its box
         f'<text class="cl" data-target="{esc(n["id"])}" x="{n["x"] + 4}" y="{n["y"] - 4}">when {esc(_short(n["condition_text"], 34))}</text>'
