@@ -116,3 +116,21 @@ def test_an_adapter_bug_is_recorded_on_its_request_and_the_cycle_succeeds(jedi_t
     assert statuses == {bad: "queued", good: "staging"}
     ((error,),) = sql(pg, "SELECT error_dialog FROM doma_panda.jedi_dc_requests WHERE dataset=%s", bad)
     assert "IndexError" in error and "attempt 1 of 3" in error
+
+
+def test_a_dataset_ddm_has_no_replica_of_fails_its_request_at_once_and_its_task_is_told(jedi_taskbuffer, pg, wfdb):
+    unknown = "mc16:mc16.unknown.RAW"
+    (tid,) = make_tasks(jedi_taskbuffer, pg, [{"name": "dc.unknown.t1", "dataset": unknown, "n_files": 2}])
+    sim = simulator([])  # DDM knows no replica of it
+
+    message = carousel(wfdb, sim, jedi_taskbuffer)
+
+    (req,) = requests(pg)
+    assert (req["dataset"], req["status"]) == (unknown, "failed") and "DDM knows no replica of the dataset" in message
+    history = transitions.history(wfdb, "staging", req["request_id"])
+    assert [(h["from_status"], h["to_status"]) for h in history] == [(None, "queued"), ("queued", "failed")]
+    ((dialog,),) = sql(pg, "SELECT errordialog FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)
+    assert dialog.startswith(f"pandajedi_wf data carousel: staging of {unknown} failed: DDM knows no replica of the dataset")
+    assert sql(pg, "SELECT comm_cmd FROM doma_deft.prodsys_comm WHERE comm_task=%s", tid) == [("finish",)]  # registered: finish
+    carousel(wfdb, sim, jedi_taskbuffer)  # told once; not requested again
+    assert len(requests(pg)) == 1 and sql(pg, "SELECT COUNT(*) FROM doma_deft.prodsys_comm WHERE comm_task=%s", tid) == [(1,)]

@@ -34,6 +34,7 @@ STAGING_REQUEST = Lifecycle(
     transitions=[
         (QUEUED, SUBMITTING, "admitted this cycle; intent recorded before the rule is created"),
         (QUEUED, CANCELLED, "all tasks needing the dataset are gone"),
+        (QUEUED, FAILED, "DDM holds no complete replica of the dataset: nothing to recall from"),
         (SUBMITTING, STAGING, "rule created, or found already existing after a restart"),
         (SUBMITTING, QUEUED, "rule creation failed transiently; admitted again after a back-off (rule_errors)"),
         (SUBMITTING, FAILED, "rule refused for good by DDM, or out of attempts (rule_errors)"),

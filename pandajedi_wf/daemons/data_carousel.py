@@ -94,6 +94,18 @@ def _scope(dataset: str) -> str | None:
     return dataset.split(":", 1)[0] if ":" in dataset else None
 
 
+def _unavailable_request(dataset: str, tasks: list[TaskNeed], config: CarouselConfig, now: float) -> StagingRequest:
+    lead = max(tasks, key=lambda t: (t.priority, -t.jedi_task_id))
+    return StagingRequest(0, dataset, 0, 0, lead.user, lead.gshare, config.default_destination, task_priority=lead.priority, created_at=now)
+
+
+def _unavailable_reason(dataset: str, replicas: list[Replica]) -> str:
+    if not replicas:
+        return "DDM knows no replica of the dataset (unknown to DDM, or nothing registered): nothing to recall from"
+    seen = ", ".join(f"{r.rse} {r.n_files}/{r.total_files} files" for r in replicas)
+    return f"no complete tape or disk replica in DDM ({seen}): nothing to recall from"
+
+
 def request_for(dataset: str, tasks: list[TaskNeed], replicas: list[Replica], config: CarouselConfig, now: float) -> StagingRequest | None:
     """A new request from DDM's replicas: pin a complete disk replica if any, else recall from a complete tape one."""
     complete = [r for r in replicas if r.complete and r.total_files > 0]
@@ -148,15 +160,22 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
             notes.errors.append(f"list_tape_replicas: {_ddm_failure(exc)}")
     for dataset, tasks in sorted(wanted.items()):
         rec = active.get(dataset)
+        task_ids = sorted({t.jedi_task_id for t in tasks})
         if rec is None:
             if dataset not in replicas:
                 continue
             request = request_for(dataset, tasks, replicas[dataset], config, now)
-            if request is None:
-                notes.errors.append(f"{dataset}: no complete tape or disk replica in DDM")
+            unavailable = request is None
+            if unavailable:  # nothing to recall from: a request that fails at once, so its tasks are told why
+                request = _unavailable_request(dataset, tasks, config, now)
+            request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR)
+            if request_id is not None and unavailable:
+                staging_relations.add(db, request_id, task_ids, now)
+                reason = _unavailable_reason(dataset, replicas[dataset])
+                DbBook(db, now, ACTOR).save(staging_requests.get(db, request_id), lc.FAILED, error=reason, done_at=now)
+                notes.errors.append(f"{dataset}: {reason}")
                 stats.add("datasets_unavailable")
                 continue
-            request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR)
             if request_id is None:  # another process inserted it between our read and our insert
                 rec = _active_requests(db, [dataset]).get(dataset)
                 if rec is None:
@@ -167,7 +186,7 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
         if rec is not None:
             request_id = rec.request.request_id
             staging_requests.raise_priority(db, request_id, max(t.priority for t in tasks), now)
-        stats.add("relations_added", staging_relations.add(db, request_id, sorted({t.jedi_task_id for t in tasks}), now))
+        stats.add("relations_added", staging_relations.add(db, request_id, task_ids, now))
 
 
 def _active_requests(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
