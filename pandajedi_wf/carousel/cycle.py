@@ -348,11 +348,11 @@ def run_cycle(
     for hold in decision.held:
         report.held[hold.reason] = report.held.get(hold.reason, 0) + 1
     _rebalance(config, book, ddm, now, throughput, report)
-    _prioritise(config, book, ddm, now, throughput, report)
+    _prioritise(config, book, ddm, now, report)
     return report
 
 
-def _prioritise(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, throughput: dict[str, float], report: CycleReport) -> None:
+def _prioritise(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: float, report: CycleReport) -> None:
     """Give each staging rule the Rucio priority of its place in its tape's queue (``progress.rule_priority``), the
     rule nearest to release first (``progress.release_order_key``); set only when it changed, so a steady queue costs
     no call."""
