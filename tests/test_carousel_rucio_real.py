@@ -126,6 +126,28 @@ def test_a_restarted_carousel_adopts_the_rule_it_created_before_the_crash(rucio_
     assert again.value.kind == "DuplicateRule"
 
 
+def test_a_rule_made_by_another_process_between_lookup_and_creation_is_adopted_on_duplicate_rule(rucio_server, site):
+    """The other way to meet an existing rule: it did not exist when the cycle looked (list_did_rules), another
+    carousel process made it before our add_replication_rule, and the real server answers DuplicateRule."""
+    dataset, _ = site["dataset"]("race")
+    other = RucioStagingDDM(site["client"])
+    made_by_other: list[str] = []
+
+    class Racing(RucioStagingDDM):
+        def find_staging_rule(self, dataset_name, destination):
+            found = super().find_staging_rule(dataset_name, destination)
+            if not made_by_other:  # the first lookup sees nothing; the other process creates the rule right after
+                made_by_other.append(other.create_staging_rule(dataset_name, site["fast"], destination, "Staging", 3600))
+            return found
+
+    book = MemoryBook([request(1, dataset, site)])
+    report = run_cycle(site["config"], book, Racing(site["client"]), time.time(), {})
+    rec = book.by_id[1]
+    assert (report.errors, rec.status, rec.rule_id) == ([], lc.STAGING, made_by_other[0])
+    scope, name = dataset.split(":")
+    assert [r["id"] for r in site["client"].list_did_rules(scope, name) if r["rse_expression"] == site["disk"]] == made_by_other
+
+
 def test_staged_files_and_bytes_are_read_from_the_rules_ok_locks(rucio_server, site):
     dataset, files = site["dataset"]("bytes")
     book = MemoryBook([request(1, dataset, site)])
