@@ -9,7 +9,8 @@
    take the request in and run the workflow; show what ``pbook`` shows the user, until the workflow ends;
 6. the data carousel: a production task whose input is only on tape goes through upstream's TaskRefiner with our
    refiner plugin and upstream's ContentsFeeder (in this process); the carousel plugin inside JediMaster recalls the
-   dataset from the simulated tape and releases its files one by one; the task ends ``ready``.
+   dataset through a real Rucio server (when ``.venv-rucio`` is there; this process completes the transfers, as
+   FTS would) or from the tape simulator, and releases its files one by one; the task ends ``ready``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from pathlib import Path
 DEMO_WORKFLOW = Path(__file__).with_name("demo_data") / "demo_chain.yaml"
 # the carousel part: one dataset only on a simulated tape (one drive, ~8 s a file), read by one production task
 TAPE_DATASET = "mc23_13p6TeV:mc23_13p6TeV.601229.demo.RAW"
+TAPE_RSE = "DEV_SITE_TAPE"
 TAPE_FILES = 6
+FILE_BYTES = 1_600_000_000
+RUCIO_FILE_SECONDS = 6  # on the real Rucio server, one transfer completed this often (there is no FTS here)
 
 
 def say(text: str = "") -> None:
@@ -39,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=240, help="give up after this many seconds (default 240)")
     parser.add_argument("--period", type=int, default=5, help="WatchDog period of our plugins in seconds (default 5)")
     parser.add_argument("--serve", action="store_true", help="keep serving the monitor page at the end until Ctrl-C")
+    parser.add_argument("--tape", choices=("auto", "rucio", "simulator"), default="auto",
+                        help="where the carousel recalls from: a real Rucio server (needs .venv-rucio, made by bin/_bootstrap.sh), "
+                             "the tape simulator, or Rucio when its virtualenv is there (default)")
     args = parser.parse_args(argv)
 
     from pandajedi_wf_dev.devdb.dev_environment import start_dev_environment
@@ -51,8 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     intake = {"wf_processor_intake": "on", "wf_processor_intake_vo": "wlcg", "wf_processor_intake_ca_path": str(grid_ca.ca_file)}
     from pandajedi_wf_dev.devdb import demo_tape
 
-    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period, watchdog_options=intake, jedi_options=demo_tape.DDM_OPTION)
-    tape_dataset = _tape_catalogue(workdir)
+    use_rucio = args.tape == "rucio" or (args.tape == "auto" and _rucio_installed())
+    # the carousel plugin in JediMaster: Rucio (its default, the server's client config in $RUCIO_CONFIG), or the tape simulator
+    ddm_option = {"watchdog": {"wf_carousel_ddm": ""}} if use_rucio else demo_tape.DDM_OPTION
+    pg, panda_home = start_dev_environment(workdir, watchdog_period=args.period, watchdog_options=intake, jedi_options=ddm_option)
+    rucio = None
+    try:
+        rucio = _rucio_tape(pg, workdir) if use_rucio else None
+    except Exception:
+        pg.stop()
+        raise
+    tape_files = _rucio_files(rucio) if rucio else _tape_catalogue(workdir)
     say(f"[1/6] PostgreSQL {pg.port} up in {workdir}; schemas loaded (upstream PanDA/JEDI test tables, pandajedi_wf, iDDS views)")
     master = server = None
     try:
@@ -100,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         say(_indent(_client(user, server, work, venv, "pbook", "show", str(workflow_id))))
         say(f"alice: pbook show_native_workflow {workflow_id}")
         say(_indent(_client(user, server, work, venv, "pbook", "show_native_workflow", str(workflow_id), "--format", "plain")))
-        staged = _carousel(db, grid.task_buffer, panda_home, tape_dataset, args.timeout)
-        _summary(db, workflow_id)
+        staged = _carousel(db, grid.task_buffer, panda_home, tape_files, rucio, args.timeout)
+        _summary(db, workflow_id, rucio is not None)
         _monitor_pages(db, workflow_id, workdir.parent / "pandajedi_wf_demo_monitor", args.period)
         _serve_monitor(workflow_id, args.period, args.serve)
         return 0 if status == "done" and staged else 1
@@ -110,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             master.stop()
         if server is not None:
             server.stop()
+        if rucio is not None:
+            rucio.stop()
         pg.stop()
 
 
@@ -164,20 +182,53 @@ def _follow(db, grid, master, workflow_id: int, timeout: int) -> str:
     return status
 
 
-def _tape_catalogue(workdir: Path):
+def _tape_catalogue(workdir: Path) -> list[str]:
     """The simulated tape the carousel plugin inside JediMaster will read (its catalogue named in the environment
-    JediMaster inherits); returns the dataset."""
+    JediMaster inherits); returns the dataset's file names."""
     from pandajedi_wf_dev.devdb import demo_tape
     from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint
 
-    dataset = SimDataset(TAPE_DATASET, (1_600_000_000,) * TAPE_FILES, ("DEV_SITE_TAPE",))
-    demo_tape.write_catalogue(workdir / "demo_tape.json", [TapeEndpoint("DEV_SITE_TAPE", 1, 200e6, 6.0)], [dataset])
-    return dataset
+    dataset = SimDataset(TAPE_DATASET, (FILE_BYTES,) * TAPE_FILES, (TAPE_RSE,))
+    demo_tape.write_catalogue(workdir / "demo_tape.json", [TapeEndpoint(TAPE_RSE, 1, 200e6, 6.0)], [dataset])
+    return [f"{TAPE_DATASET}.{i:06d}" for i in range(TAPE_FILES)]  # the simulator's file names
 
 
-def _carousel(db, task_buffer, panda_home: Path, dataset, timeout: int) -> bool:
+def _rucio_installed() -> bool:
+    from pandajedi_wf_dev.devdb.rucio_server import rucio_venv_path
+
+    return (rucio_venv_path() / "bin" / "gunicorn").exists()
+
+
+def _rucio_tape(pg, workdir: Path):
+    """A real Rucio server on the demo's PostgreSQL: a TAPE RSE holding the dataset, the disk endpoint recalls go to
+    (``type=DATADISK``, the carousel's default destination), root's quota there; ``$RUCIO_CONFIG`` (inherited by
+    JediMaster) names its client configuration."""
+    import os
+
+    from pandajedi_wf_dev.devdb.rucio_server import ROOT_ACCOUNT, RucioServer
+
+    rucio = RucioServer(pg, workdir / "rucio").start()
+    rucio.add_rse(TAPE_RSE, "TAPE")
+    rucio.add_rse("DEV_SITE_DATADISK", "DISK", {"type": "DATADISK"})
+    rucio.add_distance(TAPE_RSE, "DEV_SITE_DATADISK")
+    rucio.client().set_local_account_limit(ROOT_ACCOUNT, "DEV_SITE_DATADISK", -1)
+    scope, name = TAPE_DATASET.split(":")
+    rucio.add_scope(scope)
+    rucio.add_dataset(scope, name, [TAPE_RSE], file_sizes=[FILE_BYTES] * TAPE_FILES)
+    os.environ.update(rucio.client_environment())
+    return rucio
+
+
+def _rucio_files(rucio) -> list[str]:
+    scope, name = TAPE_DATASET.split(":")
+    return sorted(f["name"] for f in rucio.client().list_files(scope, name))
+
+
+def _carousel(db, task_buffer, panda_home: Path, lfns: list[str], rucio, timeout: int) -> bool:
     """A task with tape input, the real way in: upstream's refiner (our plugin) and feeder here, our carousel plugin
-    in JediMaster recalling from the simulated tape; its files released one by one, then the task ``ready``."""
+    in JediMaster recalling from the tape (the simulator, or a real Rucio server whose transfers this process
+    completes one every ``RUCIO_FILE_SECONDS``, as FTS would); its files released one by one, then the task
+    ``ready``."""
     import json
 
     from pandajedi.jediconfig import jedi_config
@@ -188,14 +239,15 @@ def _carousel(db, task_buffer, panda_home: Path, dataset, timeout: int) -> bool:
     from pandajedi_wf_dev.simulators import grid_sql
     from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface, SimulatedDDMClient
 
-    name = dataset.name
+    name = TAPE_DATASET
     ddm = SimulatedDDMClient(db)  # JEDI's DDM view of the dataset: its files, the names the tape recalls
-    ddm.register_dataset(name, lfns=[f"{name}.{i:06d}" for i in range(TAPE_FILES)])
+    ddm.register_dataset(name, lfns=lfns)
     ddm_if = InProcessDDMInterface({"any": ddm})
     params = dict(tape_task_params("mc23.demo.reprocessing", name), toStaging=True, panda_data_carousel=True, cloud="DEV")
     del params["inputPreStaging"]  # as ProdSys asks for upstream's carousel
-    say(f"\n[6/6] data carousel: a production task reading {name} ({TAPE_FILES} files, only on tape DEV_SITE_TAPE), "
-        "submitted with toStaging and panda_data_carousel")
+    tape = "a real Rucio 41.5.1 server" if rucio else "the tape simulator (wall clock)"
+    say(f"\n[6/6] data carousel on {tape}: a production task reading {name} ({TAPE_FILES} files, only on tape "
+        f"{TAPE_RSE}), submitted with toStaging and panda_data_carousel")
     code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), "dev.prodsys", True, [], properErrorCode=True)
     match = re.search(r"jediTaskID=(\d+)", str(message))
     if code != 0 or match is None:
@@ -216,9 +268,13 @@ def _carousel(db, task_buffer, panda_home: Path, dataset, timeout: int) -> bool:
         feed_contents(task_buffer, "wlcg", "managed", ddm_if)
     task = _task_row(db, tid)
     say(f"        upstream ContentsFeeder: task {task['status']} ({task['error']})")
-    say("        our carousel plugin in JediMaster (tape simulator on the wall clock) recalls the dataset:")
+    say(f"        our carousel plugin in JediMaster recalls the dataset from {tape}"
+        + (f"; this process completes one Rucio transfer every {RUCIO_FILE_SECONDS} s (request DONE + conveyor-finisher):" if rucio else ":"))
     start, last, deadline = time.monotonic(), None, time.monotonic() + timeout
+    landed, next_landing = 0, None
     while time.monotonic() < deadline:
+        if rucio is not None:
+            landed, next_landing = _land_rucio_file(db, rucio, lfns, landed, next_landing)
         total, waiting = carousel_jedi.file_counts(db, [tid], name).get(tid, (0, 0))
         records = [r for r in staging_requests.records(db, ("queued", "submitting", "staging", "done")) if r.request.dataset == name]
         req = (f"request {records[0].request.request_id} {records[0].status} from {records[0].source}: "
@@ -243,6 +299,20 @@ def _carousel(db, task_buffer, panda_home: Path, dataset, timeout: int) -> bool:
     return task["status"] == "ready"
 
 
+def _land_rucio_file(db, rucio, lfns: list[str], landed: int, next_landing: float | None) -> tuple[int, float | None]:
+    """FTS for the demo: once our rule exists, one more of its files lands every RUCIO_FILE_SECONDS."""
+    rules = db.query(f"SELECT rule_id FROM {db.table('JEDI_DC_REQUESTS')} WHERE dataset=:d AND rule_id IS NOT NULL", {":d": TAPE_DATASET})
+    if not rules or landed >= len(lfns):
+        return landed, next_landing
+    now = time.monotonic()
+    if next_landing is None:
+        return landed, now + RUCIO_FILE_SECONDS
+    if now < next_landing:
+        return landed, next_landing
+    rucio.complete_transfers(rules[0][0], [lfns[landed]])
+    return landed + 1, now + RUCIO_FILE_SECONDS
+
+
 def _task_row(db, tid: int) -> dict:
     ((status, split_rule, error),) = db.query(f"SELECT status, splitRule, errorDialog FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": tid})
     from pandajedi.jediconfig import jedi_config
@@ -251,7 +321,7 @@ def _task_row(db, tid: int) -> dict:
     return {"status": status, "split_rule": split_rule, "error": error, "refiner": entry[0].split(":", 2)[2] if entry else "?"}
 
 
-def _summary(db, workflow_id: int) -> None:
+def _summary(db, workflow_id: int, on_rucio: bool) -> None:
     from pandajedi_wf.taskbuffer import agent_heartbeats, transitions
 
     say("\nHistory of the workflow (JEDI_WF_TRANSITIONS):")
@@ -262,10 +332,14 @@ def _summary(db, workflow_id: int) -> None:
         say(f"  {b['agent']:13} pid {b['pid']:22} cycles {b['n_cycles']:>3} last {b['last_status']}: {b['last_message']}")
     say("\nSimulated here: pilots and job execution (the grid simulator moves JEDI task rows and writes output files),")
     say("Apache (a TLS front end passing the client certificate's DN and VOMS attributes as Apache does), JEDI's DDM")
-    say("view of datasets, and the tape system behind the carousel (drives, mounts, bandwidth; Rucio's rules and locks).")
+    if on_rucio:
+        say("view of datasets, and FTS with the tape behind Rucio (this process completed each transfer in Rucio).")
+    else:
+        say("view of datasets, and the tape system in place of Rucio (drives, mounts, bandwidth, rules and locks).")
     say("Real: PostgreSQL, panda-client 2.2.0 (pchain_native, pbook) with VOMS proxies, upstream's PanDA server app,")
     say("upstream JediMaster/WatchDog/plugin factory, insertTaskParamsPanda, TaskRefiner (with our refiner plugin for")
-    say("label managed), ContentsFeeder, the pending-task reactivation of upstream's WatchDog.")
+    say("label managed), ContentsFeeder, the pending-task reactivation of upstream's WatchDog"
+        + (", a Rucio 41.5.1 server (our recall rule, its locks and requests, its conveyor-finisher)." if on_rucio else "."))
 
 
 def _monitor_pages(db, workflow_id: int, out_dir: Path, period: int) -> None:
@@ -299,8 +373,8 @@ def _serve_monitor(workflow_id: int, period: int, keep: bool) -> None:
             served = f"{answer.status}, {len(answer.read())} bytes"
         with urllib.request.urlopen(carousel_url, timeout=30) as answer:
             page = answer.read().decode("utf-8", "replace")
-        shown = TAPE_DATASET.split(":")[-1] in page or "DEV_SITE_TAPE" in page
-        say(f"\nMonitor carousel page ({answer.status}, {len(page)} bytes, {'shows' if shown else 'does NOT show'} DEV_SITE_TAPE): {carousel_url}")
+        shown = TAPE_RSE in page
+        say(f"\nMonitor carousel page ({answer.status}, {len(page)} bytes, {'shows' if shown else 'does NOT show'} {TAPE_RSE}): {carousel_url}")
         if keep:
             say(f"\nMonitor serving {url} (the DAG page; /carousel, /workflows); Ctrl-C to stop the demo")
             try:
