@@ -206,11 +206,7 @@ def test_rule_priorities_follow_the_tape_queue_and_rise_while_tasks_wait(rucio_s
 
 def test_stuck_files_are_boosted_and_rucios_repairer_then_requeues_them(rucio_server, site):
     book, rec, files = first_file_arrived(rucio_server, site, "boost")
-    for attempt in range(1, 8):  # FTS fails the read again and again: Rucio requeues it until it gives up (STUCK)
-        rucio_server.stick_transfers(rec.rule_id, names=names(files, 1), state="FAILED", error="TRANSFER_FAILED: bring-online timeout")
-        if rule_of(site, rec)["state"] == "STUCK":
-            break
-    assert attempt > 1  # (a failed read is first retried by Rucio itself)
+    assert stick_for_good(rucio_server, site, rec, files, 1) > 1  # (a failed read is first retried by Rucio itself)
     rucio_server.repair_rules(delta=1800)  # the repairer as deployed: a rule stuck just now is not its turn yet
     assert (rule_of(site, rec)["state"], rule_of(site, rec)["locks_stuck_cnt"]) == ("STUCK", 1)
 
@@ -226,6 +222,34 @@ def test_stuck_files_are_boosted_and_rucios_repairer_then_requeues_them(rucio_se
     rucio_server.complete_transfers(rec.rule_id)
     cycle(site, book)
     assert (book.by_id[1].status, book.by_id[1].boosted_at) == (lc.DONE, 0.0)
+
+
+def stick_for_good(rucio_server, site, rec, files, *indexes):
+    """FTS fails the reads again and again: Rucio requeues them until it gives up and sticks the locks."""
+    for attempt in range(1, 8):
+        rucio_server.stick_transfers(rec.rule_id, names=names(files, *indexes), state="FAILED", error="TRANSFER_FAILED: bring-online timeout")
+        if rule_of(site, rec)["state"] == "STUCK":
+            return attempt
+    raise AssertionError("Rucio never stuck the lock")
+
+
+def test_a_rule_still_stuck_after_its_boost_moves_to_the_other_tape(rucio_server, site):
+    book, rec, files = first_file_arrived(rucio_server, site, "reboost")
+    stick_for_good(rucio_server, site, rec, files, 1)
+    start = time.time()
+    assert cycle(site, book, now=start).boosted == 1
+    rucio_server.repair_rules(delta=1800)  # requeued ...
+    stick_for_good(rucio_server, site, book.by_id[1], files, 1)  # ... and stuck again
+    assert (cycle(site, book, now=start + 60).switched, book.by_id[1].source) == (0, site["fast"])  # the boost's time
+    wait = site["config"].boost_wait_seconds
+    report = cycle(site, book, now=start + wait)
+    rec = book.by_id[1]
+    assert (report.switched, rec.status, rec.source, rec.dead, rec.boosted_at) == (1, lc.STAGING, site["slow"], (), 0.0)
+    assert "still stuck" in rec.error and "after boost_rule" in rec.error
+    assert rule_of(site, rec)["source_replica_expression"] == site["slow"]
+    rucio_server.repair_rules(delta=1800)
+    assert {(r["name"], r["source_replica_expression"]) for r in rucio_server.transfer_requests(rec.rule_id)} == {
+        (files[1]["name"], site["slow"]), (files[2]["name"], site["fast"])}  # only the stuck file reads from the new tape
 
 
 def test_no_sources_moves_the_rule_to_the_other_tape_at_once_and_never_back(rucio_server, site):
