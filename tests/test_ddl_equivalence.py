@@ -719,6 +719,12 @@ def sequence_advance(statement, backend: str, where: str) -> tuple[str, str, str
     return sequence, tables[0][1], column
 
 
+# existing data an upgrade may rewrite, each with why (any other UPDATE but the version row's is refused)
+DATA_FIXES = {
+    ("jedi_wf_workflows", "check_after"): "1.3.0: ended workflows leave the processor's due index (NULL)",
+}
+
+
 def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
     """What an upgrade script does, read off its parse tree; a statement of a kind not listed is refused, so a
     new kind of upgrade step forces this reader (and the twin comparison) to learn it."""
@@ -744,10 +750,10 @@ def upgrade_actions(backend: str, path: Path) -> UpgradeActions:
                 to = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "set_clause_list").raw)
                 source = re.search(r"version\s*=\s*'([\d.]+)'", _child(statement, "where_clause").raw)
                 found.version = (source.group(1) if source else None, to.group(1) if to else None)
-            else:  # a backfill: only of a column this script adds (an upgrade never rewrites existing data)
+            else:  # a backfill of a column this script adds, or one of the data fixes listed with their reason
                 for clause in _child(statement, "set_clause_list").recursive_crawl("set_clause", recurse_into=False):
                     column = _identifier(_child(_child(clause, "column_reference"), "naked_identifier"))
-                    if (table, column) not in found.added_columns:
+                    if (table, column) not in found.added_columns and (table, column) not in DATA_FIXES:
                         raise UnsupportedDDL(f"{path.name}: UPDATE of {table}.{column}, which this script does not add")
                     found.backfilled.append((table, column))
         elif kind in ("create_table_statement", "create_index_statement", "create_sequence_statement"):
@@ -846,12 +852,15 @@ def test_upgrade_to_1_3_0_adds_and_backfills_the_automatic_retry_count(backend):
     path = next(p for f, t, p in schema_files.upgrade_files(backend) if (f, t) == ("1.2.0", "1.3.0"))
     actions = upgrade_actions(backend, path)
     assert actions.added_columns == {("jedi_wf_steps", "auto_retries"): Column("integer", False, "0")}
-    assert actions.backfilled == [("jedi_wf_steps", "auto_retries")]
+    assert actions.backfilled == [("jedi_wf_steps", "auto_retries"), ("jedi_wf_workflows", "check_after")]
+    assert actions.dropped_indexes == ["jedi_wf_workflows_status_idx"]
+    assert actions.created == [("create_index_statement", "jedi_wf_workflows_due_idx")]
 
 
 @pytest.mark.parametrize("backend,sql", [
     ("postgres", "UPDATE doma_panda.jedi_wf_steps SET status = 'failed';"),
     ("oracle", "UPDATE ATLAS_PANDA.JEDI_WF_STEPS SET status = 'failed';"),
+    ("postgres", "UPDATE doma_panda.jedi_wf_workflows SET status = 'failed';"),
 ])
 def test_an_upgrade_may_only_backfill_what_it_adds(tmp_path, backend, sql):
     path = tmp_path / "1.2.0_to_1.3.0.sql"

@@ -1,5 +1,6 @@
-"""Waking backing-off workflows whose JEDI tasks changed, on a real PostgreSQL: ``workflows.wake_on_task_changes``
-against hand-made rows, and the same through ``workflow_processor.cycle_all`` with real JEDI task submission."""
+"""Waking backing-off workflows whose JEDI tasks changed, on a real PostgreSQL: ``workflows.changed_tasks`` and
+``wake_for_tasks`` against hand-made rows, ``Processor.wake`` reading each change once, and the same through
+``workflow_processor.cycle_all`` with real JEDI task submission."""
 
 import datetime
 import itertools
@@ -54,7 +55,7 @@ SINCE = datetime.datetime(2000, 1, 1)  # every task row's realModificationTime (
 def workflows_woken(db, now=WAKE, since=SINCE):
     from pandajedi_wf.taskbuffer import workflows
 
-    return workflows.wake_on_task_changes(db, now, since)[0]
+    return workflows.wake_for_tasks(db, now, list(workflows.changed_tasks(db, since)))[0]
 
 
 def test_release_clears_the_owner_but_keeps_the_claim_time(db):
@@ -109,18 +110,49 @@ def test_a_workflow_whose_only_step_is_done_is_not_woken(db):
 
 
 def test_only_tasks_changed_since_the_watermark_are_read(db):
-    """A task whose last change (realModificationTime, set by upstream's trigger) is before ``since`` is not looked
-    at: the wake-up reads what changed, and reports the newest change it saw so the caller moves its mark on."""
+    """A task whose last change (realModificationTime, set by upstream's trigger) is before ``since`` is not read."""
+    from pandajedi_wf.taskbuffer import workflows
+
+    backing_off_workflow(db)
+    ((task_id, changed_at),) = db.query(f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')}")
+    assert changed_at is not None  # the trigger set it at insert
+    assert workflows.changed_tasks(db, changed_at + datetime.timedelta(microseconds=1)) == {}
+    assert workflows.changed_tasks(db, changed_at) == {task_id: changed_at}
+
+
+def test_a_held_workflow_s_task_is_looked_at_again_after_its_release(db):
+    """While a processor holds the workflow the change is not settled (the holder may have read JEDI before it):
+    ``wake_for_tasks`` names the task, and after the release the same change wakes the workflow."""
     from pandajedi_wf.taskbuffer import workflows
 
     workflow_id = backing_off_workflow(db)
-    ((changed_at,),) = db.query(f"SELECT MAX(realModificationTime) FROM {db.table('JEDI_Tasks')}")
-    assert changed_at is not None  # the trigger set it at insert
+    (task_id,) = workflows.changed_tasks(db, SINCE)
+    db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET locked_by='proc-b' WHERE workflow_id=:w", {":w": workflow_id})
+    assert workflows.wake_for_tasks(db, WAKE, [task_id]) == (0, {task_id})
+    workflows.release(db, [workflow_id], "proc-b", BACKOFF)
+    assert workflows.wake_for_tasks(db, WAKE, [task_id]) == (1, set())
 
-    assert workflows.wake_on_task_changes(db, WAKE, changed_at + datetime.timedelta(microseconds=1)) == (0, None)
-    assert schedule(db, workflow_id)[0] == BACKOFF
-    assert workflows.wake_on_task_changes(db, WAKE, changed_at) == (1, changed_at)
-    assert schedule(db, workflow_id)[0] == WAKE
+
+def test_the_processor_reads_each_change_once(db):
+    """``Processor.wake`` keeps the changes it looked at within its overlap window: the same (task, time) is not
+    probed again, a new change of the task is."""
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
+
+    workflow_id = backing_off_workflow(db)
+    processor, settings = Processor(), ProcessorSettings()
+    processor.wake_since = SINCE
+
+    def wake():
+        stats = CycleStats()
+        processor.wake(db, WAKE, settings, stats)
+        return stats.counters["task_changes_read"], stats.counters["workflows_woken"]
+
+    assert wake() == (1, 1)
+    db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET check_after=:b WHERE workflow_id=:w", {":b": BACKOFF, ":w": workflow_id})
+    assert wake() == (0, 0)  # the same change: not read again
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET modificationTime=:m", {":m": CLAIMED + datetime.timedelta(minutes=7)})
+    assert wake() == (1, 1)  # a new change of the task
 
 
 def test_realmodificationtime_follows_modificationtime_as_upstreams_trigger_sets_it(db):

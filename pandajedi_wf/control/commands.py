@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-WORKFLOW_ENDED = frozenset({"done", "finished", "failed", "cancelled"})
+from ..workflow.lifecycles import WORKFLOW_ENDED
+
 
 
 @dataclass(frozen=True)

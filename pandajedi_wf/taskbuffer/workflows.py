@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+from pandajedi_wf.workflow.lifecycles import WORKFLOW_ENDED
+
 from . import upstream_workflows
 from .connection import WfDatabase, chunks, in_clause, json_text, json_value
 from .status_updates import guarded_status_changes
@@ -72,8 +74,9 @@ def lease_due(
     return replaced
 
 
-def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime) -> None:
-    """Give claimed workflows back, due again at ``check_after``; only the lease holder may release.
+def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime | None) -> None:
+    """Give claimed workflows back, due again at ``check_after`` (None: not due until a command makes it so, for an
+    ended workflow); only the lease holder may release.
 
     A workflow whose user queued a command during the cycle stays due at once (the command's own wake-up would
     otherwise be overwritten by this back-off). ``lock_time`` stays: without an owner it is no lease, but the
@@ -126,7 +129,7 @@ def insert(
         f"INSERT INTO {db.table(TABLE)} (workflow_id, parent_workflow_id, name, user_name, user_dn, vo, prod_source_label, "
         "language, status, out_ds, definition, request, retry_policy, error_dialog, creation_time, modification_time, "
         "status_change_time, check_after) VALUES (:workflow_id, :parent, :name, :user_name, :user_dn, :vo, :label, :language, "
-        ":status, :out_ds, :definition, :request, :retry_policy, :error_dialog, :now, :now, :now, :now) ",
+        ":status, :out_ds, :definition, :request, :retry_policy, :error_dialog, :now, :now, :now, :check_after) ",
         {
             ":workflow_id": workflow_id,
             ":parent": parent_workflow_id,
@@ -143,6 +146,7 @@ def insert(
             ":retry_policy": json_text(retry_policy),
             ":error_dialog": error_dialog[:4000] if error_dialog else None,
             ":now": now,
+            ":check_after": None if status in WORKFLOW_ENDED else now,  # an ended one is not in the processor's queue
         },
     )
     return workflow_id
@@ -218,35 +222,57 @@ def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | N
     return db.query_dicts(f"SELECT * FROM ({sql} ORDER BY workflow_id DESC) WHERE rownum<=:n ", binds)
 
 
-def wake_on_task_changes(db: WfDatabase, now: datetime.datetime, since: datetime.datetime) -> tuple[int, datetime.datetime | None]:
-    """Make due now every backing-off workflow with a JEDI task whose status changed since the workflow was last
-    claimed (its ``lock_time``: the claim comes before the cycle reads JEDI, so no change can fall in between).
-    Returns (workflows woken, the newest ``realModificationTime`` among JEDI's tasks changed since ``since``).
+def changed_tasks(db: WfDatabase, since: datetime.datetime) -> dict[int, datetime.datetime]:
+    """JEDI's tasks changed since ``since``: task id -> ``realModificationTime``.
 
-    The cost follows the changes, not the workflows: JEDI's tasks changed since ``since`` are found through upstream's
-    index on ``JEDI_Tasks.realModificationTime`` (``JEDI_TASKS_REALMODTIME_IDX`` on both backends; a trigger sets it
-    at every change of ``modificationTime``, which JEDI writes with its status changes), then their steps through
-    ``JEDI_WF_STEPS_TASK_IDX`` and their workflows by key. The caller moves ``since`` on (``Processor.wake``); a
-    change it does not see here (a status change written without ``modificationTime``) is still decided when the
-    workflow's back-off ends.
+    Read through upstream's index on ``JEDI_Tasks.realModificationTime`` (``JEDI_TASKS_REALMODTIME_IDX`` on both
+    backends), which upstream's trigger sets to the real time of every change of ``modificationTime``, as JEDI
+    writes it with its status changes (``modificationTime`` itself is set to old values on purpose to reorder JEDI's
+    queues): the cost follows the changes, not the number of tasks or of our workflows.
     """
+    return {int(task_id): changed_at for task_id, changed_at in db.query(
+        f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')} WHERE realModificationTime>=:since", {":since": since})}
+
+
+def wake_for_tasks(db: WfDatabase, now: datetime.datetime, task_ids: list[int]) -> tuple[int, set[int]]:
+    """Make due now every backing-off workflow with a step following one of these tasks whose status changed since
+    the workflow was last claimed (its ``lock_time``: the claim comes before the pass reads JEDI, so no change can
+    fall in between). Returns (workflows made due, tasks whose workflow a processor holds right now: the holder may
+    have read JEDI before the change, so they are to be looked at again once it released the workflow).
+
+    Two reads by key, each driven by its IN-list whatever the statistics say (the steps through
+    ``JEDI_WF_STEPS_TASK_IDX`` with their tasks by key, then the workflows by key), and the decision here."""
     step_sql, binds = in_clause("st", FOLLOWING_A_TASK)
-    binds.update({":since": since, ":now": now})
-    tasks, workflows_table = db.table("JEDI_Tasks"), db.table(TABLE)
-    woken = sorted({int(w) for (w,) in db.query(
-        f"SELECT w.workflow_id FROM {tasks} t, {db.table('JEDI_WF_STEPS')} s, {workflows_table} w WHERE t.realModificationTime>=:since "
-        f"AND s.jedi_task_id=t.jediTaskID AND s.status IN {step_sql} AND w.workflow_id=s.workflow_id AND w.check_after>:now "
-        "AND w.locked_by IS NULL AND t.stateChangeTime>=w.lock_time",
-        binds,
-    )})
-    ((newest,),) = db.query(f"SELECT MAX(realModificationTime) FROM {tasks} WHERE realModificationTime>=:since", {":since": since})
+    following: dict[int, list[tuple[int, datetime.datetime | None]]] = {}  # workflow -> (task, its status change time)
+    for part in chunks(sorted(set(task_ids)), 500):
+        task_sql, task_binds = in_clause("t", part)
+        for task_id, workflow_id, changed_at in db.query(
+            f"SELECT s.jedi_task_id, s.workflow_id, t.stateChangeTime FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t "
+            f"WHERE s.jedi_task_id IN {task_sql} AND s.status IN {step_sql} AND t.jediTaskID=s.jedi_task_id",
+            binds | task_binds,
+        ):
+            following.setdefault(int(workflow_id), []).append((int(task_id), changed_at))
+    due, held = [], set()
+    for part in chunks(sorted(following), 500):
+        id_sql, id_binds = in_clause("wf", part)
+        for workflow_id, locked_by, lock_time, check_after in db.query(
+            f"SELECT workflow_id, locked_by, lock_time, check_after FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql}", id_binds
+        ):
+            changed = [task_id for task_id, changed_at in following[int(workflow_id)]
+                       if changed_at is not None and (lock_time is None or changed_at >= lock_time)]
+            if not changed:
+                continue  # nothing new since its claim
+            if locked_by is not None:
+                held.update(changed)  # its holder may have read JEDI before the change
+            elif check_after is not None and check_after > now:  # (None: ended; not after now: due already)
+                due.append(int(workflow_id))
     made_due = 0
-    for part in chunks(woken, 500):
+    for part in chunks(due, 500):
         id_sql, id_binds = in_clause("wf", part)
         id_binds[":now"] = now
-        made_due += db.execute(f"UPDATE {workflows_table} SET check_after=:now WHERE workflow_id IN {id_sql} AND check_after>:now "
+        made_due += db.execute(f"UPDATE {db.table(TABLE)} SET check_after=:now WHERE workflow_id IN {id_sql} AND check_after>:now "
                                "AND locked_by IS NULL", id_binds).rowcount
-    return made_due, newest
+    return made_due, held
 
 
 def make_due(db: WfDatabase, workflow_id: int, now: datetime.datetime) -> None:

@@ -106,6 +106,11 @@ STEP_LIFECYCLE = Lifecycle(
     final=[],
 )
 
+# workflow statuses the processor drives ('registered' is the intake's), and those in which a workflow has ended
+# (only a command makes it due again: its check_after is NULL, out of the processor's due index)
+WORKFLOW_PROCESSED = ("parsed", "running", "paused", "finishing", "cancelling")
+WORKFLOW_ENDED = frozenset({"done", "finished", "failed", "cancelled"})
+
 # statuses after which a step no longer changes unless someone retries it
 STEP_ENDED = frozenset({"done", "finished", "failed", "skipped", "cancelled"})
 STEP_ACTIVE = frozenset({"submitting", "submitted", "running", "retrying"})

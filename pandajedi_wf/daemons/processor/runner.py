@@ -25,6 +25,7 @@ from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.workflow.errors import StepDefinitionError
+from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, WORKFLOW_ENDED, WORKFLOW_PROCESSED
 
 from ..common import CycleStats, log_failure, process_id
 from ..jedi_calls import submit_task, task_command
@@ -38,9 +39,8 @@ from .reading import load_rows, read_jedi
 from .settings import ProcessorSettings
 from .step_cache import StepRowCache
 from .step_row import StepRow, needs_results
-from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
 
-ACTIVE_WORKFLOW_STATUSES = ("parsed", "running", "paused", "finishing", "cancelling")
+ACTIVE_WORKFLOW_STATUSES = WORKFLOW_PROCESSED
 NOTHING_DUE = "no workflow due"
 
 
@@ -53,26 +53,32 @@ class Processor:
         self.step_rows = StepRowCache()
         self.quiet = QuietBook()
         self.wake_since: datetime.datetime | None = None
+        self.seen_changes: dict[int, datetime.datetime] = {}  # task id -> realModificationTime looked at, in the overlap
 
     def forget(self) -> None:
         self.definitions.clear()
         self.step_rows.clear()
         self.quiet.clear()
         self.wake_since = None
+        self.seen_changes = {}
 
     def wake(self, db: WfDatabase, now: datetime.datetime, settings: ProcessorSettings, stats: CycleStats) -> None:
         """Make due the backing-off workflows whose tasks changed since JEDI's changes were last read here.
 
         The first wake of a process reads back ``recheck_seconds`` (an older change's workflow is due by its back-off
         anyway); later ones from the newest change seen, less ``wake_overlap_seconds`` for JEDI transactions that
-        commit after a later one (a change seen twice costs a probe; the workflow is only woken if it changed after
-        its last claim)."""
+        commit after a later one. A change (task, realModificationTime) already looked at in that overlap is not
+        looked at again, unless its workflow was held by a processor then."""
         overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
         since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
-        woken, newest = workflows.wake_on_task_changes(db, now, since)
-        if newest is not None:
-            self.wake_since = max(since, newest - overlap)
+        changed = workflows.changed_tasks(db, since)
+        fresh = [task_id for task_id, changed_at in changed.items() if self.seen_changes.get(task_id) != changed_at]
+        woken, held = workflows.wake_for_tasks(db, now, fresh) if fresh else (0, set())
+        self.seen_changes = {task_id: changed_at for task_id, changed_at in changed.items() if task_id not in held}
+        if changed:
+            self.wake_since = max(since, max(changed.values()) - overlap)
         stats.add("workflows_woken", woken)
+        stats.add("task_changes_read", len(fresh))
 
     def cycle(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
               settings: ProcessorSettings | None = None, junction_results=None, wake: bool = True, log=None) -> str:
@@ -92,15 +98,16 @@ class Processor:
         stats.add("workflows_claimed", len(claimed))
         if not claimed:
             return NOTHING_DUE
-        rows = workflows.load(db, claimed, skip_definition=self.definitions.known(claimed))
-        for workflow_id, queued in commands.queued_for(db, claimed).items():
-            rows[workflow_id]["queued_commands"] = queued
-        quiet = self._still_quiet(db, claimed, rows, leases, now)
+        queued = commands.queued_for(db, claimed)
+        quiet = self._still_quiet(db, [w for w in claimed if w not in queued], leases, now)
         stats.add("decisions_skipped", len(quiet))
         for workflow_id in quiet:  # nothing changed since a decision that changed nothing: not decided again
             self.step_rows.carry(workflow_id, leases[workflow_id], now)
             self.quiet.keep(workflow_id, Quiet(now, quiet[workflow_id].tasks, quiet[workflow_id].due))
         claimed_all, claimed = claimed, [w for w in claimed if w not in quiet]
+        rows = workflows.load(db, claimed, skip_definition=self.definitions.known(claimed))
+        for workflow_id, commands_queued in queued.items():
+            rows[workflow_id]["queued_commands"] = commands_queued
         step_rows = {w: kept for w in claimed if (kept := self.step_rows.take(w, leases[w])) is not None}
         stats.add("step_rows_kept", sum(len(r) for r in step_rows.values()))
         step_rows.update(load_rows(db, [w for w in claimed if w not in step_rows]))
@@ -167,13 +174,14 @@ class Processor:
         if written_ids & set(definition_errors):
             workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
         fault_point("lease_release")
-        _release(db, claimed, moved, step_rows, owner, now, settings, quiet)
+        _release(db, claimed, {w: rows[w]["status"] for w in claimed}, moved, step_rows, owner, now, settings, quiet)
         return f"advanced {len(claimed_all) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
 
-    def _still_quiet(self, db: WfDatabase, claimed: list[int], rows: dict[int, dict], leases, now) -> dict[int, Quiet]:
-        """The claimed workflows whose last decision changed nothing and for which nothing has changed since: no
-        command queued, no retry due, every followed task in the status it had (one read for the batch)."""
-        notes = {w: note for w in claimed if not rows[w].get("queued_commands") and (note := self.quiet.take(w, leases[w])) is not None}
+    def _still_quiet(self, db: WfDatabase, candidates: list[int], leases, now) -> dict[int, Quiet]:
+        """Of the claimed workflows without a queued command, those whose last decision changed nothing and for
+        which nothing has changed since: no retry due, every followed task in the status it had (one read for the
+        batch). Their rows are not even read."""
+        notes = {w: note for w in candidates if (note := self.quiet.take(w, leases[w])) is not None}
         if not notes:
             return {}
         states = jedi_tasks.task_states(db, sorted({task_id for note in notes.values() for task_id, _ in note.tasks}))
@@ -270,17 +278,19 @@ def _submit(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats, e
     return refused | outcomes.record(db, answers, owner, now, stats)
 
 
-def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, owner: str, now, settings: ProcessorSettings,
-             quiet: dict[int, Quiet]) -> None:
+def _release(db: WfDatabase, claimed: list[int], status: dict[int, str], moved: set[int], step_rows, owner: str, now,
+             settings: ProcessorSettings, quiet: dict[int, Quiet]) -> None:
     """A workflow that moved may move again at once (a chain advances one pass per link): due right after this
     pass's clock, so the next pass takes it but this pass (``run_pass``) does not; the others back off, but no
-    longer than until their first held step's retry is due."""
-    workflows.release(db, sorted(moved), owner, now + datetime.timedelta(microseconds=1))
+    longer than until their first held step's retry is due. An ended workflow leaves the queue."""
+    ended = {w for w in claimed if status[w] in WORKFLOW_ENDED}
+    workflows.release(db, sorted(ended), owner, None)  # out of the queue until a command
+    workflows.release(db, sorted(moved - ended), owner, now + datetime.timedelta(microseconds=1))
     # (never due again within this pass, even without back-off: the pass would claim it over and over)
     recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
     by_time: dict[datetime.datetime, list[int]] = {}
     for workflow_id in claimed:
-        if workflow_id not in moved:
+        if workflow_id not in moved and workflow_id not in ended:
             due = [s.retry_after for s in step_rows[workflow_id] if retries.is_held(s) and s.retry_after > now]
             by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
     for workflow_id, note in quiet.items():

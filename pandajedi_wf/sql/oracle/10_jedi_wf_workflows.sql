@@ -1,4 +1,4 @@
--- pandajedi_wf 1.2.0, Oracle: workflow tables in schema ATLAS_PANDA.
+-- pandajedi_wf 1.3.0, Oracle: workflow tables in schema ATLAS_PANDA.
 -- Run as the owner of ATLAS_PANDA (sqlplus @file).
 -- Times are naive UTC written by the application. JSON columns are CLOB checked IS JSON.
 -- PostgreSQL twin: sql/postgres/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
@@ -38,7 +38,10 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_WORKFLOWS (
         REFERENCES ATLAS_PANDA.JEDI_WF_WORKFLOWS (workflow_id)
 ) PCTFREE 20;
 
-CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_STATUS_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (status, check_after);
+-- The processor's queue: due workflows oldest first (its claim walks this index in ORDER BY order and stops at its
+-- batch). An ended workflow's check_after is NULL, so it is not in the walk (nor in the index) until a command
+-- makes it due.
+CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_DUE_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (check_after, workflow_id);
 CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_USER_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (user_name, status);
 CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_PARENT_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (parent_workflow_id);
 

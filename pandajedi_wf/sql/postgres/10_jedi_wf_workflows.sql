@@ -1,4 +1,4 @@
--- pandajedi_wf 1.2.0, PostgreSQL: workflow tables in schema doma_panda.
+-- pandajedi_wf 1.3.0, PostgreSQL: workflow tables in schema doma_panda.
 -- Run as the owner of doma_panda (psql -f, or one psycopg2 execute per file).
 -- Times are naive UTC written by the application. JSON columns are JSONB.
 -- Oracle twin: sql/oracle/10_jedi_wf_workflows.sql (tests/test_ddl_equivalence.py keeps them equal).
@@ -38,7 +38,9 @@ CREATE TABLE doma_panda.jedi_wf_workflows (
         REFERENCES doma_panda.jedi_wf_workflows (workflow_id)
 ) WITH (fillfactor = 80);
 
-CREATE INDEX jedi_wf_workflows_status_idx ON doma_panda.jedi_wf_workflows (status, check_after);
+-- The processor's queue: due workflows oldest first (its claim walks this index in ORDER BY order and stops at its
+-- batch). An ended workflow's check_after is NULL, so it is not in the walk until a command makes it due.
+CREATE INDEX jedi_wf_workflows_due_idx ON doma_panda.jedi_wf_workflows (check_after, workflow_id);
 CREATE INDEX jedi_wf_workflows_user_idx ON doma_panda.jedi_wf_workflows (user_name, status);
 CREATE INDEX jedi_wf_workflows_parent_idx ON doma_panda.jedi_wf_workflows (parent_workflow_id);
 

@@ -19,6 +19,15 @@ UPDATE ATLAS_PANDA.JEDI_WF_STEPS s SET auto_retries = (
 WHERE s.step_id IN (SELECT a.entity_id FROM ATLAS_PANDA.JEDI_WF_TRANSITIONS a
                     WHERE a.entity_type = 'step' AND a.reason LIKE 'automatic retry:%');
 
+-- * Workflow processor: its claim walks the due workflows oldest first through an index on (check_after,
+--   workflow_id) and stops at its batch, instead of reading every workflow of the processed statuses and sorting
+--   them (the old (status, check_after) index cannot give one order across several statuses). An ended workflow
+--   is not due until a command makes it so: its check_after becomes NULL, so the walk never passes over it.
+DROP INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_STATUS_IDX;
+CREATE INDEX ATLAS_PANDA.JEDI_WF_WORKFLOWS_DUE_IDX ON ATLAS_PANDA.JEDI_WF_WORKFLOWS (check_after, workflow_id);
+
+UPDATE ATLAS_PANDA.JEDI_WF_WORKFLOWS SET check_after = NULL WHERE status IN ('done', 'finished', 'failed', 'cancelled');
+
 UPDATE ATLAS_PANDA.JEDI_WF_SCHEMA_VERSION SET version = '1.3.0', applied_at = SYS_EXTRACT_UTC(SYSTIMESTAMP)
 WHERE component = 'pandajedi_wf' AND version = '1.2.0';
 

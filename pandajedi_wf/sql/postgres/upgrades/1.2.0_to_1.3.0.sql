@@ -18,5 +18,14 @@ UPDATE doma_panda.jedi_wf_steps s SET auto_retries = (
 WHERE s.step_id IN (SELECT a.entity_id FROM doma_panda.jedi_wf_transitions a
                     WHERE a.entity_type = 'step' AND a.reason LIKE 'automatic retry:%');
 
+-- * Workflow processor: its claim walks the due workflows oldest first through an index on (check_after,
+--   workflow_id) and stops at its batch, instead of reading every workflow of the processed statuses and sorting
+--   them (the old (status, check_after) index cannot give one order across several statuses). An ended workflow
+--   is not due until a command makes it so: its check_after becomes NULL, so the walk never passes over it.
+DROP INDEX doma_panda.jedi_wf_workflows_status_idx;
+CREATE INDEX jedi_wf_workflows_due_idx ON doma_panda.jedi_wf_workflows (check_after, workflow_id);
+
+UPDATE doma_panda.jedi_wf_workflows SET check_after = NULL WHERE status IN ('done', 'finished', 'failed', 'cancelled');
+
 UPDATE doma_panda.jedi_wf_schema_version SET version = '1.3.0', applied_at = (CURRENT_TIMESTAMP AT TIME ZONE 'UTC')
 WHERE component = 'pandajedi_wf' AND version = '1.2.0';
