@@ -11,6 +11,7 @@ from pandajedi_wf.carousel.task_routing import (
     RoutingPolicy,
     RoutingPolicyError,
     apply_routing,
+    datasets_to_recall,
     hide_from_upstream_carousel,
     provokable,
     route,
@@ -104,3 +105,14 @@ def test_upstreams_watchdog_may_provoke_only_tasks_our_carousel_does_not_hold():
     assert provokable(pending, {2}) == {1: ["a"], 3: []}
     assert provokable(pending, []) == pending
     assert provokable(pending, [1, 2, 3, 4]) == {}
+
+
+def test_a_container_read_as_one_master_dataset_is_recalled_dataset_by_dataset():
+    constituents = {"user.a.in/": ["user.a:user.a.in.ds1", "user.a:user.a.in.ds2"]}
+    # prun's container master (scope-prefixed name, containerName as the user wrote it) -> its datasets
+    assert datasets_to_recall([("user.a:user.a.in/", "user.a.in/")], constituents) == ["user.a:user.a.in.ds1", "user.a:user.a.in.ds2"]
+    # an expanded container (one master per dataset, containerName set) and a plain dataset stay as they are
+    assert datasets_to_recall([("mc:mc.ds1", "mc.c/"), ("mc:mc.ds2", "mc.c/"), ("mc:mc.x", None)], {}) == ["mc:mc.ds1", "mc:mc.ds2", "mc:mc.x"]
+    # a container whose datasets JEDI did not list is requested under its own name (nothing better is known)
+    assert datasets_to_recall([("user.a:user.b/", "user.b/")], constituents) == ["user.a:user.b/"]
+

@@ -55,6 +55,7 @@ DB_TESTS = [
     "test_carousel_db_flow.py",
     "test_carousel_db_rule_errors.py",
     "test_carousel_db_prod_watchdog.py",
+    "test_carousel_db_containers.py",
     "test_monitor_db.py",
 ]
 WORKLOAD = "sql_contract_workload.py"

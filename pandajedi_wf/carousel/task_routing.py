@@ -129,3 +129,14 @@ def input_datasets(params: Mapping[str, Any]) -> list[str]:
         if isinstance(item, dict) and item.get("param_type") == "input" and item.get("dataset"):
             names += [n.strip() for n in str(item["dataset"]).split(",") if n.strip()]
     return list(dict.fromkeys(names))
+
+
+def datasets_to_recall(masters: list[tuple[str, str | None]], constituents: Mapping[str, list[str]]) -> list[str]:
+    """The datasets to recall for a registered task: its master datasets ``(datasetName, containerName)``, a container
+    read as one master dataset replaced by its datasets (upstream registers them as ``in_constituent`` rows of the same
+    containerName, ``constituents``): a recall rule, and the replicas it is chosen from, are per dataset."""
+    names: list[str] = []
+    for name, container in masters:
+        inside = constituents.get(container) if container and name.endswith("/") else None
+        names += list(inside) if inside else [name]
+    return list(dict.fromkeys(names))

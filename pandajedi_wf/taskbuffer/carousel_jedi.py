@@ -63,6 +63,15 @@ def _is_master_to_stage(dataset_type: str, master_id, attributes: str | None, na
     return dataset_type == "input" and master_id is None and "ns=1" not in tokens and "pseudo" not in tokens and name not in ("pseudo_dataset", "seq_number")
 
 
+# JediDatasetSpec.get_constituent_input_type(): the datasets of a container a task reads as one master dataset
+CONSTITUENT = "in_constituent"
+# the master dataset of this name (with a constituent of :name) or named :name itself
+_OF_DATASET = (
+    "(tabD.datasetName=:name OR (tabD.containerName IS NOT NULL AND EXISTS (SELECT 1 FROM {d} tabK WHERE tabK.jediTaskID=tabD.jediTaskID "
+    "AND tabK.type=:constituent AND tabK.datasetName=:name AND tabK.containerName=tabD.containerName)))"
+)
+
+
 def _params(raw: str | None) -> dict:
     params = json_value(raw) if raw else None
     return params if isinstance(params, dict) else {}
@@ -90,24 +99,27 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
         binds,
     ):
         tasks.setdefault(int(row[0]), row)
-    datasets: dict[int, list[str]] = {tid: [] for tid in tasks}
+    masters: dict[int, list[tuple[str, str | None]]] = {tid: [] for tid in tasks}
+    constituents: dict[int, dict[str, list[str]]] = {tid: {} for tid in tasks}
     params: dict[int, dict] = {}
     for part in chunks(sorted(tasks), 500):
         id_sql, binds = in_clause("t", part)
-        for tid, name, kind, master, attributes in db.query(
-            f"SELECT jediTaskID, datasetName, type, masterID, attributes FROM {d} WHERE jediTaskID IN {id_sql} ORDER BY datasetID", binds
+        for tid, name, kind, master, attributes, container in db.query(
+            f"SELECT jediTaskID, datasetName, type, masterID, attributes, containerName FROM {d} WHERE jediTaskID IN {id_sql} ORDER BY datasetID", binds
         ):
             if _is_master_to_stage(kind, master, attributes, name):
-                datasets[int(tid)].append(name)
-        unregistered = [tid for tid in part if not datasets[tid]]
+                masters[int(tid)].append((name, container))
+            elif kind == CONSTITUENT and container:
+                constituents[int(tid)].setdefault(container, []).append(name)
+        unregistered = [tid for tid in part if not masters[tid]]
         if unregistered:
             id_sql, binds = in_clause("p", unregistered)
             for tid, raw in db.query(f"SELECT jediTaskID, taskParams FROM {db.table('JEDI_TaskParams')} WHERE jediTaskID IN {id_sql}", binds):
                 params[int(tid)] = _params(raw)
     needs = []
     for tid, (_, status, user, gshare, current_priority, task_priority, split_rule) in sorted(tasks.items()):
-        if datasets[tid]:
-            names = datasets[tid] if split_rule and _PRESTAGING.search(split_rule) else []
+        if masters[tid]:
+            names = task_routing.datasets_to_recall(masters[tid], constituents[tid]) if split_rule and _PRESTAGING.search(split_rule) else []
         else:
             parked = status == "staging" and task_routing.parked_by_its_parameters(params.get(tid, {}))
             names = task_routing.input_datasets(params[tid]) if parked else []
@@ -118,14 +130,17 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
 
 
 def staging_files(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dict[int, dict[str, int]]:
-    """Per task, the files of ``dataset`` still in ``staging``: lfn -> datasetID (what updateInputFilesStaged_JEDI takes)."""
+    """Per task, the files of ``dataset`` still in ``staging``: lfn -> datasetID (what updateInputFilesStaged_JEDI takes).
+    For a container read as one master dataset, its files still staging (those of ``dataset`` among them; which ones
+    arrived is the rule's to say)."""
     found: dict[int, dict[str, int]] = {}
+    d = db.table("JEDI_Datasets")
     for part in chunks(sorted(set(jedi_task_ids)), 500):
         id_sql, binds = in_clause("t", part)
-        binds.update({":name": dataset, ":input": "input", ":staging": "staging"})
+        binds.update({":name": dataset, ":input": "input", ":staging": "staging", ":constituent": CONSTITUENT})
         rows = db.query(
-            f"SELECT tabC.jediTaskID, tabC.lfn, tabC.datasetID FROM {db.table('JEDI_Datasets')} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
-            f"WHERE tabD.jediTaskID IN {id_sql} AND tabD.datasetName=:name AND tabD.type=:input "
+            f"SELECT tabC.jediTaskID, tabC.lfn, tabC.datasetID FROM {d} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
+            f"WHERE tabD.jediTaskID IN {id_sql} AND {_OF_DATASET.format(d=d)} AND tabD.type=:input "
             "AND tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID AND tabC.status=:staging",
             binds,
         )
@@ -136,15 +151,17 @@ def staging_files(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dic
 
 def file_counts(db: WfDatabase, jedi_task_ids: list[int], dataset: str) -> dict[int, tuple[int, int]]:
     """Per task, (files of ``dataset`` registered, of which still ``staging``): a task is done with the carousel for
-    the dataset once it has files and none of them waits."""
+    the dataset once it has files and none of them waits (for a container read as one master dataset: none of the
+    container's files waits)."""
     found: dict[int, tuple[int, int]] = {}
+    d = db.table("JEDI_Datasets")
     for part in chunks(sorted(set(jedi_task_ids)), 500):
         id_sql, binds = in_clause("t", part)
-        binds.update({":name": dataset, ":input": "input", ":staging": "staging"})
+        binds.update({":name": dataset, ":input": "input", ":staging": "staging", ":constituent": CONSTITUENT})
         rows = db.query(
             f"SELECT tabC.jediTaskID, COUNT(*), SUM(CASE WHEN tabC.status=:staging THEN 1 ELSE 0 END) "
-            f"FROM {db.table('JEDI_Datasets')} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
-            f"WHERE tabD.jediTaskID IN {id_sql} AND tabD.datasetName=:name AND tabD.type=:input "
+            f"FROM {d} tabD, {db.table('JEDI_Dataset_Contents')} tabC "
+            f"WHERE tabD.jediTaskID IN {id_sql} AND {_OF_DATASET.format(d=d)} AND tabD.type=:input "
             "AND tabC.jediTaskID=tabD.jediTaskID AND tabC.datasetID=tabD.datasetID GROUP BY tabC.jediTaskID",
             binds,
         )
