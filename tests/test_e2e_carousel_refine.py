@@ -14,7 +14,6 @@ from __future__ import annotations
 from pandajedi_wf.carousel.config import load_config
 from pandajedi_wf.daemons import data_carousel
 from pandajedi_wf.daemons.common import CycleStats
-from pandajedi_wf_dev.simulators.tape import SimDataset
 
 from tests.carousel_db_fixtures import N_FILES, UPSTREAM_ONLY_REFINER, date_back_staged, file_statuses, jedi, requests, simulator, sql, task_params, wfdb  # noqa: F401
 
