@@ -147,8 +147,10 @@ def test_the_carousel_adapter_creates_finds_follows_extends_and_deletes_a_stagin
 
     ddm.extend_rule_lifetime(rule_id, 7200)
     assert 7100 < ddm.get_rules([rule_id])[rule_id].expires_at - time.time() <= 7200 + 5
-    ddm.switch_rule_source(rule_id, None)
-    assert ddm.get_rules([rule_id])[rule_id].source_expression is None
+    ddm.switch_rule_source(rule_id, None)  # the queued transfers are cancelled: STUCK until the repairer requeues them
+    assert (ddm.get_rules([rule_id])[rule_id].source_expression, ddm.get_rules([rule_id])[rule_id].state) == (None, ddm_adapter.RULE_STUCK)
+    rucio_server.repair_rules(delta=1800)  # boosted by the switch: taken at the repairer's next pass
+    assert {r["source_replica_expression"] for r in rucio_server.transfer_requests(rule_id)} == {None}
 
     rucio_server.complete_transfers(rule_id)
     assert ddm.get_rules([rule_id])[rule_id].state == ddm_adapter.RULE_OK

@@ -147,10 +147,14 @@ class RucioStagingDDM(StagingDDM):
             self.client.update_replication_rule(rule_id, {"lifetime": lifetime})
 
     def switch_rule_source(self, rule_id: str, source_expression: str | None) -> None:
-        """The rule reads its missing files from ``source_expression``; Rucio's judge-repairer requeues the STUCK
-        ones from there (boosted, so at its next pass)."""
+        """The rule reads every missing file from ``source_expression``. Rucio keeps a queued or submitted transfer
+        on the source it was queued with, so the source is set, then the rule is made STUCK with ``cancel_requests``
+        (its replicating transfers cancelled, their locks STUCK) and boosted: Rucio's judge-repairer requeues every
+        missing file from the new source at its next pass. Repeating the three calls is harmless."""
         with _translated(f"update_replication_rule {rule_id} source"):
             self.client.update_replication_rule(rule_id, {"source_replica_expression": source_expression})
+        with _translated(f"update_replication_rule {rule_id} state=STUCK cancel_requests"):
+            self.client.update_replication_rule(rule_id, {"state": "STUCK", "cancel_requests": True})
         self.boost_rule(rule_id)
 
     def set_rule_priority(self, rule_id: str, priority: int) -> None:
