@@ -144,6 +144,14 @@ OWN_SWEEP = {
     "sweep/points/point": (1, "prun", [], None, False, []),
     "sweep/decide": (3, "junction", ["points"], None, False, []),
 }
+OWN_FORK = {
+    "first": (1, "prun", [], None, False, []),
+    "long1": (2, "prun", ["first"], None, False, []),
+    "long2": (3, "prun", ["long1"], None, False, []),
+    "long3": (4, "prun", ["long2"], None, False, []),
+    "short": (5, "prun", ["first"], None, False, []),
+    "join": (6, "prun", ["long3", "short"], None, False, []),
+}
 OWN_CASES = {  # name -> (expected shape, input values); the same workflow in every language it is written in
     "chain": (OWN_CHAIN, {}),
     "branches": (OWN_BRANCHES, {}),
@@ -155,6 +163,7 @@ OWN_CASES = {  # name -> (expected shape, input values); the same workflow in ev
     "iterate": (OWN_LOOP, {}),
     "iterate_each": (OWN_LOOPS, {"datasets": ["d1", "d2"]}),
     "sweep": (OWN_SWEEP, {"sample": "s"}),
+    "fork": (OWN_FORK, {}),
 }
 
 

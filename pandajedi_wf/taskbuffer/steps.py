@@ -69,6 +69,19 @@ def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = Fa
     return found
 
 
+def times_of(db: WfDatabase, workflow_ids: list[int]) -> dict[int, dict[str, tuple]]:
+    """Per workflow, node key -> (submit_intent_time, status_change_time): how long its steps took, for the critical
+    path (read only for workflows about to submit beside other live steps)."""
+    found: dict[int, dict[str, tuple]] = {w: {} for w in workflow_ids}
+    for part in chunks(workflow_ids, 500):
+        id_sql, binds = in_clause("wf", part)
+        for workflow_id, key, started, changed in db.query(
+            f"SELECT workflow_id, node_key, submit_intent_time, status_change_time FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql}", binds
+        ):
+            found[int(workflow_id)][key] = (started, changed)
+    return found
+
+
 def task_params_of(db: WfDatabase, step_ids: list[int]) -> dict[int, dict]:
     found: dict[int, dict] = {}
     for part in chunks(step_ids, 500):

@@ -29,7 +29,7 @@ from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, WORKFLOW_ENDED, WORKFL
 
 from ..common import CycleStats, log_failure, process_id
 from ..jedi_calls import submit_task, task_command
-from . import outcomes, repairs, retries, user_intents, writer
+from . import outcomes, priorities, repairs, retries, user_intents, writer
 from .commands import kill_tasks
 from .decide import Definitions, decide
 from .faults import fault_point
@@ -143,6 +143,7 @@ class Processor:
                 moved.add(workflow_id)
             if plan.history:
                 plans.append(plan)
+        priorities.apply(db, plans, step_rows, now, stats)
         fault_point("batch_decided")
         written = writer.write(db, plans, owner, now, stats, errors, log)
         unsure.update(p.workflow_id for p in plans if not p.mirrored)
