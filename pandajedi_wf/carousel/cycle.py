@@ -16,7 +16,7 @@ import abc
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleProgress, StagingDDM
+from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleNotFoundError, RuleProgress, StagingDDM
 
 from . import lifecycle as lc
 from .admission import admit
@@ -410,10 +410,14 @@ def _rebalance(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now: 
 
 
 def retire(book: RequestBook, ddm: StagingDDM, rec: RequestRecord) -> RequestRecord:
-    """DONE -> RETIRED once the consuming tasks finished: release the rule, free the disk buffer."""
+    """DONE -> RETIRED once the consuming tasks finished: release the rule, free the disk buffer.
+
+    A rule Rucio no longer has is released already. Any other failure (Rucio unreachable, refused) raises and the
+    request stays DONE, so it is retired again next cycle: taking it for gone would leave its disk held until the
+    rule's lifetime ends."""
     if rec.rule_id:
         try:
             ddm.delete_rule(rec.rule_id)
-        except Exception:
-            pass  # already gone in DDM (the rule lifetime is the backstop): nothing left to release
+        except RuleNotFoundError:
+            pass
     return book.save(rec, lc.RETIRED)

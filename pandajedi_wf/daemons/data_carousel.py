@@ -40,6 +40,7 @@ from pandajedi_wf.taskbuffer.carousel_jedi import TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 from .common import CycleStats, process_id
+from .jedi_calls import release_staged_files, set_error_dialog, task_command, task_command_answer
 
 ACTOR = "pandajedi_wf.data_carousel"
 LOCK_COMPONENT = "JediWfCarousel.admit"  # our own JEDI_Process_Lock component, never upstream's AtlasDataCarouselDog.*
@@ -207,11 +208,11 @@ def _alive(tid: int, statuses: Mapping[int, str]) -> bool:
 
 
 def _resume(task_buffer: Any, tid: int, stats: CycleStats, notes: _Notes) -> None:
-    code, message = task_buffer.sendCommandTaskPanda(tid, RESUME_DN, True, "resume", comComment="pandajedi_wf data carousel: staging rule exists", properErrorCode=True)
-    if code == 0:
+    refused = task_command(task_buffer, tid, RESUME_DN, "resume", "pandajedi_wf data carousel: staging rule exists")
+    if refused is None:
         stats.add("tasks_resumed")
     else:
-        notes.errors.append(f"resume jediTaskID={tid}: {message}")
+        notes.errors.append(refused)
 
 
 def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats: CycleStats, notes: _Notes) -> None:
@@ -241,7 +242,7 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
                 ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn.split(":")[-1] in arrived}
                 if not ready:
                     continue
-                moved = task_buffer.updateInputFilesStaged_JEDI(tid, _scope(rec.request.dataset), ready, by="pandajedi_wf", check_scope=False)
+                moved = release_staged_files(task_buffer, tid, _scope(rec.request.dataset), ready)
                 if moved is None:
                     notes.errors.append(f"updateInputFilesStaged_JEDI jediTaskID={tid} failed (see the JEDI log)")
                 else:
@@ -269,7 +270,11 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
         if not rels or any(_alive(r.jedi_task_id, statuses) for r in rels):
             continue  # no relation yet (intake relates it next cycle) or still needed
         if rec.status == lc.DONE:
-            retire(book, ddm, rec)
+            try:
+                retire(book, ddm, rec)
+            except Exception as exc:  # contained to this request: still DONE, retired again next cycle
+                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
+                continue
             stats.add("requests_retired")
             continue
         if rec.rule_id:
@@ -322,9 +327,9 @@ def end_tasks_of_failed(db: WfDatabase, book: DbBook, task_buffer, now: float, s
             message = f"pandajedi_wf data carousel: staging of {rec.request.dataset} failed: {rec.error or 'no usable tape source'}"
             command = ending_command(statuses.get(tid))
             try:
-                task_buffer.updateTaskErrorDialogJEDI(tid, message[:500])
+                set_error_dialog(task_buffer, tid, message)
                 if command is not None:
-                    code, answer = task_buffer.sendCommandTaskPanda(tid, RESUME_DN, True, command, comComment=ENDING_COMMENT, properErrorCode=True)
+                    code, answer = task_command_answer(task_buffer, tid, RESUME_DN, command, ENDING_COMMENT)
                     if code not in (0, _COMMAND_REJECTED):
                         raise RuntimeError(f"sendCommandTaskPanda {command} answered {code}: {answer}")
                     stats.add(f"tasks_sent_{command}" if code == 0 else "tasks_ended_meanwhile")

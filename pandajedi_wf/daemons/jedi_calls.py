@@ -95,9 +95,29 @@ def task_command(task_buffer, task_id: int, user: str, command: str, comment: st
     """One JEDI task command through ``sendCommandTaskPanda`` as ``user`` (production role: our agents act for the
     workflow's owner, whose right was checked when the workflow command was authorized). None when JEDI took it,
     else why not, in words for the workflow's error."""
+    code, answer = task_command_answer(task_buffer, task_id, user, command, comment)
+    return None if code in (0, True) else answer
+
+
+def task_command_answer(task_buffer, task_id: int, user: str, command: str, comment: str) -> tuple[int | bool | None, str]:
+    """``sendCommandTaskPanda``'s (code, words); code None when the way to JEDI failed (try again later)."""
     try:
         answer = task_buffer.sendCommandTaskPanda(task_id, user, True, command, comComment=comment, properErrorCode=True)
     except TRANSIENT as exc:
-        return f"JEDI {command} of task {task_id} raised {type(exc).__name__}: {exc}"
+        return None, f"JEDI {command} of task {task_id} raised {type(exc).__name__}: {exc}"
     code = answer[0] if isinstance(answer, (tuple, list)) else answer
-    return None if code in (0, True) else f"JEDI {command} of task {task_id} refused: {answer}"
+    return code, "" if code in (0, True) else f"JEDI {command} of task {task_id} refused: {answer}"
+
+
+def set_error_dialog(task_buffer, task_id: int, message: str) -> None:
+    """What the user reads about the task (pbook, BigMon): ``updateTaskErrorDialogJEDI``, JEDI's 500-character field."""
+    task_buffer.updateTaskErrorDialogJEDI(task_id, message[:500])
+
+
+def release_staged_files(task_buffer, task_id: int, scope: str | None, files: dict) -> int | None:
+    """Hand staged files to a task: ``updateInputFilesStaged_JEDI`` moves them from ``staging`` to ``ready``; the
+    number moved, or None when JEDI could not (its log says why)."""
+    try:
+        return task_buffer.updateInputFilesStaged_JEDI(task_id, scope, files, by="pandajedi_wf", check_scope=False)
+    except TRANSIENT:
+        return None
