@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pandajedi_wf.placement import ParentOutput, bytes_to_move, decide, steering_parameters
+from pandajedi_wf.placement import ParentOutput, bytes_to_move, decide, parents_at_storages, steering_parameters
 
 MB = 1_000_000
 CANDS = {"Q_A": "A_DISK", "Q_B": "B_DISK", "Q_C": "C_DISK"}
@@ -153,3 +153,18 @@ def test_order_of_parents_does_not_matter():
     parents = [done(1, A_DISK=MB), done(2, B_DISK=2 * MB), running(3, {"C_DISK"})]
     answers = {decide(CANDS, list(perm)).chosen for perm in itertools.permutations(parents)}
     assert answers == {("Q_B",)}
+
+
+def test_parents_at_storages_pools_queues_of_one_storage_and_marks_running_ones():
+    storage = {"Q_A1": "A_DISK", "Q_A2": "A_DISK", "Q_B": "B_DISK"}.__getitem__
+    rows = [(1, False, {"Q_A1": MB, "Q_A2": 2 * MB}), (2, True, {"Q_B": 0, "Q_A1": MB}), (3, True, {})]  # (task, ended, bytes per site)
+    p1, p2, p3 = parents_at_storages(rows, storage)
+    assert p1 == ParentOutput(1, running=True, bytes_at={"A_DISK": 3 * MB}, writing_at=frozenset({"A_DISK"}))
+    assert p2 == ParentOutput(2, running=False, bytes_at={"A_DISK": MB}, writing_at=frozenset())
+    assert p3 == ParentOutput(3, running=False)
+
+
+def test_running_parent_whose_output_dataset_has_no_file_yet_still_writes_there():
+    (p,) = parents_at_storages([(5, False, {"Q_B": 0})], {"Q_B": "B_DISK"}.__getitem__)
+    assert p.running and p.writing_at == frozenset({"B_DISK"}) and p.bytes_at == {}
+    assert decide(CANDS, [p]).chosen == ("Q_B",)

@@ -57,6 +57,8 @@ DB_TESTS = [
     "test_carousel_db_prod_watchdog.py",
     "test_carousel_db_containers.py",
     "test_monitor_db.py",
+    "test_brokers_db.py",
+    "test_placement_inputs_db.py",
 ]
 WORKLOAD = "sql_contract_workload.py"
 # WfDatabase methods that run a statement text given by the caller (next_ids runs connection.py's own)

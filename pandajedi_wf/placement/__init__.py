@@ -5,6 +5,6 @@ Pure (plain data in, plain data out; nothing here imports JEDI or opens the data
 answer to upstream's candidates.
 """
 
-from .decision import ParentOutput, Placement, bytes_to_move, decide, steering_parameters
+from .decision import ParentOutput, Placement, bytes_to_move, decide, parents_at_storages, steering_parameters
 
-__all__ = ["ParentOutput", "Placement", "bytes_to_move", "decide", "steering_parameters"]
+__all__ = ["ParentOutput", "Placement", "bytes_to_move", "decide", "parents_at_storages", "steering_parameters"]

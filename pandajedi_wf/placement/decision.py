@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,23 @@ def decide(candidates: Mapping[str, str], parents: Sequence[ParentOutput]) -> Pl
     if best not in {candidates[n] for n in names}:
         reason += f"; {best} holds most input but serves none of upstream's candidates"
     return Placement(chosen, moved, True, reason, best)
+
+
+def parents_at_storages(
+    rows: Iterable[tuple[int, bool, Mapping[str, int]]], storage_of: Callable[[str], str]
+) -> list[ParentOutput]:
+    """``(task id, ended, bytes per site of its output datasets)`` -> ``ParentOutput`` per parent, sites mapped to
+    the storage they write to (two queues of one storage pool their bytes). A parent that has not ended still writes
+    to every storage of its output datasets."""
+    parents = []
+    for task_id, ended, bytes_at_site in rows:
+        held: dict[str, int] = {}
+        for site, size in bytes_at_site.items():
+            storage = storage_of(site)
+            held[storage] = held.get(storage, 0) + int(size)
+        writing = frozenset(held) if not ended else frozenset()
+        parents.append(ParentOutput(int(task_id), running=not ended, bytes_at={s: b for s, b in held.items() if b}, writing_at=writing))
+    return parents
 
 
 def steering_parameters(placement: Placement) -> dict:

@@ -21,6 +21,8 @@ WATCHDOG_PLUGINS = {
     "wf_processor": "pandajedi_wf.jedi_agents.workflow_watchdog:WorkflowProcessorWatchDog",
     "wf_carousel": "pandajedi_wf.jedi_agents.carousel_watchdog:DataCarouselWatchDog",
 }
+# [jobbroker]: the workflow-aware job broker, wrapping the broker named in its ``wf_inner_modConfig``
+JOB_BROKER_PLUGIN = "pandajedi_wf.jedi_agents.brokers:WorkflowJobBroker"
 VO = "wlcg"
 # JediMaster forks nProc processes per agent section; these are the sections it knows
 AGENT_SECTIONS = ("taskrefine", "taskbroker", "confeeder", "jobgen", "postprocessor", "tcommando")
@@ -187,7 +189,10 @@ nWorkers = 1
 loopCycle = 5
 
 [jobbroker]
-modConfig = {vo}:any:pandajedi.jedibrokerage.GenJobBroker:GenJobBroker
+# our workflow-aware broker wraps upstream's generic one (pandajedi_wf.jedi_agents.brokers): a task of no workflow
+# is brokered by GenJobBroker exactly as without it
+modConfig = {vo}:any:{JOB_BROKER_PLUGIN}
+wf_inner_modConfig = {vo}:any:pandajedi.jedibrokerage.GenJobBroker:GenJobBroker
 
 [jobthrottle]
 modConfig = {vo}:any:pandajedi.jedithrottle.GenJobThrottler:GenJobThrottler

@@ -1,0 +1,93 @@
+"""What the placement decision needs to know about a JEDI task's parents, read from the database.
+
+Parents come from our workflow tables (``JEDI_WF_STEPS``: the task's step and its ``parent_keys``), or, for a task
+that iDDS runs (legacy pchain, iDDS ``workload_id`` = JEDI task id), from iDDS's shared ``COLLECTIONS``/``TRANSFORMS``
+through our read-only views: a parent is a transform of the same request whose output collection is one of this
+task's input collections. Where the parents' outputs are comes from JEDI's own tables: upstream instantiates an
+output dataset per site its jobs run at (``JEDI_Datasets.site``) and records each finished file with its size
+(``JEDI_Dataset_Contents.fsize``).
+
+Bounded: at most ``MAX_PARENTS`` parents are read, in one IN list per statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pandajedi_wf.core import jedi_statuses
+
+from .connection import WfDatabase, in_clause, json_value
+from .idds_tables import COLLECTIONS_VIEW, TRANSFORMS_VIEW
+
+MAX_PARENTS = 200
+IDDS_INPUT, IDDS_OUTPUT = 0, 1  # iDDS collection relation types (idds_tables.RELATION_TYPE)
+
+
+@dataclass(frozen=True)
+class ParentRow:
+    task_id: int
+    status: str
+    bytes_at_site: dict[str, int]  # PanDA site (queue) of an output dataset -> bytes of its finished files
+    ended: bool
+
+
+def workflow_parents(db: WfDatabase, jedi_task_id: int) -> tuple[int, list[int]] | None:
+    """``(workflow id, JEDI task ids of the parent steps)`` of the step that runs ``jedi_task_id``; ``None`` when
+    the task belongs to none of our workflows."""
+    rows = db.query(
+        f"SELECT workflow_id, parent_keys FROM {db.table('JEDI_WF_STEPS')} WHERE jedi_task_id=:task ORDER BY step_id",
+        {":task": jedi_task_id},
+    )
+    if not rows:
+        return None
+    workflow_id, raw_keys = rows[-1]
+    keys = [str(k) for k in (json_value(raw_keys) or [])][:MAX_PARENTS]
+    if not keys:
+        return int(workflow_id), []
+    key_sql, binds = in_clause("key", keys)
+    binds[":wf"] = workflow_id
+    parents = db.query(
+        f"SELECT jedi_task_id FROM {db.table('JEDI_WF_STEPS')} "
+        f"WHERE workflow_id=:wf AND node_key IN {key_sql} AND jedi_task_id IS NOT NULL ORDER BY step_id",
+        binds,
+    )
+    return int(workflow_id), sorted({int(r[0]) for r in parents})
+
+
+def idds_parents(db: WfDatabase, jedi_task_id: int) -> list[int]:
+    """JEDI task ids of the transforms whose output collections ``jedi_task_id``'s transform reads (same request)."""
+    rows = db.query(
+        f"SELECT DISTINCT p.workload_id FROM {db.table(COLLECTIONS_VIEW)} ci "
+        f"JOIN {db.table(COLLECTIONS_VIEW)} co ON co.request_id=ci.request_id AND co.scope=ci.scope AND co.name=ci.name "
+        "AND co.relation_type=:out_rel "
+        f"JOIN {db.table(TRANSFORMS_VIEW)} p ON p.transform_id=co.transform_id "
+        "WHERE ci.workload_id=:task AND ci.relation_type=:in_rel AND p.workload_id IS NOT NULL AND p.workload_id<>:task",
+        {":task": jedi_task_id, ":in_rel": IDDS_INPUT, ":out_rel": IDDS_OUTPUT},
+    )
+    return sorted(int(r[0]) for r in rows)[:MAX_PARENTS]
+
+
+def parent_outputs(db: WfDatabase, task_ids: list[int]) -> list[ParentRow]:
+    """Status of each parent task and the bytes of its finished output files per site of its output datasets (a
+    site with an output dataset and no finished file yet is listed with 0 bytes: the parent's jobs write there)."""
+    ids = sorted({int(t) for t in task_ids})[:MAX_PARENTS]
+    if not ids:
+        return []
+    id_sql, binds = in_clause("task", ids)
+    statuses = dict(db.query(f"SELECT jediTaskID, status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds))
+    sized = db.query(
+        "SELECT d.jediTaskID, d.site, SUM(c.fsize) "
+        f"FROM {db.table('JEDI_Datasets')} d LEFT OUTER JOIN {db.table('JEDI_Dataset_Contents')} c "
+        "ON c.jediTaskID=d.jediTaskID AND c.datasetID=d.datasetID AND c.status=:finished "
+        f"WHERE d.jediTaskID IN {id_sql} AND d.type=:output AND d.site IS NOT NULL "
+        "GROUP BY d.jediTaskID, d.site",
+        {**binds, ":finished": "finished", ":output": "output"},
+    )
+    by_task: dict[int, dict[str, int]] = {}
+    for task_id, site, size in sized:
+        at = by_task.setdefault(int(task_id), {})
+        at[site] = at.get(site, 0) + int(size or 0)
+    return [
+        ParentRow(int(t), str(statuses[t]), by_task.get(int(t), {}), str(statuses[t]) in jedi_statuses.ENDED)
+        for t in sorted(statuses)
+    ]

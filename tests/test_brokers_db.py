@@ -1,0 +1,263 @@
+"""The workflow-aware job broker on the real database, loaded and called the way JEDI does it.
+
+Real: upstream's ``JobBroker`` factory reads ``[jobbroker] modConfig`` of the test PANDA_HOME's panda_jedi.cfg
+(written by pandajedi_wf_dev.devdb.panda_home) and loads ``WorkflowJobBroker`` through ``FactoryBase``; our plugin
+loads upstream's ``GenJobBroker`` from ``wf_inner_modConfig`` through ``FactoryBase`` too; the sites are upstream's
+``SiteMapper`` over schedconfig rows of three queues; the workflow (tests/examples/fan_in.cwl) is run by our processor
+through upstream's insertTaskParamsPanda and TaskRefiner; parent outputs are JEDI datasets and files.
+Simulated: the grid simulator plays the parents' jobs (each parent at the queue the test names, as a broker would
+have sent it) and a DDM that knows no replica (Rucio cannot run here; GenJobBroker only counts local files with it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+import re
+
+import pytest
+
+from wf_db_support import EXAMPLES, TEMPLATES, make_db
+
+# the development templates pin every task to DEV_QUEUE (task parameter ``site``); these leave the choice to brokerage
+BROKERED_TEMPLATES = {kind: {k: v for k, v in template.items() if k != "site"} for kind, template in TEMPLATES.items()}
+
+SITES = {"WF_QUEUE_A": "WF_SITE_A", "WF_QUEUE_B": "WF_SITE_B"}  # queue -> site, beside the seeded DEV_QUEUE
+
+
+def _queue_json(queue: str, site: str) -> str:
+    return json.dumps({
+        "siteid": queue, "nickname": queue, "panda_resource": queue, "atlas_site": site, "vo_name": "wlcg",
+        "cloud": "WORLD", "status": "online", "state": "ACTIVE", "type": "unified", "capability": "ucore",
+        "catchall": "allow_no_pilot", "corecount": 1, "corepower": 10, "maxrss": 4000, "minrss": 0, "maxtime": 86400,
+        "mintime": 0, "maxwdir": 100000, "maxinputsize": 100000, "memory": 4000, "pledgedcpu": 0, "space": 0,
+        "tier": "T2", "tier_level": 2, "jobseed": "std", "wnconnectivity": "full", "direct_access_lan": False,
+        "direct_access_wan": False, "is_cvmfs": True, "fairsharepolicy": "", "defaulttoken": "", "workflow": "pull_ups",
+        "maxdiskio": 0, "ddm": f"{site}_DATADISK", "comment_": "test queue", "ddmendpoints": {f"{site}_DATADISK": {}},
+    })
+
+
+@pytest.fixture
+def grid_sites(pg, clean_db, jedi_taskbuffer):
+    """Two more sites, each with one disk endpoint and one queue, in the reference tables upstream's SiteMapper reads;
+    removed afterwards (clean_db keeps reference tables)."""
+    conn = pg.connect("panda", autocommit=True)
+
+    def remove(cur):
+        for table, column in (("schedconfig_json", "panda_queue"), ("panda_ddm_relation", "panda_site_name"), ("panda_site", "panda_site_name")):
+            cur.execute(f"DELETE FROM doma_panda.{table} WHERE {column} = ANY(%s)", (list(SITES),))
+        cur.execute("DELETE FROM doma_panda.ddm_endpoint WHERE site_name = ANY(%s)", (list(SITES.values()),))
+        cur.execute("DELETE FROM doma_panda.site WHERE site_name = ANY(%s)", (list(SITES.values()),))
+
+    with conn.cursor() as cur:
+        remove(cur)
+        for queue, site in SITES.items():
+            cur.execute("INSERT INTO doma_panda.site (site_name, role, tier_level) VALUES (%s, 'satellite', 2)", (site,))
+            cur.execute(
+                "INSERT INTO doma_panda.ddm_endpoint (ddm_endpoint_name, site_name, ddm_spacetoken_name, type, is_tape, blacklisted, "
+                "blacklisted_read, blacklisted_write, space_total, space_free, space_used, space_expired, space_timestamp) "
+                "VALUES (%s, %s, 'DATADISK', 'DATADISK', 'N', 'N', 'N', 'N', 1000000, 900000, 100000, 0, now() AT TIME ZONE 'UTC')",
+                (f"{site}_DATADISK", site),
+            )
+            cur.execute(
+                "INSERT INTO doma_panda.panda_site (panda_site_name, site_name, storage_site_name, default_ddm_endpoint, is_local) "
+                "VALUES (%s, %s, %s, %s, 'N')", (queue, site, site, f"{site}_DATADISK"),
+            )
+            cur.execute(
+                "INSERT INTO doma_panda.panda_ddm_relation (panda_site_name, ddm_endpoint_name, roles, is_local, order_read, order_write, "
+                "default_read, default_write, scope) VALUES (%s, %s, 'read_lan,write_lan', 'Y', 1, 1, 'Y', 'Y', 'default')",
+                (queue, f"{site}_DATADISK"),
+            )
+            cur.execute("INSERT INTO doma_panda.schedconfig_json (panda_queue, data, last_update) VALUES (%s, %s, now() AT TIME ZONE 'UTC')",
+                        (queue, _queue_json(queue, site)))
+    jedi_taskbuffer.last_update_site_mapper = None  # upstream caches its SiteMapper for 10 minutes
+    yield sorted(SITES)
+    with conn.cursor() as cur:
+        remove(cur)
+    conn.close()
+    jedi_taskbuffer.last_update_site_mapper = None
+
+
+@pytest.fixture
+def db(clean_db):
+    database = make_db()
+    yield database
+    database.close()
+
+
+class Recorder:
+    """Passes every call through to ``target`` and records its name and plain arguments (what a broker asked)."""
+
+    def __init__(self, target, calls):
+        self._target, self._calls = target, calls
+
+    def __getattr__(self, name):
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            plain = tuple(a if isinstance(a, (int, str, bool, type(None))) else type(a).__name__ for a in args)
+            self._calls.append((name, plain, tuple(sorted(kwargs))))
+            return attr(*args, **kwargs)
+
+        return call
+
+
+class NoReplicaDDM:
+    """JEDI's DDM client as far as GenJobBroker uses it: Rucio cannot run here, so no replica is known anywhere."""
+
+    def getAvailableFiles(self, datasetSpec, siteStorageEP, siteMapper, **kwargs):
+        return {}
+
+
+def run_fan_in_to_child_refined(db, task_buffer, queue_of):
+    """Run tests/examples/fan_in.cwl until its fan-in step's JEDI task is defined by upstream's TaskRefiner (and not
+    further: the brokerage is what the test does next). ``queue_of(step name)``: where each parent's jobs run."""
+    from pandajedi_wf.api import submit_workflow
+    from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.daemons import workflow_processor
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
+    from pandajedi_wf_dev.simulators.grid import Fate, GridSimulator
+    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface
+
+    class SitedGrid(GridSimulator):
+        def _start(self, task_id, name, status, parent_running, now):
+            self.site = queue_of(name)
+            return super()._start(task_id, name, status, parent_running, now)
+
+    # left writes 1 file, right 4 (1 MB each): the fan-in step's input is mostly at right's queue
+    grid = SitedGrid(db, task_buffer, fate=lambda name: Fate(n_files=4 if "_right" in name else 1))
+    result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / "fan_in.cwl"), user_name="dev.user", user_dn="dev.user",
+                             vo="wlcg", task_templates=BROKERED_TEMPLATES, out_ds="user.dev.place")
+    assert result.ok, result.problems
+    workflow_id = result.workflow_id
+    now = utcnow()
+    for _ in range(30):
+        now += datetime.timedelta(minutes=2)
+        workflow_processor.cycle(db, CycleStats(), task_buffer, now=now, owner="test-brokers", junction_results=grid)
+        steps = {r["name"]: r for r in db.query_dicts(
+            f"SELECT name, status, jedi_task_id FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": workflow_id})}
+        child = steps.get("reinterpret")
+        if child and child["jedi_task_id"]:
+            refine_tasks(task_buffer, "wlcg", "user", InProcessDDMInterface({"any": grid.ddm}))
+            (status,) = db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": child["jedi_task_id"]})[0]
+            assert status in ("defined", "ready"), status
+            return workflow_id, steps
+        grid.tick(now)
+    pytest.fail(f"the fan-in step was never submitted: {steps}")
+
+
+def input_chunk(task_buffer, jedi_task_id):
+    """What JobGenerator hands the broker for a task: its spec, parameters and an InputChunk of its input datasets."""
+    from pandajedi.jedirefine import RefinerUtils
+    from pandaserver.taskbuffer.InputChunk import InputChunk
+
+    ok, task_spec = task_buffer.getTaskWithID_JEDI(jedi_task_id, False)
+    assert ok and task_spec is not None
+    ok, datasets = task_buffer.getDatasetsWithJediTaskID_JEDI(jedi_task_id, ["input", "pseudo_input"])
+    assert ok and datasets, datasets
+    master = [d for d in datasets if d.isMaster()]
+    chunk = InputChunk(task_spec, masterDataset=master[0], secondaryDatasetList=[d for d in datasets if not d.isMaster()])
+    params = RefinerUtils.decodeJSON(task_buffer.getTaskParamsWithID_JEDI(jedi_task_id))
+    return task_spec, chunk, params
+
+
+def broker_through_jedi(task_buffer, jedi_task_id, calls):
+    """Upstream's JobBroker factory, as JobGenerator uses it, with the cfg's modConfig; returns status, candidates
+    (name -> weight) and the implementation JEDI loaded."""
+    from pandajedi.jediorder.JobBroker import JobBroker
+
+    task_spec, chunk, params = input_chunk(task_buffer, jedi_task_id)
+    broker = JobBroker(task_spec.vo, task_spec.prodSourceLabel)
+    assert broker.initializeMods(Recorder(NoReplicaDDM(), calls), Recorder(task_buffer, calls))
+    impl = broker.getImpl(task_spec.vo, task_spec.prodSourceLabel)
+    random.seed(7)
+    status, chunk = broker.doBrokerage(task_spec, task_spec.cloud, chunk, params)
+    # upstream's getJobStatisticsByGlobalShare reads without committing: on PostgreSQL its session stays idle in a
+    # transaction (holding locks that block the next test's TRUNCATE) until its next call; a JEDI agent's next call
+    # ends it, and so does this one
+    task_buffer.getTaskWithID_JEDI(jedi_task_id, False)
+    return status, {name: c.weight for name, c in chunk.siteCandidates.items()}, impl
+
+
+def test_cfg_loads_our_broker_wrapping_upstreams_through_factorybase(jedi_taskbuffer):
+    from pandajedi.jediconfig import jedi_config
+    from pandajedi.jediorder.JobBroker import JobBroker
+    from pandajedi.jedibrokerage.GenJobBroker import GenJobBroker
+
+    from pandajedi_wf.jedi_agents.brokers import WorkflowJobBroker
+
+    assert "pandajedi_wf.jedi_agents.brokers:WorkflowJobBroker" in jedi_config.jobbroker.modConfig
+    broker = JobBroker("wlcg", "user")
+    broker.initializeMods(NoReplicaDDM(), jedi_taskbuffer)
+    impl = broker.getImpl("wlcg", "user")
+    assert type(impl) is WorkflowJobBroker
+    assert type(impl.inner) is GenJobBroker and (impl.inner.vo, impl.inner.prodSourceLabel) == ("wlcg", "any")
+    assert broker.getClassName("wlcg", "user") == "WorkflowJobBroker"
+
+
+def test_fan_in_step_is_sent_where_most_of_its_input_is(db, jedi_taskbuffer, grid_sites):
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer, lambda name: "WF_QUEUE_B" if "_right" in name else "WF_QUEUE_A")
+    child = int(steps["reinterpret"]["jedi_task_id"])
+
+    calls_ours: list = []
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, child, calls_ours)
+
+    assert status == impl.inner.SC_SUCCEEDED
+
+    # upstream alone (the wrapped broker named in the cfg as JobBroker's modConfig) offers every queue
+    from pandajedi.jediconfig import jedi_config
+
+    saved = jedi_config.jobbroker.modConfig
+    jedi_config.jobbroker.modConfig = jedi_config.jobbroker.wf_inner_modConfig
+    try:
+        calls_upstream: list = []
+        up_status, up_candidates, up_impl = broker_through_jedi(jedi_taskbuffer, child, calls_upstream)
+    finally:
+        jedi_config.jobbroker.modConfig = saved
+    assert up_status == status and type(up_impl).__name__ == "GenJobBroker"
+    # upstream keeps 5 of the 6 queues (3 sites, each queue also as its /SCORE pseudo queue), whatever their data
+    assert len(up_candidates) == 5 and {q.split("/")[0] for q in up_candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
+    # ours: only upstream's queues at site B (4 MB of the input there, 1 MB at A, none at DEV_SITE), upstream's weights
+    at_b = {q: w for q, w in up_candidates.items() if q.startswith("WF_QUEUE_B")}
+    assert at_b and candidates == at_b, (candidates, up_candidates)
+    assert calls_ours == calls_upstream  # our plugin's reads go to our own connection, not to JEDI's interfaces
+
+
+def test_task_outside_any_workflow_gets_upstreams_choice_with_the_same_calls(db, jedi_taskbuffer, grid_sites):
+    """The same task submitted by hand (same input containers, same parameters but its name and reqID): not in any
+    workflow, so our plugin returns upstream's answer untouched."""
+    from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
+    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface, SimulatedDDMClient
+
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer, lambda name: "WF_QUEUE_B" if "_right" in name else "WF_QUEUE_A")
+    params = json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(int(steps["reinterpret"]["jedi_task_id"])))
+    for key in ("reqID", "parentTaskName", "noWaitParent"):
+        params.pop(key, None)
+    params["taskName"] = "user.dev.by_hand.reinterpret"
+    params["log"] = {**params["log"], "value": "user.dev.by_hand.log.${SN}.tgz", "dataset": "user.dev.by_hand.log/", "container": "user.dev.by_hand.log/"}
+    code, message = jedi_taskbuffer.insertTaskParamsPanda(json.dumps(params), "dev.user", False, [], properErrorCode=True)
+    assert code == 0, message
+    alone = int(re.search(r"jediTaskID=(\d+)", message).group(1))
+    refine_tasks(jedi_taskbuffer, "wlcg", "user", InProcessDDMInterface({"any": SimulatedDDMClient(db)}))
+    assert db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": alone})[0][0] in ("defined", "ready")
+
+    calls_ours: list = []
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, alone, calls_ours)
+    from pandajedi.jediconfig import jedi_config
+
+    saved = jedi_config.jobbroker.modConfig
+    jedi_config.jobbroker.modConfig = jedi_config.jobbroker.wf_inner_modConfig
+    try:
+        calls_upstream: list = []
+        up_status, up_candidates, _ = broker_through_jedi(jedi_taskbuffer, alone, calls_upstream)
+    finally:
+        jedi_config.jobbroker.modConfig = saved
+
+    assert type(impl).__name__ == "WorkflowJobBroker"
+    assert (status, candidates) == (up_status, up_candidates)
+    assert {q.split("/")[0] for q in candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
+    assert calls_ours == calls_upstream and any(name == "getJobStatisticsByGlobalShare" for name, _, _ in calls_ours)

@@ -1,0 +1,65 @@
+"""taskbuffer.placement_inputs on the real database: parents of a task that iDDS runs, learnt from iDDS's shared
+COLLECTIONS/TRANSFORMS through our read-only views (read as role panda, the iDDS rows written as role idds, as iDDS
+writes them), and a task of no workflow recognised as such."""
+
+import pytest
+
+
+@pytest.fixture
+def idds_chain(pg, clean_db):
+    """iDDS request 21 runs JEDI tasks 6001 -> 6002 (6002 reads 6001's output collection) and 6003, which reads 6001's
+    output and 6004's log; request 22 has a collection of the same name whose transform must not count as a parent."""
+    conn = pg.connect("idds", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE doma_idds.contents, doma_idds.collections, doma_idds.processings, doma_idds.transforms, doma_idds.requests")
+        for request_id in (21, 22):
+            cur.execute(
+                "INSERT INTO doma_idds.requests (request_id, scope, name, requester, request_type, username, workload_id, status, created_at, updated_at) "
+                "VALUES (%s, 'user.alice', 'wf', 'panda', 2, 'alice', NULL, 2, now(), now())", (request_id,))
+        transforms = [(210, 21, 6001), (211, 21, 6002), (212, 21, 6003), (213, 21, 6004), (220, 22, 7001)]
+        for transform_id, request_id, task in transforms:
+            cur.execute(
+                "INSERT INTO doma_idds.transforms (transform_id, request_id, workload_id, transform_type, name, status, created_at, updated_at) "
+                "VALUES (%s, %s, %s, 2, 'tf', 2, now(), now())", (transform_id, request_id, task))
+        # (coll_id, transform, request, workload, relation 0 in / 1 out / 2 log, name)
+        collections = [
+            (1, 210, 21, 6001, 0, "raw.ds"), (2, 210, 21, 6001, 1, "top.out"), (3, 210, 21, 6001, 2, "top.log"),
+            (4, 211, 21, 6002, 0, "top.out"), (5, 211, 21, 6002, 1, "bottom.out"),
+            (6, 212, 21, 6003, 0, "top.out"), (7, 212, 21, 6003, 0, "side.log"), (8, 213, 21, 6004, 2, "side.log"),
+            (9, 220, 22, 7001, 1, "top.out"),
+        ]
+        for coll_id, transform_id, request_id, task, relation, name in collections:
+            cur.execute(
+                "INSERT INTO doma_idds.collections (coll_id, transform_id, request_id, workload_id, relation_type, scope, name, status, "
+                "total_files, processed_files, failed_files, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'user.alice', %s, 2, 1, 0, 0, now(), now())",
+                (coll_id, transform_id, request_id, task, relation, name))
+    conn.close()
+    yield
+
+
+@pytest.fixture
+def db(pg):
+    from pandajedi_wf.taskbuffer.connection import WfDatabase
+
+    database = WfDatabase()
+    database.connect()
+    yield database
+    database.close()
+
+
+def test_idds_parent_is_the_transform_whose_output_the_task_reads(idds_chain, db):
+    from pandajedi_wf.taskbuffer.placement_inputs import idds_parents
+
+    assert idds_parents(db, 6002) == [6001]  # not 7001: same collection name, another request
+    assert idds_parents(db, 6003) == [6001]  # a log collection of 6004 is not an output
+    assert idds_parents(db, 6001) == []  # its input comes from outside the request
+
+
+def test_task_of_no_workflow_and_no_idds_request_has_no_parents(idds_chain, db):
+    from pandajedi_wf.jedi_agents.brokers import workflow_parents
+    from pandajedi_wf.taskbuffer import placement_inputs
+
+    assert placement_inputs.workflow_parents(db, 999999) is None
+    assert workflow_parents(db, 999999) is None
+    assert workflow_parents(db, 6002) == ("iDDS request", [6001])
+    assert placement_inputs.parent_outputs(db, []) == []
