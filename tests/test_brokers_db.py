@@ -183,6 +183,18 @@ def broker_through_jedi(task_buffer, jedi_task_id, calls):
     return status, {name: c.weight for name, c in chunk.siteCandidates.items()}, impl
 
 
+def broker_upstream_alone(task_buffer, jedi_task_id, calls):
+    """The same, with JobBroker's modConfig set to the broker our plugin wraps: what JEDI does without our plugin."""
+    from pandajedi.jediconfig import jedi_config
+
+    saved = jedi_config.jobbroker.modConfig
+    jedi_config.jobbroker.modConfig = jedi_config.jobbroker.wf_inner_modConfig
+    try:
+        return broker_through_jedi(task_buffer, jedi_task_id, calls)
+    finally:
+        jedi_config.jobbroker.modConfig = saved
+
+
 def test_cfg_loads_our_broker_wrapping_upstreams_through_factorybase(jedi_taskbuffer):
     from pandajedi.jediconfig import jedi_config
     from pandajedi.jediorder.JobBroker import JobBroker
@@ -209,15 +221,8 @@ def test_fan_in_step_is_sent_where_most_of_its_input_is(db, jedi_taskbuffer, gri
     assert status == impl.inner.SC_SUCCEEDED
 
     # upstream alone (the wrapped broker named in the cfg as JobBroker's modConfig) offers every queue
-    from pandajedi.jediconfig import jedi_config
-
-    saved = jedi_config.jobbroker.modConfig
-    jedi_config.jobbroker.modConfig = jedi_config.jobbroker.wf_inner_modConfig
-    try:
-        calls_upstream: list = []
-        up_status, up_candidates, up_impl = broker_through_jedi(jedi_taskbuffer, child, calls_upstream)
-    finally:
-        jedi_config.jobbroker.modConfig = saved
+    calls_upstream: list = []
+    up_status, up_candidates, up_impl = broker_upstream_alone(jedi_taskbuffer, child, calls_upstream)
     assert up_status == status and type(up_impl).__name__ == "GenJobBroker"
     # upstream keeps 5 of the 6 queues (3 sites, each queue also as its /SCORE pseudo queue), whatever their data
     assert len(up_candidates) == 5 and {q.split("/")[0] for q in up_candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
@@ -247,15 +252,8 @@ def test_task_outside_any_workflow_gets_upstreams_choice_with_the_same_calls(db,
 
     calls_ours: list = []
     status, candidates, impl = broker_through_jedi(jedi_taskbuffer, alone, calls_ours)
-    from pandajedi.jediconfig import jedi_config
-
-    saved = jedi_config.jobbroker.modConfig
-    jedi_config.jobbroker.modConfig = jedi_config.jobbroker.wf_inner_modConfig
-    try:
-        calls_upstream: list = []
-        up_status, up_candidates, _ = broker_through_jedi(jedi_taskbuffer, alone, calls_upstream)
-    finally:
-        jedi_config.jobbroker.modConfig = saved
+    calls_upstream: list = []
+    up_status, up_candidates, _ = broker_upstream_alone(jedi_taskbuffer, alone, calls_upstream)
 
     assert type(impl).__name__ == "WorkflowJobBroker"
     assert (status, candidates) == (up_status, up_candidates)

@@ -4,6 +4,8 @@ writes them), and a task of no workflow recognised as such."""
 
 import pytest
 
+from wf_db_support import make_db
+
 
 @pytest.fixture
 def idds_chain(pg, clean_db):
@@ -39,10 +41,7 @@ def idds_chain(pg, clean_db):
 
 @pytest.fixture
 def db(pg):
-    from pandajedi_wf.taskbuffer.connection import WfDatabase
-
-    database = WfDatabase()
-    database.connect()
+    database = make_db()
     yield database
     database.close()
 
