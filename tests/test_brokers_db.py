@@ -112,9 +112,10 @@ class NoReplicaDDM:
         return {}
 
 
-def run_fan_in_to_child_refined(db, task_buffer, queue_of):
-    """Run tests/examples/fan_in.cwl until its fan-in step's JEDI task is defined by upstream's TaskRefiner (and not
-    further: the brokerage is what the test does next). ``queue_of(step name)``: where each parent's jobs run."""
+def run_to_child_refined(db, task_buffer, spec, child_name, queue_of, fate):
+    """Run the workflow ``spec`` until its step ``child_name`` has a JEDI task defined by upstream's TaskRefiner (and
+    not further: the brokerage is what the test does next). ``queue_of(task name)``: where each parent's jobs run;
+    ``fate(task name)``: the grid simulator's Fate of each task."""
     from pandajedi_wf.api import submit_workflow
     from pandajedi_wf.core.clock import utcnow
     from pandajedi_wf.daemons import workflow_processor
@@ -128,9 +129,8 @@ def run_fan_in_to_child_refined(db, task_buffer, queue_of):
             self.site = queue_of(name)
             return super()._start(task_id, name, status, parent_running, now)
 
-    # left writes 1 file, right 4 (1 MB each): the fan-in step's input is mostly at right's queue
-    grid = SitedGrid(db, task_buffer, fate=lambda name: Fate(n_files=4 if "_right" in name else 1))
-    result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / "fan_in.cwl"), user_name="dev.user", user_dn="dev.user",
+    grid = SitedGrid(db, task_buffer, fate=lambda name: Fate(**fate(name)))
+    result = submit_workflow(db, language="cwl", spec=str(EXAMPLES / spec), user_name="dev.user", user_dn="dev.user",
                              vo="wlcg", task_templates=BROKERED_TEMPLATES, out_ds="user.dev.place")
     assert result.ok, result.problems
     workflow_id = result.workflow_id
@@ -140,14 +140,21 @@ def run_fan_in_to_child_refined(db, task_buffer, queue_of):
         workflow_processor.cycle(db, CycleStats(), task_buffer, now=now, owner="test-brokers", junction_results=grid)
         steps = {r["name"]: r for r in db.query_dicts(
             f"SELECT name, status, jedi_task_id FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w", {":w": workflow_id})}
-        child = steps.get("reinterpret")
+        child = steps.get(child_name)
         if child and child["jedi_task_id"]:
             refine_tasks(task_buffer, "wlcg", "user", InProcessDDMInterface({"any": grid.ddm}))
             (status,) = db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": child["jedi_task_id"]})[0]
             assert status in ("defined", "ready"), status
             return workflow_id, steps
         grid.tick(now)
-    pytest.fail(f"the fan-in step was never submitted: {steps}")
+    pytest.fail(f"step {child_name} was never submitted: {steps}")
+
+
+def run_fan_in_to_child_refined(db, task_buffer):
+    """tests/examples/fan_in.cwl: left (1 file of 1 MB) runs at WF_QUEUE_A, right (4 files) at WF_QUEUE_B."""
+    return run_to_child_refined(db, task_buffer, "fan_in.cwl", "reinterpret",
+                                lambda name: "WF_QUEUE_B" if "_right" in name else "WF_QUEUE_A",
+                                lambda name: {"n_files": 4 if "_right" in name else 1})
 
 
 def input_chunk(task_buffer, jedi_task_id):
@@ -212,7 +219,7 @@ def test_cfg_loads_our_broker_wrapping_upstreams_through_factorybase(jedi_taskbu
 
 
 def test_fan_in_step_is_sent_where_most_of_its_input_is(db, jedi_taskbuffer, grid_sites):
-    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer, lambda name: "WF_QUEUE_B" if "_right" in name else "WF_QUEUE_A")
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer)
     child = int(steps["reinterpret"]["jedi_task_id"])
 
     calls_ours: list = []
@@ -238,7 +245,7 @@ def test_task_outside_any_workflow_gets_upstreams_choice_with_the_same_calls(db,
     from pandajedi_wf_dev.devdb.upstream_agents import refine_tasks
     from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface, SimulatedDDMClient
 
-    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer, lambda name: "WF_QUEUE_B" if "_right" in name else "WF_QUEUE_A")
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer)
     params = json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(int(steps["reinterpret"]["jedi_task_id"])))
     for key in ("reqID", "parentTaskName", "noWaitParent"):
         params.pop(key, None)
@@ -259,3 +266,19 @@ def test_task_outside_any_workflow_gets_upstreams_choice_with_the_same_calls(db,
     assert (status, candidates) == (up_status, up_candidates)
     assert {q.split("/")[0] for q in candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
     assert calls_ours == calls_upstream and any(name == "getJobStatisticsByGlobalShare" for name, _, _ in calls_ours)
+
+
+def test_child_started_early_goes_where_its_running_parent_runs(db, jedi_taskbuffer, grid_sites):
+    """tests/examples/chain.cwl: ``bottom`` reads ``top``'s output as it comes (noWaitParent), so the processor
+    submits it while top still runs at WF_QUEUE_A, where top's output dataset is (no file finished yet)."""
+    workflow_id, steps = run_to_child_refined(db, jedi_taskbuffer, "chain.cwl", "bottom", lambda name: "WF_QUEUE_A",
+                                              lambda name: {"running_ticks": 50})
+    top, bottom = int(steps["top"]["jedi_task_id"]), int(steps["bottom"]["jedi_task_id"])
+    assert db.query(f"SELECT status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID=:t", {":t": top})[0][0] == "running"
+
+    calls: list = []
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, bottom, calls)
+    up_status, up_candidates, _ = broker_upstream_alone(jedi_taskbuffer, bottom, [])
+
+    at_a = {q: w for q, w in up_candidates.items() if q.startswith("WF_QUEUE_A")}
+    assert at_a and candidates == at_a, (candidates, up_candidates)
