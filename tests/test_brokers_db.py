@@ -282,3 +282,25 @@ def test_child_started_early_goes_where_its_running_parent_runs(db, jedi_taskbuf
 
     at_a = {q: w for q, w in up_candidates.items() if q.startswith("WF_QUEUE_A")}
     assert at_a and candidates == at_a, (candidates, up_candidates)
+
+
+def test_unreadable_workflow_tables_leave_upstreams_answer(db, jedi_taskbuffer, grid_sites, monkeypatch, caplog):
+    """A failure reading our tables must never fail JEDI's brokerage: the task keeps upstream's candidates, the
+    error is in JEDI's log, and the next brokerage opens a fresh connection."""
+    from pandajedi_wf.jedi_agents import brokers
+    from pandajedi_wf.taskbuffer.connection import DatabaseError
+
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer)
+    child = int(steps["reinterpret"]["jedi_task_id"])
+
+    def unreadable(db, task_id):
+        raise DatabaseError("UndefinedTable: relation jedi_wf_steps does not exist")
+
+    monkeypatch.setattr(brokers.placement_inputs, "workflow_parents", unreadable)
+    first = brokers.shared_db()
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, child, [])
+    up_status, up_candidates, _ = broker_upstream_alone(jedi_taskbuffer, child, [])
+
+    assert (status, candidates) == (up_status, up_candidates) and len(candidates) == 5
+    assert "workflow placement skipped, upstream's candidates kept: DatabaseError" in caplog.text
+    assert brokers.shared_db() is not first

@@ -16,6 +16,8 @@ rejected stays rejected. If our tables cannot be read, the task keeps upstream's
 
 from __future__ import annotations
 
+import threading
+
 from pandacommon.pandalogger.PandaLogger import PandaLogger
 from pandajedi.jedicore.FactoryBase import FactoryBase
 from pandajedi.jedicore.MsgWrapper import MsgWrapper
@@ -26,6 +28,28 @@ from pandajedi_wf.taskbuffer.connection import WfDatabase
 
 INNER_OPTION = "wf_inner_modConfig"
 logger = PandaLogger().getLogger("pandajedi_wf.brokers")
+
+# JobGenerator builds a new broker for every task it brokers (JobBroker.initializeMods per task), in several threads:
+# one connection per process serves them all (each read is one statement; WfDatabase serialises its statements)
+_db_lock = threading.Lock()
+_db: WfDatabase | None = None
+
+
+def shared_db() -> WfDatabase:
+    global _db
+    with _db_lock:
+        if _db is None:
+            _db = WfDatabase()
+        return _db
+
+
+def drop_shared_db() -> None:
+    """After a failure: the next brokerage opens a fresh connection."""
+    global _db
+    with _db_lock:
+        if _db is not None:
+            _db.close()
+        _db = None
 
 
 def inner_mod_config(section: str = "jobbroker") -> str:
@@ -62,7 +86,6 @@ class WorkflowJobBroker:
         self.ddmIF, self.taskBufferIF = ddmIF, taskBufferIF
         self.vo = self.prodSourceLabel = None  # FactoryBase sets them after construction
         self._inner = None
-        self.db: WfDatabase | None = None
 
     @property
     def inner(self):
@@ -92,20 +115,17 @@ class WorkflowJobBroker:
             self.follow_workflow(taskSpec.jediTaskID, chunk, tmp_log)
         except Exception as exc:  # our tables unreadable: upstream's answer stands
             tmp_log.error(f"workflow placement skipped, upstream's candidates kept: {type(exc).__name__}: {exc}")
-            if self.db is not None:
-                self.db.close()
-                self.db = None
+            drop_shared_db()
         return status, chunk
 
     def follow_workflow(self, jedi_task_id: int, chunk, tmp_log) -> placement.Placement | None:
-        if self.db is None:
-            self.db = WfDatabase()
-        found = workflow_parents(self.db, jedi_task_id)
+        db = shared_db()
+        found = workflow_parents(db, jedi_task_id)
         if found is None:
             return None
         owner, parent_ids = found
         site_mapper = self.inner.siteMapper
-        rows = placement_inputs.parent_outputs(self.db, parent_ids)
+        rows = placement_inputs.parent_outputs(db, parent_ids)
         parents = placement.parents_at_storages([(r.task_id, r.ended, r.bytes_at_site) for r in rows], lambda s: storage_of(site_mapper, s))
         candidates = {name: storage_of(site_mapper, name) for name in chunk.siteCandidates}
         decision = placement.decide(candidates, parents)
