@@ -285,3 +285,25 @@ def test_a_claim_must_give_its_order():
         db.claim_rows("SELECT workflow_id FROM ATLAS_PANDA.JEDI_WF_WORKFLOWS", {}, 5)
     assert db.claim_rows("SELECT workflow_id FROM ATLAS_PANDA.JEDI_WF_WORKFLOWS ORDER BY workflow_id", {}, 0) == []
     assert db._conn.sent == []
+
+
+def test_an_ended_workflow_leaves_the_queue_by_its_row_s_status(dbs):
+    """release decides from the row: a workflow that ended is out of the queue (check_after NULL) until a command
+    makes it due, and one the caller last saw ended but that a command has meanwhile made running again stays in it.
+    A workflow inserted ended is never in the queue."""
+    from pandajedi_wf.taskbuffer import workflows
+
+    db, _ = dbs
+    now = datetime.datetime(2030, 1, 1)
+    ended, retried = insert_workflows(db, 2, now)
+    (refused,) = insert_workflows(db, 1, now, status="failed")
+    assert sorted(workflows.claim_due(db, ("running",), "proc-a", now, 600, 10)) == sorted([ended, retried])
+    db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET status='done' WHERE workflow_id=:w", {":w": ended})
+    later = now + datetime.timedelta(minutes=1)
+    workflows.release(db, [ended, retried], "proc-a", later)  # the caller's view of either does not matter
+
+    check_after = dict(db.query(f"SELECT workflow_id, check_after FROM {db.table('JEDI_WF_WORKFLOWS')}"))
+    assert check_after == {ended: None, retried: later, refused: None}
+    workflows.make_due(db, ended, later)  # what queuing a command does
+    # due again, but an ended workflow is claimed only with a command queued; the running one is due by its back-off
+    assert workflows.claim_due(db, ("running",), "proc-a", later, 600, 10) == [retried]

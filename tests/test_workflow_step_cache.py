@@ -90,19 +90,6 @@ def test_keep_makes_room_only_from_stale_entries_and_the_count_stays_right():
     assert cache.take(1, (CLAIMED, None)) is None  # the dropped one is read from the database again
 
 
-def test_carry_gives_the_kept_rows_to_the_new_claim_only_after_our_own():
-    later = CLAIMED + datetime.timedelta(minutes=5)
-    cache = StepRowCache()
-    cache.keep(7, CLAIMED, rows(2))
-    cache.keep(8, CLAIMED, rows(2))
-    cache.carry(7, (CLAIMED, None), later)
-    cache.carry(8, (CLAIMED, "proc-b"), later)  # someone else held it meanwhile: what we kept may be stale
-    assert cache.take(7, (CLAIMED, None)) is None and cache.rows == 0  # (take hands the entry over, matched or not)
-    cache.keep(7, CLAIMED, rows(2))
-    cache.carry(7, (CLAIMED, None), later)
-    assert same(cache.take(7, (later, None)), rows(2))
-
-
 def test_keep_again_replaces_the_entry_and_its_count():
     """Keeping a workflow that is still kept must not count its old rows twice."""
     cache = StepRowCache()

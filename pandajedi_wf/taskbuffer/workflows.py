@@ -51,47 +51,78 @@ def lease_due(
     lease_seconds: int,
     batch_size: int,
 ) -> dict[int, tuple[datetime.datetime | None, str | None]]:
-    """``claim_due_leases`` inside the caller's transaction: the claimed rows stay locked until it ends.
+    """``claim_due_leases`` inside the caller's transaction: the claimed rows stay locked until it ends."""
+    replaced = lock_due(db, statuses, now, lease_seconds, batch_size)
+    lease(db, list(replaced), owner, now)
+    return replaced
 
-    Oldest due first (``check_after``, then id), so every due workflow gets its turn however many are due; rows
-    another processor's claim holds are skipped, the next due ones taken instead (``WfDatabase.claim_rows``).
+
+def lock_due(
+    db: WfDatabase, statuses: list[str] | tuple[str, ...], now: datetime.datetime, lease_seconds: int, batch_size: int
+) -> dict[int, tuple[datetime.datetime | None, str | None]]:
+    """Up to ``batch_size`` due workflows, row-locked in the caller's transaction, with their current lease
+    (lock_time, locked_by). Run inside ``db.transaction()``, then ``lease`` (or ``back_off``) them before it ends.
+
+    Oldest due first (``check_after``, then id, the order of ``JEDI_WF_WORKFLOWS_DUE_IDX``), so every due workflow
+    gets its turn however many are due; rows another processor's claim holds are skipped, the next due ones taken
+    instead (``WfDatabase.claim_rows``). Due means in one of ``statuses``, or with a command waiting (a retry or
+    rerun of an ended workflow, which the command made due).
     """
     status_sql, binds = in_clause("st", statuses)
     binds.update({":now": now, ":expired": now - datetime.timedelta(seconds=lease_seconds)})
     rows = db.claim_rows(
-        f"SELECT workflow_id, lock_time, locked_by FROM {db.table(TABLE)} w WHERE (status IN {status_sql} OR EXISTS "
+        f"SELECT workflow_id, lock_time, locked_by FROM {db.table(TABLE)} w WHERE check_after<=:now "
+        f"AND (locked_by IS NULL OR lock_time<:expired) AND (status IN {status_sql} OR EXISTS "
         f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id=w.workflow_id AND c.status='queued')) "
-        "AND check_after<=:now AND (locked_by IS NULL OR lock_time<:expired) "
         "ORDER BY check_after, workflow_id",
         binds,
         batch_size,
     )
-    replaced = {int(r[0]): (r[1], r[2]) for r in rows}
-    if replaced:
-        id_sql, id_binds = in_clause("id", list(replaced))
+    return {int(r[0]): (r[1], r[2]) for r in rows}
+
+
+def lease(db: WfDatabase, workflow_ids: list[int], owner: str, now: datetime.datetime) -> None:
+    """The lease (locked_by, lock_time) of workflows ``lock_due`` locked: it outlives the claiming transaction."""
+    for part in chunks(workflow_ids, 500):
+        id_sql, id_binds = in_clause("id", part)
         id_binds.update({":owner": owner, ":now": now})
         db.execute(f"UPDATE {db.table(TABLE)} SET locked_by=:owner, lock_time=:now WHERE workflow_id IN {id_sql}", id_binds)
-    return replaced
 
 
-def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime | None) -> None:
-    """Give claimed workflows back, due again at ``check_after`` (None: not due until a command makes it so, for an
-    ended workflow); only the lease holder may release.
+def back_off(db: WfDatabase, due: dict[datetime.datetime, list[int]]) -> None:
+    """Workflows ``lock_due`` locked and found with nothing to do, due again at the given times, without a lease
+    (``lock_time`` stays that of the claim whose decision they keep). A command queued meanwhile waits for the row
+    lock and makes the workflow due after this."""
+    for check_after, ids in sorted(due.items()):
+        for part in chunks(sorted(ids), 500):
+            id_sql, id_binds = in_clause("id", part)
+            id_binds[":check_after"] = check_after
+            db.execute(f"UPDATE {db.table(TABLE)} SET check_after=:check_after WHERE workflow_id IN {id_sql}", id_binds)
+
+
+def release(db: WfDatabase, workflow_ids: list[int], owner: str, check_after: datetime.datetime) -> None:
+    """Give claimed workflows back, due again at ``check_after``; only the lease holder may release.
 
     A workflow whose user queued a command during the cycle stays due at once (the command's own wake-up would
-    otherwise be overwritten by this back-off). ``lock_time`` stays: without an owner it is no lease, but the
-    time this workflow's JEDI tasks were last read, which ``wake_on_task_changes`` compares with.
+    otherwise be overwritten by this back-off). One whose row says it has ended leaves the processor's queue
+    (check_after NULL) until a command makes it due: decided by the row's status, not the caller's view of it,
+    which another processor may have changed meanwhile (a retry of a failed workflow must not drop out of the
+    queue because this pass still saw it failed). ``lock_time`` stays: without an owner it is no lease, but the time
+    this workflow's JEDI tasks were last read, which the wake-up compares with.
     """
     if not workflow_ids:
         return
-    id_sql, binds = in_clause("id", workflow_ids)
-    binds.update({":owner": owner, ":check_after": check_after})
-    db.execute(
-        f"UPDATE {db.table(TABLE)} SET locked_by=NULL, check_after=CASE WHEN EXISTS "
-        f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id={db.table(TABLE)}.workflow_id AND c.status='queued') "
-        f"THEN lock_time ELSE :check_after END WHERE workflow_id IN {id_sql} AND locked_by=:owner",
-        binds,
-    )
+    ended_sql, binds = in_clause("ended", sorted(WORKFLOW_ENDED))
+    for part in chunks(workflow_ids, 500):
+        id_sql, id_binds = in_clause("id", part)
+        id_binds.update(binds)
+        id_binds.update({":owner": owner, ":check_after": check_after})
+        db.execute(
+            f"UPDATE {db.table(TABLE)} SET locked_by=NULL, check_after=CASE WHEN EXISTS "
+            f"(SELECT 1 FROM {db.table('JEDI_WF_COMMANDS')} c WHERE c.workflow_id={db.table(TABLE)}.workflow_id AND c.status='queued') "
+            f"THEN lock_time WHEN status IN {ended_sql} THEN NULL ELSE :check_after END WHERE workflow_id IN {id_sql} AND locked_by=:owner",
+            id_binds,
+        )
 
 
 COLUMNS = (

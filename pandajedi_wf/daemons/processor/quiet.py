@@ -3,10 +3,11 @@
 A decision depends on the workflow's rows (written only by the processor holding its lease, as the step cache relies
 on), its queued commands, the clock (a held retry falls due) and JEDI's statuses of the tasks its steps follow. When a
 decision changed nothing, the processor keeps a ``Quiet`` note: the JEDI statuses it read and when the next held
-retry falls due. Claimed again after its own released claim (the same lease rule as ``step_cache``), with no command
-queued and no retry due, the workflow's followed tasks are read in bulk with the batch's others; if every status is
-what the note says, the engine would decide the same nothing again, so the workflow is only released to back off.
-A note is small (a few task ids), so every active workflow can have one.
+retry falls due. Due again with its lease still the one of that claim, released (the same rule as ``step_cache``),
+with no command queued and no retry due, the workflow's followed tasks are read in bulk with the batch's others while
+the batch's rows are locked; if every status is what the note says, the engine would decide the same nothing again,
+so the workflow only backs off: no lease, no rows read, no decision. A note is small (a few task ids), so every
+active workflow can have one.
 """
 
 from __future__ import annotations

@@ -93,18 +93,22 @@ class Processor:
         owner = owner or process_id()
         if wake:
             self.wake(db, now, settings, stats)
-        leases = workflows.claim_due_leases(db, ACTIVE_WORKFLOW_STATUSES, owner, now, settings.lease_seconds, settings.batch_size)
-        claimed = list(leases)
-        stats.add("workflows_claimed", len(claimed))
-        if not claimed:
-            return NOTHING_DUE
-        queued = commands.queued_for(db, claimed)
-        quiet = self._still_quiet(db, [w for w in claimed if w not in queued], leases, now)
+        with db.transaction():  # the due rows stay locked while the quiet ones are told apart
+            leases = workflows.lock_due(db, ACTIVE_WORKFLOW_STATUSES, now, settings.lease_seconds, settings.batch_size)
+            queued = commands.queued_for(db, list(leases))
+            quiet = self._still_quiet(db, [w for w in leases if w not in queued], leases, now)
+            # nothing changed since a decision that changed nothing: not decided again, not even leased (lock_time
+            # stays that decision's claim, which its note and its kept rows are keyed on)
+            workflows.back_off(db, _back_off_times(quiet, now, settings))
+            claimed = [w for w in leases if w not in quiet]
+            workflows.lease(db, claimed, owner, now)
+        claimed_all = list(leases)
+        stats.add("workflows_claimed", len(claimed_all))
         stats.add("decisions_skipped", len(quiet))
-        for workflow_id in quiet:  # nothing changed since a decision that changed nothing: not decided again
-            self.step_rows.carry(workflow_id, leases[workflow_id], now)
-            self.quiet.keep(workflow_id, Quiet(now, quiet[workflow_id].tasks, quiet[workflow_id].due))
-        claimed_all, claimed = claimed, [w for w in claimed if w not in quiet]
+        if not claimed_all:
+            return NOTHING_DUE
+        for workflow_id, note in quiet.items():
+            self.quiet.keep(workflow_id, note)
         rows = workflows.load(db, claimed, skip_definition=self.definitions.known(claimed))
         for workflow_id, commands_queued in queued.items():
             rows[workflow_id]["queued_commands"] = commands_queued
@@ -175,7 +179,7 @@ class Processor:
         if written_ids & set(definition_errors):
             workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
         fault_point("lease_release")
-        _release(db, claimed, {w: rows[w]["status"] for w in claimed}, moved, step_rows, owner, now, settings, quiet)
+        _release(db, claimed, {w: rows[w]["status"] for w in claimed}, moved, step_rows, owner, now, settings)
         return f"advanced {len(claimed_all) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
 
     def _still_quiet(self, db: WfDatabase, candidates: list[int], leases, now) -> dict[int, Quiet]:
@@ -279,14 +283,22 @@ def _submit(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats, e
     return refused | outcomes.record(db, answers, owner, now, stats)
 
 
+def _back_off_times(quiet: dict[int, Quiet], now, settings: ProcessorSettings) -> dict[datetime.datetime, list[int]]:
+    """Quiet workflows back off like any in which nothing moved: until the recheck, or their first held retry."""
+    recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
+    by_time: dict[datetime.datetime, list[int]] = {}
+    for workflow_id, note in quiet.items():
+        by_time.setdefault(min(recheck, note.due or recheck), []).append(workflow_id)
+    return by_time
+
+
 def _release(db: WfDatabase, claimed: list[int], status: dict[int, str], moved: set[int], step_rows, owner: str, now,
-             settings: ProcessorSettings, quiet: dict[int, Quiet]) -> None:
+             settings: ProcessorSettings) -> None:
     """A workflow that moved may move again at once (a chain advances one pass per link): due right after this
     pass's clock, so the next pass takes it but this pass (``run_pass``) does not; the others back off, but no
     longer than until their first held step's retry is due. An ended workflow leaves the queue."""
-    ended = {w for w in claimed if status[w] in WORKFLOW_ENDED}
-    workflows.release(db, sorted(ended), owner, None)  # out of the queue until a command
-    workflows.release(db, sorted(moved - ended), owner, now + datetime.timedelta(microseconds=1))
+    ended = {w for w in claimed if status[w] in WORKFLOW_ENDED}  # (the release reads the row's status itself)
+    workflows.release(db, sorted(moved | ended), owner, now + datetime.timedelta(microseconds=1))
     # (never due again within this pass, even without back-off: the pass would claim it over and over)
     recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
     by_time: dict[datetime.datetime, list[int]] = {}
@@ -294,8 +306,6 @@ def _release(db: WfDatabase, claimed: list[int], status: dict[int, str], moved: 
         if workflow_id not in moved and workflow_id not in ended:
             due = [s.retry_after for s in step_rows[workflow_id] if retries.is_held(s) and s.retry_after > now]
             by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
-    for workflow_id, note in quiet.items():
-        by_time.setdefault(min(recheck, note.due or recheck), []).append(workflow_id)
     for check_after, ids in sorted(by_time.items()):
         workflows.release(db, ids, owner, check_after)
 

@@ -16,7 +16,7 @@ class ProcessorSettings:
     pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
     workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
     cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
-    wake_overlap_seconds: int = 300  # JEDI's task changes are read again this far back (transactions committing late)
+    wake_overlap_seconds: int = 120  # JEDI's task changes are read again this far back (transactions committing late)
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":

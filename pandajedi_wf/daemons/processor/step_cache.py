@@ -70,16 +70,6 @@ class StepRowCache:
             self._rows += len(rows)
         return True
 
-    def carry(self, workflow_id: int, lease_replaced: tuple[datetime.datetime | None, str | None], claimed_at: datetime.datetime) -> None:
-        """A workflow claimed again but not decided (nothing changed, see ``quiet``): its kept rows, still the
-        database's, now belong to this claim."""
-        with self._lock:
-            entry = self._entries.get(workflow_id)
-            if entry is not None and lease_replaced == (entry[0], None):
-                self._entries[workflow_id] = (claimed_at, entry[1])
-            elif entry is not None:
-                self._rows -= len(self._entries.pop(workflow_id)[1])
-
     def forget(self, workflow_id: int) -> None:
         with self._lock:
             entry = self._entries.pop(workflow_id, None)
