@@ -89,6 +89,16 @@ def pg() -> EmbeddedPostgres:
 
 
 @pytest.fixture
+def db(clean_db):
+    """A WfDatabase on the emptied test database (the usual handle of a DB test; a test file may define its own)."""
+    from wf_db_support import make_db
+
+    database = make_db()
+    yield database
+    database.close()
+
+
+@pytest.fixture
 def clean_db(pg):
     """Empty every table in doma_panda/doma_deft except the seeded reference tables, so no
     test depends on another's rows. Sequences keep counting: ids stay unique per session."""

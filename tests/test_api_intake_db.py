@@ -4,14 +4,7 @@ import shutil
 
 import pytest
 
-from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, TEMPLATES, make_db
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
+from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, TEMPLATES
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from wf_db_support import EXAMPLES, TEMPLATES, make_db
+from wf_db_support import EXAMPLES, TEMPLATES
 
 # the development templates pin every task to DEV_QUEUE (task parameter ``site``); these leave the choice to brokerage
 BROKERED_TEMPLATES = {kind: {k: v for k, v in template.items() if k != "site"} for kind, template in TEMPLATES.items()}
@@ -77,13 +77,6 @@ def grid_sites(pg, clean_db, jedi_taskbuffer):
         remove(cur)
     conn.close()
     jedi_taskbuffer.last_update_site_mapper = None
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 class Recorder:

@@ -18,7 +18,7 @@ import requests
 from pandajedi_wf_dev.devdb.grid_identity import GridAuthority
 from pandajedi_wf_dev.devdb.panda_client import ClientVenvError, ensure_client_venv, run_client
 from pandajedi_wf_dev.devdb.panda_server import UpstreamPandaServer
-from wf_db_support import explain, jedi_tasks, make_db, new_grid, step_rows, workflow_row
+from wf_db_support import explain, jedi_tasks, new_grid, step_rows, workflow_row
 
 CHAIN = """\
 name: user_chain
@@ -59,13 +59,6 @@ def server(clean_db, panda_home, pg, grid_users, client_venv, tmp_path):
     panda_server.start()
     yield panda_server
     panda_server.stop()
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 class Jedi:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wf_db_support import check_tasks_and_history, make_db, new_grid, run_until_quiet, step_rows, workflow_row
+from wf_db_support import check_tasks_and_history, new_grid, run_until_quiet, step_rows, workflow_row
 
 DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe"
 CHAIN = """name: intake_chain
@@ -62,13 +62,6 @@ def cache(tmp_path):
     yield root / "cache", f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def sandbox(cache_dir: Path, name: str, files: dict[str, str | bytes], members: list[tarfile.TarInfo] = ()) -> str:

@@ -74,13 +74,6 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def monitor(clean_db):
     """The monitor on its own connection, trusting the two test headers; page polls twice a second."""
     from pandajedi_wf.monitor.collect import MonitorSource

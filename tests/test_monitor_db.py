@@ -10,17 +10,10 @@ import urllib.request
 
 import pytest
 
-from wf_db_support import EXAMPLES, make_db, new_grid, run_until_quiet, submit, workflow_row
+from wf_db_support import EXAMPLES, new_grid, run_until_quiet, submit, workflow_row
 
 GB = 10**9
 EVIL_NAME = "<script>alert('chain')</script> “ünï”"
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def set_carousel_config(pg, document):

@@ -9,18 +9,11 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from wf_db_support import make_db, submit
+from wf_db_support import submit
 from example_workflows import TWO_STEP_CHAIN as CHAIN
 
 DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe"
 OTHER = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=mallory/CN=654321/CN=Mallory Evil"
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -26,13 +26,6 @@ NASTY = [
 ]
 
 
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
-
-
 def insert_transitions(db, reasons, actors=None, time=T0, entity_ids=None):
     """One step transition row per reason; returns their ids in order."""
     from pandajedi_wf.taskbuffer import transitions

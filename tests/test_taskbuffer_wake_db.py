@@ -7,19 +7,12 @@ import itertools
 
 import pytest
 
-from wf_db_support import EXAMPLES, make_db, new_grid, submit
+from wf_db_support import EXAMPLES, new_grid, submit
 
 CLAIMED = datetime.datetime(2030, 1, 1, 12, 0, 0, 250000)
 WAKE = CLAIMED + datetime.timedelta(minutes=10)
 BACKOFF = CLAIMED + datetime.timedelta(hours=1)
 _task_ids = itertools.count(900_001)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def backing_off_workflow(db, step_status="running", task_changed=CLAIMED + datetime.timedelta(minutes=5)):

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 
-from wf_db_support import explain, jedi_tasks, make_db, new_grid, step_rows, workflow_row
+from wf_db_support import explain, jedi_tasks, new_grid, step_rows, workflow_row
 
 DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=jdoe/CN=123456/CN=Jane Doe"
 OTHER = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=mallory/CN=654321/CN=Mallory Evil"
@@ -29,13 +28,6 @@ steps:
     args: "--outputs c.txt"
     exec: "cat %IN > c.txt"
 """
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def submit_chain(db, tmp_path, **kw):

@@ -18,13 +18,6 @@ SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
 MINUTE = datetime.timedelta(minutes=1)
 
 
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
-
-
 def command_rows(db, workflow_id):
     return db.query_dicts(f"SELECT command_id, command, status, message FROM {db.table('JEDI_WF_COMMANDS')} WHERE workflow_id=:w "
                           "ORDER BY command_id", {":w": workflow_id})

@@ -7,18 +7,10 @@ plays the pilots. The CLI is called through its ``main`` with the DB-backed clie
 import io
 import json
 
-import pytest
 
-from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, explain, jedi_tasks, make_db, new_grid, run_until_quiet, step_rows, submit, workflow_row
+from wf_db_support import BACKGROUNDS, EXAMPLES, SIGNALS, explain, jedi_tasks, new_grid, run_until_quiet, step_rows, submit, workflow_row
 
 SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def cli(db, *argv):

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from test_workflow_submission_cap_db import WIDE_SCATTER
-from wf_db_support import ENDED, EXAMPLES, TEMPLATES, check_tasks_and_history, explain, make_db, new_grid, step_rows, workflow_row
+from wf_db_support import ENDED, EXAMPLES, TEMPLATES, check_tasks_and_history, explain, new_grid, step_rows, workflow_row
 
 CHILD = Path(__file__).with_name("wf_crash_child.py")
 FAULT_POINTS = ("batch_decided", "write_transaction", "jedi_accepted", "lease_release")
@@ -86,13 +86,6 @@ class Child:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def submit_workload(db, tmp_path, batch: int) -> dict[int, str]:

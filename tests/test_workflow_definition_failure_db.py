@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 
-from wf_db_support import jedi_tasks, make_db, new_grid, step_rows, workflow_row
+from wf_db_support import jedi_tasks, new_grid, step_rows, workflow_row
 from example_workflows import TWO_STEP_CHAIN as CHAIN
 
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def broken_definition(tmp_path) -> dict:

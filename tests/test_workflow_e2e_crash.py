@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from wf_db_support import EXAMPLES, ENDED, ProcessorThreads, explain, make_db, new_grid, step_rows, submit, workflow_row
+from wf_db_support import EXAMPLES, ENDED, ProcessorThreads, explain, new_grid, step_rows, submit, workflow_row
 
 
 class ProcessDied(BaseException):
@@ -35,13 +35,6 @@ class DyingTaskBuffer:
                 assert answer[0] == 0, answer
             raise ProcessDied()
         return self.task_buffer.insertTaskParamsPanda(*args, **kwargs)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def count_tasks(db, task_name):

@@ -34,13 +34,6 @@ from wf_db_support import (
 DOCS = DOCS_EXAMPLES
 
 
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
-
-
 def run(db, task_buffer, language, path, inputs=None, out_ds="user.dev.wf", fate=None, templates=TEMPLATES, max_rounds=40):
     base_dir = str(DOCS / "snakemake") if language == "snakemake" else str(path.parent)
     result = submit(db, language, path, inputs, out_ds=out_ds, templates=templates, base_dir=base_dir)

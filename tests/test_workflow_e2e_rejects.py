@@ -3,9 +3,8 @@ nor a workflow that breaks inside the processor disturb the other workflows of t
 
 from __future__ import annotations
 
-import pytest
 
-from wf_db_support import EXAMPLES, explain, make_db, new_grid, step_rows, submit, workflow_row
+from wf_db_support import EXAMPLES, explain, new_grid, step_rows, submit, workflow_row
 
 BAD = {
     "cycle": ("yaml", "steps:\n  a:\n    type: prun\n    inDS: b/outDS\n    exec: x\n  b:\n    type: prun\n    inDS: a/outDS\n    exec: y\n",
@@ -19,13 +18,6 @@ BAD = {
     "unicode": ("yaml", "steps:\n  schritt_\u00fc:\n    type: prun\n    exec: x\n", "contains '\u00fc'"),
     "huge": ("yaml", "steps:\n" + "".join(f"  s{i}:\n    type: prun\n    exec: x\n" for i in range(100_000)), "the limit is 1000000 bytes"),
 }
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def test_malformed_descriptions_fail_at_intake_and_the_cycle_runs_the_good_one(db, jedi_taskbuffer):

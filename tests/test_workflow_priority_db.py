@@ -10,16 +10,9 @@ import datetime
 import pytest
 
 from example_paths import EXAMPLES
-from wf_db_support import make_db, new_grid, submit, workflow_row
+from wf_db_support import new_grid, submit, workflow_row
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def one_pass(db, task_buffer, now):

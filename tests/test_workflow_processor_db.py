@@ -7,14 +7,7 @@ then plays the pilots (moves JEDI_Tasks rows, writes output files).
 
 import pytest
 
-from wf_db_support import EXAMPLES, SIGNALS, TEMPLATES, make_db, run_until_quiet
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
+from wf_db_support import EXAMPLES, SIGNALS, TEMPLATES, run_until_quiet
 
 
 def submit(db, language, spec, **kw):

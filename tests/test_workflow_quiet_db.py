@@ -9,17 +9,10 @@ import datetime
 
 import pytest
 
-from wf_db_support import EXAMPLES, make_db, new_grid, submit
+from wf_db_support import EXAMPLES, new_grid, submit
 
 pytestmark = pytest.mark.db
 MINUTE = datetime.timedelta(minutes=1)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 @pytest.fixture

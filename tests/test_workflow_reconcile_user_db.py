@@ -13,7 +13,7 @@ import datetime
 
 import pytest
 
-from wf_db_support import EXAMPLES, TEMPLATES, make_db, step_rows
+from wf_db_support import EXAMPLES, TEMPLATES, step_rows
 
 DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=devuser/CN=123456/CN=Dev User"
 
@@ -38,13 +38,6 @@ class CountingTaskBuffer:
 
     def __getattr__(self, name):
         return getattr(self.task_buffer, name)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 @pytest.mark.parametrize("task_ended", [False, True], ids=["task-queued", "task-already-finished"])

@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 
-from wf_db_support import EXAMPLES, explain, make_db, new_grid, submit, workflow_row
+from wf_db_support import EXAMPLES, explain, new_grid, submit, workflow_row
 
 SIMPLE_CHAIN = EXAMPLES / "native" / "chain.yaml"
 SECOND = datetime.timedelta(seconds=1)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def cycle_at(db, task_buffer, now, owner="retry-test"):

@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 
-from wf_db_support import EXAMPLES, ENDED, make_db, new_grid, step_rows as rows_by_key, submit, workflow_row
+from wf_db_support import EXAMPLES, ENDED, new_grid, step_rows as rows_by_key, submit, workflow_row
 
 MERGE_INPUT = "user.dev:user.dev.ntuples.v3_output"  # the input of tests/examples/native/merge_chain.yaml
 LEASE = 600
@@ -18,13 +18,6 @@ LEASE = 600
 def step_rows(db, workflow_id):
     """Step rows by step name (the chain's steps are top and bottom)."""
     return {r["name"]: r for r in rows_by_key(db, workflow_id).values()}
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 @pytest.fixture(autouse=True)

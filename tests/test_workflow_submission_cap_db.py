@@ -12,7 +12,7 @@ import datetime
 
 import pytest
 
-from wf_db_support import TEMPLATES, make_db, step_rows
+from wf_db_support import TEMPLATES, step_rows
 
 WIDTH = 60
 CAP = 25
@@ -54,13 +54,6 @@ class CountingTaskBuffer:
 
     def __getattr__(self, name):
         return getattr(self.task_buffer, name)
-
-
-@pytest.fixture
-def db(clean_db):
-    database = make_db()
-    yield database
-    database.close()
 
 
 def submit_wide(db, tmp_path):
