@@ -79,7 +79,7 @@ def clean(pg) -> None:
 def make_workflows(pg, db, n: int) -> None:
     """One workflow through the API, then n - 1 copies of its row in SQL (each its own id and output name)."""
     from pandajedi_wf.api import submit_workflow
-    from workflow_benchmark import OPTIONS, TASK_TEMPLATES  # noqa: F401
+    from workflow_benchmark import TASK_TEMPLATES
 
     first = submit_workflow(db, language="yaml", definition=chain_definition(STEPS), out_ds=f"user.scale.n{n}w0", user_name="bench",
                             vo="wlcg", task_templates=TASK_TEMPLATES).workflow_id
@@ -88,7 +88,7 @@ def make_workflows(pg, db, n: int) -> None:
         cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema='doma_panda' AND table_name='jedi_wf_workflows' "
                     "ORDER BY ordinal_position")
         columns = [c for (c,) in cur.fetchall()]
-        values = [{"workflow_id": "nextval('doma_panda.workflow_id_seq')", "out_ds": f"'user.scale.n{n}w' || g", "name": f"'chain' || g"}
+        values = [{"workflow_id": "nextval('doma_panda.workflow_id_seq')", "out_ds": f"'user.scale.n{n}w' || g", "name": "'chain' || g"}
                   .get(c, c) for c in columns]
         for start in range(1, n, 10_000):
             cur.execute(f"INSERT INTO doma_panda.jedi_wf_workflows ({', '.join(columns)}) SELECT {', '.join(values)} "

@@ -7,7 +7,7 @@ import weakref
 import pytest
 
 from pandajedi_wf.daemons import workflow_processor
-from pandajedi_wf.daemons.processor import runner
+from pandajedi_wf.daemons.processor import workers
 
 
 class _Node:
@@ -57,7 +57,7 @@ def test_the_collector_comes_back_when_the_pass_raises(collector):
 
 
 def test_survivors_of_a_pass_are_frozen_out_of_later_collections(collector, monkeypatch):
-    monkeypatch.setattr(runner, "thawed", [time.monotonic()])
+    monkeypatch.setattr(workers, "thawed", [time.monotonic()])
     survivor = [_Node() for _ in range(100)]
     with workflow_processor.collector_paused():
         pass
@@ -65,15 +65,15 @@ def test_survivors_of_a_pass_are_frozen_out_of_later_collections(collector, monk
 
 
 def test_frozen_cyclic_garbage_waits_for_the_thaw_and_is_collected_by_it(collector, monkeypatch):
-    monkeypatch.setattr(runner, "thawed", [time.monotonic()])
+    monkeypatch.setattr(workers, "thawed", [time.monotonic()])
     ref = _frozen_cycle()
     with workflow_processor.collector_paused():
         pass
     gc.collect()
     assert ref() is not None  # frozen: no collection sees it before the thaw is due
 
-    monkeypatch.setattr(runner, "thawed", [time.monotonic() - runner.THAW_SECONDS - 1])
+    monkeypatch.setattr(workers, "thawed", [time.monotonic() - workers.THAW_SECONDS - 1])
     with workflow_processor.collector_paused():
         pass
     assert ref() is None  # the thaw after this pass collected it
-    assert time.monotonic() - runner.thawed[0] < 60  # and the next thaw is an hour away again
+    assert time.monotonic() - workers.thawed[0] < 60  # and the next thaw is an hour away again

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from pandajedi_wf.control import plan_command
-from pandajedi_wf.taskbuffer import commands, jedi_tasks, steps, transitions, workflows
+from pandajedi_wf.taskbuffer import commands, steps, transitions, workflows
 from pandajedi_wf.taskbuffer.jedi_tasks import with_jedi_status
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord

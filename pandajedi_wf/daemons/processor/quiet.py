@@ -16,6 +16,11 @@ import datetime
 import threading
 from dataclasses import dataclass
 
+from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE
+
+from .retries import is_held
+from .step_row import needs_results
+
 
 @dataclass(frozen=True, slots=True)
 class Quiet:
@@ -57,3 +62,20 @@ class QuietBook:
 
     def __len__(self) -> int:
         return len(self._notes)
+
+
+def note_of(workflow_status: str, rows: list, now) -> Quiet | None:
+    """What a decision that changed nothing depended on, or None where a pass must look again anyway: a cancelling
+    workflow (its kills are repeated), a loop waiting for a junction's results, a step left ``submitting``."""
+    if workflow_status == "cancelling":
+        return None
+    tasks, due = [], None
+    for s in rows:
+        if s.status == "submitting" or needs_results(s):
+            return None
+        held = is_held(s)
+        if held:
+            due = s.retry_after if due is None else min(due, s.retry_after)
+        if s.jedi_task_id and (s.status in STEP_ACTIVE or held):
+            tasks.append((int(s.jedi_task_id), s.jedi_status))
+    return Quiet(now, tuple(tasks), due)

@@ -15,30 +15,27 @@ a ready step beyond the cap is left ready (no intent) for the next pass, which c
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import gc
-import threading
 import time
 
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import commands, jedi_tasks, workflows
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.workflow.errors import StepDefinitionError
-from pandajedi_wf.workflow.lifecycles import STEP_ACTIVE, WORKFLOW_ENDED, WORKFLOW_PROCESSED
+from pandajedi_wf.workflow.lifecycles import WORKFLOW_ENDED, WORKFLOW_PROCESSED
 
 from ..common import CycleStats, log_failure, process_id
-from ..jedi_calls import submit_task, task_command
-from . import outcomes, priorities, repairs, retries, user_intents, writer
+from . import priorities, repairs, retries, user_intents, writer
 from .commands import kill_tasks
 from .decide import Definitions, decide
 from .faults import fault_point
 from .plan import Plan, definition_failure
-from .quiet import Quiet, QuietBook
+from .quiet import Quiet, QuietBook, note_of
 from .reading import load_rows, read_jedi
 from .settings import ProcessorSettings
 from .step_cache import StepRowCache
-from .step_row import StepRow, needs_results
+from .submission import send_retries, submit_intents
+from .workers import collector_paused, in_workers
 
 ACTIVE_WORKFLOW_STATUSES = WORKFLOW_PROCESSED
 NOTHING_DUE = "no workflow due"
@@ -152,8 +149,8 @@ class Processor:
         written = writer.write(db, plans, owner, now, stats, errors, log)
         unsure.update(p.workflow_id for p in plans if not p.mirrored)
         moved.update(p.workflow_id for p in written)
-        unsure |= _send_retries(db, written, task_buffer, owner, now, stats)
-        unsure |= _submit(db, written, task_buffer, owner, now, stats, errors, settings.max_submissions_per_workflow)
+        unsure |= send_retries(db, written, task_buffer, owner, now, stats)
+        unsure |= submit_intents(db, written, task_buffer, owner, now, stats, errors, settings.max_submissions_per_workflow)
         for plan in written:  # cancelled steps whose tasks still live: killed now that the cancellation is committed
             if plan.to_kill and (failures := kill_tasks(task_buffer, plan.wf, plan.to_kill)):
                 errors[plan.workflow_id] = "; ".join(failures)
@@ -166,7 +163,7 @@ class Processor:
                 if rows[workflow_id]["status"] not in ACTIVE_WORKFLOW_STATUSES:
                     self.definitions.forget(workflow_id)
                 continue
-            if workflow_id not in decided_changes and (note := _quiet_note(rows[workflow_id]["status"], step_rows[workflow_id], now)):
+            if workflow_id not in decided_changes and (note := note_of(rows[workflow_id]["status"], step_rows[workflow_id], now)):
                 self.quiet.keep(workflow_id, note)
             if settings.cached_steps:
                 self.step_rows.max_rows = settings.cached_steps
@@ -220,67 +217,8 @@ class Processor:
                         stats.add("passes_cut_short")
                         return
 
-            _in_workers(db, settings.workers, work)
+            in_workers(db, settings.workers, work)
             return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else NOTHING_DUE
-
-
-def _in_workers(db: WfDatabase, workers: int, work) -> None:
-    """``work(connection)`` on ``workers`` threads, each with its own connection; the first failure is raised after
-    all have ended (run_cycle records it)."""
-    connections = [db, *db.siblings(workers - 1)]
-    if len(connections) == 1:
-        work(db)
-        return
-    failures: list[BaseException] = []
-
-    def guarded(worker_db: WfDatabase) -> None:
-        try:
-            work(worker_db)
-        except BaseException as exc:  # handed to the caller after the join
-            failures.append(exc)
-            with contextlib.suppress(Exception):
-                worker_db.reconnect(attempts=1)
-
-    threads = [threading.Thread(target=guarded, args=(c,), name=f"wf-processor-{i}") for i, c in enumerate(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-
-
-def _send_retries(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats) -> set[int]:
-    """JEDI 'retry' for the automatic retries just committed (step ``retrying``); a refused one ends the step.
-    Returns the workflows whose answer could not be written (a step moved meanwhile)."""
-    answers = []
-    for plan in plans:
-        for task_id, s in plan.jedi_retries:
-            comment = f"pandajedi_wf workflow {plan.workflow_id}: automatic retry of step {s.name} ({s.error_class})"
-            refused = task_command(task_buffer, task_id, plan.wf["user_dn"] or plan.wf["user_name"], "retry", comment)
-            stats.add("jedi_retries")
-            if refused:
-                answers.append(outcomes.retry_refused_answer(plan.workflow_id, s, refused))
-    return outcomes.record(db, answers, owner, now, stats)
-
-
-def _submit(db: WfDatabase, plans: list[Plan], task_buffer, owner, now, stats, errors: dict[int, str], cap: int) -> set[int]:
-    """Call JEDI for every committed intent and record the answers. Returns the workflows whose rows in memory may
-    now differ from the database (a refusal's retry decision, a step another processor recorded)."""
-    answers = []
-    for plan in plans:
-        for s in plan.submissions()[:cap]:
-            outcome = submit_task(task_buffer, s.task_params, plan.wf["user_dn"] or plan.wf["user_name"])
-            stats.add("jedi_submissions")
-            if outcome.accepted:
-                fault_point("jedi_accepted")
-            answer = outcomes.submission_answer(plan.wf, s, outcome, now)
-            if answer is None:
-                errors[plan.workflow_id] = f"step {s.name}: {outcome.message} (will try again)"
-            else:
-                answers.append(answer)
-    refused = {a.workflow_id for a in answers if a.to_status == "failed"}
-    return refused | outcomes.record(db, answers, owner, now, stats)
 
 
 def _back_off_times(quiet: dict[int, Quiet], now, settings: ProcessorSettings) -> dict[datetime.datetime, list[int]]:
@@ -308,50 +246,3 @@ def _release(db: WfDatabase, claimed: list[int], status: dict[int, str], moved: 
             by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
     for check_after, ids in sorted(by_time.items()):
         workflows.release(db, ids, owner, check_after)
-
-
-def _quiet_note(workflow_status: str, rows: list[StepRow], now) -> Quiet | None:
-    """What a decision that changed nothing depended on, or None where a pass must look again anyway: a cancelling
-    workflow (its kills are repeated), a loop waiting for a junction's results, a step left ``submitting``."""
-    if workflow_status == "cancelling":
-        return None
-    tasks, due = [], None
-    for s in rows:
-        if s.status == "submitting" or needs_results(s):
-            return None
-        held = retries.is_held(s)
-        if held:
-            due = s.retry_after if due is None else min(due, s.retry_after)
-        if s.jedi_task_id and (s.status in STEP_ACTIVE or held):
-            tasks.append((int(s.jedi_task_id), s.jedi_status))
-    return Quiet(now, tuple(tasks), due)
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector off for the pass; after it, what is still alive is frozen out of its view.
-
-    A pass builds and drops hundreds of thousands of short-lived, acyclic rows and records (reference counting frees
-    them), while the parsed definitions of every active workflow stay alive for the next pass: each full collection
-    walked all of them again (about 40% of a creation pass, and 2.5 s after each pass over 10,000 workflows). So
-    the collector is off during the pass, and at its end the survivors go to the permanent generation
-    (``gc.freeze``), where collections no longer visit them; acyclic ones are still freed by reference counting.
-    Every ``THAW_SECONDS`` the permanent generation is thawed and fully collected once, after a pass, so cyclic
-    garbage frozen there is not kept for ever.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if time.monotonic() - thawed[0] > THAW_SECONDS:
-            gc.unfreeze()
-            gc.collect()  # the one full collection per THAW_SECONDS (2.5 s over 10,000 workflows' definitions)
-            thawed[0] = time.monotonic()
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-THAW_SECONDS = 3600
-thawed = [time.monotonic()]
