@@ -40,16 +40,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if os.environ.get("SCALE_BENCH_CODE"):  # baseline mode: the package of another revision comes first
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
+if os.environ.get("SCALE_BENCH_CODE"):  # baseline mode: the packages of another revision, not this tree's
     sys.path.insert(0, os.environ["SCALE_BENCH_CODE"])
-sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(1, str(REPO))
+    # an editable install of this tree answers imports of pandajedi_wf before sys.path is searched
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "") and "__editable__" not in repr(f)]
 
 from workflow_benchmark import FakeJedi, chain_definition  # noqa: E402
 
 STEPS = 20
 BACKOFF = 600
-SETTINGS = {"batch_size": 500, "recheck_seconds": BACKOFF, "workers": 2}
+SETTINGS = {"recheck_seconds": BACKOFF, "workers": 2}  # the rest as ProcessorSettings' defaults
 
 
 def rss_mib() -> tuple[float, float]:
@@ -120,6 +121,7 @@ class Scenario:
         self.jedi_lock = threading.Lock()
 
     def one_pass(self) -> tuple[float, dict]:
+        """One pass of ``cycle_all`` as the JEDI plugin runs it; the fake JEDI's time is subtracted."""
         from pandajedi_wf.daemons.common import CycleStats
 
         stats = CycleStats()
@@ -296,12 +298,15 @@ def run_baseline(revision: str, sizes: list[int], period: float) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,50000")
-    parser.add_argument("--baseline", default="311a147", help="git revision of the processor to compare with (before the scale work)")
+    parser.add_argument("--baseline", default="f35c979", help="git revision of the processor to compare with (this session's start: before the reshaping and the scale work)")
     parser.add_argument("--baseline-sizes", default="10000")
     parser.add_argument("--period", type=float, default=10.0, help="seconds between passes for the child latency (procConfig period)")
+    parser.add_argument("--batch-size", type=int, default=None, help="wf_processor_batch_size (default: the processor's)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.batch_size:
+        SETTINGS["batch_size"] = args.batch_size
     baseline_sizes = [int(s) for s in args.baseline_sizes.split(",") if s]
 
     from pandajedi_wf_dev.devdb.dev_environment import start_dev_environment

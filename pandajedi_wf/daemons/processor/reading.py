@@ -12,7 +12,7 @@ from .step_row import StepRow
 
 def load_rows(db: WfDatabase, workflow_ids: list[int]) -> dict[int, list[StepRow]]:
     """The light step rows of these workflows, as the processor holds them."""
-    return {w: [StepRow.from_db(r) for r in rows] for w, rows in steps.load_for_workflows(db, workflow_ids, light=True).items()}
+    return steps.load_light(db, workflow_ids, StepRow)
 
 
 def read_jedi(db: WfDatabase, workflow_status: dict[int, str], step_rows: dict[int, list[StepRow]]) -> None:

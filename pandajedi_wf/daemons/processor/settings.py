@@ -9,7 +9,7 @@ from ..common import int_options
 
 @dataclass
 class ProcessorSettings:
-    batch_size: int = 500  # workflows claimed per statement round (a cycle claims one batch)
+    batch_size: int = 250  # workflows claimed per statement round (a cycle claims one batch; two workers share a pass of 500)
     lease_seconds: int = 600  # how long a claim protects a workflow from other processors
     recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
     max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle

@@ -47,10 +47,6 @@ class StepRow:
     retry_reset: bool = False  # made a new task by an automatic retry in this pass
     task_params: dict | None = None  # the task to submit (an intent of this pass, or a crash repair)
 
-    @classmethod
-    def from_db(cls, row: dict) -> "StepRow":
-        return cls(**{name: row[name] for name in _COLUMNS if name in row})
-
     def columns(self) -> dict:
         """The persistent part, as the database row holds it."""
         return {name: getattr(self, name) for name in _COLUMNS}
