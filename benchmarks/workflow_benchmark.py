@@ -35,7 +35,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # (scale_benchmark may have put another revision first)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg2.extras  # noqa: E402
 
