@@ -215,3 +215,31 @@ def test_a_pass_advances_only_the_workflow_whose_task_ended(db, jedi_taskbuffer,
     for other in (ids[0], ids[2]):
         assert tasks_of(other) == {"top": ("running", tasks_of(other)["top"][1]), "bottom": ("defined", None)}
         assert schedule(db, other)[0] > utcnow() + datetime.timedelta(minutes=50)
+
+
+def test_a_change_committed_late_inside_the_read_window_is_still_seen(db):
+    """A JEDI transaction that commits after a later one leaves a change older than the newest one read: the next
+    wake counts the window, finds one row more than it saw, reads it again and wakes that workflow."""
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
+    from pandajedi_wf.taskbuffer import workflows
+
+    first, late = backing_off_workflow(db), backing_off_workflow(db)
+    (late_task,) = [t for t, w in db.query(f"SELECT s.jedi_task_id, s.workflow_id FROM {db.table('JEDI_WF_STEPS')} s") if w == late]
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET realModificationTime=NULL WHERE jediTaskID=:t", {":t": late_task})  # not committed yet
+    processor, settings = Processor(), ProcessorSettings()
+    processor.wake_since = SINCE
+
+    def wake():
+        stats = CycleStats()
+        processor.wake(db, WAKE, settings, stats)
+        return stats.counters["task_changes_read"], stats.counters["workflows_woken"]
+
+    assert wake() == (1, 1) and schedule(db, first)[0] == WAKE
+    assert wake() == (0, 0)  # nothing new: the window's count matches what was seen
+    ((seen_at,),) = db.query(f"SELECT MAX(realModificationTime) FROM {db.table('JEDI_Tasks')}")
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET realModificationTime=:m WHERE jediTaskID=:t",  # the late commit
+               {":m": seen_at - datetime.timedelta(seconds=1), ":t": late_task})
+    assert wake() == (1, 1)
+    assert schedule(db, late)[0] == WAKE
+    assert workflows.count_changed(db, SINCE, seen_at) == 2

@@ -253,16 +253,26 @@ def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | N
     return db.query_dicts(f"SELECT * FROM ({sql} ORDER BY workflow_id DESC) WHERE rownum<=:n ", binds)
 
 
-def changed_tasks(db: WfDatabase, since: datetime.datetime) -> dict[int, datetime.datetime]:
-    """JEDI's tasks changed since ``since``: task id -> ``realModificationTime``.
+def changed_tasks(db: WfDatabase, since: datetime.datetime, after: bool = False) -> dict[int, datetime.datetime]:
+    """JEDI's tasks changed since ``since`` (strictly after it with ``after``): task id -> ``realModificationTime``.
 
     Read through upstream's index on ``JEDI_Tasks.realModificationTime`` (``JEDI_TASKS_REALMODTIME_IDX`` on both
     backends), which upstream's trigger sets to the real time of every change of ``modificationTime``, as JEDI
     writes it with its status changes (``modificationTime`` itself is set to old values on purpose to reorder JEDI's
     queues): the cost follows the changes, not the number of tasks or of our workflows.
     """
+    operator = ">" if after else ">="
     return {int(task_id): changed_at for task_id, changed_at in db.query(
-        f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')} WHERE realModificationTime>=:since", {":since": since})}
+        f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')} WHERE realModificationTime{operator}:since",
+        {":since": since})}
+
+
+def count_changed(db: WfDatabase, since: datetime.datetime, until: datetime.datetime) -> int:
+    """How many of JEDI's tasks last changed between ``since`` and ``until`` (both included): an index range count,
+    which tells whether a change committed late has appeared in a window already read."""
+    ((n,),) = db.query(f"SELECT COUNT(*) FROM {db.table('JEDI_Tasks')} WHERE realModificationTime>=:since AND realModificationTime<=:until",
+                       {":since": since, ":until": until})
+    return int(n)
 
 
 def wake_for_tasks(db: WfDatabase, now: datetime.datetime, task_ids: list[int]) -> tuple[int, set[int]]:

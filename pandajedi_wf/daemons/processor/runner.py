@@ -65,10 +65,11 @@ class Processor:
         The first wake of a process reads back ``recheck_seconds`` (an older change's workflow is due by its back-off
         anyway); later ones from the newest change seen, less ``wake_overlap_seconds`` for JEDI transactions that
         commit after a later one. A change (task, realModificationTime) already looked at in that overlap is not
-        looked at again, unless its workflow was held by a processor then."""
+        looked at again, unless its workflow was held by a processor then; and the overlap is only read again when
+        an index count says a change committed late has appeared in it."""
         overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
         since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
-        changed = workflows.changed_tasks(db, since)
+        changed = self._changes_since(db, since)
         fresh = [task_id for task_id, changed_at in changed.items() if self.seen_changes.get(task_id) != changed_at]
         woken, held = workflows.wake_for_tasks(db, now, fresh) if fresh else (0, set())
         self.seen_changes = {task_id: changed_at for task_id, changed_at in changed.items() if task_id not in held}
@@ -76,6 +77,19 @@ class Processor:
             self.wake_since = max(since, max(changed.values()) - overlap)
         stats.add("workflows_woken", woken)
         stats.add("task_changes_read", len(fresh))
+
+    def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> dict[int, datetime.datetime]:
+        """JEDI's task changes from ``since`` on: the part after the newest change already seen, and the part up to it
+        as seen before unless its row count differs from what was seen (a late commit), then read again."""
+        seen = {task_id: changed_at for task_id, changed_at in self.seen_changes.items() if changed_at >= since}
+        if not seen:
+            return workflows.changed_tasks(db, since)
+        newest = max(seen.values())
+        newer = workflows.changed_tasks(db, newest, after=True)
+        still = {task_id: changed_at for task_id, changed_at in seen.items() if task_id not in newer}
+        if workflows.count_changed(db, since, newest) != len(still):
+            return workflows.changed_tasks(db, since)
+        return still | newer
 
     def cycle(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
               settings: ProcessorSettings | None = None, junction_results=None, wake: bool = True, log=None) -> str:
