@@ -27,9 +27,9 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
         submitting = plan.submissions()
         if not submitting:
             continue
-        rows = {s.node_key: s for s in step_rows.get(plan.workflow_id, ())} | {s.node_key: s for s in plan.created}
-        if sum(1 for s in rows.values() if s.status in STEP_ACTIVE) > 1:
-            wanting[plan.workflow_id] = (plan, rows, submitting)
+        kept = step_rows.get(plan.workflow_id, ())
+        if sum(1 for s in kept if s.status in STEP_ACTIVE) + sum(1 for s in plan.created if s.status in STEP_ACTIVE) > 1:
+            wanting[plan.workflow_id] = (plan, {s.node_key: s for s in kept} | {s.node_key: s for s in plan.created}, submitting)
     if not wanting:
         return
     times = steps.times_of(db, sorted(wanting))

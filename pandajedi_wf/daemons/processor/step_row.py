@@ -9,6 +9,7 @@ reads the API's row dicts; an unknown name is a KeyError, not a silent None.
 from __future__ import annotations
 
 import datetime
+import operator
 from dataclasses import dataclass, fields
 
 from pandajedi_wf.control.step_graph import enclosing
@@ -57,14 +58,18 @@ class StepRow:
         self.retry_pending = self.retry_reset = False
 
     def __getitem__(self, name: str):
-        if name not in _NAMES:
-            raise KeyError(name)
-        return getattr(self, name)
+        try:
+            return _READERS[name](self)
+        except KeyError:
+            raise KeyError(name) from None
 
     def get(self, name: str, default=None):
+        reader = _READERS.get(name)
+        if reader is not None:
+            return reader(self)
         if name in _FOREIGN:
             return default
-        return self[name]
+        raise KeyError(name)
 
     def __setitem__(self, name: str, value) -> None:  # (taskbuffer.jedi_tasks.with_jedi_status writes jedi_status)
         if name not in _NAMES:
@@ -73,6 +78,7 @@ class StepRow:
 
 
 _NAMES = frozenset(f.name for f in fields(StepRow))
+_READERS = {name: operator.attrgetter(name) for name in _NAMES}  # (read for every step of every pass)
 _COLUMNS = tuple(f.name for f in fields(StepRow))[: [f.name for f in fields(StepRow)].index("orig")]
 # names the shared control code asks rows of other origins for (API rows carry task ids as task_id)
 _FOREIGN = frozenset({"task_id"})
