@@ -19,6 +19,7 @@ LIGHT_COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
     "parent_keys, jedi_task_id, task_name, attempt_nr, generation, auto_retries, retry_after, results, error_class, error_dialog"
 )
+_LIGHT = tuple(c.strip() for c in LIGHT_COLUMNS.split(","))
 COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
     "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, auto_retries, max_attempts, retry_after, task_params, outputs, "
@@ -55,26 +56,20 @@ def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = Fa
 
     ``light`` leaves out the bulky columns (task parameters, outputs, condition) a processor cycle does not need.
     """
-    columns = LIGHT_COLUMNS if light else COLUMNS
+    if light:
+        return load_light(db, workflow_ids, lambda *values: dict(zip(_LIGHT, values)))
     found: dict[int, list[dict]] = {wid: [] for wid in workflow_ids}
     for part in chunks(workflow_ids, 500):
         id_sql, binds = in_clause("wf", part)
-        for row in db.query_dicts(f"SELECT {columns} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
-            if light:  # parent lists repeat from workflow to workflow of one shape: decoded once each
-                row["parent_keys"] = _parent_keys(row["parent_keys"])
-                row["results"] = json_value(row["results"])
-            else:
-                _decode(row)
-            found[int(row["workflow_id"])].append(row)
+        for row in db.query_dicts(f"SELECT {COLUMNS} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
+            found[int(row["workflow_id"])].append(_decode(row))
     return found
-
-
-_LIGHT = tuple(c.strip() for c in LIGHT_COLUMNS.split(","))
 
 
 def load_light(db: WfDatabase, workflow_ids: list[int], make) -> dict[int, list]:
     """The light rows of a batch of workflows, each made by ``make(*values)`` with the values in ``LIGHT_COLUMNS``
     order (``parent_keys`` and ``results`` decoded): the processor's rows without a dict per row on the way."""
+    # (parent lists repeat from workflow to workflow of one shape: decoded once each)
     parents, results, workflow = _LIGHT.index("parent_keys"), _LIGHT.index("results"), _LIGHT.index("workflow_id")
     found: dict[int, list] = {wid: [] for wid in workflow_ids}
     for part in chunks(workflow_ids, 500):

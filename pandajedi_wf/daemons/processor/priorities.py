@@ -45,9 +45,10 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
             path = of_step_rows(timed, now)
         except CriticalPathError:  # (the engine never writes a cycle) the tasks go with the user's bound
             continue
+        why_of = {}
         for s in submitting:
-            priority, why = step_priority(USER_TASK_PRIORITY, path.slack.get(s.node_key), path.known, policy)
+            priority, why_of[id(s)] = step_priority(USER_TASK_PRIORITY, path.slack.get(s.node_key), path.known, policy)
             s.task_params = {**s.task_params, "currentPriority": priority}
-            plan.history = [(kind, row, old, new, f"{reason}; {why}" if row is s and new == "submitting" else reason)
-                            for kind, row, old, new, reason in plan.history]
             stats.add("priorities_set")
+        plan.history = [(kind, row, old, new, f"{reason}; {why_of[id(row)]}" if new == "submitting" and id(row) in why_of else reason)
+                        for kind, row, old, new, reason in plan.history]

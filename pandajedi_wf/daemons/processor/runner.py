@@ -170,18 +170,20 @@ class Processor:
                 errors[plan.workflow_id] = "; ".join(failures)
         decided_changes = {p.workflow_id for p in plans} | moved
         created = {p.workflow_id: p.created for p in written}
+        if settings.cached_steps:
+            self.step_rows.max_rows = settings.cached_steps
+        stale_before = now - datetime.timedelta(seconds=2 * max(settings.recheck_seconds, settings.lease_seconds))
         for workflow_id in claimed:
-            # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
-            if workflow_id in errors or workflow_id in unsure or leases[workflow_id][1] is not None \
-                    or rows[workflow_id]["status"] not in ACTIVE_WORKFLOW_STATUSES:  # (an ended one is not claimed again)
-                if rows[workflow_id]["status"] not in ACTIVE_WORKFLOW_STATUSES:
-                    self.definitions.forget(workflow_id)
+            status = rows[workflow_id]["status"]
+            if status not in ACTIVE_WORKFLOW_STATUSES:  # ended: not claimed again without a command
+                self.definitions.forget(workflow_id)
                 continue
-            if workflow_id not in decided_changes and (note := note_of(rows[workflow_id]["status"], step_rows[workflow_id], now)):
+            # a claim that took over an expired lease may have run beside its holder: what it holds is not kept
+            if workflow_id in errors or workflow_id in unsure or leases[workflow_id][1] is not None:
+                continue
+            if workflow_id not in decided_changes and (note := note_of(status, step_rows[workflow_id], now)):
                 self.quiet.keep(workflow_id, note)
             if settings.cached_steps:
-                self.step_rows.max_rows = settings.cached_steps
-                stale_before = now - datetime.timedelta(seconds=2 * max(settings.recheck_seconds, settings.lease_seconds))
                 self.step_rows.keep(workflow_id, now, step_rows[workflow_id] + created.get(workflow_id, []), stale_before)
         if errors:
             stats.add("workflow_errors", len(errors))
@@ -190,7 +192,10 @@ class Processor:
         if written_ids & set(definition_errors):
             workflows.set_errors(db, sorted((w, e) for w, e in definition_errors.items() if w in written_ids), now)
         fault_point("lease_release")
-        _release(db, claimed, {w: rows[w]["status"] for w in claimed}, moved, step_rows, owner, now, settings)
+        # one seen ended is released due at once too: the release reads the row's status, which another processor may
+        # have made running again meanwhile (out of the queue only if it really ended)
+        ended = {w for w in claimed if rows[w]["status"] in WORKFLOW_ENDED}
+        _release(db, claimed, moved | ended, step_rows, owner, now, settings)
         return f"advanced {len(claimed_all) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
 
     def _still_quiet(self, db: WfDatabase, candidates: list[int], leases, now) -> dict[int, Quiet]:
@@ -235,27 +240,31 @@ class Processor:
             return f"{len(summaries)} batches: " + "; ".join(summaries[-3:]) if summaries else NOTHING_DUE
 
 
+def _recheck(now: datetime.datetime, settings: ProcessorSettings) -> datetime.datetime:
+    """When a workflow in which nothing moved is due again (never within this pass, even without back-off: the pass
+    would claim it over and over)."""
+    return now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
+
+
 def _back_off_times(quiet: dict[int, Quiet], now, settings: ProcessorSettings) -> dict[datetime.datetime, list[int]]:
     """Quiet workflows back off like any in which nothing moved: until the recheck, or their first held retry."""
-    recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
+    recheck = _recheck(now, settings)
     by_time: dict[datetime.datetime, list[int]] = {}
     for workflow_id, note in quiet.items():
         by_time.setdefault(min(recheck, note.due or recheck), []).append(workflow_id)
     return by_time
 
 
-def _release(db: WfDatabase, claimed: list[int], status: dict[int, str], moved: set[int], step_rows, owner: str, now,
-             settings: ProcessorSettings) -> None:
+def _release(db: WfDatabase, claimed: list[int], moved: set[int], step_rows, owner: str, now, settings: ProcessorSettings) -> None:
     """A workflow that moved may move again at once (a chain advances one pass per link): due right after this
     pass's clock, so the next pass takes it but this pass (``run_pass``) does not; the others back off, but no
-    longer than until their first held step's retry is due. An ended workflow leaves the queue."""
-    ended = {w for w in claimed if status[w] in WORKFLOW_ENDED}  # (the release reads the row's status itself)
-    workflows.release(db, sorted(moved | ended), owner, now + datetime.timedelta(microseconds=1))
-    # (never due again within this pass, even without back-off: the pass would claim it over and over)
-    recheck = now + max(datetime.timedelta(seconds=settings.recheck_seconds), datetime.timedelta(microseconds=1))
+    longer than until their first held step's retry is due. One whose row says it ended leaves the queue whatever
+    time it is given (``workflows.release`` reads the row's status itself)."""
+    workflows.release(db, sorted(moved), owner, now + datetime.timedelta(microseconds=1))
+    recheck = _recheck(now, settings)
     by_time: dict[datetime.datetime, list[int]] = {}
     for workflow_id in claimed:
-        if workflow_id not in moved and workflow_id not in ended:
+        if workflow_id not in moved:
             due = [s.retry_after for s in step_rows[workflow_id] if retries.is_held(s) and s.retry_after > now]
             by_time.setdefault(min([recheck, *due]), []).append(workflow_id)
     for check_after, ids in sorted(by_time.items()):
