@@ -20,6 +20,7 @@ from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from ..common import CycleStats
 from ..jedi_calls import task_command
 from .step_row import StepRow
+from .submission import acting_user
 
 PRODUCTION_ROLE = "production"
 PRIVILEGED_ROLES = (PRODUCTION_ROLE, "operator")  # what JEDI lets a production role do, the operator may do too
@@ -84,13 +85,9 @@ def _apply(db, wf, step_rows, plan, command, actor, now) -> None:
 
 def _send_jedi_commands(task_buffer, wf, plan, command) -> list[str]:
     comment = f"pandajedi_wf workflow {wf['workflow_id']}: {command['command']} by {command['requester']}"
-    return [f for jc in plan.jedi_commands if (f := task_command(task_buffer, jc.task_id, _user(wf), jc.command, comment))]
+    return [f for jc in plan.jedi_commands if (f := task_command(task_buffer, jc.task_id, acting_user(wf), jc.command, comment))]
 
 
 def kill_tasks(task_buffer, wf: dict, task_ids: list[int]) -> list[str]:
     comment = f"pandajedi_wf workflow {wf['workflow_id']} is cancelled"
-    return [f for task_id in task_ids if (f := task_command(task_buffer, task_id, _user(wf), "kill", comment))]
-
-
-def _user(wf: dict) -> str:
-    return wf["user_dn"] or wf["user_name"]
+    return [f for task_id in task_ids if (f := task_command(task_buffer, task_id, acting_user(wf), "kill", comment))]

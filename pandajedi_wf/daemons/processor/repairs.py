@@ -6,12 +6,12 @@ from __future__ import annotations
 from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.taskbuffer import jedi_tasks, steps
 
-from ..jedi_calls import SubmissionOutcome, deft_user_name, submit_task
+from ..jedi_calls import SubmissionOutcome, deft_user_name
 from . import outcomes, user_intents
 from .commands import execute_queued, kill_tasks
-from .faults import fault_point
 from .reading import load_rows, read_jedi
 from .step_row import StepRow
+from .submission import acting_user, submit_step
 
 
 def run(db, wf: dict, step_rows: dict[int, list[StepRow]], task_buffer, now, owner, stats, cap: int,
@@ -44,21 +44,16 @@ def repair_intents(db, wf: dict, stranded: list[StepRow], task_buffer, now, owne
     again (``uniqueTaskName`` makes JEDI answer with the existing task if it has one after all); the answers are
     recorded as those of a first submission."""
     params = steps.task_params_of(db, [int(s.step_id) for s in stranded])
-    user = deft_user_name(wf["user_dn"] or wf["user_name"])  # DEFT holds the name upstream wrote, not our user_name
+    user = deft_user_name(acting_user(wf))  # DEFT holds the name upstream wrote, not our user_name
     answers = []
     for s in stranded:
         s.task_params = params.get(int(s.step_id))
         task_id = jedi_tasks.find_submitted_task(db, wf["vo"], wf["prod_source_label"] or "user", user, s.task_name)
         if task_id is not None:
-            outcome = SubmissionOutcome(True, task_id, f"adopted JEDI task {task_id} found in DEFT after an interrupted submission")
+            adopted = SubmissionOutcome(True, task_id, f"adopted JEDI task {task_id} found in DEFT after an interrupted submission")
+            answer = outcomes.submission_answer(wf, s, adopted, now)
         else:
-            outcome = submit_task(task_buffer, s.task_params, wf["user_dn"] or wf["user_name"])
-            stats.add("jedi_submissions")
-            if outcome.accepted:
-                fault_point("jedi_accepted")
-        answer = outcomes.submission_answer(wf, s, outcome, now)
-        if answer is None:
-            errors[int(wf["workflow_id"])] = f"step {s.name}: {outcome.message} (will try again)"
-        else:
+            answer = submit_step(wf, s, task_buffer, now, stats, errors)
+        if answer is not None:
             answers.append(answer)
     outcomes.record(db, answers, owner, now, stats)
