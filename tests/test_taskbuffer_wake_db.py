@@ -126,13 +126,12 @@ def test_a_held_workflow_s_task_is_looked_at_again_after_its_release(db):
     assert workflows.wake_for_tasks(db, WAKE, [task_id]) == (1, set())
 
 
-def test_the_processor_reads_each_change_once(db):
-    """``Processor.wake`` keeps the changes it looked at within its overlap window: the same (task, time) is not
-    probed again, a new change of the task is."""
+def waker(db):
+    """A fresh processor's wake-up at WAKE, reading changes from SINCE: each call returns (task changes probed,
+    workflows woken)."""
     from pandajedi_wf.daemons.common import CycleStats
     from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
 
-    workflow_id = backing_off_workflow(db)
     processor, settings = Processor(), ProcessorSettings()
     processor.wake_since = SINCE
 
@@ -140,6 +139,15 @@ def test_the_processor_reads_each_change_once(db):
         stats = CycleStats()
         processor.wake(db, WAKE, settings, stats)
         return stats.counters["task_changes_read"], stats.counters["workflows_woken"]
+
+    return wake
+
+
+def test_the_processor_reads_each_change_once(db):
+    """``Processor.wake`` keeps the changes it looked at within its overlap window: the same (task, time) is not
+    probed again, a new change of the task is."""
+    workflow_id = backing_off_workflow(db)
+    wake = waker(db)
 
     assert wake() == (1, 1)
     db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET check_after=:b WHERE workflow_id=:w", {":b": BACKOFF, ":w": workflow_id})
@@ -220,20 +228,12 @@ def test_a_pass_advances_only_the_workflow_whose_task_ended(db, jedi_taskbuffer,
 def test_a_change_committed_late_inside_the_read_window_is_still_seen(db):
     """A JEDI transaction that commits after a later one leaves a change older than the newest one read: the next
     wake counts the window, finds one row more than it saw, reads it again and wakes that workflow."""
-    from pandajedi_wf.daemons.common import CycleStats
-    from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
     from pandajedi_wf.taskbuffer import workflows
 
     first, late = backing_off_workflow(db), backing_off_workflow(db)
     (late_task,) = [t for t, w in db.query(f"SELECT s.jedi_task_id, s.workflow_id FROM {db.table('JEDI_WF_STEPS')} s") if w == late]
     db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET realModificationTime=NULL WHERE jediTaskID=:t", {":t": late_task})  # not committed yet
-    processor, settings = Processor(), ProcessorSettings()
-    processor.wake_since = SINCE
-
-    def wake():
-        stats = CycleStats()
-        processor.wake(db, WAKE, settings, stats)
-        return stats.counters["task_changes_read"], stats.counters["workflows_woken"]
+    wake = waker(db)
 
     assert wake() == (1, 1) and schedule(db, first)[0] == WAKE
     assert wake() == (0, 0)  # nothing new: the window's count matches what was seen
