@@ -277,8 +277,11 @@ def _carousel(db, task_buffer, panda_home: Path, lfns: list[str], rucio, timeout
             landed, next_landing = _land_rucio_file(db, rucio, lfns, landed, next_landing)
         total, waiting = carousel_jedi.file_counts(db, [tid], name).get(tid, (0, 0))
         records = [r for r in staging_requests.records(db, ("queued", "submitting", "staging", "done")) if r.request.dataset == name]
-        req = (f"request {records[0].request.request_id} {records[0].status} from {records[0].source}: "
-               f"{records[0].files_done}/{records[0].request.n_files} on disk") if records else "no request yet"
+        req = "no request yet"
+        if records:
+            rec = records[0]
+            source = f"from {rec.source}" if rec.source else "(no tape chosen yet)"
+            req = f"request {rec.request.request_id} {rec.status} {source}: {rec.files_done}/{rec.request.n_files} on disk"
         line = f"{req} | task {tid}: {total - waiting}/{total} files released to jobs (pending), {waiting} staging"
         if line != last:
             say(f"  +{time.monotonic() - start:5.1f}s {line}")
