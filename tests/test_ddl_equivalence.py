@@ -63,7 +63,7 @@ ORACLE_MAX_IDENTIFIER = 30  # Oracle before 12.2, and the PanDA DBAs' habit
 # The names the rest of the code base uses (taskbuffer SQL); renaming one is a breaking change.
 EXPECTED_TABLES = {
     "jedi_wf_schema_version", "jedi_wf_workflows", "jedi_wf_steps", "jedi_wf_data", "jedi_wf_commands",
-    "jedi_wf_transitions", "jedi_wf_agent_heartbeats", "jedi_dc_requests", "jedi_dc_relations",
+    "jedi_wf_transitions", "jedi_wf_agent_heartbeats", "jedi_dc_requests", "jedi_dc_relations", "jedi_dc_prestages",
     "jedi_dc_tape_stats",
 }
 # Workflow ids come from upstream's workflow_id_seq (one id space with the PanDA server's pchain_native ids).
@@ -478,7 +478,7 @@ def test_expected_objects_exist(catalogs, backend):
     assert set(catalog.tables) == EXPECTED_TABLES
     assert set(catalog.sequences) == EXPECTED_SEQUENCES
     assert set(catalog.views) == EXPECTED_VIEWS
-    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.3.0'", "<expression>")]}
+    assert catalog.rows == {"jedi_wf_schema_version": [("'pandajedi_wf'", "'1.4.0'", "<expression>")]}
 
 
 @pytest.mark.parametrize("backend", ["oracle", "postgres"])
@@ -772,7 +772,7 @@ def test_upgrades_chain_from_the_first_release_to_the_fresh_install(backend):
     assert chain and chain[0][0] == "1.0.0"
     for (_, to, _), (source, _, _) in zip(chain, chain[1:]):
         assert to == source
-    assert chain[-1][1] == schema_files.schema_version(backend) == "1.3.0"
+    assert chain[-1][1] == schema_files.schema_version(backend) == "1.4.0"
     for source, to, path in chain:
         assert upgrade_actions(backend, path).version == (source, to), path.name
 
@@ -855,6 +855,17 @@ def test_upgrade_to_1_3_0_adds_and_backfills_the_automatic_retry_count(backend):
     assert actions.backfilled == [("jedi_wf_steps", "auto_retries"), ("jedi_wf_workflows", "check_after")]
     assert actions.dropped_indexes == ["jedi_wf_workflows_status_idx"]
     assert actions.created == [("create_index_statement", "jedi_wf_workflows_due_idx")]
+
+
+@pytest.mark.parametrize("backend", ["oracle", "postgres"])
+def test_upgrade_to_1_4_0_adds_the_pre_stage_table_and_the_need_by_of_a_request(backend):
+    path = next(p for f, t, p in schema_files.upgrade_files(backend) if (f, t) == ("1.3.0", "1.4.0"))
+    actions = upgrade_actions(backend, path)
+    assert actions.added_columns == {("jedi_dc_requests", "need_by_time"): Column("timestamp", True, None)}
+    assert actions.backfilled == [] and actions.dropped_indexes == []
+    assert actions.created == [("create_table_statement", "jedi_dc_prestages"),
+                               ("create_index_statement", "jedi_dc_prestages_request_idx"),
+                               ("create_index_statement", "jedi_dc_prestages_taken_idx")]
 
 
 @pytest.mark.parametrize("backend,sql", [

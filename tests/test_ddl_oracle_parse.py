@@ -252,9 +252,9 @@ def test_unknown_backend_is_refused():
 # by tests/test_ddl_equivalence.py (upgrade_actions), which refuses anything else inside them.
 UPGRADE_STATEMENTS = {
     "oracle": {"drop_index_statement", "alter_table_statement", "drop_sequence_statement", "update_statement",
-               "transaction_statement", "begin_end_block", "create_index_statement"},
+               "transaction_statement", "begin_end_block", "create_index_statement", "create_table_statement"},
     "postgres": {"drop_index_statement", "alter_table_statement", "drop_sequence_statement", "update_statement",
-                 "select_statement", "create_index_statement"},
+                 "select_statement", "create_index_statement", "create_table_statement"},
 }
 
 

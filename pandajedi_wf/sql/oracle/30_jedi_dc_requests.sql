@@ -4,7 +4,8 @@
 CREATE SEQUENCE ATLAS_PANDA.JEDI_DC_REQUEST_ID_SEQ START WITH 1 INCREMENT BY 1 CACHE 100 NOCYCLE;
 
 -- One staging request per tape dataset, and several JEDI tasks may wait on it (jedi_dc_relations).
--- dataset_size and staged_size are bytes.
+-- dataset_size and staged_size are bytes. need_by_time (1.4.0) is set while only workflows' pre-stages want the
+-- request (jedi_dc_prestages): when its recall should start, NULL once a task waits on it.
 CREATE TABLE ATLAS_PANDA.JEDI_DC_REQUESTS (
     request_id           NUMBER(11)     NOT NULL,
     dataset              VARCHAR2(512)  NOT NULL,
@@ -35,6 +36,7 @@ CREATE TABLE ATLAS_PANDA.JEDI_DC_REQUESTS (
     locked_by            VARCHAR2(64),
     lock_time            TIMESTAMP,
     error_dialog         VARCHAR2(4000),
+    need_by_time         TIMESTAMP,
     CONSTRAINT JEDI_DC_REQUESTS_PK PRIMARY KEY (request_id),
     CONSTRAINT JEDI_DC_REQUESTS_PIN_ONLY_CK CHECK (pin_only IN (0, 1))
 );
@@ -61,6 +63,32 @@ CREATE TABLE ATLAS_PANDA.JEDI_DC_RELATIONS (
 );
 
 CREATE INDEX ATLAS_PANDA.JEDI_DC_RELATIONS_TASK_IDX ON ATLAS_PANDA.JEDI_DC_RELATIONS (jedi_task_id);
+
+-- 1.4.0: workflow-level pre-staging. A tape input of a later step of a workflow, planned when the workflow starts:
+-- ready_time is the reading step's estimated earliest start, need_by_time when its recall should start. The
+-- carousel takes the row in (taken_time, outcome 'requested', 'shared' with an active request, 'on_disk' or
+-- 'unavailable', request_id the request it made or joined) and releases it once the workflow ended or is being
+-- cancelled or finished (released_time): a request no task and no unreleased pre-stage wants is retired.
+CREATE TABLE ATLAS_PANDA.JEDI_DC_PRESTAGES (
+    workflow_id          NUMBER(11)     NOT NULL,
+    dataset              VARCHAR2(512)  NOT NULL,
+    node_key             VARCHAR2(512)  NOT NULL,
+    ready_time           TIMESTAMP      NOT NULL,
+    need_by_time         TIMESTAMP      NOT NULL,
+    request_id           NUMBER(11),
+    outcome              VARCHAR2(16),
+    creation_time        TIMESTAMP      NOT NULL,
+    taken_time           TIMESTAMP,
+    released_time        TIMESTAMP,
+    CONSTRAINT JEDI_DC_PRESTAGES_PK PRIMARY KEY (workflow_id, dataset),
+    CONSTRAINT JEDI_DC_PRESTAGES_WORKFLOW_FK FOREIGN KEY (workflow_id)
+        REFERENCES ATLAS_PANDA.JEDI_WF_WORKFLOWS (workflow_id),
+    CONSTRAINT JEDI_DC_PRESTAGES_REQUEST_FK FOREIGN KEY (request_id)
+        REFERENCES ATLAS_PANDA.JEDI_DC_REQUESTS (request_id)
+);
+
+CREATE INDEX ATLAS_PANDA.JEDI_DC_PRESTAGES_REQUEST_IDX ON ATLAS_PANDA.JEDI_DC_PRESTAGES (request_id);
+CREATE INDEX ATLAS_PANDA.JEDI_DC_PRESTAGES_TAKEN_IDX ON ATLAS_PANDA.JEDI_DC_PRESTAGES (taken_time, released_time);
 
 -- Measured recall throughput per tape (exponentially weighted moving average, bytes per second).
 CREATE TABLE ATLAS_PANDA.JEDI_DC_TAPE_STATS (

@@ -1,4 +1,4 @@
--- pandajedi_wf 1.3.0, Oracle: the installed schema version, written last so that its row
+-- pandajedi_wf 1.4.0, Oracle: the installed schema version, written last so that its row
 -- means the whole install went through. Upgrades (sql/oracle/upgrades/<from>_to_<to>.sql) update it.
 -- PostgreSQL twin: sql/postgres/90_jedi_wf_schema_version.sql.
 
@@ -10,6 +10,6 @@ CREATE TABLE ATLAS_PANDA.JEDI_WF_SCHEMA_VERSION (
 );
 
 INSERT INTO ATLAS_PANDA.JEDI_WF_SCHEMA_VERSION (component, version, applied_at)
-VALUES ('pandajedi_wf', '1.3.0', SYS_EXTRACT_UTC(SYSTIMESTAMP));
+VALUES ('pandajedi_wf', '1.4.0', SYS_EXTRACT_UTC(SYSTIMESTAMP));
 
 COMMIT;

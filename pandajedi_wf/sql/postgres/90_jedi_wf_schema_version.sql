@@ -1,4 +1,4 @@
--- pandajedi_wf 1.3.0, PostgreSQL: the installed schema version, written last so that its row
+-- pandajedi_wf 1.4.0, PostgreSQL: the installed schema version, written last so that its row
 -- means the whole install went through. Upgrades (sql/postgres/upgrades/<from>_to_<to>.sql) update it.
 -- Oracle twin: sql/oracle/90_jedi_wf_schema_version.sql.
 
@@ -10,4 +10,4 @@ CREATE TABLE doma_panda.jedi_wf_schema_version (
 );
 
 INSERT INTO doma_panda.jedi_wf_schema_version (component, version, applied_at)
-VALUES ('pandajedi_wf', '1.3.0', (CURRENT_TIMESTAMP AT TIME ZONE 'UTC'));
+VALUES ('pandajedi_wf', '1.4.0', (CURRENT_TIMESTAMP AT TIME ZONE 'UTC'));
