@@ -71,6 +71,8 @@ class CarouselConfig:
     # -- what Rucio offers (see progress: boost, NO_SOURCES, priority) --
     boost_wait_seconds: int = 3600  # a rule still STUCK this long after boost_rule gets a new source
     priority_age_step_seconds: int = 12 * 3600  # a rule's Rucio priority rises by one per this much waiting (0: never)
+    # -- workflow-level pre-staging (see prestage_admission) --
+    prestage_lead_seconds: int = 6 * 3600  # a pre-stage is admitted from this long before its need-by on
 
     def tape(self, name: str) -> TapeLimits:
         return self.tapes.get(name, self.default_tape)
@@ -213,6 +215,7 @@ _SCALARS = {
     "rule_max_attempts": _at_least_one,
     "boost_wait_seconds": _count,
     "priority_age_step_seconds": _count,
+    "prestage_lead_seconds": _count,
 }
 _OPTIONAL_COUNTS = {"default_disk_buffer_bytes", "user_max_bytes", "user_max_files"}
 

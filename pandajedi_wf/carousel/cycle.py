@@ -19,7 +19,7 @@ from typing import Iterable
 from pandajedi_wf.ddm.adapter import DDMError, DuplicateRuleError, RuleNotFoundError, RuleProgress, StagingDDM
 
 from . import lifecycle as lc
-from .admission import admit
+from .prestage_admission import admit_behind_tasks
 from .rule_errors import rule_retry
 from .config import CarouselConfig
 from .progress import (
@@ -327,7 +327,7 @@ def run_cycle(
 
     queued = [rec for rec in book.records([lc.QUEUED]) if rec.due(now)]  # (a back-off after a failed rule creation)
     load = current_load(book.records(lc.HOLDS_BUFFER), throughput)
-    decision = admit(config, [rec.request for rec in queued], load)
+    decision = admit_behind_tasks(config, [rec.request for rec in queued], load, now)
     by_id = {rec.request.request_id: rec for rec in queued}
     tapes = dict(load.tapes)
     for start in decision.starts:

@@ -33,6 +33,7 @@ class StagingRequest:
     task_priority: int = 1000
     created_at: float = 0.0  # seconds since the epoch
     share_rank: int = 999  # JEDI global-share rank (1 = first); breaks fair-share ties
+    need_by: float | None = None  # a workflow's pre-stage no task waits on yet: when its recall should start (epoch)
 
 
 @dataclass(frozen=True)
