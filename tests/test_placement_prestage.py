@@ -259,3 +259,66 @@ def test_every_small_dag_shape_pre_stages_exactly_the_steps_with_a_parent():
         assert {p.step for p in plan} == with_parent
         for p in plan:
             assert p.ready_at == at(_brute_force_start([st for st in steps], p.step))
+
+
+# ---- a parsed definition as planned steps ------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from pandajedi_wf.placement.prestage import steps_of_definition  # noqa: E402
+from pandajedi_wf.workflow.parse import parse_workflow  # noqa: E402
+
+NATIVE = Path(__file__).parent / "examples" / "native"
+SIGNAL = "mc23_dev:mc23_dev.700002.Dev_electron_gun.simul.HITS.e0001_s0001_tid00000002_00"
+BACKGROUND = "mc23_dev.700003.Dev_minbias.merge.HITS.e0001_s0001_s0002/"
+
+TAPE_CHAIN = """name: tape_chain
+steps:
+  top:
+    type: prun
+    args: "--outputs a.txt"
+    exec: "echo a > a.txt"
+  middle:
+    type: prun
+    inDS: top/outDS
+    args: "--outputs b.txt"
+    exec: "cat %IN > b.txt"
+  bottom:
+    type: prun
+    inDS: middle/outDS
+    secondaryDSs:
+      - "data18_13TeV:data18_13TeV.00348885.physics_Main.deriv.DAOD_PHYS.r13286_p4910"
+    args: "--outputs c.txt"
+    exec: "cat %IN %IN2 > c.txt"
+"""
+
+
+def test_a_definitions_literal_dataset_of_a_later_step_is_planned_at_the_chains_estimated_start():
+    wf = parse_workflow("yaml", TAPE_CHAIN, {})
+    steps = steps_of_definition(wf, durations={"prun": 600}, bytes_of={})
+    assert [(s.key, s.parents, [i.dataset for i in s.inputs]) for s in steps] == [
+        ("001", (), []), ("002", ("001",), []),
+        ("003", ("002",), ["data18_13TeV:data18_13TeV.00348885.physics_Main.deriv.DAOD_PHYS.r13286_p4910"])]
+    (plan,) = plan_prestages(steps, START, POLICY)
+    assert plan.step == "003" and plan.ready_at == at(1200) and plan.need_by == at(1200 - 100)
+
+
+def test_a_definitions_inputs_given_to_the_workflow_reach_its_steps_and_a_starting_readers_dataset_is_left_alone():
+    wf = parse_workflow("yaml", "overlay.yaml", {"signal": "my.signal"}, str(NATIVE))
+    steps = {s.key: [i.dataset for i in s.inputs] for s in steps_of_definition(wf)}
+    assert steps == {"001": ["my.signal"], "002": [BACKGROUND], "003": [], "004": [], "005": [BACKGROUND], "006": []}
+    assert plan_prestages(steps_of_definition(wf), START, POLICY) == []  # 002 reads the background at once
+
+
+def test_a_definitions_scattered_sub_workflow_lists_every_copys_dataset_in_its_body():
+    wf = parse_workflow("yaml", "scatter_overlay.yaml", {}, str(NATIVE))
+    steps = {s.key: s for s in steps_of_definition(wf)}
+    assert steps["007"].container and steps["008"].parents == ("007",)
+    assert [i.dataset for i in steps["007/001"].inputs] == [SIGNAL, "mc23_dev:mc23_dev.700004.Dev_muon_gun.simul.HITS.e0001_s0001_tid00000004_00"]
+
+
+def test_a_definitions_nested_sub_workflow_keeps_the_engines_keys():
+    wf = parse_workflow("yaml", "nested.yaml", {}, str(NATIVE))
+    steps = {s.key: s for s in steps_of_definition(wf)}
+    assert steps["008"].container and steps["009"].parents == ("008", "001")
+    assert [i.dataset for i in steps["008/002"].inputs] == [SIGNAL]

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from pandajedi_wf.workflow.critical_path import CriticalPathError, container_of, effective_parents, topological_order
+from pandajedi_wf.workflow.model import Workflow
+from pandajedi_wf.workflow.step_params import TAKES_STEP_OUTPUT
 
 __all__ = ["CriticalPathError", "PlannedStep", "Prestage", "PrestagePolicy", "StepInput", "earliest_starts",
-           "plan_prestages", "staging_seconds"]
+           "plan_prestages", "staging_seconds", "steps_of_definition"]
 
 
 @dataclass(frozen=True)
@@ -167,3 +169,43 @@ def plan_prestages(steps: Iterable[PlannedStep], start: datetime.datetime,
         ))
     plan.sort(key=lambda p: (p.need_by, p.dataset))
     return plan
+
+
+def _datasets(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, str) and v]
+
+
+def steps_of_definition(workflow: Workflow, durations: Mapping[str, float] | None = None,
+                        bytes_of: Mapping[str, int] | None = None) -> list[PlannedStep]:
+    """A parsed definition as ``PlannedStep``s: keys as the engine's (``007/001`` in the body of ``007``, without scatter
+    or iteration marks), parents, and as inputs the datasets a step reads that no step makes (literal values and the
+    values given to the workflow, through sub-workflow inputs; a loop's first iteration). Whether an input is only on
+    tape is DDM's to say: each is listed ``on_tape`` (a candidate) and the carousel finds out when it takes it in.
+    ``durations`` gives the estimate of a step type (``prun``, ...), ``bytes_of`` a dataset's size when known."""
+    durations, bytes_of = durations or {}, bytes_of or {}
+    found: list[PlannedStep] = []
+
+    def walk(body: Workflow, prefix: str, values: Mapping[str, Any]) -> None:
+        tag = {n.id: f"{prefix}{n.id:03d}" for n in body.nodes}
+        for node in body.nodes:
+            resolved: dict[str, Any] = {}
+            for inp in node.inputs.values():
+                if not inp.sources:
+                    resolved[inp.name] = inp.default
+                    continue
+                outer = [values.get(src) for src, parent in zip(inp.sources, inp.parents or [None] * len(inp.sources)) if parent is None]
+                flat = [d for v in outer for d in (v if isinstance(v, list) else [v])]
+                resolved[inp.name] = flat if inp.is_list or len(flat) != 1 else flat[0]
+            key = tag[node.id]
+            parents = tuple(tag[p] for p in node.parents if p in tag)
+            if node.sub_workflow is not None:
+                found.append(PlannedStep(key, parents, container=True))
+                walk(node.sub_workflow, f"{key}/", {**node.sub_workflow.inputs, **{k: v for k, v in resolved.items() if v is not None}})
+                continue
+            names = dict.fromkeys(d for name in sorted(TAKES_STEP_OUTPUT) for d in _datasets(resolved.get(name)))
+            inputs = tuple(StepInput(d, True, int(bytes_of.get(d, 0))) for d in names)
+            found.append(PlannedStep(key, parents, inputs, durations.get(node.type)))
+
+    walk(workflow, "", workflow.inputs)
+    return found
