@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pandajedi_wf.carousel import lifecycle as lc  # noqa: E402
+from pandajedi_wf.carousel.admission import DISK_BUFFER_FULL  # noqa: E402
 from pandajedi_wf.carousel.config import TB, load_config  # noqa: E402
 from pandajedi_wf.carousel.cycle import MemoryBook, retire, run_cycle  # noqa: E402
 from pandajedi_wf.carousel.state import StagingRequest  # noqa: E402
@@ -125,6 +126,7 @@ class Observer:
         self.created = {r.request_id: r.created_at for r in requests}
         self.first_file: dict[int, float] = {}
         self.done: dict[int, float] = {}
+        self.ledger: BufferLedger | None = None
 
     def look(self, request_id: int, rule_id: str | None) -> None:
         if rule_id and rule_id in self.sim.rules:
@@ -133,6 +135,60 @@ class Observer:
                 self.first_file.setdefault(request_id, first)
             if done is not None:
                 self.done.setdefault(request_id, done)
+
+
+class BufferLedger:
+    """Where the capped disk buffers go, cycle by cycle (time averages over the run, per capped destination):
+    bytes of done datasets the tasks still hold, bytes landed while the rest of their dataset is still to come,
+    bytes the carousel reserved that are not on disk yet (of them: requests with no file landed yet), and what
+    nobody reserved; besides, the drive time left idle in cycles where requests waited for the buffer."""
+
+    PARTS = ("held_after_done", "landed_waiting_for_rest", "reserved_not_landed", "reserved_nothing_landed_yet", "unreserved")
+
+    def __init__(self, sim: TapeSimulator, config):
+        self.sim = sim
+        self.caps = {d: config.disk_buffer_bytes(d) for d in sim.buffers if config.disk_buffer_bytes(d)}
+        self.sums = dict.fromkeys(self.PARTS, 0.0)
+        self.cycles = 0
+        self.busy = {t: 0.0 for t in sim.tapes}
+        self.idle_waiting = self.drive_time_waiting = 0.0
+
+    def look(self, book: MemoryBook, report, seconds: float) -> None:
+        """One cycle: the reservations as they stand, and the drives' use over the ``seconds`` before it."""
+        parts = dict.fromkeys(self.PARTS, 0)
+        for rec in book.records(lc.HOLDS_BUFFER):
+            if rec.source is None or rec.request.destination not in self.caps:
+                continue
+            if rec.status == lc.DONE:
+                parts["held_after_done"] += rec.request.n_bytes
+            else:
+                parts["landed_waiting_for_rest"] += rec.request.n_bytes - rec.bytes_left
+                parts["reserved_not_landed"] += rec.bytes_left
+                parts["reserved_nothing_landed_yet"] += rec.bytes_left if rec.files_done == 0 else 0
+        parts["unreserved"] = sum(self.caps.values()) - parts["held_after_done"] - parts["landed_waiting_for_rest"] - parts["reserved_not_landed"]
+        for k, v in parts.items():
+            self.sums[k] += v / len(self.caps)
+        self.cycles += 1
+        drive_time = sum(t.drives for t in self.sim.tapes.values()) * seconds
+        busy = {t: s.busy_seconds for t, s in self.sim.tape_stats.items()}
+        if report.held.get(DISK_BUFFER_FULL):
+            used = sum(busy[t] - self.busy[t] for t in busy)
+            self.idle_waiting += drive_time - used  # (a batch's drive time is counted when it starts: summed, not per cycle)
+            self.drive_time_waiting += drive_time
+        self.busy = busy
+
+    def summary(self) -> str:
+        if not self.caps or not self.cycles:
+            return ""
+        avg = {k: v / self.cycles / TB for k, v in self.sums.items()}
+        cap = sum(self.caps.values()) / len(self.caps) / TB
+        idle = self.idle_waiting / self.drive_time_waiting if self.drive_time_waiting else 0.0
+        return (
+            f"buffer per destination, time average over the run (TB of {cap:.0f}): held after done {avg['held_after_done']:.1f}, "
+            f"landed waiting for the rest of its dataset {avg['landed_waiting_for_rest']:.1f}, reserved not on disk {avg['reserved_not_landed']:.1f} "
+            f"(of it nothing landed yet {avg['reserved_nothing_landed_yet']:.1f}), unreserved {avg['unreserved']:.1f}; "
+            f"drive time idle while requests waited for the buffer {idle:.0%}"
+        )
 
 
 def _visible(book: MemoryBook, now: float) -> MemoryBook:
@@ -150,10 +206,12 @@ def run_ours(datasets, requests, seed: int, horizon: float, buffers: dict[str, i
     throughput: dict[str, float] = {}
     switches = 0
     busy_before = set()
+    ledger = BufferLedger(sim, config)
     while sim.now < horizon:
         view = _visible(book, sim.now)
         report = run_cycle(config, view, sim, sim.now, throughput, elapsed=CYCLE_SECONDS, busy_tapes=busy_before)
         book.by_id.update(view.by_id)
+        ledger.look(book, report, CYCLE_SECONDS if sim.now else 0.0)
         switches += report.switched
         over = [d for d, b in sim.buffers.items() if b.capacity is not None and b.peak > b.capacity]
         assert not (over and enforce_cap), f"hard invariant broken: disk buffer over its cap at {over} (t={sim.now:.0f} s)"
@@ -167,6 +225,7 @@ def run_ours(datasets, requests, seed: int, horizon: float, buffers: dict[str, i
         sim.advance(CYCLE_SECONDS)
         busy_before &= {t for t in sim.tapes if sim.tape_has_work(t)}
     failed = sum(rec.status == lc.FAILED for rec in book.by_id.values())
+    obs.ledger = ledger
     return sim, obs, switches, failed
 
 
@@ -296,25 +355,62 @@ def percentile(values: list[float], q: float) -> float:
 # ---- lower bounds ---------------------------------------------------------------------------------
 
 
+def arrival_disk_seconds(file_bytes: tuple[int, ...], tapes: list[TapeEndpoint]) -> float:
+    """Least disk (byte-seconds) a dataset holds while it arrives, before its last file lands, whatever the policy.
+
+    In the simulator a file's bytes land all at once when its drive finishes reading it, and the files that count
+    for a rule are read on one tape at a time (a source switch makes every read still running on the old tape void).
+    So at most k = min(drives, files) of the dataset's files are read at once, each at the drive rate: the bytes read
+    grow at most at R = k x drive rate, and at any time at most the k largest files (S_k bytes) are read but not yet
+    landed. With B the dataset's bytes and T its completion, x seconds before T at least B - S_k - R x bytes are
+    on disk; integrated: (B - S_k)^2 / 2R. Over the dataset's tapes the largest R and S_k are taken (a switch
+    moves it from one tape to another)."""
+    n = len(file_bytes)
+    rate = max(min(t.drives, n) * t.drive_bytes_per_second for t in tapes)
+    largest = sorted(file_bytes, reverse=True)
+    in_reading = max(sum(largest[: min(t.drives, n)]) for t in tapes)
+    return max(0, sum(file_bytes) - in_reading) ** 2 / (2 * rate)
+
+
+def least_makespan(byte_seconds: float, cap: float, bandwidth: float, start: float) -> float:
+    """The least M such that a disk of ``cap`` bytes, filled at most at ``bandwidth`` from ``start`` on, can hold
+    ``byte_seconds`` over [0, M]: the integral of min(cap, bandwidth * (t - start)) reaches it."""
+    ramp = cap * cap / (2 * bandwidth)  # held while the disk fills for the first time
+    if byte_seconds <= ramp:
+        return start + math.sqrt(2 * byte_seconds / bandwidth)
+    return start + (byte_seconds + ramp) / cap
+
+
 def lower_bounds(datasets: list[SimDataset], requests: list[StagingRequest], buffers: dict[str, int], consume: float) -> dict[str, float]:
     """Makespans no policy can beat on this workload and simulator (seconds), each a valid bound:
 
-    - aggregate: every recalled byte / the sum of all tape bandwidths (the bound used before part 7);
+    - aggregate: every recalled byte / the sum of all tape bandwidths (the naive bound);
     - replicas: for every set S of tapes and every arrival time a, the bytes of datasets requested at or
       after a whose replicas all lie in S need a + bytes / bandwidth(S);
     - dataset: a dataset cannot finish before its request + the fastest mount + its bytes read by at most
       min(drives, files) drives of its best tape;
     - buffer: per destination, bytes done more than ``consume`` seconds before the end have held the buffer
       that long, so cap * M >= consume * (bytes - cap);
-    - buffer_recall (the tighter bound under a binding cap): besides, every byte is on disk from its arrival until
-      its dataset is complete, and a dataset's bytes land at most at the rate of all drives of its best tape
-      (R = min(drives, files) * drive rate), so the disk it fills while it arrives integrates to at least B^2 / 2R:
-      cap * M >= consume * (bytes - cap) + sum(B^2 / 2R) per destination. With a 40 TB cap this bound is above the
-      aggregate one for some seeds: what a cap and the consumption time allow at best, whatever the policy.
+    - buffer_recall, the bound under the cap: the disk integrated over [0, M] is at most cap * M, and at least
+      what the bytes must hold:
+        (a) consume * (bytes - cap), as for ``buffer`` (the tasks hold a done dataset ``consume`` seconds; at most
+            cap bytes, those on disk at M, can be done in the last ``consume`` seconds);
+        (b) the disk each dataset fills while it arrives, ``arrival_disk_seconds``;
+      and the disk cannot be full from the start: by time t at most BW * (t - t0) bytes have landed (BW the sum of
+      all tape bandwidths, t0 the first request plus the shortest mount), so the disk integrated over [0, M] is at
+      most U(M) = integral of min(cap, BW * (t - t0)) dt, which is cap * (M - t0) - cap^2 / (2 BW) once the disk can
+      be full. M is at least the least M with U(M) >= (a) + (b) (``least_makespan``), per destination, and for the
+      destinations together (their caps summed: they share the tapes, so all of them together land at most BW).
+      What is NOT counted, because no bound valid for every policy can assume it: that a dataset's files are read in
+      bring-online batches of 200 by one drive each (how a tape queue cuts a dataset into batches depends on the
+      policy's rules, switches and the retries), and that a policy must reserve disk for bytes not yet landed
+      (only a policy that does not know when the tasks release their data needs that, see
+      carousel_reservation_what_if.py).
     """
     recalls = [(r, d) for r, d in zip(requests, datasets) if not r.on_disk]
     tapes = {t.name: t for t in TAPES}
-    aggregate = sum(d.n_bytes for _, d in recalls) / sum(t.bytes_per_second for t in TAPES)
+    bandwidth_all = sum(t.bytes_per_second for t in TAPES)
+    aggregate = sum(d.n_bytes for _, d in recalls) / bandwidth_all
     replicas = 0.0
     names = list(tapes)
     for mask in range(1, 2 ** len(names)):
@@ -329,14 +425,21 @@ def lower_bounds(datasets: list[SimDataset], requests: list[StagingRequest], buf
         r.created_at + min(tapes[t].mount_seconds + d.n_bytes / (min(tapes[t].drives, len(d.file_bytes)) * tapes[t].drive_bytes_per_second) for t in d.tapes)
         for r, d in recalls
     )
+    first_landing = min(r.created_at for r, _ in recalls) + min(t.mount_seconds for t in TAPES) if recalls else 0.0
     buffer = buffer_recall = 0.0
+    held_all = arriving_all = capped = 0.0
     for dest, cap in buffers.items():
         mine = [d for r, d in recalls if r.destination == dest]
         held = sum(d.n_bytes for d in mine)
-        arriving = sum(d.n_bytes**2 / (2 * max(min(tapes[t].drives, len(d.file_bytes)) * tapes[t].drive_bytes_per_second for t in d.tapes)) for d in mine)
-        if cap and held > cap:
-            buffer = max(buffer, consume * (held - cap) / cap)
-            buffer_recall = max(buffer_recall, (consume * (held - cap) + arriving) / cap)
+        arriving = sum(arrival_disk_seconds(d.file_bytes, [tapes[t] for t in d.tapes]) for d in mine)
+        if cap:
+            buffer = max(buffer, consume * max(0, held - cap) / cap)
+            buffer_recall = max(buffer_recall, least_makespan(consume * max(0, held - cap) + arriving, cap, bandwidth_all, first_landing))
+            held_all += consume * max(0, held - cap)
+            arriving_all += arriving
+            capped += cap
+    if capped:
+        buffer_recall = max(buffer_recall, least_makespan(held_all + arriving_all, capped, bandwidth_all, first_landing))
     return {"aggregate": aggregate, "replicas": replicas, "dataset": dataset, "buffer": buffer, "buffer_recall": buffer_recall}
 
 
@@ -364,6 +467,7 @@ def row(scenario: str, seed: int, policy: str, sim: TapeSimulator, obs: Observer
         "ttff": (statistics.median(ttff), percentile(ttff, 0.95)),
         "recoveries": recoveries,
         "incomplete": incomplete,
+        "ledger": obs.ledger.summary() if obs.ledger else "",
     }
 
 
@@ -432,6 +536,8 @@ def main(argv=None) -> None:
             ours, theirs, bounds = run_scenario(scenario, size, seed)
             ratio = theirs["makespan"] / ours["makespan"]
             show(ours, None)
+            if ours["ledger"]:
+                print(f"{'':<23}{ours['ledger']}")
             show(theirs, ratio)
             print(f"{'':<23}bounds: " + ", ".join(f"{k} {v / 3600:.1f}h" for k, v in bounds.items()))
             summary.setdefault(scenario, []).append((ours["eff"], ours["eff_agg"], ratio))
