@@ -46,7 +46,7 @@ if os.environ.get("SCALE_BENCH_CODE"):  # baseline mode: the packages of another
     # an editable install of this tree answers imports of pandajedi_wf before sys.path is searched
     sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "") and "__editable__" not in repr(f)]
 
-from workflow_benchmark import FakeJedi, chain_definition  # noqa: E402
+from workflow_benchmark import FakeJedi, analyze, chain_definition  # noqa: E402
 
 STEPS = 20
 BACKOFF = 600
@@ -95,15 +95,6 @@ def make_workflows(pg, db, n: int) -> None:
             cur.execute(f"INSERT INTO doma_panda.jedi_wf_workflows ({', '.join(columns)}) SELECT {', '.join(values)} "
                         f"FROM doma_panda.jedi_wf_workflows, generate_series({start}, {min(n - 1, start + 9_999)}) g WHERE workflow_id={first}")
         cur.execute("ANALYZE doma_panda.jedi_wf_workflows")
-    conn.close()
-
-
-def analyze(pg) -> None:
-    """Planner statistics, as PostgreSQL's autovacuum keeps them in production (the setup made the tables in
-    seconds, faster than autovacuum's analyze follows)."""
-    conn = pg.connect("panda", autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute("ANALYZE doma_panda.jedi_wf_workflows, doma_panda.jedi_wf_steps, doma_panda.jedi_wf_data, doma_panda.jedi_tasks")
     conn.close()
 
 

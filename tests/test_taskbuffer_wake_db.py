@@ -48,7 +48,7 @@ SINCE = datetime.datetime(2000, 1, 1)  # every task row's realModificationTime (
 def workflows_woken(db, now=WAKE, since=SINCE):
     from pandajedi_wf.taskbuffer import workflows
 
-    return workflows.wake_for_tasks(db, now, list(workflows.changed_tasks(db, since)))[0]
+    return workflows.wake_for_tasks(db, now, workflows.changed_tasks(db, since))[0]
 
 
 def test_release_clears_the_owner_but_keeps_the_claim_time(db):
@@ -107,10 +107,11 @@ def test_only_tasks_changed_since_the_watermark_are_read(db):
     from pandajedi_wf.taskbuffer import workflows
 
     backing_off_workflow(db)
-    ((task_id, changed_at),) = db.query(f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')}")
+    ((task_id, changed_at, state_changed_at),) = db.query(f"SELECT jediTaskID, realModificationTime, stateChangeTime FROM {db.table('JEDI_Tasks')}")
     assert changed_at is not None  # the trigger set it at insert
     assert workflows.changed_tasks(db, changed_at + datetime.timedelta(microseconds=1)) == {}
-    assert workflows.changed_tasks(db, changed_at) == {task_id: changed_at}
+    assert workflows.changed_tasks(db, changed_at) == {task_id: workflows.TaskChange(changed_at, state_changed_at)}
+    assert state_changed_at == CLAIMED + datetime.timedelta(minutes=5)  # the status change time comes with it
 
 
 def test_a_held_workflow_s_task_is_looked_at_again_after_its_release(db):
@@ -119,11 +120,12 @@ def test_a_held_workflow_s_task_is_looked_at_again_after_its_release(db):
     from pandajedi_wf.taskbuffer import workflows
 
     workflow_id = backing_off_workflow(db)
-    (task_id,) = workflows.changed_tasks(db, SINCE)
+    changes = workflows.changed_tasks(db, SINCE)
+    (task_id,) = changes
     db.execute(f"UPDATE {db.table('JEDI_WF_WORKFLOWS')} SET locked_by='proc-b' WHERE workflow_id=:w", {":w": workflow_id})
-    assert workflows.wake_for_tasks(db, WAKE, [task_id]) == (0, {task_id})
+    assert workflows.wake_for_tasks(db, WAKE, changes) == (0, {task_id})
     workflows.release(db, [workflow_id], "proc-b", BACKOFF)
-    assert workflows.wake_for_tasks(db, WAKE, [task_id]) == (1, set())
+    assert workflows.wake_for_tasks(db, WAKE, changes) == (1, set())
 
 
 def waker(db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Mapping, NamedTuple
 
 from pandajedi_wf.workflow.lifecycles import WORKFLOW_ENDED
 
@@ -253,17 +254,25 @@ def list_workflows(db: WfDatabase, user_name: str | None = None, status: str | N
     return db.query_dicts(f"SELECT * FROM ({sql} ORDER BY workflow_id DESC) WHERE rownum<=:n ", binds)
 
 
-def changed_tasks(db: WfDatabase, since: datetime.datetime, after: bool = False) -> dict[int, datetime.datetime]:
-    """JEDI's tasks changed since ``since`` (strictly after it with ``after``): task id -> ``realModificationTime``.
+class TaskChange(NamedTuple):
+    """One of JEDI's task rows as the wake-up reads it: when it last changed (the watermark) and when its status did."""
+
+    changed_at: datetime.datetime  # realModificationTime
+    state_changed_at: datetime.datetime | None  # stateChangeTime
+
+
+def changed_tasks(db: WfDatabase, since: datetime.datetime, after: bool = False) -> dict[int, TaskChange]:
+    """JEDI's tasks changed since ``since`` (strictly after it with ``after``), by task id.
 
     Read through upstream's index on ``JEDI_Tasks.realModificationTime`` (``JEDI_TASKS_REALMODTIME_IDX`` on both
     backends), which upstream's trigger sets to the real time of every change of ``modificationTime``, as JEDI
     writes it with its status changes (``modificationTime`` itself is set to old values on purpose to reorder JEDI's
-    queues): the cost follows the changes, not the number of tasks or of our workflows.
+    queues): the cost follows the changes, not the number of tasks or of our workflows. ``stateChangeTime`` comes
+    from the same row fetch, so deciding which workflows to wake never reads JEDI_Tasks again.
     """
     operator = ">" if after else ">="
-    return {int(task_id): changed_at for task_id, changed_at in db.query(
-        f"SELECT jediTaskID, realModificationTime FROM {db.table('JEDI_Tasks')} WHERE realModificationTime{operator}:since",
+    return {int(task_id): TaskChange(changed_at, state_changed_at) for task_id, changed_at, state_changed_at in db.query(
+        f"SELECT jediTaskID, realModificationTime, stateChangeTime FROM {db.table('JEDI_Tasks')} WHERE realModificationTime{operator}:since",
         {":since": since})}
 
 
@@ -275,24 +284,23 @@ def count_changed(db: WfDatabase, since: datetime.datetime, until: datetime.date
     return int(n)
 
 
-def wake_for_tasks(db: WfDatabase, now: datetime.datetime, task_ids: list[int]) -> tuple[int, set[int]]:
-    """Make due now every backing-off workflow with a step following one of these tasks whose status changed since
-    the workflow was last claimed (its ``lock_time``: the claim comes before the pass reads JEDI, so no change can
-    fall in between). Returns (workflows made due, tasks whose workflow a processor holds right now: the holder may
-    have read JEDI before the change, so they are to be looked at again once it released the workflow).
+def wake_for_tasks(db: WfDatabase, now: datetime.datetime, changes: Mapping[int, TaskChange]) -> tuple[int, set[int]]:
+    """Make due now every backing-off workflow with a step following one of these changed tasks whose status changed
+    since the workflow was last claimed (its ``lock_time``: the claim comes before the pass reads JEDI, so no change
+    can fall in between). Returns (workflows made due, tasks whose workflow a processor holds right now: the holder
+    may have read JEDI before the change, so they are to be looked at again once it released the workflow).
 
-    Two reads by key, each driven by its IN-list whatever the statistics say (the steps through
-    ``JEDI_WF_STEPS_TASK_IDX`` with their tasks by key, then the workflows by key), and the decision here."""
+    Two reads by key (the steps through ``JEDI_WF_STEPS_TASK_IDX``, then their workflows), and the decision here;
+    the tasks' status change times came with the changes (``changed_tasks``), so JEDI_Tasks is not joined."""
     step_sql, binds = in_clause("st", FOLLOWING_A_TASK)
     following: dict[int, list[tuple[int, datetime.datetime | None]]] = {}  # workflow -> (task, its status change time)
-    for part in chunks(sorted(set(task_ids)), 500):
+    for part in chunks(sorted(changes), 500):
         task_sql, task_binds = in_clause("t", part)
-        for task_id, workflow_id, changed_at in db.query(
-            f"SELECT s.jedi_task_id, s.workflow_id, t.stateChangeTime FROM {db.table('JEDI_WF_STEPS')} s, {db.table('JEDI_Tasks')} t "
-            f"WHERE s.jedi_task_id IN {task_sql} AND s.status IN {step_sql} AND t.jediTaskID=s.jedi_task_id",
+        for task_id, workflow_id in db.query(
+            f"SELECT jedi_task_id, workflow_id FROM {db.table('JEDI_WF_STEPS')} WHERE jedi_task_id IN {task_sql} AND status IN {step_sql}",
             binds | task_binds,
         ):
-            following.setdefault(int(workflow_id), []).append((int(task_id), changed_at))
+            following.setdefault(int(workflow_id), []).append((int(task_id), changes[int(task_id)].state_changed_at))
     due, held = [], set()
     for part in chunks(sorted(following), 500):
         id_sql, id_binds = in_clause("wf", part)

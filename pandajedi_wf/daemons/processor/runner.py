@@ -50,7 +50,7 @@ class Processor:
         self.step_rows = StepRowCache()
         self.quiet = QuietBook()
         self.wake_since: datetime.datetime | None = None
-        self.seen_changes: dict[int, datetime.datetime] = {}  # task id -> realModificationTime looked at, in the overlap
+        self.seen_changes: dict[int, workflows.TaskChange] = {}  # task id -> its change looked at, in the overlap
 
     def forget(self) -> None:
         self.definitions.clear()
@@ -70,21 +70,21 @@ class Processor:
         overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
         since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
         changed = self._changes_since(db, since)
-        fresh = [task_id for task_id, changed_at in changed.items() if self.seen_changes.get(task_id) != changed_at]
+        fresh = {task_id: change for task_id, change in changed.items() if self.seen_changes.get(task_id) != change}
         woken, held = workflows.wake_for_tasks(db, now, fresh) if fresh else (0, set())
-        self.seen_changes = {task_id: changed_at for task_id, changed_at in changed.items() if task_id not in held}
+        self.seen_changes = {task_id: change for task_id, change in changed.items() if task_id not in held}
         if changed:
-            self.wake_since = max(since, max(changed.values()) - overlap)
+            self.wake_since = max(since, max(change.changed_at for change in changed.values()) - overlap)
         stats.add("workflows_woken", woken)
         stats.add("task_changes_read", len(fresh))
 
-    def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> dict[int, datetime.datetime]:
+    def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> dict[int, workflows.TaskChange]:
         """JEDI's task changes from ``since`` on: the part after the newest change already seen, and the part up to it
         as seen before unless its row count differs from what was seen (a late commit), then read again."""
-        seen = {task_id: changed_at for task_id, changed_at in self.seen_changes.items() if changed_at >= since}
+        seen = {task_id: change for task_id, change in self.seen_changes.items() if change.changed_at >= since}
         if not seen:
             return workflows.changed_tasks(db, since)
-        newest = max(seen.values())
+        newest = max(change.changed_at for change in seen.values())
         newer = workflows.changed_tasks(db, newest, after=True)
         still = {task_id: changed_at for task_id, changed_at in seen.items() if task_id not in newer}
         if workflows.count_changed(db, since, newest) != len(still):
