@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from pandajedi_wf.carousel.task_routing import (
+    FailedStaging,
     Routing,
     RoutingPolicy,
     RoutingPolicyError,
@@ -15,6 +16,7 @@ from pandajedi_wf.carousel.task_routing import (
     hide_from_upstream_carousel,
     provokable,
     route,
+    staged_again,
 )
 
 NOBODY = RoutingPolicy()
@@ -116,3 +118,18 @@ def test_a_container_read_as_one_master_dataset_is_recalled_dataset_by_dataset()
     # a container whose datasets JEDI did not list is requested under its own name (nothing better is known)
     assert datasets_to_recall([("user.a:user.b/", "user.b/")], constituents) == ["user.a:user.b/"]
 
+
+
+def test_a_pair_is_staged_again_only_when_its_task_was_retried_after_it_was_told_of_the_last_failure():
+    ds = "mc16:mc16.x.RAW"
+    told = FailedStaging(1, ds, request_id=10, error="RSEWriteBlocked", told_at=1000.0)
+    assert staged_again([told], {1: 1500.0}) == {(1, ds): told}  # retried after it was told
+    assert staged_again([told], {1: 900.0}) == {}  # the attempt it was told in: not retried
+    assert staged_again([told], {}) == {}  # JEDI has no attempt for it
+    untold = FailedStaging(1, ds, request_id=11, error="again", told_at=None)
+    assert staged_again([told, untold], {1: 1500.0}) == {}  # a later failure it is still to be told of
+    later = FailedStaging(1, ds, request_id=12, error="NO_SOURCES", told_at=2000.0)
+    assert staged_again([told, later], {1: 1500.0}) == {}  # retried once, failed again, not retried since
+    assert staged_again([later, told], {1: 2500.0}) == {(1, ds): later}  # the last failure is the one kept
+    other = FailedStaging(2, ds, request_id=10, error="RSEWriteBlocked", told_at=1000.0)
+    assert staged_again([told, other], {1: 1500.0, 2: 800.0}) == {(1, ds): told}  # per task

@@ -140,3 +140,37 @@ def datasets_to_recall(masters: list[tuple[str, str | None]], constituents: Mapp
         inside = constituents.get(container) if container and name.endswith("/") else None
         names += list(inside) if inside else [name]
     return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class FailedStaging:
+    """A task's relation to a staging request that failed for good: when the carousel told the task (``told_at``,
+    epoch seconds on the database's clock, as JEDI's task attempts; None while it is still to be told), the request
+    and its error."""
+
+    jedi_task_id: int
+    dataset: str
+    request_id: int
+    error: str
+    told_at: float | None
+
+
+def staged_again(failed: Iterable[FailedStaging], attempt_started: Mapping[int, float]) -> dict[tuple[int, str], FailedStaging]:
+    """The (task, dataset) pairs to stage again although a request for them failed for good: the task was told (its
+    errorDialog, then finished by JEDI) and has been retried since (JEDI's retry starts a new task attempt,
+    ``attempt_started``: the start of the task's latest attempt), so it waits for the dataset once more.  A pair told
+    of several failures counts the last one; a pair not told yet, or told after its task's latest attempt started
+    (it was never retried, or the retry was before this failure), is left alone.  The value is the last failure, for
+    the new request's history."""
+    last: dict[tuple[int, str], FailedStaging] = {}
+    untold: set[tuple[int, str]] = set()
+    for f in failed:
+        key = (f.jedi_task_id, f.dataset)
+        if f.told_at is None:
+            untold.add(key)
+        elif key not in last or f.told_at > last[key].told_at:
+            last[key] = f
+    return {
+        key: f for key, f in last.items()
+        if key not in untold and f.jedi_task_id in attempt_started and attempt_started[f.jedi_task_id] > f.told_at
+    }

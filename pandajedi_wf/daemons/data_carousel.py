@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
+from pandajedi_wf.carousel import task_routing
 from pandajedi_wf.carousel.config import CarouselConfig, CarouselConfigError, load_config
 from pandajedi_wf.carousel.rule_errors import PERMANENT, error_class
 from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
@@ -139,11 +140,13 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
     if not needs:
         return
     # a (task, dataset) already served by an active request, or whose request failed for good (the task was told
-    # in its errorDialog), is not requested again: a failed recall would otherwise be retried every cycle
-    related = {
-        (tid, canonical_dataset(ds))
-        for tid, ds in staging_relations.datasets_of_tasks(db, [n.jedi_task_id for n in needs], (*staging_requests.ACTIVE, lc.FAILED))
-    }
+    # in its errorDialog), is not requested again: a failed recall would otherwise be retried every cycle; unless the
+    # task was retried (JEDI's retry) since it was told: then it waits for the dataset again (task_routing.staged_again)
+    needing = [n.jedi_task_id for n in needs]
+    related = {(tid, canonical_dataset(ds)) for tid, ds in staging_relations.datasets_of_tasks(db, needing, staging_requests.ACTIVE)}
+    failed = [replace(f, dataset=canonical_dataset(f.dataset)) for f in carousel_jedi.failed_stagings(db, needing)]
+    again = task_routing.staged_again(failed, carousel_jedi.attempt_start_times(db, sorted({f.jedi_task_id for f in failed})) if failed else {})
+    related |= {(f.jedi_task_id, f.dataset) for f in failed} - set(again)
     wanted: dict[str, list[TaskNeed]] = {}
     for need in needs:
         for dataset in dict.fromkeys(canonical_dataset(d) for d in need.datasets):
@@ -169,7 +172,8 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
             unavailable = request is None
             if unavailable:  # nothing to recall from: a request that fails at once, so its tasks are told why
                 request = _unavailable_request(dataset, tasks, config, now)
-            request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR)
+            previous = [again[(tid, dataset)] for tid in task_ids if (tid, dataset) in again]
+            request_id = staging_requests.insert(db, request, _scope(dataset), now, ACTOR, reason=_again_reason(previous))
             if request_id is not None and unavailable:
                 staging_relations.add(db, request_id, task_ids, now)
                 reason = _unavailable_reason(dataset, replicas[dataset])
@@ -188,6 +192,15 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
             request_id = rec.request.request_id
             staging_requests.raise_priority(db, request_id, max(t.priority for t in tasks), now)
         stats.add("relations_added", staging_relations.add(db, request_id, task_ids, now))
+
+
+def _again_reason(previous: list[task_routing.FailedStaging]) -> str | None:
+    """The new request's first history line when retried tasks ask again for a dataset whose request failed."""
+    if not previous:
+        return None
+    last = max(previous, key=lambda f: f.told_at or 0.0)
+    tasks = ", ".join(str(t) for t in sorted({f.jedi_task_id for f in previous}))
+    return f"retried task(s) {tasks} need the dataset again; request {last.request_id} failed: {last.error or 'no reason recorded'}"
 
 
 def _active_requests(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
@@ -336,7 +349,7 @@ def end_tasks_of_failed(db: WfDatabase, book: DbBook, task_buffer, now: float, s
             except Exception as exc:  # try again next cycle
                 notes.errors.append(f"cannot end task {tid} after the staging failure: {exc}")
                 continue
-            staging_relations.release(db, rec.request.request_id, tid, now)
+            staging_relations.release_told(db, rec.request.request_id, tid)  # on JEDI's clock: a retry is judged by it
             stats.add("tasks_told_of_failed_staging")
 
 

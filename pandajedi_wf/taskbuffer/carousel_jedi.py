@@ -21,6 +21,7 @@ from pandajedi_wf.carousel import task_routing
 from pandajedi_wf.core import jedi_statuses
 
 from .connection import WfDatabase, chunks, in_clause, json_value
+from .staging_requests import to_epoch
 
 CONFIG_APP = "pandajedi_wf"
 CONFIG_COMPONENT = "data_carousel"
@@ -191,3 +192,34 @@ def held_by_our_carousel(db: WfDatabase, jedi_task_ids: list[int]) -> set[int]:
             if split_rule and _PRESTAGING.search(split_rule):
                 held.add(int(tid))
     return held
+
+
+def failed_stagings(db: WfDatabase, jedi_task_ids: list[int]) -> list[task_routing.FailedStaging]:
+    """The relations of these tasks to staging requests that failed for good, with when each task was told
+    (``released_time``, set by ``end_tasks_of_failed``) and the request's error."""
+    found: list[task_routing.FailedStaging] = []
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        binds[":failed"] = "failed"
+        for tid, dataset, rid, error, released in db.query(
+            f"SELECT rel.jedi_task_id, req.dataset, req.request_id, req.error_dialog, rel.released_time "
+            f"FROM {db.table('JEDI_DC_RELATIONS')} rel, {db.table('JEDI_DC_REQUESTS')} req "
+            f"WHERE rel.request_id=req.request_id AND rel.jedi_task_id IN {id_sql} AND req.status=:failed",
+            binds,
+        ):
+            found.append(task_routing.FailedStaging(int(tid), dataset, int(rid), error or "", to_epoch(released)))
+    return found
+
+
+def attempt_start_times(db: WfDatabase, jedi_task_ids: list[int]) -> dict[int, float]:
+    """When each task's latest attempt started, from upstream's TASK_ATTEMPTS (one row per attempt, written by
+    JEDI's registration and by ``retryTask_JEDI``'s ``log_task_attempt_start``); tasks without a row are absent."""
+    found: dict[int, float] = {}
+    for part in chunks(sorted(set(jedi_task_ids)), 500):
+        id_sql, binds = in_clause("t", part)
+        for tid, started in db.query(
+            f"SELECT jediTaskID, MAX(startTime) FROM {db.table('TASK_ATTEMPTS')} WHERE jediTaskID IN {id_sql} GROUP BY jediTaskID", binds
+        ):
+            if started is not None:
+                found[int(tid)] = to_epoch(started)
+    return found

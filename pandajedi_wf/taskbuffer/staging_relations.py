@@ -65,3 +65,13 @@ def release(db: WfDatabase, request_id: int, jedi_task_id: int, now: float) -> N
         f"UPDATE {db.table(TABLE)} SET released_time=:now WHERE request_id=:rid AND jedi_task_id=:tid AND released_time IS NULL ",
         {":rid": request_id, ":tid": jedi_task_id, ":now": to_timestamp(now)},
     )
+
+
+def release_told(db: WfDatabase, request_id: int, jedi_task_id: int) -> None:
+    """Let a task go from a request that failed for good once it was told: ``released_time`` on the database's clock
+    (``CURRENT_DATE``, as JEDI stamps its task attempts in TASK_ATTEMPTS), so a later retry of the task is told apart
+    by one clock whatever the carousel's own (``carousel_jedi.attempt_start_times``, ``task_routing.staged_again``)."""
+    db.execute(
+        f"UPDATE {db.table(TABLE)} SET released_time=CURRENT_DATE WHERE request_id=:rid AND jedi_task_id=:tid AND released_time IS NULL ",
+        {":rid": request_id, ":tid": jedi_task_id},
+    )

@@ -141,8 +141,9 @@ def active_by_dataset(db: WfDatabase, datasets: Iterable[str]) -> dict[str, Requ
     return found
 
 
-def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: float, actor: str) -> int | None:
-    """Add a queued request; None when another process inserted one for the dataset first (unique index)."""
+def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: float, actor: str, reason: str | None = None) -> int | None:
+    """Add a queued request; None when another process inserted one for the dataset first (unique index). ``reason``:
+    its first history line (default: a task needs the dataset)."""
     try:
         with db.transaction():
             (request_id,) = db.next_ids(SEQUENCE, 1)
@@ -170,7 +171,7 @@ def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: floa
                 },
             )
             transitions.record(
-                db, [transitions.TransitionRecord(ENTITY, request_id, None, None, lc.QUEUED, "a task needs the dataset from tape", actor, to_timestamp(now))]
+                db, [transitions.TransitionRecord(ENTITY, request_id, None, None, lc.QUEUED, reason or "a task needs the dataset from tape", actor, to_timestamp(now))]
             )
     except DatabaseError as exc:
         if is_unique_violation(exc):

@@ -30,6 +30,36 @@ def make_zombie_cleaner_harmless() -> None:
     cls._pandajedi_wf_daemon = True
 
 
+
+# upstream's statements PostgreSQL 16+ accepts but 15 (Debian 12's, our test cluster) refuses: a subquery in FROM
+# without an alias. Each is given one, on a PostgreSQL older than 16 only; nothing else of the statement changes.
+_UNALIASED_SUBQUERIES = {
+    # metrics_module.get_task_failure_metrics, which retryTask_JEDI runs first (TaskCommando's retry)
+    ") /* JediDBProxy.get_task_failure_metrics */": ") tab_metrics /* JediDBProxy.get_task_failure_metrics */",
+}
+
+
+def accept_postgres16_sql() -> None:
+    """Let upstream's ``WrappedCursor`` run, on the test cluster's PostgreSQL 15, the few statements of upstream 1.0.4
+    written for Oracle and PostgreSQL 16+ that need an alias on 15 (``_UNALIASED_SUBQUERIES``); without it every
+    ``retryTask_JEDI`` aborts its transaction there. Idempotent."""
+    from pandaserver.taskbuffer.WrappedCursor import WrappedCursor
+
+    if getattr(WrappedCursor, "_pandajedi_wf_pg16_sql", False):
+        return
+    original = WrappedCursor.execute
+
+    def execute(self, sql, varDict=None, cur=None):
+        if self.backend == "postgres" and self.conn.server_version < 160000:
+            for tail, aliased in _UNALIASED_SUBQUERIES.items():
+                if sql.endswith(tail):
+                    sql = sql[: -len(tail)] + aliased
+        return original(self, sql, varDict, cur)
+
+    WrappedCursor.execute = execute
+    WrappedCursor._pandajedi_wf_pg16_sql = True
+
+
 class LocalDDMInterface:
     """What ``DDMInterface`` hands to agents, without forking a DDM process: the same
     client class per VO as ``[ddm] modConfig`` (``GenDDMClient`` for wlcg), in-process."""
@@ -87,3 +117,42 @@ def feed_contents(task_buffer, vo: str, prod_source_label: str, ddm_if) -> list[
         raise RuntimeError(f"getDatasetsToFeedContents_JEDI({vo!r}, {prod_source_label!r}) failed: see the JEDI logs in $PANDA_HOME/log")
     ContentsFeederThread(ListWithLock(list(datasets)), ThreadPool(), task_buffer, ddm_if, f"pandajedi_wf-dev-{os.getpid()}-con").runImpl()
     return [task_id for task_id, _ in datasets]
+
+
+def execute_task_commands(task_buffer, vo: str, prod_source_label: str, ddm_if=None) -> list[tuple[int, str]]:
+    """One TaskCommando cycle, as its agent runs one (TaskCommando.start's loop body, its worker in this thread): the
+    commands in DEFT PRODSYS_COMM are picked up (``getTasksToExecCommand_JEDI``: ``finishing``, ``toretry``, ...) and
+    executed (kill/finish: no jobs left -> ``toabort``/``passed``; retry: ``retryTask_JEDI``). Returns (jediTaskID,
+    command) of each command executed."""
+    import os
+
+    from pandajedi.jediorder.TaskCommando import TaskCommandoThread
+
+    make_zombie_cleaner_harmless()
+    accept_postgres16_sql()
+    commands = task_buffer.getTasksToExecCommand_JEDI(vo, prod_source_label)
+    if commands is None:
+        raise RuntimeError(f"getTasksToExecCommand_JEDI({vo!r}, {prod_source_label!r}) failed: see the JEDI logs in $PANDA_HOME/log")
+    ddm_if = ddm_if if ddm_if is not None else LocalDDMInterface()
+    TaskCommandoThread(ListWithLock(list(commands)), ThreadPool(), task_buffer, ddm_if, f"pandajedi_wf-dev-{os.getpid()}-dog").runImpl()
+    return [(task_id, command["command"]) for task_id, command in commands]
+
+
+def post_process(task_buffer, vo: str, prod_source_label: str, ddm_if=None) -> list[int]:
+    """One PostProcessor pass, as its agent runs one (PostProcessor.start's loop body, its worker in this thread): tasks
+    ``passed``/``toabort``/``prepared``/... are ended ``done``/``finished``/``failed``/``aborted`` by the post-processor
+    JEDI's factory loads from ``[postprocessor] modConfig``. JEDI's query reads JEDI_AUX_Status_MinTaskID: refresh it
+    first (what pg_cron runs). Returns the jediTaskIDs post-processed."""
+    from pandajedi.jediconfig import jedi_config
+    from pandajedi.jediorder.PostProcessor import PostProcessor, PostProcessorThread
+
+    make_zombie_cleaner_harmless()
+    ddm_if = ddm_if if ddm_if is not None else LocalDDMInterface()
+    factory = PostProcessor(None, task_buffer, ddm_if, vo, prod_source_label)
+    factory.initializeMods(task_buffer, ddm_if)
+    targets = task_buffer.prepareTasksToBeFinished_JEDI(vo, prod_source_label, jedi_config.postprocessor.nTasks, pid=factory.pid)
+    tasks = task_buffer.getTasksToBeFinished_JEDI(vo, prod_source_label, factory.pid, jedi_config.postprocessor.nTasks, target_tasks=targets)
+    if tasks is None:
+        raise RuntimeError(f"getTasksToBeFinished_JEDI({vo!r}, {prod_source_label!r}) failed: see the JEDI logs in $PANDA_HOME/log")
+    PostProcessorThread(ListWithLock(list(tasks)), ThreadPool(), task_buffer, ddm_if, factory).runImpl()
+    return [task.jediTaskID for task in tasks]

@@ -145,6 +145,9 @@ CREATE TABLE jobsarchived4 (LIKE jobsactive4 INCLUDING ALL);
 CREATE INDEX jobsactive4_task_idx ON jobsactive4 (jeditaskid);
 CREATE INDEX jobsdefined4_task_idx ON jobsdefined4 (jeditaskid);
 CREATE INDEX jobsarchived4_task_idx ON jobsarchived4 (jeditaskid);
+-- the archive of old jobs (schemaPANDAARCH), read beside jobsArchived4 by upstream's get_task_failure_metrics, which
+-- retryTask_JEDI runs on every retry; nothing here writes it
+CREATE TABLE doma_pandaarch.jobsarchived (LIKE jobsactive4 INCLUDING ALL);
 
 CREATE TABLE filestable4 (
     row_id bigint,
