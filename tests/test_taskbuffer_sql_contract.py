@@ -56,6 +56,7 @@ DB_TESTS = [
     "test_carousel_db_rule_errors.py",
     "test_carousel_db_prod_watchdog.py",
     "test_carousel_db_containers.py",
+    "test_workflow_prestage_db.py",
     "test_monitor_db.py",
     "test_brokers_db.py",
     "test_placement_inputs_db.py",

@@ -9,6 +9,8 @@
   file, as they land, so jobs start before the whole dataset is on disk); tasks still in ``staging`` are resumed
   (``staging -> staged``) with ``sendCommandTaskPanda(..., "resume")`` as soon as their rule exists, as upstream's
   watchdog does, so TaskRefiner/ContentsFeeder register their files (as ``staging``) while the recall runs.
+- pre-stages (``carousel_prestages``): a workflow's planned pre-stages become requests (admitted behind the tasks'
+  ones) and are released when the workflow ends; a request no task and no unreleased pre-stage wants is retired.
 - retire: a done request whose tasks all ended has its rule deleted at once (the disk buffer is freed now; the
   rule lifetime is only the backstop if the delete fails); a queued/staging request whose tasks all ended is
   cancelled (and its rule deleted).
@@ -36,10 +38,11 @@ from .carousel_book import DbBook
 from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.core import jedi_statuses
 from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM, canonical_dataset, spellings
-from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_relations, staging_requests, tape_stats
+from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_prestages, staging_relations, staging_requests, tape_stats
 from pandajedi_wf.taskbuffer.carousel_jedi import TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
+from . import carousel_prestages
 from .common import CycleStats, process_id
 from .jedi_calls import release_staged_files, set_error_dialog, task_command, task_command_answer
 
@@ -190,7 +193,7 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
                 stats.add("requests_created")
         if rec is not None:
             request_id = rec.request.request_id
-            staging_requests.raise_priority(db, request_id, max(t.priority for t in tasks), now)
+            staging_requests.taken_by_tasks(db, request_id, max(t.priority for t in tasks), now)  # (a workflow's pre-stage too)
         stats.add("relations_added", staging_relations.add(db, request_id, task_ids, now))
 
 
@@ -278,10 +281,13 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
     records: list[RequestRecord] = book.records([lc.QUEUED, lc.STAGING, lc.DONE])
     relations = staging_relations.of_requests(db, [r.request.request_id for r in records])
     statuses = _task_statuses(db, relations)
+    prestaged = staging_prestages.holding(db, [r.request.request_id for r in records])
     for rec in records:
         rels = relations.get(rec.request.request_id, [])
-        if not rels or any(_alive(r.jedi_task_id, statuses) for r in rels):
-            continue  # no relation yet (intake relates it next cycle) or still needed
+        if not rels and prestaged.get(rec.request.request_id, True):
+            continue  # no relation yet (intake relates it next cycle), or a workflow's pre-stage no task took over yet
+        if any(_alive(r.jedi_task_id, statuses) for r in rels):
+            continue  # still needed
         if rec.status == lc.DONE:
             try:
                 retire(book, ddm, rec)
@@ -403,8 +409,10 @@ def cycle(
         check_rule_activity(ddm, config, notes)
         book = DbBook(db, now, ACTOR)
         intake(db, ddm, config, now, stats, notes)
+        carousel_prestages.take_in(db, ddm, config, now, stats, notes.errors)
         _follow_and_admit(db, book, ddm, config, now, stats, notes)
         release(db, ddm, task_buffer, now, stats, notes)
+        carousel_prestages.release(db, now, stats)
         retire_unused(db, book, ddm, stats, notes)
         end_tasks_of_failed(db, book, task_buffer, now, stats, notes)
     finally:

@@ -38,7 +38,7 @@ ACTIVE = tuple(sorted(set(lc.STAGING_REQUEST.states) - lc.STAGING_REQUEST.final)
 _COLUMNS = (
     "request_id, dataset, scope, source_rse, destination_rse, rule_id, status, total_files, staged_files, staged_size, dataset_size, "
     "gshare, owner_user, priority, pin_only, n_source_switches, tried_sources, last_progress_time, creation_time, "
-    "start_time, end_time, error_dialog"
+    "start_time, end_time, error_dialog, need_by_time"
 )
 
 
@@ -82,6 +82,7 @@ def _record(row: dict) -> RequestRecord:
         on_disk=bool(row["pin_only"]),
         task_priority=int(row["priority"] or 0),
         created_at=to_epoch(row["creation_time"]) or 0.0,
+        need_by=to_epoch(row["need_by_time"]),
     )
     return RequestRecord(
         request=request,
@@ -141,9 +142,13 @@ def active_by_dataset(db: WfDatabase, datasets: Iterable[str]) -> dict[str, Requ
     return found
 
 
+def _first_reason(request: StagingRequest) -> str:
+    return "a workflow pre-stages the dataset for a later step" if request.need_by is not None else "a task needs the dataset from tape"
+
+
 def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: float, actor: str, reason: str | None = None) -> int | None:
     """Add a queued request; None when another process inserted one for the dataset first (unique index). ``reason``:
-    its first history line (default: a task needs the dataset)."""
+    its first history line (default: who needs the dataset, a task or a workflow's pre-stage)."""
     try:
         with db.transaction():
             (request_id,) = db.next_ids(SEQUENCE, 1)
@@ -151,9 +156,9 @@ def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: floa
             db.execute(
                 f"INSERT INTO {db.table(TABLE)} (request_id, dataset, scope, destination_rse, status, total_files, staged_files, "
                 "dataset_size, staged_size, gshare, owner_user, priority, pin_only, n_source_switches, tried_sources, "
-                "creation_time, modification_time) "
+                "creation_time, modification_time, need_by_time) "
                 "VALUES (:id, :dataset, :scope, :destination, :status, :n_files, 0, :n_bytes, 0, :gshare, :owner, :priority, "
-                ":pin_only, 0, :sources, :now, :now) ",
+                ":pin_only, 0, :sources, :now, :now, :need_by) ",
                 {
                     ":id": request_id,
                     ":dataset": request.dataset,
@@ -168,10 +173,11 @@ def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: floa
                     ":pin_only": 1 if request.on_disk else 0,
                     ":sources": _source_document(rec),
                     ":now": to_timestamp(now),
+                    ":need_by": to_timestamp(request.need_by),
                 },
             )
             transitions.record(
-                db, [transitions.TransitionRecord(ENTITY, request_id, None, None, lc.QUEUED, reason or "a task needs the dataset from tape", actor, to_timestamp(now))]
+                db, [transitions.TransitionRecord(ENTITY, request_id, None, None, lc.QUEUED, reason or _first_reason(request), actor, to_timestamp(now))]
             )
     except DatabaseError as exc:
         if is_unique_violation(exc):
@@ -180,11 +186,21 @@ def insert(db: WfDatabase, request: StagingRequest, scope: str | None, now: floa
     return request_id
 
 
-def raise_priority(db: WfDatabase, request_id: int, priority: int, now: float) -> None:
-    """A new, more urgent task shares the request: admission should see its priority."""
+def taken_by_tasks(db: WfDatabase, request_id: int, priority: int, now: float) -> None:
+    """Tasks now wait on the request: admission sees their priority, and a workflow's pre-stage becomes theirs (no
+    need-by: it is no longer queued behind the tasks, it is theirs)."""
     db.execute(
-        f"UPDATE {db.table(TABLE)} SET priority=:priority, modification_time=:now WHERE request_id=:id AND priority<:priority ",
+        f"UPDATE {db.table(TABLE)} SET priority=CASE WHEN priority<:priority THEN :priority ELSE priority END, need_by_time=NULL, "
+        "modification_time=:now WHERE request_id=:id AND (priority<:priority OR need_by_time IS NOT NULL) ",
         {":id": request_id, ":priority": priority, ":now": to_timestamp(now)},
+    )
+
+
+def need_by_earlier(db: WfDatabase, request_id: int, need_by: float, now: float) -> None:
+    """Another workflow's pre-stage joins a request only pre-stages want: the earliest need-by counts."""
+    db.execute(
+        f"UPDATE {db.table(TABLE)} SET need_by_time=:need_by, modification_time=:now WHERE request_id=:id AND need_by_time>:need_by ",
+        {":id": request_id, ":need_by": to_timestamp(need_by), ":now": to_timestamp(now)},
     )
 
 
