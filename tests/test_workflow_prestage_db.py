@@ -62,13 +62,13 @@ def utc(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
 
 
-def process(db, task_buffer, sim):
+def process(db, task_buffer, sim, **options):
     from pandajedi_wf.daemons import workflow_processor
     from pandajedi_wf.daemons.common import CycleStats
 
     stats = CycleStats()
-    workflow_processor.cycle(db, stats, task_buffer, now=utc(sim.now), owner="prestage-test",
-                             settings=workflow_processor.ProcessorSettings(recheck_seconds=0, workers=1))
+    settings = workflow_processor.ProcessorSettings.from_options({"recheck_seconds": "0", "workers": "1", **options})
+    workflow_processor.cycle(db, stats, task_buffer, now=utc(sim.now), owner="prestage-test", settings=settings)
     return stats.counters
 
 
@@ -83,13 +83,13 @@ def carousel(db, sim, task_buffer, config, step=60.0):
     return stats.counters
 
 
-def start_workflow(db, task_buffer, sim, tmp_path, dataset, out_ds, text=SPEC):
+def start_workflow(db, task_buffer, sim, tmp_path, dataset, out_ds, text=SPEC, **options):
     spec = tmp_path / f"{out_ds}.yaml"
     spec.write_text(text.format(dataset=dataset))
     workflow_id = submit(db, "yaml", spec, out_ds=out_ds).workflow_id
     new_grid(db, task_buffer)
     sim.advance(max(time.time() + 1.0 - sim.now, 0.0))  # the processor's clock after the submission
-    counters = process(db, task_buffer, sim)
+    counters = process(db, task_buffer, sim, **options)
     assert workflow_row(db, workflow_id)["status"] == "running"
     return workflow_id, counters
 
@@ -277,3 +277,16 @@ def test_two_workflows_pre_staging_one_dataset_share_one_request_needed_by_the_e
     counters = carousel(db, sim, jedi_taskbuffer, lead0)
     assert counters.get("prestages_released") == 1
     assert request_of(pg, shared)[0]["status"] in ("staging", "done")  # the other workflow still wants it
+
+
+def test_the_operators_settings_set_the_plans_estimates_or_turn_pre_staging_off(db, pg, jedi_taskbuffer, tmp_path):
+    from pandajedi_wf_dev.simulators.tape import SimDataset
+
+    sim = tape_simulator([SimDataset(RAW, (GB,) * 1, ("TAPE_A",))])
+    workflow_id, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, RAW, "user.dev.tuned",
+                                    prestage_step_seconds="600", prestage_recall_seconds="7200")
+    (planned,) = prestages(pg, workflow_id)
+    assert planned["ready_time"] == utc(sim.now) + datetime.timedelta(seconds=600)
+    assert planned["need_by_time"] == planned["ready_time"] - datetime.timedelta(seconds=7200)  # already late: first in line
+    off, counters = start_workflow(db, jedi_taskbuffer, sim, tmp_path, RAW, "user.dev.off", prestage="0")
+    assert prestages(pg, off) == [] and "prestages_planned" not in counters

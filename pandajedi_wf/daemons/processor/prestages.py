@@ -21,6 +21,7 @@ from pandajedi_wf.taskbuffer.staging_prestages import PlannedRow
 from ..common import log_failure
 from .decide import Definitions
 from .plan import Plan
+from .settings import ProcessorSettings
 
 STARTS = ("parsed", "running")  # the workflow change that starts a workflow
 
@@ -34,9 +35,18 @@ def planned_rows(plan: Plan, definitions: Definitions, db: WfDatabase, now: date
             for p in plan_prestages(steps_of_definition(definition), now, policy)]
 
 
-def plan_starts(db: WfDatabase, plans: list[Plan], definitions: Definitions, now: datetime.datetime, stats, log=None,
-                policy: PrestagePolicy = PrestagePolicy()) -> None:
-    """Write the pre-stages of the workflows the batch's plans start (module doc)."""
+def policy_of(settings: ProcessorSettings) -> PrestagePolicy:
+    """The plan's estimates from the operator's settings (panda_jedi.cfg ``[watchdog] wf_processor_prestage_*``)."""
+    return PrestagePolicy(default_step_seconds=float(settings.prestage_step_seconds), tape_latency_seconds=float(settings.prestage_recall_seconds))
+
+
+def plan_starts(db: WfDatabase, plans: list[Plan], definitions: Definitions, now: datetime.datetime, stats,
+                settings: ProcessorSettings | None = None, log=None) -> None:
+    """Write the pre-stages of the workflows the batch's plans start (module doc); nothing with ``prestage`` 0."""
+    settings = settings or ProcessorSettings()
+    if not settings.prestage:
+        return
+    policy = policy_of(settings)
     rows: list[PlannedRow] = []
     for plan in plans:
         try:

@@ -159,7 +159,7 @@ class Processor:
             if plan.history:
                 plans.append(plan)
         priorities.apply(db, plans, step_rows, now, stats)
-        prestages.plan_starts(db, plans, self.definitions, now, stats, log)  # before the plans: a replayed start finds them
+        prestages.plan_starts(db, plans, self.definitions, now, stats, settings, log)  # before the plans: a replayed start finds them
         fault_point("batch_decided")
         written = writer.write(db, plans, owner, now, stats, errors, log)
         unsure.update(p.workflow_id for p in plans if not p.mirrored)

@@ -17,9 +17,13 @@ class ProcessorSettings:
     workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
     cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
     wake_overlap_seconds: int = 120  # JEDI's task changes are read again this far back (transactions committing late)
+    prestage: int = 1  # 1: a starting workflow's later steps' datasets are planned for pre-staging (prestages.py); 0: not
+    prestage_step_seconds: int = 3600  # pre-staging: estimated run time of a step (none of the workflow has run yet)
+    prestage_recall_seconds: int = 3600  # pre-staging: a recall is planned to start this long before its step may start
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "ProcessorSettings":
         """Settings from ``name -> text`` (unknown names ignored); a value that is not a positive integer is refused
         with the option's name, so a typo in panda_jedi.cfg is reported instead of silently defaulted."""
-        return cls(**int_options(options, [f.name for f in fields(cls)], minimum={"recheck_seconds": 0, "cached_steps": 0, "wake_overlap_seconds": 0}))
+        return cls(**int_options(options, [f.name for f in fields(cls)], minimum={"recheck_seconds": 0, "cached_steps": 0, "wake_overlap_seconds": 0,
+                                                                                      "prestage": 0, "prestage_step_seconds": 0, "prestage_recall_seconds": 0}))
