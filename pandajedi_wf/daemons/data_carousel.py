@@ -139,7 +139,7 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
     """One request per dataset whatever the tasks call it: 'scope:name' and 'name' are the same dataset, so requests
     are keyed by the canonical 'scope:name' (``ddm.adapter.canonical_dataset``); JEDI calls keep each task's own
     spelling (``release`` looks the task's files up under both)."""
-    needs = carousel_jedi.tasks_needing_staging(db)
+    needs = _containers_expanded(ddm, carousel_jedi.tasks_needing_staging(db), notes)
     if not needs:
         return
     # a (task, dataset) already served by an active request, or whose request failed for good (the task was told
@@ -195,6 +195,25 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
             request_id = rec.request.request_id
             staging_requests.taken_by_tasks(db, request_id, max(t.priority for t in tasks), now)  # (a workflow's pre-stage too)
         stats.add("relations_added", staging_relations.add(db, request_id, task_ids, now))
+
+
+def _containers_expanded(ddm: StagingDDM, needs: list[TaskNeed], notes: _Notes) -> list[TaskNeed]:
+    """A parked task names its input in its parameters, containers included: each container is replaced by its
+    datasets (a recall rule and its replicas are per dataset); an empty one stays as named (its request fails with
+    DDM's answer and the task is told).  DDM failing leaves the parked tasks out of this cycle (a container taken for a
+    dataset would find no replica and fail the task)."""
+    names = sorted({name for need in needs if need.parked for name in need.datasets})
+    if not names:
+        return needs
+    try:
+        inside = ddm.expand_containers(names)
+    except Exception as exc:  # the parked tasks are taken in again next cycle
+        notes.errors.append(f"expand_containers: {_ddm_failure(exc)}")
+        return [need for need in needs if not need.parked]
+    return [
+        replace(need, datasets=tuple(dict.fromkeys(d for name in need.datasets for d in (inside.get(name) or [name])))) if need.parked else need
+        for need in needs
+    ]
 
 
 def _again_reason(previous: list[task_routing.FailedStaging]) -> str | None:

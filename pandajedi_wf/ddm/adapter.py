@@ -169,3 +169,10 @@ class StagingDDM(abc.ABC):
     @abc.abstractmethod
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
         """Tape and disk replicas of many datasets; unknown datasets map to an empty list."""
+
+    def expand_containers(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """The datasets ('scope:name') inside each name that is a container (nested containers followed), for a task
+        whose parameters name its input before JEDI registered it.  A name that is a dataset, or that DDM does not
+        know, maps to itself (the recall of an unknown one then fails with DDM's answer).  This default knows no
+        containers."""
+        return {name: [name] for name in names}

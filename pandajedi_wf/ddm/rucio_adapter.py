@@ -201,6 +201,35 @@ class RucioStagingDDM(StagingDDM):
                 self._tape_rses = frozenset(r["rse"] for r in self.client.list_rses("rse_type=TAPE"))
         return self._tape_rses
 
+    def expand_containers(self, names: Iterable[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name in names:
+            scope, bare = split_did(name)
+            try:
+                with _translated(f"get_did {scope}:{bare}"):
+                    kind = str(self.client.get_did(scope, bare).get("type", "")).upper()
+            except DatasetNotFoundError:
+                kind = ""
+            found[name] = self._datasets_in(scope, bare) if kind == "CONTAINER" else [name]
+        return found
+
+    def _datasets_in(self, scope: str, container: str) -> list[str]:
+        datasets: list[str] = []
+        pending, seen = [(scope, container)], set()
+        while pending:
+            did = pending.pop(0)
+            if did in seen:
+                continue
+            seen.add(did)
+            with _translated(f"list_content {did[0]}:{did[1]}"):
+                children = list(self.client.list_content(*did))
+            for child in sorted(children, key=lambda c: (c["scope"], c["name"])):
+                if str(child.get("type", "")).upper() == "CONTAINER":
+                    pending.append((child["scope"], child["name"]))
+                elif str(child.get("type", "")).upper() == "DATASET":
+                    datasets.append(f"{child['scope']}:{child['name']}")
+        return list(dict.fromkeys(datasets))
+
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
         datasets = list(datasets)
         did_of = {split_did(d): d for d in datasets}

@@ -40,6 +40,9 @@ class TaskNeed:
     gshare: str
     priority: int
     datasets: tuple[str, ...]
+    # parked before registration: the names come from its parameters, containers not expanded yet (the carousel asks
+    # DDM, ``StagingDDM.expand_containers``); a registered task's containers are expanded by JEDI (in_constituent rows)
+    parked: bool = False
 
 
 def read_config_document(db: WfDatabase, vo: str | None) -> object | None:
@@ -119,6 +122,7 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
                 params[int(tid)] = _params(raw)
     needs = []
     for tid, (_, status, user, gshare, current_priority, task_priority, split_rule) in sorted(tasks.items()):
+        parked = False
         if masters[tid]:
             names = task_routing.datasets_to_recall(masters[tid], constituents[tid]) if split_rule and _PRESTAGING.search(split_rule) else []
         else:
@@ -126,7 +130,7 @@ def tasks_needing_staging(db: WfDatabase) -> list[TaskNeed]:
             names = task_routing.input_datasets(params[tid]) if parked else []
         if names:
             priority = current_priority if current_priority is not None else task_priority
-            needs.append(TaskNeed(tid, status, user or "", gshare or "", int(priority or 0), tuple(dict.fromkeys(names))))
+            needs.append(TaskNeed(tid, status, user or "", gshare or "", int(priority or 0), tuple(dict.fromkeys(names)), parked))
     return needs
 
 

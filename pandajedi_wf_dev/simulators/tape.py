@@ -164,6 +164,7 @@ class TapeSimulator(StagingDDM):
     ):
         self.tapes = {t.name: t for t in tapes}
         self.datasets = {d.name: d for d in datasets}
+        self.containers: dict[str, list[str]] = {}  # container name -> its datasets' names (expand_containers)
         for d in self.datasets.values():
             unknown = [t for t in d.tapes if t not in self.tapes]
             if unknown:
@@ -406,6 +407,10 @@ class TapeSimulator(StagingDDM):
     def delete_rule(self, rule_id: str) -> None:
         self._remove(self._rule(rule_id))
 
+    def expand_containers(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """The datasets of the containers set in ``self.containers`` (name -> dataset names); other names map to themselves."""
+        return {name: list(self.containers.get(name, [name])) for name in names}
+
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
         result = {}
         for name in datasets:
@@ -542,6 +547,9 @@ class RucioTape(StagingDDM):
 
     def validate_activity(self, activity: str, destination: str) -> None:
         self.ddm.validate_activity(activity, destination)
+
+    def expand_containers(self, names: Iterable[str]) -> dict[str, list[str]]:
+        return self.ddm.expand_containers(names)
 
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
         return self.ddm.list_tape_replicas(datasets)
