@@ -6,7 +6,9 @@ AtlasAnalTaskRefiner) is a PANDA_HOME of its own, read by this process as JediMa
 
 Input: a JSON file (argv[1]) with ``panda_home``, ``db_env`` (the ``PANDA_DB_*`` of the test cluster),
 ``tasks`` (``{key: task params}``), ``dn``, optional ``report`` (``{key: jediTaskID}`` of tasks submitted earlier),
-``reactivate`` (upstream WatchDog's reactivation of pending tasks, before the feed); ``RUCIO_CONFIG`` in the environment names the Rucio client config. Steps: build JEDI's DDM
+``reactivate`` (upstream WatchDog's reactivation of pending tasks, before the feed), ``label`` (the prodSourceLabel
+whose agents run: ``user`` by default, ``managed`` for production tasks, then submitted with the production role);
+``RUCIO_CONFIG`` in the environment names the Rucio client config. Steps: build JEDI's DDM
 interface from ``[ddm] modConfig`` (each client in-process, called with IPC semantics), submit the task with
 upstream ``insertTaskParamsPanda`` as the PanDA server does for a user (not production role, the user's DN), run
 one TaskRefiner cycle for atlas/user (``devdb.upstream_agents.refine_tasks``: the refiner class comes from
@@ -63,19 +65,20 @@ def main(config_path: str) -> int:
     ddm_if, ddm_classes = ddm_interface_from_config()
     result = {"ddm_clients": ddm_classes, "taskrefine_modConfig": jedi_config.taskrefine.modConfig}
     result["tasks"] = {}
+    label = config.get("label", "user")
     for key, params in config["tasks"].items():
-        code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), config["dn"], False, [], properErrorCode=True)
+        code, message = task_buffer.insertTaskParamsPanda(json.dumps(params), config["dn"], label == "managed", [], properErrorCode=True)
         match = re.search(r"jediTaskID=(\d+)", str(message))
         result["tasks"][key] = {"submit": [code, message], "jediTaskID": int(match.group(1)) if code == 0 and match else None}
     for key, task_id in config.get("report", {}).items():  # tasks of an earlier run
         result["tasks"][key] = {"jediTaskID": task_id}
-    result["picked"] = refine_tasks(task_buffer, "atlas", "user", ddm_if)
+    result["picked"] = refine_tasks(task_buffer, "atlas", label, ddm_if)
     if config.get("reactivate"):  # what upstream's WatchDog runs: pending tasks back to their old status
         refresh_min_task_ids(config["db_env"])
-        task_buffer.reactivatePendingTasks_JEDI("atlas", "user", jedi_config.watchdog.waitForPending, jedi_config.watchdog.timeoutForPending)
+        task_buffer.reactivatePendingTasks_JEDI("atlas", label, jedi_config.watchdog.waitForPending, jedi_config.watchdog.timeoutForPending)
     if config.get("feed"):
         refresh_min_task_ids(config["db_env"])
-        result["fed"] = feed_contents(task_buffer, "atlas", "user", ddm_if)
+        result["fed"] = feed_contents(task_buffer, "atlas", label, ddm_if)
     for entry in result["tasks"].values():
         if entry["jediTaskID"] is not None:
             entry.update(_task_rows(task_buffer, entry["jediTaskID"]))

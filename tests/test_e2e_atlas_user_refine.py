@@ -142,7 +142,7 @@ def step_task_params(task_name: str, in_ds: str, workflow_id: int) -> dict:
 
 
 def run_atlas_jedi(atlas_home, pg, rucio, tasks: dict, workdir: Path, feed: bool = True, **options) -> dict:
-    """One child run (tests/atlas_jedi_child.py); ``options``: ``report``, ``reactivate`` (see there)."""
+    """One child run (tests/atlas_jedi_child.py); ``options``: ``report``, ``reactivate``, ``label``, ``dn`` (see there)."""
     config = workdir / "atlas_child.json"
     config.write_text(json.dumps({"panda_home": str(atlas_home), "db_env": pg.env(), "tasks": tasks, "dn": DN, "feed": feed, **options}))
     env = {k: v for k, v in os.environ.items() if k not in ("PANDA_HOME", "PYTHONPATH")}
