@@ -226,9 +226,12 @@ def test_fan_in_step_is_sent_where_most_of_its_input_is(db, jedi_taskbuffer, gri
     assert up_status == status and type(up_impl).__name__ == "GenJobBroker"
     # upstream keeps 5 of the 6 queues (3 sites, each queue also as its /SCORE pseudo queue), whatever their data
     assert len(up_candidates) == 5 and {q.split("/")[0] for q in up_candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
-    # ours: only upstream's queues at site B (4 MB of the input there, 1 MB at A, none at DEV_SITE), upstream's weights
+    # ours: only queues at site B (4 MB of the input there, 1 MB at A, none at DEV_SITE), with upstream's weights;
+    # upstream dropped one of the six queues at random, ours scanned only the processor's includedSite (four queues)
+    # and so kept both of B's
     at_b = {q: w for q, w in up_candidates.items() if q.startswith("WF_QUEUE_B")}
-    assert at_b and candidates == at_b, (candidates, up_candidates)
+    assert at_b and set(at_b) <= set(candidates) and {q.split("/")[0] for q in candidates} == {"WF_QUEUE_B"}, (candidates, up_candidates)
+    assert all(candidates[q] == w for q, w in at_b.items())
     assert calls_ours == calls_upstream  # our plugin's reads go to our own connection, not to JEDI's interfaces
 
 
@@ -297,3 +300,63 @@ def test_unreadable_workflow_tables_leave_upstreams_answer(db, jedi_taskbuffer, 
     assert (status, candidates) == (up_status, up_candidates) and len(candidates) == 5
     assert "workflow placement skipped, upstream's candidates kept: DatabaseError" in caplog.text
     assert brokers.shared_db() is not first
+
+
+# ---- the task-level seam: includedSite set by our processor, honoured through upstream ----------------------------
+def step_reasons(db, workflow_id, name):
+    (step_id,) = db.query(f"SELECT step_id FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w AND name=:n",
+                          {":w": workflow_id, ":n": name})[0]
+    return [r for (r,) in db.query(f"SELECT reason FROM {db.table('JEDI_WF_TRANSITIONS')} WHERE entity_type='step' "
+                                   "AND entity_id=:s ORDER BY transition_id", {":s": step_id})]
+
+
+def test_processor_sends_the_child_to_its_parents_site_through_included_site(db, jedi_taskbuffer, grid_sites):
+    """fan_in.cwl: the processor submits ``reinterpret`` after its parents ended at WF_QUEUE_A (1 file) and WF_QUEUE_B
+    (4 files): its task parameters, as JEDI stores them, carry includedSite with WF_QUEUE_B first and one more site
+    (never one alone); upstream's TaskRefiner refines the task with it; upstream's GenJobBroker, which never reads
+    includedSite, is held to it by our plugin, and our cut then keeps the queues at B."""
+    workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer)
+    child = int(steps["reinterpret"]["jedi_task_id"])
+
+    params = json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(child))
+    included = params["includedSite"]
+    assert isinstance(included, list) and included[0] == "WF_QUEUE_B" and len(included) == 2, included
+    assert set(included) <= {"WF_QUEUE_A", "WF_QUEUE_B", "DEV_QUEUE"}
+    reasons = step_reasons(db, workflow_id, "reinterpret")
+    assert any(r.startswith("submitting JEDI task") and "includedSite WF_QUEUE_B," in r and "WF_QUEUE_B moves 1000000 B" in r
+               for r in reasons), reasons
+    # the parents had nothing to follow (external input of unknown place): no includedSite, upstream chose alone
+    for parent in ("left", "right"):
+        assert "includedSite" not in json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(int(steps[parent]["jedi_task_id"])))
+
+    calls: list = []
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, child, calls)
+    up_status, up_candidates, _ = broker_upstream_alone(jedi_taskbuffer, child, [])
+    assert status == up_status == impl.inner.SC_SUCCEEDED
+    # upstream alone ignores includedSite: every site's queues (5 of 6) whatever the task parameters say
+    assert {q.split("/")[0] for q in up_candidates} == {"DEV_QUEUE", "WF_QUEUE_A", "WF_QUEUE_B"}
+    # ours: GenJobBroker scanned only the included queues, then the cut kept B's
+    assert candidates and {q.split("/")[0] for q in candidates} == {"WF_QUEUE_B"}, candidates
+    assert any(name == "getJobStatisticsByGlobalShare" for name, _, _ in calls)  # upstream's own weighing ran
+
+
+def test_a_users_included_site_wins_over_ours(db, jedi_taskbuffer, grid_sites):
+    """The step's own includedSite (here only WF_QUEUE_A, where the smaller parent output is): ours is intersected
+    with it, finds nothing in common beyond it or keeps it as written; the task goes where the user said."""
+    import wf_db_support
+
+    user_templates = {kind: {**t, "includedSite": ["WF_QUEUE_A"]} for kind, t in BROKERED_TEMPLATES.items()}
+    original = BROKERED_TEMPLATES.copy()
+    BROKERED_TEMPLATES.clear()
+    BROKERED_TEMPLATES.update(user_templates)
+    try:
+        workflow_id, steps = run_fan_in_to_child_refined(db, jedi_taskbuffer)
+    finally:
+        BROKERED_TEMPLATES.clear()
+        BROKERED_TEMPLATES.update(original)
+    child = int(steps["reinterpret"]["jedi_task_id"])
+    params = json.loads(jedi_taskbuffer.getTaskParamsWithID_JEDI(child))
+    assert params["includedSite"] == ["WF_QUEUE_A"]
+    status, candidates, impl = broker_through_jedi(jedi_taskbuffer, child, [])
+    assert status == impl.inner.SC_SUCCEEDED and {q.split("/")[0] for q in candidates} == {"WF_QUEUE_A"}, candidates
+    assert wf_db_support  # (the templates module is the one the processor read)

@@ -168,3 +168,121 @@ def test_running_parent_whose_output_dataset_has_no_file_yet_still_writes_there(
     (p,) = parents_at_storages([(5, False, {"Q_B": 0})], {"Q_B": "B_DISK"}.__getitem__)
     assert p.running and p.writing_at == frozenset({"B_DISK"}) and p.bytes_at == {}
     assert decide(CANDS, [p]).chosen == ("Q_B",)
+
+
+# ---- the load term: expected completion -----------------------------------------------------------------------
+from pandajedi_wf.placement import SiteLoad, StepWork, expected_completion, queue_seconds, transfer_seconds  # noqa: E402
+
+GB = 1_000_000_000
+HOUR = 3600.0
+
+
+def idle(name, storage, slots=100, wan=GB, **kw):
+    return SiteLoad(name, storage, slots, wan_bytes_per_second=wan, **kw)
+
+
+def test_transfer_waits_behind_the_bytes_already_on_the_link():
+    site = idle("Q_A", "A_DISK", wan=GB, inbound_bytes=3 * GB)
+    assert transfer_seconds(site, 0) == 0.0  # nothing to move: the link's queue does not matter
+    assert transfer_seconds(site, 2 * GB) == 5.0
+
+
+def test_queue_wait_is_zero_while_free_slots_take_every_job():
+    site = SiteLoad("Q_A", "A_DISK", slots=100, running=60, queued=10)
+    assert queue_seconds(site, StepWork(30, HOUR)) == 0.0
+    assert queue_seconds(site, StepWork(31, HOUR)) == pytest.approx(HOUR / 100)
+
+
+def test_queue_wait_turns_over_at_the_sites_own_walltime_when_known():
+    busy = SiteLoad("Q_A", "A_DISK", slots=100, running=100, queued=100)
+    assert queue_seconds(busy, StepWork(100, HOUR)) == pytest.approx(2 * HOUR)
+    slow = SiteLoad("Q_A", "A_DISK", slots=100, running=100, queued=100, job_seconds=3 * HOUR)
+    assert queue_seconds(slow, StepWork(100, HOUR)) == pytest.approx(6 * HOUR)
+
+
+def test_a_site_without_slots_never_ends():
+    assert queue_seconds(SiteLoad("Q_A", "A_DISK", slots=0), StepWork(1)) == float("inf")
+
+
+def test_completion_overlaps_the_transfer_with_the_queue_then_runs():
+    parents = [done(1, B_DISK=36 * GB)]
+    far_idle = idle("Q_A", "A_DISK", wan=GB)  # 36 s of transfer, no queue
+    assert expected_completion(far_idle, parents, StepWork(10, HOUR)) == pytest.approx(36 + HOUR)
+    far_busy = SiteLoad("Q_A", "A_DISK", slots=10, running=10, queued=0, wan_bytes_per_second=GB)  # 1 h of queue
+    assert expected_completion(far_busy, parents, StepWork(10, HOUR)) == pytest.approx(HOUR + HOUR)
+
+
+def test_bad_load_figures_are_refused_with_the_site_named():
+    with pytest.raises(ValueError, match="site Q_X"):
+        SiteLoad("Q_X", "X_DISK", slots=-1)
+    with pytest.raises(ValueError, match="site Q_X"):
+        SiteLoad("Q_X", "X_DISK", slots=1, wan_bytes_per_second=0)
+    with pytest.raises(ValueError, match="at least one job"):
+        StepWork(0)
+
+
+def test_with_loads_the_data_site_wins_while_its_queue_is_short():
+    parents = [done(7, B_DISK=100 * GB)]
+    loads = {"Q_A": idle("Q_A", "A_DISK"), "Q_B": SiteLoad("Q_B", "B_DISK", 100, 90, 0), "Q_C": idle("Q_C", "C_DISK")}
+    p = decide(CANDS, parents, loads, StepWork(10, HOUR))
+    assert p.chosen == ("Q_B",) and p.restricted
+    assert p.completion["Q_B"] == pytest.approx(HOUR) and p.completion["Q_A"] == pytest.approx(100 + HOUR)
+    assert "sites' load" in p.reason and "Q_B moves 0 B" in p.reason
+
+
+def test_with_loads_an_overloaded_data_site_loses_to_moving_the_data():
+    # 100 GB over 1 GB/s is 100 s; the data site has 500 jobs queued on 100 slots: 5 h before ours start
+    parents = [done(7, B_DISK=100 * GB)]
+    loads = {"Q_A": idle("Q_A", "A_DISK"), "Q_B": SiteLoad("Q_B", "B_DISK", 100, 100, 500), "Q_C": idle("Q_C", "C_DISK", wan=GB / 100)}
+    p = decide(CANDS, parents, loads, StepWork(10, HOUR))
+    assert p.chosen == ("Q_A",)  # C's slow link makes its transfer 10,000 s
+    assert p.moved["Q_A"] == 100 * GB and p.completion["Q_B"] > p.completion["Q_A"]
+
+
+def test_with_loads_among_the_good_candidates_the_least_moving_are_kept():
+    # A and C both end within the slack of the best; A holds the data, C would move it: only A is kept
+    parents = [done(7, A_DISK=GB)]
+    loads = {"Q_A": idle("Q_A", "A_DISK"), "Q_B": SiteLoad("Q_B", "B_DISK", 10, 10, 100), "Q_C": idle("Q_C", "C_DISK")}
+    p = decide(CANDS, parents, loads, StepWork(10, HOUR))
+    assert p.chosen == ("Q_A",)
+
+
+def test_with_loads_equal_bytes_everywhere_leaves_the_load_to_upstream():
+    loads = {n: SiteLoad(n, s, 100, i * 50, i * 100) for i, (n, s) in enumerate(CANDS.items())}
+    p = decide(CANDS, [done(4, Z_DISK=9 * MB)], loads)
+    assert p.chosen == tuple(CANDS) and not p.restricted
+
+
+def test_with_loads_a_task_without_parents_keeps_upstreams_candidates():
+    loads = {n: SiteLoad(n, s, 100, 100, 1000) for n, s in CANDS.items()}
+    assert decide(CANDS, [], loads).chosen == tuple(CANDS)
+
+
+def test_with_loads_a_candidate_without_figures_is_taken_as_idle():
+    parents = [done(7, B_DISK=100 * GB)]
+    p = decide(CANDS, parents, {"Q_B": SiteLoad("Q_B", "B_DISK", 100, 100, 10_000)}, StepWork(10, HOUR))
+    assert set(p.chosen) <= {"Q_A", "Q_C"} and p.chosen  # B's queue is days long; A and C have no figures: idle
+
+
+def test_exhaustively_with_loads_the_chosen_are_the_least_moving_of_the_good():
+    storages = ["A_DISK", "B_DISK", "C_DISK", "Z_DISK"]
+    rng = random.Random(23)
+    for _ in range(600):
+        parents = [ParentOutput(i, running=False, bytes_at={s: rng.choice([0, GB, 50 * GB]) for s in rng.sample(storages, rng.randint(0, 2))})
+                   for i in range(rng.randint(0, 3))]
+        names = rng.sample(sorted(CANDS), rng.randint(1, 3))
+        cands = {n: CANDS[n] for n in names}
+        loads = {n: SiteLoad(n, cands[n], rng.choice([0, 10, 100]), rng.randint(0, 100), rng.randint(0, 300),
+                             rng.choice([GB / 100, GB]), rng.choice([0, 10 * GB])) for n in names if rng.random() < 0.9}
+        work = StepWork(rng.randint(1, 50), rng.choice([600.0, HOUR]))
+        p = decide(cands, parents, loads, work, slack=0.2)
+        assert p.chosen and list(p.chosen) == [n for n in names if n in p.chosen]
+        moved = {n: bytes_to_move(cands[n], parents) for n in names}
+        if not p.restricted:
+            assert p.chosen == tuple(names)
+            continue
+        comp = p.completion
+        finite = [c for c in comp.values() if c != float("inf")]
+        good = {n for n in names if not finite or comp[n] <= min(finite) * 1.2}
+        assert set(p.chosen) <= good
+        assert {n for n in good if moved[n] == min(moved[g] for g in good)} == set(p.chosen)

@@ -9,9 +9,17 @@ JEDI's own FactoryBase), and ``modConfig`` names this class for the same VO/labe
     wf_inner_modConfig = atlas:user:pandajedi.jedibrokerage.AtlasAnalJobBroker:AtlasAnalJobBroker
 
 A task of none of our workflows (and run by no iDDS request) gets upstream's answer untouched: the wrapped broker
-sees exactly the calls it would have seen. For a workflow task, upstream's site candidates (``InputChunk``) are cut
-to those that move the least parent output; the reason goes to JEDI's log. Nothing is ever added: a site upstream
-rejected stays rejected. If our tables cannot be read, the task keeps upstream's answer and the failure is logged.
+sees exactly the calls it would have seen. For a workflow task:
+  * the ``includedSite``/``excludedSite`` of its task parameters (our processor's choice, ``daemons/processor/
+    placement.py``, or the user's) hold for a wrapped broker that ignores them: upstream's ``GenJobBroker`` never reads
+    them (only ``AtlasAnalJobBroker`` does, for tasks its refiner marked ``limitedSites``), so for such a task the
+    wrapped broker scans only the included queues (a view of its SiteMapper whose cloud lists only them) and runs
+    all its own checks and its load weights among them;
+  * upstream's site candidates (``InputChunk``) are cut by ``placement.decide``: those expected to end soonest given
+    the parents' outputs, the tape recalls of its inputs and each candidate's jobs, and of those the ones moving the
+    least. The reason goes to JEDI's log.
+Nothing is ever added: a site upstream rejected stays rejected. If our tables cannot be read, the task keeps
+upstream's answer and the failure is logged.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pandajedi.jedicore.FactoryBase import FactoryBase
 from pandajedi.jedicore.MsgWrapper import MsgWrapper
 
 from pandajedi_wf import placement
+from pandajedi_wf.placement.task_sites import estimate_work, matches, site_list, site_load
 from pandajedi_wf.taskbuffer import placement_inputs
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
@@ -78,6 +87,29 @@ def workflow_parents(db: WfDatabase, jedi_task_id: int) -> tuple[str, list[int]]
     return ("iDDS request", idds) if idds else None
 
 
+class IncludedSitesView:
+    """A SiteMapper as a broker that ignores includedSite should see it for a task that has one: its clouds list only
+    the queues the task's ``includedSite`` names and its ``excludedSite`` does not (upstream's own matching, by the
+    queue's unified name); everything else is the SiteMapper's."""
+
+    def __init__(self, site_mapper, included: list[str], excluded: list[str]):
+        self._mapper, self._included, self._excluded = site_mapper, included, excluded
+
+    def allowed(self, name: str) -> bool:
+        unified = self._mapper.getSite(name).get_unified_name() if self._mapper.checkSite(name) else name
+        if self._included and not (matches(unified, self._included) or matches(name, self._included)):
+            return False
+        return not (matches(unified, self._excluded) or matches(name, self._excluded))
+
+    def getCloud(self, cloud):
+        spec = dict(self._mapper.getCloud(cloud))
+        spec["sites"] = [s for s in spec.get("sites", []) if self.allowed(s)]
+        return spec
+
+    def __getattr__(self, name):
+        return getattr(self._mapper, name)
+
+
 class WorkflowJobBroker:
     """Wraps the job broker ``wf_inner_modConfig`` names for this VO/label; everything but ``doBrokerage`` (and
     ``refresh``) is the wrapped broker's own."""
@@ -107,28 +139,59 @@ class WorkflowJobBroker:
         self.inner.refresh()
 
     def doBrokerage(self, taskSpec, cloudName, inputChunk, taskParamMap):
-        status, chunk = self.inner.doBrokerage(taskSpec, cloudName, inputChunk, taskParamMap)
-        if status != self.inner.SC_SUCCEEDED or not chunk.siteCandidates:
-            return status, chunk
         tmp_log = MsgWrapper(logger, f"<jediTaskID={taskSpec.jediTaskID}>")
         try:
-            self.follow_workflow(taskSpec.jediTaskID, chunk, tmp_log)
+            found = workflow_parents(shared_db(), taskSpec.jediTaskID)
+        except Exception as exc:  # our tables unreadable: upstream's answer stands
+            tmp_log.error(f"workflow placement skipped, upstream's candidates kept: {type(exc).__name__}: {exc}")
+            drop_shared_db()
+            return self.inner.doBrokerage(taskSpec, cloudName, inputChunk, taskParamMap)
+        if found is None:  # not a workflow task: exactly upstream
+            return self.inner.doBrokerage(taskSpec, cloudName, inputChunk, taskParamMap)
+        status, chunk = self.broker_within_included(taskSpec, cloudName, inputChunk, taskParamMap, tmp_log)
+        if status != self.inner.SC_SUCCEEDED or not chunk.siteCandidates:
+            return status, chunk
+        try:
+            self.follow_workflow(found, chunk, tmp_log)
         except Exception as exc:  # our tables unreadable: upstream's answer stands
             tmp_log.error(f"workflow placement skipped, upstream's candidates kept: {type(exc).__name__}: {exc}")
             drop_shared_db()
         return status, chunk
 
-    def follow_workflow(self, jedi_task_id: int, chunk, tmp_log) -> placement.Placement | None:
+    def broker_within_included(self, taskSpec, cloudName, inputChunk, taskParamMap, tmp_log):
+        """The wrapped broker, held to the task's includedSite/excludedSite when it would ignore them."""
+        params = taskParamMap or {}
+        included, excluded = site_list(params.get("includedSite")), site_list(params.get("excludedSite"))
+        if not (included or excluded) or taskSpec.useLimitedSites() or "AUTO" in included:
+            return self.inner.doBrokerage(taskSpec, cloudName, inputChunk, taskParamMap)
+        mapper = self.inner.siteMapper
+        self.inner.siteMapper = IncludedSitesView(mapper, included, excluded)
+        tmp_log.info(f"workflow task: {type(self.inner).__name__} scans only includedSite={','.join(included) or '-'} "
+                     f"excludedSite={','.join(excluded) or '-'}")
+        try:
+            return self.inner.doBrokerage(taskSpec, cloudName, inputChunk, taskParamMap)
+        finally:
+            self.inner.siteMapper = mapper
+
+    def follow_workflow(self, found: tuple[str, list[int]], chunk, tmp_log) -> placement.Placement:
         db = shared_db()
-        found = workflow_parents(db, jedi_task_id)
-        if found is None:
-            return None
         owner, parent_ids = found
         site_mapper = self.inner.siteMapper
         rows = placement_inputs.parent_outputs(db, parent_ids)
         parents = placement.parents_at_storages([(r.task_id, r.ended, r.bytes_at_site) for r in rows], lambda s: storage_of(site_mapper, s))
+        datasets = [d.datasetName for d in chunk.getDatasets() if getattr(d, "datasetName", None)]
+        for destination, size in placement_inputs.staging_destinations(db, datasets).values():
+            parents += placement.external_input(destination, size)
         candidates = {name: storage_of(site_mapper, name) for name in chunk.siteCandidates}
-        decision = placement.decide(candidates, parents)
+        queues = {q.queue: q for q in placement_inputs.site_loads(db)}
+        loads = {}
+        for name, storage in candidates.items():
+            unified = site_mapper.getSite(name).get_unified_name() if site_mapper.checkSite(name) else name
+            q = queues.get(unified) or queues.get(name)
+            if q is not None:
+                loads[name] = site_load(name, storage, q.running, q.waiting)
+        work = estimate_work(sum(p.finished_bytes + p.pending_bytes for p in parents))
+        decision = placement.decide(candidates, parents, loads, work)
         for name in candidates:
             if name not in decision.chosen:
                 del chunk.siteCandidates[name]

@@ -11,15 +11,21 @@ Cost of a candidate = bytes that must move to its storage:
     writes to; the share written at the candidate's storage does not move.
 Fan-in falls out of the sum: the candidate that minimises the bytes of all parents together wins.
 
-The answer keeps the candidates of least cost (ties all kept, in upstream's order, so upstream's weights still choose
-among them); it keeps all of upstream's candidates when there is nothing to follow (no parents, or every candidate
+Without load figures the answer keeps the candidates of least cost in bytes (ties all kept, in upstream's order, so
+upstream's weights still choose among them). With load figures (``SiteLoad`` per candidate) the cost is the expected
+completion of the step there (``expected_completion``: the moved bytes over the site's WAN, overlapped with the wait
+for its slots, plus the run time); the candidates expected to end within ``slack`` of the best are the good ones, and
+of those the answer keeps the ones moving the least: following the data never sends a step to a site whose queue
+it would wait on longer than the data would take to move elsewhere, and a transfer that would not make the step end
+sooner is not made.
+Either way it keeps all of upstream's candidates when there is nothing to follow (no parents, or every candidate
 costs the same). It never adds a site upstream rejected: when the storage holding the most input serves none of the
 candidates, the reason says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -48,6 +54,41 @@ class ParentOutput:
         return max(self.finished_bytes, 1)
 
 
+DEFAULT_WAN_BYTES_PER_SECOND = 125e6  # 1 Gb/s: a site whose link speed nobody recorded
+DEFAULT_SLACK = 0.25  # candidates expected to finish within 25 % of the best are all kept
+
+
+@dataclass(frozen=True)
+class SiteLoad:
+    """What a site's queue looks like now, as far as placement uses it."""
+
+    name: str  # the PanDA queue
+    storage: str  # the storage it reads from and writes to
+    slots: int  # job slots it offers (observed: at least the jobs it runs now)
+    running: int = 0
+    queued: int = 0  # jobs waiting for a slot there (activated, assigned)
+    wan_bytes_per_second: float = DEFAULT_WAN_BYTES_PER_SECOND  # ingress to its storage
+    inbound_bytes: int = 0  # bytes already on their way to its storage, ahead of ours on the link
+    job_seconds: float | None = None  # how long its jobs run (recent walltime); None: as long as the step's own
+
+    def __post_init__(self):
+        if (self.slots < 0 or self.running < 0 or self.queued < 0 or self.inbound_bytes < 0 or self.wan_bytes_per_second <= 0
+            or self.job_seconds is not None and self.job_seconds < 0):
+            raise ValueError(f"site {self.name}: slots, jobs and inbound bytes must be >= 0 and the WAN rate > 0, got {self}")
+
+
+@dataclass(frozen=True)
+class StepWork:
+    """The step to place: how many jobs and how long one runs (an estimate)."""
+
+    n_jobs: int = 1
+    job_seconds: float = 3600.0
+
+    def __post_init__(self):
+        if self.n_jobs < 1 or self.job_seconds < 0:
+            raise ValueError(f"a step has at least one job of >= 0 s, got {self}")
+
+
 @dataclass(frozen=True)
 class Placement:
     chosen: tuple[str, ...]  # candidates to keep, in upstream's order
@@ -55,6 +96,7 @@ class Placement:
     restricted: bool  # fewer candidates kept than upstream gave
     reason: str
     best_storage: str | None = None  # the storage holding (or about to hold) most of the input
+    completion: Mapping[str, float] = field(default_factory=dict)  # candidate -> expected seconds (with load figures)
 
 
 def _moved_to(storage: str, parents: Sequence[ParentOutput]) -> Fraction:
@@ -74,6 +116,42 @@ def bytes_to_move(storage: str, parents: Sequence[ParentOutput]) -> int:
     return round(_moved_to(storage, parents))
 
 
+def transfer_seconds(site: SiteLoad, moved_bytes: float) -> float:
+    """Until the step's input is at ``site``: the bytes ahead of it on the site's link, then its own."""
+    if moved_bytes <= 0:
+        return 0.0
+    return (site.inbound_bytes + float(moved_bytes)) / site.wan_bytes_per_second
+
+
+def queue_seconds(site: SiteLoad, work: StepWork) -> float:
+    """Until the step's last job gets a slot: the jobs already waiting go first, on the slots free now and then on
+    every slot as the jobs there end (a fluid estimate: the site's slots turn over once per its jobs' walltime, the
+    step's own job time where the site's is not known)."""
+    free = max(0, site.slots - site.running)
+    overflow = site.queued + work.n_jobs - free
+    if overflow <= 0:
+        return 0.0
+    if site.slots <= 0:
+        return float("inf")
+    turnover = site.job_seconds if site.job_seconds is not None else work.job_seconds
+    return overflow / site.slots * turnover
+
+
+def expected_completion(site: SiteLoad, parents: Sequence[ParentOutput], work: StepWork) -> float:
+    """Seconds until the step would be done at ``site``: its input moves while its jobs wait for slots (a job starts
+    when both are there), then it runs."""
+    return max(transfer_seconds(site, _moved_to(site.storage, parents)), queue_seconds(site, work)) + work.job_seconds
+
+
+def within_slack(completion: Mapping[str, float], slack: float) -> set[str]:
+    """The names expected to finish no later than ``slack`` (a fraction) after the best one."""
+    finite = [c for c in completion.values() if c != float("inf")]
+    if not finite:
+        return set(completion)
+    limit = min(finite) * (1 + slack)
+    return {n for n, c in completion.items() if c <= limit}
+
+
 def _best_storage(parents: Sequence[ParentOutput]) -> str | None:
     held: dict[str, Fraction] = {}
     for p in parents:
@@ -87,8 +165,11 @@ def _best_storage(parents: Sequence[ParentOutput]) -> str | None:
     return min(held, key=lambda s: (-held[s], s))
 
 
-def decide(candidates: Mapping[str, str], parents: Sequence[ParentOutput]) -> Placement:
-    """``candidates``: upstream's candidate name -> the storage it reads from (ordered as upstream gave them)."""
+def decide(candidates: Mapping[str, str], parents: Sequence[ParentOutput], loads: Mapping[str, SiteLoad] | None = None,
+           work: StepWork = StepWork(), slack: float = DEFAULT_SLACK) -> Placement:
+    """``candidates``: upstream's candidate name -> the storage it reads from (ordered as upstream gave them);
+    ``loads``: candidate name -> its load figures (a candidate without them is taken as idle with one free slot
+    per job: the data decides there); none at all: bytes alone decide."""
     names = tuple(candidates)
     if not names:
         return Placement((), {}, False, "upstream left no candidate")
@@ -99,15 +180,35 @@ def decide(candidates: Mapping[str, str], parents: Sequence[ParentOutput]) -> Pl
     ids = ",".join(str(p.task_id) for p in parents)
     if best is None:
         return Placement(names, moved, False, f"parents {ids} have no output yet and run nowhere: upstream's candidates kept", None)
-    least = min(moved.values())
-    chosen = tuple(n for n in names if moved[n] == least)
-    if len(chosen) == len(names):
+    if len(set(moved.values())) == 1:
         return Placement(names, moved, False, f"every candidate moves {moved[names[0]]} B of parents {ids}: upstream's candidates kept", best)
-    worst = max(moved.values())
-    reason = f"follows the data of parents {ids}: {','.join(chosen)} moves {moved[chosen[0]]} B, the others up to {worst} B"
+    completion: dict[str, float] = {}
+    if loads is None:
+        least = min(moved.values())
+        chosen = tuple(n for n in names if moved[n] == least)
+        reason = f"follows the data of parents {ids}: {','.join(chosen)} moves {moved[chosen[0]]} B, the others up to {max(moved.values())} B"
+    else:
+        for n in names:
+            site = loads.get(n) or SiteLoad(n, candidates[n], slots=work.n_jobs)
+            completion[n] = expected_completion(replace(site, storage=candidates[n]), parents, work)
+        keep = within_slack(completion, slack)
+        least = min(moved[n] for n in keep)
+        chosen = tuple(n for n in names if n in keep and moved[n] == least)
+        if len(chosen) == len(names):
+            return Placement(names, moved, False, f"every candidate is expected to end within {slack:.0%} of the best "
+                             f"({_hours(min(completion.values()))}) with parents {ids}: upstream's candidates kept", best, completion)
+        first = min(chosen, key=lambda n: (completion[n], moved[n]))
+        reason = (f"follows the data of parents {ids} and the sites' load: {','.join(chosen)} moves {moved[first]} B and is "
+                  f"expected to end in {_hours(completion[first])}, within {slack:.0%} of the best "
+                  f"({_hours(min(completion.values()))}); the others move up to {max(moved.values())} B or end up to "
+                  f"{_hours(max(completion.values()))}")
     if best not in {candidates[n] for n in names}:
         reason += f"; {best} holds most input but serves none of upstream's candidates"
-    return Placement(chosen, moved, True, reason, best)
+    return Placement(chosen, moved, True, reason, best, completion)
+
+
+def _hours(seconds: float) -> str:
+    return "never (no slot)" if seconds == float("inf") else f"{seconds / 3600:.2f} h"
 
 
 def parents_at_storages(

@@ -7,7 +7,11 @@ task's input collections. Where the parents' outputs are comes from JEDI's own t
 output dataset per site its jobs run at (``JEDI_Datasets.site``) and records each finished file with its size
 (``JEDI_Dataset_Contents.fsize``).
 
-Bounded: at most ``MAX_PARENTS`` parents are read, in one IN list per statement.
+For the processor's task-level choice (``site_loads``, ``staging_destinations``): every online queue with the storage
+it writes to (``panda_ddm_relation`` default write endpoint) and its jobs by status (``jobsActive4``,
+``jobsDefined4``), and where the tape recalls of a step's input datasets land (our carousel's ``JEDI_DC_REQUESTS``).
+
+Bounded: at most ``MAX_PARENTS`` parents are read, in one IN list per statement; datasets in IN lists of 500.
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ from dataclasses import dataclass
 
 from pandajedi_wf.core import jedi_statuses
 
-from .connection import WfDatabase, in_clause, json_value
+from pandajedi_wf.carousel import lifecycle as staging_lifecycle
+
+from .connection import WfDatabase, chunks, in_clause, json_value
 from .idds_tables import COLLECTIONS_VIEW, TRANSFORMS_VIEW
 
 MAX_PARENTS = 200
+RUNNING_JOBS = ("running", "starting", "sent", "holding", "transferring")  # a job holding a slot
+WAITING_JOBS = ("activated", "assigned", "defined", "throttled")  # a job waiting for a slot (or its input)
+# recalls whose data is or will be on the destination: every status but the ones that gave up
+LANDING = tuple(sorted(set(staging_lifecycle.STAGING_REQUEST.states) - {staging_lifecycle.CANCELLED, staging_lifecycle.FAILED,
+                                                                          staging_lifecycle.RETIRED}))
 IDDS_INPUT, IDDS_OUTPUT = 0, 1  # iDDS collection relation types (idds_tables.RELATION_TYPE)
 
 
@@ -91,3 +102,50 @@ def parent_outputs(db: WfDatabase, task_ids: list[int]) -> list[ParentRow]:
         ParentRow(int(t), str(statuses[t]), by_task.get(int(t), {}), str(statuses[t]) in jedi_statuses.ENDED)
         for t in sorted(statuses)
     ]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    queue: str  # PanDA queue (computingSite)
+    storage: str  # its default write endpoint (the queue's name where none is recorded)
+    running: int
+    waiting: int
+
+
+def site_loads(db: WfDatabase) -> list[QueueRow]:
+    """Every online queue, the storage it writes to and its jobs holding or waiting for a slot (three statements)."""
+    online = []
+    for queue, data in db.query(f"SELECT panda_queue, data FROM {db.table('schedconfig_json')} ORDER BY panda_queue"):
+        doc = json_value(data) or {}
+        if isinstance(doc, dict) and str(doc.get("status", "")).lower() == "online":
+            online.append(str(queue))
+    if not online:
+        return []
+    storage = dict(db.query(
+        f"SELECT panda_site_name, MIN(ddm_endpoint_name) FROM {db.table('panda_ddm_relation')} "
+        "WHERE default_write=:yes GROUP BY panda_site_name", {":yes": "Y"}))
+    running: dict[str, int] = {}
+    waiting: dict[str, int] = {}
+    for table in ("jobsActive4", "jobsDefined4"):
+        for site, status, n in db.query(
+                f"SELECT computingSite, jobStatus, COUNT(*) FROM {db.table(table)} GROUP BY computingSite, jobStatus"):
+            into = running if status in RUNNING_JOBS else waiting if status in WAITING_JOBS else None
+            if into is not None and site:
+                into[site] = into.get(site, 0) + int(n)
+    return [QueueRow(q, storage.get(q) or q, running.get(q, 0), waiting.get(q, 0)) for q in online]
+
+
+def staging_destinations(db: WfDatabase, datasets) -> dict[str, tuple[str, int]]:
+    """dataset -> (destination endpoint, bytes) of our carousel's recall of it, for those being or already recalled
+    (a dataset asked for twice: the latest request)."""
+    found: dict[str, tuple[str, int]] = {}
+    status_sql, status_binds = in_clause("st", LANDING)
+    for part in chunks(sorted({str(d) for d in datasets if d}), 500):
+        ds_sql, binds = in_clause("ds", part)
+        rows = db.query(
+            f"SELECT dataset, destination_rse, dataset_size FROM {db.table('JEDI_DC_REQUESTS')} "
+            f"WHERE dataset IN {ds_sql} AND status IN {status_sql} AND destination_rse IS NOT NULL ORDER BY request_id",
+            {**binds, **status_binds})
+        for dataset, destination, size in rows:
+            found[str(dataset)] = (str(destination), int(size or 0))
+    return found
