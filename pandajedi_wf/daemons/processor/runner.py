@@ -25,7 +25,7 @@ from pandajedi_wf.workflow.errors import StepDefinitionError
 from pandajedi_wf.workflow.lifecycles import WORKFLOW_ENDED, WORKFLOW_PROCESSED
 
 from ..common import CycleStats, log_failure, process_id
-from . import prestages, priorities, repairs, retries, user_intents, writer
+from . import placement, prestages, priorities, repairs, retries, user_intents, writer
 from .commands import kill_tasks
 from .decide import Definitions, decide
 from .faults import fault_point
@@ -159,6 +159,7 @@ class Processor:
             if plan.history:
                 plans.append(plan)
         priorities.apply(db, plans, step_rows, now, stats)
+        placement.apply(db, plans, step_rows, now, stats)  # includedSite from the workflow's data and the sites' load
         prestages.plan_starts(db, plans, self.definitions, now, stats, settings, log)  # before the plans: a replayed start finds them
         fault_point("batch_decided")
         written = writer.write(db, plans, owner, now, stats, errors, log)
