@@ -62,3 +62,45 @@ def test_task_of_no_workflow_and_no_idds_request_has_no_parents(idds_chain, db):
     assert workflow_parents(db, 999999) is None
     assert workflow_parents(db, 6002) == ("iDDS request", [6001])
     assert placement_inputs.parent_outputs(db, []) == []
+
+
+def test_site_loads_are_online_queues_with_their_write_endpoint_and_jobs(pg, clean_db, db):
+    """DEV_QUEUE (seeded, online, default write endpoint DEV_SITE_DATADISK) with jobs in jobsActive4/jobsDefined4; an
+    offline queue is not offered; a job of an unknown queue counts nowhere."""
+    from pandajedi_wf.taskbuffer.placement_inputs import QueueRow, site_loads
+
+    conn = pg.connect("panda", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM doma_panda.schedconfig_json WHERE panda_queue='WF_OFFLINE'")
+        cur.execute("INSERT INTO doma_panda.schedconfig_json (panda_queue, data, last_update) VALUES ('WF_OFFLINE', %s, now())",
+                    ('{"status": "offline"}',))
+        jobs = [("jobsactive4", "running"), ("jobsactive4", "running"), ("jobsactive4", "activated"), ("jobsactive4", "holding"),
+                ("jobsdefined4", "defined"), ("jobsdefined4", "assigned"), ("jobsactive4", "finished")]
+        for i, (table, status) in enumerate(jobs):
+            cur.execute(f"INSERT INTO doma_panda.{table} (pandaid, computingsite, jobstatus) VALUES (%s, 'DEV_QUEUE', %s)", (900_000 + i, status))
+        cur.execute("INSERT INTO doma_panda.jobsactive4 (pandaid, computingsite, jobstatus) VALUES (900100, 'NO_SUCH_QUEUE', 'running')")
+    try:
+        rows = {r.queue: r for r in site_loads(db)}
+        assert "WF_OFFLINE" not in rows
+        assert rows["DEV_QUEUE"] == QueueRow("DEV_QUEUE", "DEV_SITE_DATADISK", running=3, waiting=3)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM doma_panda.schedconfig_json WHERE panda_queue='WF_OFFLINE'")
+            cur.execute("DELETE FROM doma_panda.jobsactive4 WHERE pandaid >= 900000")
+            cur.execute("DELETE FROM doma_panda.jobsdefined4 WHERE pandaid >= 900000")
+        conn.close()
+
+
+def test_staging_destinations_are_where_our_recalls_land(pg, clean_db, db):
+    """A recall being made or done gives its destination and size; a cancelled or failed one does not."""
+    from pandajedi_wf.taskbuffer.placement_inputs import staging_destinations
+
+    rows = [(1, "data.tape.a", "SITE_A_DATADISK", "staging", 40), (2, "data.tape.b", "SITE_B_DATADISK", "done", 50),
+            (3, "data.tape.c", "SITE_C_DATADISK", "cancelled", 60), (4, "data.tape.d", "SITE_D_DATADISK", "failed", 70)]
+    for request_id, dataset, destination, status, size in rows:
+        db.execute(f"INSERT INTO {db.table('JEDI_DC_REQUESTS')} (request_id, dataset, destination_rse, status, dataset_size, "
+                   "creation_time, modification_time) VALUES (:r, :d, :dest, :st, :size, CURRENT_DATE, CURRENT_DATE)",
+                   {":r": 990_000 + request_id, ":d": dataset, ":dest": destination, ":st": status, ":size": size})
+    found = staging_destinations(db, ["data.tape.a", "data.tape.b", "data.tape.c", "data.tape.d", "data.disk.e", ""])
+    assert found == {"data.tape.a": ("SITE_A_DATADISK", 40), "data.tape.b": ("SITE_B_DATADISK", 50)}
+    assert staging_destinations(db, []) == {}

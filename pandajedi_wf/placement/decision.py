@@ -55,7 +55,7 @@ class ParentOutput:
 
 
 DEFAULT_WAN_BYTES_PER_SECOND = 125e6  # 1 Gb/s: a site whose link speed nobody recorded
-DEFAULT_SLACK = 0.25  # candidates expected to finish within 25 % of the best are all kept
+DEFAULT_SLACK = 0.1  # candidates expected to end within 10 % of the best are the good ones
 
 
 @dataclass(frozen=True)
