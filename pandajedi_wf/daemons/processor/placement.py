@@ -5,8 +5,10 @@ our carousel, gets ``includedSite`` in its task parameters: a few sites where it
 where its parents' outputs are (JEDI's output datasets per site), where its tape recall lands, and each queue's jobs.
 Why here and not only in the job broker: see ``pandajedi_wf.placement.task_sites``. The user's own ``site``,
 ``includedSite`` and ``excludedSite`` always win (``placement.steer``). Reads happen only for a batch that submits such
-a step: the queues and their jobs once per batch, the parents' outputs and the recalls once per batch. A failed read
-never holds a submission back: the step goes without ``includedSite`` and upstream chooses alone.
+a step: the parents' outputs and the recalls once per batch, then the queues and their jobs once per batch. A failed read
+never holds a submission back: the step goes without ``includedSite`` and upstream chooses alone. The queues are read
+only when some parent output or recall was found (a parent's output dataset at a site counts, even before its first
+file: a noWaitParent child follows where its parent runs).
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
     if not wanting:
         return
     try:
-        queues = placement_inputs.site_loads(db)
-        if not queues:
-            return
         outputs = {r.task_id: r for r in placement_inputs.parent_outputs(db, sorted({t for _, _, p, _ in wanting for t in p}))}
         recalls = placement_inputs.staging_destinations(db, {n for _, _, _, ds in wanting for d in ds for n in _names(d)})
+        located = any(r.bytes_at_site for r in outputs.values()) or bool(recalls)
+        queues = placement_inputs.site_loads(db) if located else []  # the queues only when there is data to follow
+        if not queues:
+            return
     except DatabaseError as exc:
         stats.add("placements_unread")
         log.warning("workflow placement skipped for %d steps, upstream chooses: %s", len(wanting), exc)
