@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.carousel_db_fixtures import GB, file_statuses, make_tasks, sql
-from wf_db_support import new_grid, submit, workflow_row
+from wf_db_support import new_grid, step_rows, submit, workflow_row
 
 pytestmark = pytest.mark.db
 
@@ -36,10 +36,13 @@ steps:
       - "{dataset}"
     args: "--outputs b.txt --secondaryDSs IN2:1:%{{SECDS1}}"
     exec: "cat %IN %IN2 > b.txt"
+options:
+  allow_partial_inputs: false
 """
 
 
-# a step more before the reader: it is needed an hour later than in SPEC
+# a step more before the reader: it is needed an hour later than in SPEC (steps wait for their parents to end: no
+# noWaitParent, so the dev grid refines a step's task at once)
 LONG_SPEC = SPEC.replace("""  bottom:
     type: prun
     inDS: top/outDS""", """  middle:
@@ -87,7 +90,7 @@ def start_workflow(db, task_buffer, sim, tmp_path, dataset, out_ds, text=SPEC, *
     spec = tmp_path / f"{out_ds}.yaml"
     spec.write_text(text.format(dataset=dataset))
     workflow_id = submit(db, "yaml", spec, out_ds=out_ds).workflow_id
-    new_grid(db, task_buffer)
+    start_workflow.grid = new_grid(db, task_buffer, datasets=[dataset])  # (the last one made, for a test that runs the steps)
     sim.advance(max(time.time() + 1.0 - sim.now, 0.0))  # the processor's clock after the submission
     counters = process(db, task_buffer, sim, **options)
     assert workflow_row(db, workflow_id)["status"] == "running"
@@ -290,3 +293,41 @@ def test_the_operators_settings_set_the_plans_estimates_or_turn_pre_staging_off(
     assert planned["need_by_time"] == planned["ready_time"] - datetime.timedelta(seconds=7200)  # already late: first in line
     off, counters = start_workflow(db, jedi_taskbuffer, sim, tmp_path, RAW, "user.dev.off", prestage="0")
     assert prestages(pg, off) == [] and "prestages_planned" not in counters
+
+
+def test_the_steps_own_task_takes_the_pre_stage_over_and_the_request_retires_when_that_task_ends(db, pg, jedi_taskbuffer, tmp_path):
+    """The reading step's own task (submitted by the processor once 'top' is done on the dev grid) is related to the
+    pre-staged request as the carousel's intake relates a task waiting in staging (``staging_relations.add``: the dev
+    grid's tasks do not go through upstream's tape refinement); from then on the request is the task's."""
+    from pandajedi_wf.taskbuffer import staging_relations
+    from pandajedi_wf_dev.simulators.tape import SimDataset
+
+    handed = "mc16:mc16.handed.RAW"  # the step names it without its scope (prun's IN2:1:<dataset> takes no colon)
+    sim = tape_simulator([SimDataset(handed, (GB,) * 2, ("TAPE_A",))])
+    workflow_id, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, "mc16.handed.RAW", "user.dev.handed")
+    grid = start_workflow.grid
+    bottom = None
+    for _ in range(40):
+        carousel(db, sim, jedi_taskbuffer, config())
+        grid.tick(utc(sim.now))
+        process(db, jedi_taskbuffer, sim)
+        bottom = step_rows(db, workflow_id).get("002", {}).get("jedi_task_id")
+        if bottom and sql(pg, "SELECT status FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", int(bottom)):
+            break  # submitted by the processor and refined by upstream's TaskRefiner: a task JEDI knows
+    (request,) = request_of(pg, handed)
+    assert bottom and workflow_row(db, workflow_id)["status"] == "running", (bottom, request)
+    assert prestages(pg, workflow_id)[0]["released_time"] is None
+    staging_relations.add(db, request["request_id"], [int(bottom)], sim.now)
+    counters = carousel(db, sim, jedi_taskbuffer, config())
+    assert counters.get("prestages_handed_over") == 1 and not counters.get("prestages_released")
+    assert prestages(pg, workflow_id)[0]["released_time"] is not None
+    for _ in range(40):
+        if request_of(pg, handed)[0]["status"] in ("retired", "cancelled"):
+            break
+        grid.tick(utc(sim.now))
+        process(db, jedi_taskbuffer, sim)
+        carousel(db, sim, jedi_taskbuffer, config())
+    # the task ended (on the dev grid it need not wait for the recall): retired once done, or cancelled while staging
+    assert request_of(pg, handed)[0]["status"] in ("retired", "cancelled")
+    assert sql(pg, "SELECT status FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", int(bottom)) == [("done",)]  # its task ended
+    assert request["rule_id"] not in sim.rules

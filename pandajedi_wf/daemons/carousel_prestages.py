@@ -6,8 +6,10 @@
   replica: nothing to recall; no complete replica: left to the step's own staging, which tells its task why). Sizes
   and tapes come from one bulk ``ddm.list_tape_replicas`` call, as for the tasks' intake. A crash between a request's
   insert and the pre-stage's record is harmless: next cycle the pre-stage finds the active request and joins it.
-- release: the pre-stages of workflows that ended (or are being cancelled or finished) are released; a request that
-  only released pre-stages wanted, and no task, is then retired or cancelled by ``data_carousel.retire_unused`` as any.
+- release: the pre-stages of workflows that ended (or are being cancelled or finished) are released, and so is one whose
+  request a task of its own workflow now waits on (the step took it over: the request then lives as long as its
+  tasks need it). A request no task and no unreleased pre-stage wants is retired or cancelled by
+  ``data_carousel.retire_unused`` as any other.
 
 When the step is submitted, its JEDI task is related to the pre-stage's request by the tasks' intake like to any active
 request (the data may already be on disk), and the request becomes the task's (``staging_requests.taken_by_tasks``).
@@ -119,5 +121,6 @@ def take_in(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float,
 
 
 def release(db: WfDatabase, now: float, stats: CycleStats) -> None:
-    """Release the pre-stages of the workflows that no longer need them."""
+    """Release the pre-stages of the workflows that no longer need them, and those a task of their workflow took over."""
     stats.add("prestages_released", staging_prestages.release_ended(db, to_timestamp(now)))
+    stats.add("prestages_handed_over", staging_prestages.release_handed_over(db, to_timestamp(now)))

@@ -303,8 +303,9 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
     prestaged = staging_prestages.holding(db, [r.request.request_id for r in records])
     for rec in records:
         rels = relations.get(rec.request.request_id, [])
-        if not rels and prestaged.get(rec.request.request_id, True):
-            continue  # no relation yet (intake relates it next cycle), or a workflow's pre-stage no task took over yet
+        held = prestaged.get(rec.request.request_id)
+        if held or (held is None and not rels):
+            continue  # a workflow's unreleased pre-stage wants it, or no relation yet (intake relates it next cycle)
         if any(_alive(r.jedi_task_id, statuses) for r in rels):
             continue  # still needed
         if rec.status == lc.DONE:

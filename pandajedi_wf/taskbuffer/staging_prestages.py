@@ -3,8 +3,9 @@
 
 Written by the workflow processor (``plan``: insert-if-absent, so a pass replayed after a crash adds nothing twice);
 taken in by the carousel (``take``: the request it made or joined, or why none was needed) and released by it once the
-workflow no longer needs the dataset (``release_ended``). A request that only released pre-stages and no task wanted is
-retired like any other (``daemons.data_carousel.retire_unused``).
+workflow no longer needs the dataset (``release_ended``) or a task of the workflow took the request over
+(``release_handed_over``). A request no task and no unreleased pre-stage wants is retired like any other
+(``daemons.data_carousel.retire_unused``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,18 @@ def release_ended(db: WfDatabase, now: datetime.datetime) -> int:
         f"UPDATE {db.table(TABLE)} SET released_time=:now WHERE released_time IS NULL AND workflow_id IN "
         f"(SELECT w.workflow_id FROM {db.table('JEDI_WF_WORKFLOWS')} w WHERE w.status IN {status_sql}) ",
         binds,
+    )
+    return int(cur.rowcount or 0)
+
+
+def release_handed_over(db: WfDatabase, now: datetime.datetime) -> int:
+    """Release the pre-stages whose request a task of their own workflow waits on now (a step's task took it over: from
+    then on the request lives as long as its tasks need it); returns how many."""
+    cur = db.execute(
+        f"UPDATE {db.table(TABLE)} p SET released_time=:now WHERE p.released_time IS NULL AND p.request_id IS NOT NULL AND EXISTS "
+        f"(SELECT 1 FROM {db.table('JEDI_DC_RELATIONS')} r, {db.table('JEDI_WF_STEPS')} s "
+        "WHERE r.request_id=p.request_id AND s.jedi_task_id=r.jedi_task_id AND s.workflow_id=p.workflow_id) ",
+        {":now": now},
     )
     return int(cur.rowcount or 0)
 
