@@ -11,7 +11,9 @@ scenario.
 
 Scenarios: "default" (200 TB buffers, never binding) and "tight-buffer" (40 TB per destination, far below
 the ~120 TB upstream's rules keep there).  Our disk buffer never exceeding its cap is a hard invariant:
-asserted after every cycle of our runs.  Efficiency = lower bound / makespan (see ``lower_bounds``).
+asserted after every cycle of our runs.  Efficiency = lower bound / makespan (see ``lower_bounds``): ``eff`` against
+the largest bound (under a binding cap, ``buffer_recall``), ``eff/agg`` against the naive aggregate-bandwidth one.
+Under each of our runs a line says where the capped buffers went over the run (``BufferLedger``).
 
 "Upstream" here is a RE-IMPLEMENTATION of upstream's rules (pandaserver/taskbuffer/DataCarousel.py 1.0.4):
 files-only window of 10,000 queued+staging files per tape, tape chosen at random when the request is made
