@@ -13,6 +13,7 @@ from pandajedi_wf.carousel.task_routing import (
     RoutingPolicyError,
     apply_routing,
     datasets_to_recall,
+    ending_comment,
     hide_from_upstream_carousel,
     provokable,
     route,
@@ -133,3 +134,16 @@ def test_a_pair_is_staged_again_only_when_its_task_was_retried_after_it_was_told
     assert staged_again([later, told], {1: 2500.0}) == {(1, ds): later}  # the last failure is the one kept
     other = FailedStaging(2, ds, request_id=10, error="RSEWriteBlocked", told_at=1000.0)
     assert staged_again([told, other], {1: 1500.0, 2: 800.0}) == {(1, ds): told}  # per task
+
+
+def test_the_ending_comment_carries_the_reason_within_prodsys_comms_128_characters():
+    assert ending_comment("mc16:mc16.x.RAW", "rule refused for good by DDM (RSEWriteBlocked)") == (
+        "pandajedi_wf data carousel: staging of mc16:mc16.x.RAW failed: rule refused for good by DDM (RSEWriteBlocked)"
+    )
+    long_name = "data18_13tev:data18_13tev.00349111.physics_Main.daq.RAW." + "x" * 80 + ".tail42"
+    comment = ending_comment(long_name, "no usable source left (NO_SOURCES from TAPE_A)")
+    assert len(comment) <= 128 and comment.endswith("failed: no usable source left (NO_SOURCES from TAPE_A)")
+    assert "data18_13tev:dat" in comment and ".tail42 failed" in comment and "..." in comment  # the name cut in its middle
+    very_long_error = "DDM said: " + "y" * 300
+    assert len(ending_comment("mc16:mc16.x.RAW", very_long_error)) == 128
+    assert ending_comment("mc16:a", "") == "pandajedi_wf data carousel: staging of mc16:a failed: no usable tape source"

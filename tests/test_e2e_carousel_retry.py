@@ -76,6 +76,7 @@ def test_a_task_retried_after_its_staging_failed_for_good_is_staged_again_and_en
     assert post_process(jedi) == [tid]
     ended = task_row(jedi, tid)
     assert (ended["status"], ended["attempt"]) == ("failed", 0) and "failed since no file was successfully processed" in ended["error"]
+    assert ended["error"].startswith(reason[:100])  # the reason survives JEDI's pick-up (it makes the command's comment the errorDialog)
     assert file_statuses(jedi.pg, tid) == {"staging": N_FILES}  # finishing leaves the unstaged files as they were
 
     # told once: while nobody retries the task, the carousel asks for the dataset no more
@@ -128,3 +129,24 @@ def test_a_task_told_of_a_failure_but_not_retried_is_not_staged_again(jedi, wfdb
     post_process(jedi)
     carousel(wfdb, sim, jedi)  # failed
     assert task_row(jedi, tid)["status"] == "failed" and len(requests(jedi.pg)) == 1
+
+
+def test_a_parked_task_whose_staging_failed_is_killed_and_upstream_accepts_no_retry_of_it(jedi, wfdb):
+    """A task parked before registration has no files: finishing it would end it ``done``, so the carousel kills it
+    (TaskCommando -> ``toabort``, PostProcessor -> ``aborted``); the server then refuses a retry (only ``finished``
+    and ``failed`` tasks are retried): the user resubmits, and the new task is staged by our carousel."""
+    from tests.carousel_db_fixtures import UPSTREAM_ONLY_REFINER
+
+    ds = "mc16:mc16.e2e.parkedfailed.RAW"
+    on_tape = jedi.tape_dataset(ds)
+    tid = jedi.submit(dict(task_params("dc.e2e.parkedfailed", ds), toStaging=True, cloud="DEV"))
+    jedi.refine(mod_config=UPSTREAM_ONLY_REFINER)
+    assert task_row(jedi, tid)["status"] == "staging"
+    sim = simulator([on_tape])
+    refuse(sim, "RSEWriteBlocked", {ds})
+    carousel(wfdb, sim, jedi)
+    assert commando(jedi) == [(tid, "kill")] and post_process(jedi) == [tid]
+    ended = task_row(jedi, tid)
+    assert ended["status"] == "aborted" and ended["error"].startswith(f"pandajedi_wf data carousel: staging of {ds} failed: rule refused for good")
+    code, answer = jedi.task_buffer.sendCommandTaskPanda(tid, DN, True, "retry", properErrorCode=True)
+    assert code != 0 and "aborted" in str(answer), (code, answer)

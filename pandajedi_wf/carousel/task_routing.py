@@ -174,3 +174,24 @@ def staged_again(failed: Iterable[FailedStaging], attempt_started: Mapping[int, 
         key: f for key, f in last.items()
         if key not in untold and f.jedi_task_id in attempt_started and attempt_started[f.jedi_task_id] > f.told_at
     }
+
+
+COMMENT_LIMIT = 128  # DEFT PRODSYS_COMM.comm_comment
+
+
+def ending_comment(dataset: str, error: str, limit: int = COMMENT_LIMIT) -> str:
+    """The comment of the command that ends a task whose staging failed for good.  JEDI's command pick-up
+    (``getTasksToExecCommand_JEDI``) makes the comment the task's errorDialog, replacing the reason written there
+    before, and the PostProcessor appends its verdict to it: so the reason travels in the comment, cut to PRODSYS_COMM's
+    128 characters (the dataset name shortened in its middle first, then the error at its end)."""
+    head, middle = "pandajedi_wf data carousel: staging of ", " failed: "
+    error = " ".join((error or "no usable tape source").split())
+    text = f"{head}{dataset}{middle}{error}"
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(head) - len(middle) - min(len(error), 48), 12)
+    if len(dataset) > room:
+        keep = room - 3
+        dataset = f"{dataset[: keep - keep // 2]}...{dataset[len(dataset) - keep // 2:]}"
+    text = f"{head}{dataset}{middle}{error}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -346,7 +346,6 @@ def ending_command(task_status: str | None) -> str | None:
     return "kill" if task_status in _KILLED_WHEN else "finish"
 
 
-ENDING_COMMENT = "pandajedi_wf data carousel: input staging failed for good (reason in errorDialog)"  # (PRODSYS_COMM: 128 chars)
 _COMMAND_REJECTED = 4  # sendCommandTaskPanda: not accepted in the task's status (it moved on by itself meanwhile)
 
 
@@ -368,7 +367,9 @@ def end_tasks_of_failed(db: WfDatabase, book: DbBook, task_buffer, now: float, s
             try:
                 set_error_dialog(task_buffer, tid, message)
                 if command is not None:
-                    code, answer = task_command_answer(task_buffer, tid, RESUME_DN, command, ENDING_COMMENT)
+                    # the comment becomes the task's errorDialog when JEDI picks the command up: it carries the reason
+                    comment = task_routing.ending_comment(rec.request.dataset, rec.error)
+                    code, answer = task_command_answer(task_buffer, tid, RESUME_DN, command, comment)
                     if code not in (0, _COMMAND_REJECTED):
                         raise RuntimeError(f"sendCommandTaskPanda {command} answered {code}: {answer}")
                     stats.add(f"tasks_sent_{command}" if code == 0 else "tasks_ended_meanwhile")
