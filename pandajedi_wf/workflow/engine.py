@@ -266,12 +266,21 @@ class _Walk:
                     names = ", ".join(node.scatter)
                     raise _ScatterTooWide(f"scatter of step {node.name!r} over {names} would make {width} copies; the limit is {self.ctx.limits.max_scatter}")
         statuses: list[str] = []
+        status_of, tags, prefix = self.status, self.tags, scope.prefix
         for node in scope.workflow.nodes:
-            keys = self.instances(node, scope)
-            scope.keys[node.id] = keys
-            for index, key in enumerate(keys):
-                self.step(node, key, index if node.scatter else None, scope)
-                statuses.append(self.status.get(key, "defined"))
+            if node.scatter:
+                keys = scope.keys[node.id] = self.instances(node, scope)
+                for index, key in enumerate(keys):
+                    self.step(node, key, index, scope)
+                    statuses.append(status_of.get(key, "defined"))
+                continue
+            key = prefix + tags[node.id]
+            scope.keys[node.id] = [key]
+            status = status_of.get(key)
+            if status in _UNDECIDED or not node.is_leaf:  # (a task step past 'ready' has nothing to decide: most steps of a pass)
+                self.step(node, key, None, scope)
+                status = status_of.get(key, "defined")
+            statuses.append(status)
         return statuses
 
     def instances(self, node: Node, scope: _Scope) -> list[str]:
@@ -355,8 +364,8 @@ class _Walk:
     def node_outcome(self, node_id: int, scope: _Scope) -> str | None:
         keys = scope.keys.get(node_id)
         if keys is not None and len(keys) == 1:  # the common case: neither scattered nor missing
-            return step_outcome(self.status.get(keys[0]))
-        outcomes = [step_outcome(self.status.get(k)) for k in keys or []]
+            return _OUTCOME.get(self.status.get(keys[0]))
+        outcomes = [_OUTCOME.get(self.status.get(k)) for k in keys or []]
         if not outcomes:
             return "skipped"
         if any(o is None for o in outcomes):
@@ -638,6 +647,13 @@ def _ended_reason(workflow: Workflow, top: _Scope) -> str:
     if scattered:
         text += f" ({scattered} scattered into {copies} cop{'y' if copies == 1 else 'ies'})"
     return text
+
+
+# a task step the walk still decides (new, waiting for its parents, or to be submitted); in any other status its
+# task is JEDI's and ``step`` would do nothing with it
+_UNDECIDED = frozenset({None, "defined", "ready"})
+# step_outcome as a lookup (it is asked for every parent of every waiting step of every pass); None while not ended
+_OUTCOME = {status: step_outcome(status) for status in STEP_ENDED}
 
 
 class _ScatterTooWide(Exception):

@@ -163,6 +163,23 @@ def _secondary_inputs(spec, command: list[str], has_primary: bool) -> list[dict]
     return items
 
 
+def _own_copy(document):
+    """A copy of a client's task template that a step may edit. Templates are JSON documents (dicts, lists and
+    immutable scalars), which this copies at a fraction of ``copy.deepcopy``'s cost (no memo of every object: it is
+    one per submitted step of every pass); anything else goes to deepcopy."""
+    kind = type(document)
+    if kind is dict:
+        return {key: _own_copy(value) for key, value in document.items()}
+    if kind is list:
+        return [_own_copy(value) for value in document]
+    if kind in _IMMUTABLE:
+        return document
+    return copy.deepcopy(document)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 def _prun_like(spec, ctx) -> dict:
     inputs = spec.inputs
     use_athena = bool(inputs.get("opt_useAthenaPackages")) and spec.type != "reana"
@@ -171,7 +188,7 @@ def _prun_like(spec, ctx) -> dict:
     template = templates.get("athena" if use_athena else "container")
     if template is None:
         raise TaskParamsError(f"step {spec.name!r}: the client sent no {'athena' if use_athena else 'container'} task template")
-    params = copy.deepcopy(template)
+    params = _own_copy(template)
     exec_str = str(inputs.get("opt_exec") or "")
     args = str(inputs.get("opt_args") or "")
     if spec.type == "junction":
@@ -253,7 +270,7 @@ def _gitlab(spec, ctx) -> dict:
     if template is None:
         raise TaskParamsError(f"step {spec.name!r}: the client sent no container task template")
     inputs = spec.inputs
-    params = copy.deepcopy(template)
+    params = _own_copy(template)
     params.update({"noInput": True, "nEventsPerJob": 1, "nEvents": 1, "useSecrets": True, "site": inputs.get("opt_site"), "cliParams": ""})
     params["processingType"] = re.sub(r"-[^-]+$", "-gitlab", params.get("processingType", "pchain-gitlab"))
     in_ds = _names(inputs.get("opt_inDS"), None)
@@ -282,7 +299,7 @@ def _phpo(spec, ctx) -> dict:
     template = (ctx.task_templates or {}).get("container")
     if template is None:
         raise TaskParamsError(f"step {spec.name!r}: the client sent no container task template")
-    params = copy.deepcopy(template)
+    params = _own_copy(template)
     training = _names(spec.inputs.get("opt_trainingDS"), spec.inputs.get("opt_trainingDsType"))
     command = ["phpo", *_split(str(spec.inputs.get("opt_args") or ""))]
     if training:
