@@ -86,11 +86,11 @@ def carousel(db, sim, task_buffer, config, step=60.0):
     return stats.counters
 
 
-def start_workflow(db, task_buffer, sim, tmp_path, dataset, out_ds, text=SPEC, **options):
+def start_workflow(db, task_buffer, sim, tmp_path, dataset, out_ds, text=SPEC, fate=None, **options):
     spec = tmp_path / f"{out_ds}.yaml"
     spec.write_text(text.format(dataset=dataset))
     workflow_id = submit(db, "yaml", spec, out_ds=out_ds).workflow_id
-    start_workflow.grid = new_grid(db, task_buffer, datasets=[dataset])  # (the last one made, for a test that runs the steps)
+    start_workflow.grid = new_grid(db, task_buffer, fate=fate, datasets=[dataset])  # (the last one made, for a test that runs the steps)
     sim.advance(max(time.time() + 1.0 - sim.now, 0.0))  # the processor's clock after the submission
     counters = process(db, task_buffer, sim, **options)
     assert workflow_row(db, workflow_id)["status"] == "running"
@@ -331,3 +331,51 @@ def test_the_steps_own_task_takes_the_pre_stage_over_and_the_request_retires_whe
     assert request_of(pg, handed)[0]["status"] in ("retired", "cancelled")
     assert sql(pg, "SELECT status FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", int(bottom)) == [("done",)]  # its task ended
     assert request["rule_id"] not in sim.rules
+
+
+BRANCH_SPEC = """name: branch
+options:
+  allow_partial_inputs: false
+steps:
+  top:
+    type: prun
+    args: "--outputs a.txt"
+    exec: "echo a > a.txt"
+  on_failure:
+    type: prun
+    inDS: top/outDS
+    secondaryDSs:
+      - "{dataset}"
+    when: "!self.opt_inDS"
+    args: "--outputs b.txt --secondaryDSs IN2:1:%{{SECDS1}}"
+    exec: "cat %IN %IN2 > b.txt"
+  long:
+    type: prun
+    inDS: top/outDS
+    args: "--outputs c.txt"
+    exec: "cat %IN > c.txt"
+"""
+
+
+def test_a_pre_stage_whose_step_is_skipped_is_released_while_the_workflow_runs(db, pg, jedi_taskbuffer, tmp_path):
+    from pandajedi_wf_dev.simulators.grid import Fate
+    from pandajedi_wf_dev.simulators.tape import SimDataset
+
+    branch = "mc16:mc16.branch.RAW"
+    sim = tape_simulator([SimDataset(branch, (GB,) * 2, ("TAPE_A",))])
+    workflow_id, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, "mc16.branch.RAW", "user.dev.branch", BRANCH_SPEC,
+                                    fate=lambda name: Fate(running_ticks=50 if name.endswith("long") else 1))
+    assert prestages(pg, workflow_id)[0]["node_key"] == "002"
+    grid = start_workflow.grid
+    for _ in range(30):
+        carousel(db, sim, jedi_taskbuffer, config())
+        grid.tick(utc(sim.now))
+        process(db, jedi_taskbuffer, sim)
+        if step_rows(db, workflow_id)["002"]["status"] == "skipped":
+            break
+    assert step_rows(db, workflow_id)["002"]["status"] == "skipped"  # 'top' succeeded: the failure branch is not taken
+    counters = carousel(db, sim, jedi_taskbuffer, config())
+    assert counters.get("prestages_skipped") == 1
+    assert workflow_row(db, workflow_id)["status"] == "running"  # 'long' still runs
+    (request,) = request_of(pg, branch)
+    assert request["status"] in ("retired", "cancelled") and request["rule_id"] not in sim.rules

@@ -6,8 +6,8 @@
   replica: nothing to recall; no complete replica: left to the step's own staging, which tells its task why). Sizes
   and tapes come from one bulk ``ddm.list_tape_replicas`` call, as for the tasks' intake. A crash between a request's
   insert and the pre-stage's record is harmless: next cycle the pre-stage finds the active request and joins it.
-- release: the pre-stages of workflows that ended (or are being cancelled or finished) are released, and so is one whose
-  request a task of its own workflow now waits on (the step took it over: the request then lives as long as its
+- release: the pre-stages of workflows that ended (or are being cancelled or finished) are released, so is one whose
+  reading step was skipped, and one whose request a task of its own workflow now waits on (the step took it over: the request then lives as long as its
   tasks need it). A request no task and no unreleased pre-stage wants is retired or cancelled by
   ``data_carousel.retire_unused`` as any other.
 
@@ -121,6 +121,8 @@ def take_in(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float,
 
 
 def release(db: WfDatabase, now: float, stats: CycleStats) -> None:
-    """Release the pre-stages of the workflows that no longer need them, and those a task of their workflow took over."""
+    """Release the pre-stages of the workflows that no longer need them, those whose reading step was skipped, and those
+    a task of their workflow took over."""
     stats.add("prestages_released", staging_prestages.release_ended(db, to_timestamp(now)))
     stats.add("prestages_handed_over", staging_prestages.release_handed_over(db, to_timestamp(now)))
+    stats.add("prestages_skipped", staging_prestages.release_skipped(db, to_timestamp(now)))

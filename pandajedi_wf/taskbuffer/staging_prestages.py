@@ -3,8 +3,8 @@
 
 Written by the workflow processor (``plan``: insert-if-absent, so a pass replayed after a crash adds nothing twice);
 taken in by the carousel (``take``: the request it made or joined, or why none was needed) and released by it once the
-workflow no longer needs the dataset (``release_ended``) or a task of the workflow took the request over
-(``release_handed_over``). A request no task and no unreleased pre-stage wants is retired like any other
+workflow no longer needs the dataset (``release_ended``), its reading step was skipped (``release_skipped``) or a task
+of the workflow took the request over (``release_handed_over``). A request no task and no unreleased pre-stage wants is retired like any other
 (``daemons.data_carousel.retire_unused``).
 """
 
@@ -127,6 +127,18 @@ def release_handed_over(db: WfDatabase, now: datetime.datetime) -> int:
         f"(SELECT 1 FROM {db.table('JEDI_DC_RELATIONS')} r, {db.table('JEDI_WF_STEPS')} s "
         "WHERE r.request_id=p.request_id AND s.jedi_task_id=r.jedi_task_id AND s.workflow_id=p.workflow_id) ",
         {":now": now},
+    )
+    return int(cur.rowcount or 0)
+
+
+def release_skipped(db: WfDatabase, now: datetime.datetime) -> int:
+    """Release the pre-stages whose reading step was skipped (a branch not taken, a parent without output): nothing of
+    the workflow reads them there. Only a step of that exact key (a scatter copy or a loop iteration has its own key: its
+    pre-stage waits for the workflow's end); returns how many."""
+    cur = db.execute(
+        f"UPDATE {db.table(TABLE)} p SET released_time=:now WHERE p.released_time IS NULL AND EXISTS "
+        f"(SELECT 1 FROM {db.table('JEDI_WF_STEPS')} s WHERE s.workflow_id=p.workflow_id AND s.node_key=p.node_key AND s.status=:skipped) ",
+        {":now": now, ":skipped": "skipped"},
     )
     return int(cur.rowcount or 0)
 
