@@ -19,7 +19,7 @@ import logging
 from pandajedi_wf import placement as policy
 from pandajedi_wf.placement.task_sites import estimate_work, site_load, with_assigned
 from pandajedi_wf.taskbuffer import placement_inputs
-from pandajedi_wf.taskbuffer.connection import DatabaseError
+from pandajedi_wf.taskbuffer.connection import DatabaseError, chunks
 
 from .plan import Plan
 from .step_row import StepRow
@@ -59,7 +59,9 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
     if not wanting:
         return
     try:
-        outputs = {r.task_id: r for r in placement_inputs.parent_outputs(db, sorted({t for _, _, p, _ in wanting for t in p}))}
+        parent_ids = sorted({t for _, _, p, _ in wanting for t in p})
+        outputs = {r.task_id: r for part in chunks(parent_ids, placement_inputs.MAX_PARENTS)
+                   for r in placement_inputs.parent_outputs(db, part)}
         recalls = placement_inputs.staging_destinations(db, {n for _, _, _, ds in wanting for d in ds for n in _names(d)})
         located = any(r.bytes_at_site for r in outputs.values()) or bool(recalls)
         queues = placement_inputs.site_loads(db) if located else []  # the queues only when there is data to follow
