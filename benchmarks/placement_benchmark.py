@@ -24,10 +24,10 @@ Arms compared (same seeds, same workload, same random stream for the brokers' dr
          (ties shuffled); then InputChunk.getOneSiteCandidate's weighted random choice among them. It never looks at
          the data. Tape inputs are requested when the step is ready (upstream's carousel: at TaskRefiner), every step
          has the user's priority.
-  ours   the production pure functions, each where production applies it:
+  ours   the production pure functions, each where production applies it, given what production reads:
          * task seam (the processor, daemons/processor/placement.py): placement.choose_sites over every site with the
-           step's parents' outputs, its external input (disk replica, or its tape recall's destination) and each
-           site's load -> placement.steer -> includedSite; upstream's selection (as above) then runs among the
+           step's parents' outputs, its tape recall's destination (production does not know where a disk dataset's
+           replicas are) and each site's load -> placement.steer -> includedSite; upstream's selection (as above) then runs among the
            included sites only (AtlasAnalJobBroker honours includedSite itself; for GenJobBroker our WorkflowJobBroker
            narrows the sites it scans);
          * job-broker cut (jedi_agents/brokers.py WorkflowJobBroker): placement.decide over upstream's candidates with
@@ -38,14 +38,14 @@ Arms compared (same seeds, same workload, same random stream for the brokers' dr
          * pre-staging (placement/prestage.plan_prestages at the workflow's arrival): each later step's tape input is
            requested at its need-by time at a lower rule priority than the recalls of steps already waiting (a
            pre-stage never overtakes a waiting task), raised to theirs when its step becomes ready.
-  ours-counts (printed, not in RESULT) ours given only what production reads today (placement_inputs.site_loads):
-         each queue's job counts, its slots taken as its running jobs (at least 50), the default WAN rate, no link
-         backlog, no walltime (placement.task_sites.site_load).
+  ours-monitoring (printed, not in RESULT) ours given better load figures than production reads today: each site's
+         real slots, WAN rate, the bytes queued on its link and its current jobs' walltime.
   ours-jobcut (printed, not in RESULT) the job-broker cut alone: what the plugin achieves without the processor's
          includedSite (GenJobBroker has already cut to 5 sites by load when the plugin sees them).
-Load figures given to ours: a site's slots, its running/activated/assigned jobs and the bytes queued on its link, as
-a site's monitoring would show them (production reads the job counts and takes the running jobs as the slots it has);
-a step's work is estimated from its input size (placement.task_sites.estimate_work), never its true job count.
+Load figures given to ours: what production reads (placement_inputs.site_loads -> placement.task_sites.site_load):
+each site's running and waiting (activated, assigned) jobs, its slots taken as its running jobs (at least 50), the
+default WAN rate (1 Gb/s), no link backlog, no walltime. A step's work is estimated from its input size
+(placement.task_sites.estimate_work), never its true job count.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ MAX_CANDIDATES = 5  # GenJobBroker's maxNumSites
 EPOCH = datetime.datetime(2026, 1, 1)  # the simulated clock's zero, for the functions that take datetimes
 WAITING_RECALL_PRIORITY = 3  # Rucio's default rule priority: the recall of a step that waits for it
 PRESTAGE_PRIORITY = 2  # a pre-stage: served after every waiting step's recall on the same tape
-POLICIES = ("blind", "ours", "ours-counts", "ours-jobcut")
+POLICIES = ("blind", "ours", "ours-monitoring", "ours-jobcut")
 
 
 @dataclass
@@ -252,7 +252,7 @@ class Simulation:
         site = self.sites[name]
         running, activated, assigned = site.load(self.now)
         inbound = int(max(0.0, site.link_free - self.now) * site.wan_bytes_per_second)
-        if self.policy == "ours-counts":  # only what production reads today: job counts (placement_inputs.site_loads)
+        if self.policy != "ours-monitoring":  # what production reads: job counts (placement_inputs.site_loads)
             return site_load(name, name, running, activated + assigned)
         return SiteLoad(name, name, site.slots, running, activated + assigned, site.wan_bytes_per_second, inbound, site.walltime(self.now))
 
@@ -291,7 +291,7 @@ class Simulation:
         work = estimate_work(sum(p.finished_bytes for p in self.inputs(wf, st)))  # JEDI's input size (its datasets' sizes)
         loads = {n: self.site_load(n) for n in sorted(self.sites)}
         allowed = sorted(self.sites)
-        if self.policy in ("ours", "ours-counts"):  # the processor's includedSite, honoured by upstream's selection
+        if self.policy in ("ours", "ours-monitoring"):  # the processor's includedSite, honoured by upstream's selection
             params, _ = steer({}, choose_sites(list(loads.values()), inputs, work))
             allowed = params.get("includedSite") or allowed
         candidates = self.upstream_candidates(allowed)
@@ -356,7 +356,7 @@ class Simulation:
         active: list[Workflow] = []
         stage_waits: list[float] = []
         later_waits: list[float] = []  # of steps after the first (the ones pre-staging can serve)
-        aware = self.policy in ("ours", "ours-counts")
+        aware = self.policy in ("ours", "ours-monitoring")
         while pending or active:
             self.now += TICK
             self.tape.advance(TICK)
@@ -437,7 +437,7 @@ def main() -> None:
         parser.error("at least 20 sites and one workflow")
     print(f"placement benchmark: {args.sites} sites, {args.workflows} workflows, seeds {args.seeds}; blind = re-implementation "
           "of GenJobBroker's selection; ours = includedSite + job-broker cut + critical-path priority + pre-staging")
-    header = (f"{'seed':>4} {'arm':<11} {'moved TB':>9} {'p50 h':>7} {'p95 h':>7} {'p50 tape h':>10} {'p95 tape h':>10} "
+    header = (f"{'seed':>4} {'arm':<15} {'moved TB':>9} {'p50 h':>7} {'p95 h':>7} {'p50 tape h':>10} {'p95 tape h':>10} "
               f"{'p50 other h':>11} {'p95 other h':>11} {'stage wait h':>12}")
     print(header)
     totals = {p: {"moved": 0, "p50": [], "wait": [], "tape": [], "other": [], "later": []} for p in POLICIES}
@@ -460,11 +460,11 @@ def main() -> None:
             t["tape"].append(pct(tape_spans, 0.5))
             t["other"].append(pct(other_spans, 0.5))
             t["later"].append(statistics.mean(res["later_waits"]) / 3600 if res["later_waits"] else 0.0)
-            print(f"{seed:>4} {policy:<11} {res['bytes_moved'] / 1e12:>9.1f} {pct(spans, 0.5):>7.2f} {pct(spans, 0.95):>7.2f} "
+            print(f"{seed:>4} {policy:<15} {res['bytes_moved'] / 1e12:>9.1f} {pct(spans, 0.5):>7.2f} {pct(spans, 0.95):>7.2f} "
                   f"{pct(tape_spans, 0.5):>10.2f} {pct(tape_spans, 0.95):>10.2f} {pct(other_spans, 0.5):>11.2f} "
                   f"{pct(other_spans, 0.95):>11.2f} {wait:>12.2f}")
         worse_other.append(totals["ours"]["other"][-1] > totals["blind"]["other"][-1])
-    b, o, oj, oc = totals["blind"], totals["ours"], totals["ours-jobcut"], totals["ours-counts"]
+    b, o, oj, om = totals["blind"], totals["ours"], totals["ours-jobcut"], totals["ours-monitoring"]
 
     def ratio(a, c):
         return a / c if c else 1.0
@@ -481,9 +481,10 @@ def main() -> None:
     print(f"floor (each workflow's critical path of run times alone: no transfer, no queue, no staging): tape-input p50 "
           f"{', '.join(f'{f:.2f} h' for f in floors)} = {', '.join(f'{r:.3f}' for r in floor_tape)} of blind per seed, "
           f"{ratio(statistics.mean(floors), statistics.mean(b['tape'])):.3f} on the mean")
-    print(f"ours with production's figures only (ours-counts; not in RESULT): bytes_moved_ratio={ratio(oc['moved'], b['moved']):.3f} "
-          f"makespan_p50_ratio={mean_ratio('p50', oc):.3f} tape_p50_ratio={mean_ratio('tape', oc):.3f} other_p50_ratio={mean_ratio('other', oc):.3f} "
-          f"stage_wait_ratio={mean_ratio('wait', oc):.3f}")
+    print(f"ours with the sites' slots, WAN, link backlog and walltime (ours-monitoring; not in RESULT): "
+          f"bytes_moved_ratio={ratio(om['moved'], b['moved']):.3f} makespan_p50_ratio={mean_ratio('p50', om):.3f} "
+          f"tape_p50_ratio={mean_ratio('tape', om):.3f} (per seed {', '.join(f'{ratio(x, y):.3f}' for x, y in zip(om['tape'], b['tape']))}) "
+          f"other_p50_ratio={mean_ratio('other', om):.3f} stage_wait_ratio={mean_ratio('wait', om):.3f}")
     print(f"job-broker cut alone (ours-jobcut; not in RESULT): bytes_moved_ratio={ratio(oj['moved'], b['moved']):.3f} "
           f"makespan_p50_ratio={mean_ratio('p50', oj):.3f} tape_p50_ratio={mean_ratio('tape', oj):.3f} other_p50_ratio={mean_ratio('other', oj):.3f}")
     print(f"RESULT placement bytes_moved_ratio={ratio(o['moved'], b['moved']):.3f} "
