@@ -86,6 +86,17 @@ def test_a_tape_recall_of_a_root_steps_input_is_followed_with_or_without_its_sco
     assert child.task_params["includedSite"][0] == "Q_C"
 
 
+def test_a_parents_output_is_not_looked_up_among_the_recalls(monkeypatch):
+    """The child reads its parent's container (and a dataset of its own): only the latter may be a tape recall."""
+    reads = Reads(monkeypatch, outputs={})
+    parent = StepRow(1, 7, "001", 1, "top", "prun", "done", jedi_task_id=11, task_name="user.x.top")
+    plan, rows, child = plan_with_child({"jobParameters": [
+        {"type": "template", "param_type": "input", "dataset": "user.x.top_out.root/,user.x.top,user.x.topless_out/,other.ds"}]})
+    rows[7][0] = parent
+    placement.apply(None, [plan], rows, NOW, CycleStats())
+    assert reads.asked == [("parent_outputs", [11]), ("staging_destinations", ["other.ds", "user.x.topless_out/"])]
+
+
 def test_nothing_located_reads_no_queues_and_sets_nothing(monkeypatch):
     reads = Reads(monkeypatch, outputs={})
     plan, rows, child = plan_with_child({"jobParameters": [{"type": "template", "param_type": "input", "dataset": "d"}]})

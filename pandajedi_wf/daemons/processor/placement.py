@@ -36,6 +36,13 @@ def input_datasets(task_params: dict) -> list[str]:
     return found
 
 
+def parent_output(dataset: str, task_name: str) -> bool:
+    """Whether ``dataset`` is a container the parent task ``task_name`` writes (``naming.dataset_name``): followed
+    through the parent's JEDI datasets, never a tape recall, so not looked up among the carousel's requests (a
+    chain's every child would cost that read)."""
+    return dataset == task_name or (dataset.startswith(task_name + "_") and dataset.endswith("/"))
+
+
 def _names(dataset: str) -> tuple[str, ...]:
     """A dataset as our carousel may have recorded it: as written, and without its scope."""
     bare = dataset.split(":", 1)[-1]
@@ -53,7 +60,8 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
             if not s.task_params or s.task_params.get("site"):  # the user placed it
                 continue
             parents = [int(rows[k].jedi_task_id) for k in s.parent_keys if k in rows and rows[k].jedi_task_id]
-            datasets = input_datasets(s.task_params)
+            made_here = [rows[k].task_name for k in s.parent_keys if k in rows and rows[k].task_name]
+            datasets = [d for d in input_datasets(s.task_params) if not any(parent_output(d, t) for t in made_here)]
             if parents or datasets:
                 wanting.append((plan, s, parents, datasets))
     if not wanting:
