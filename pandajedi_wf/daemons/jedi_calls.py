@@ -60,11 +60,13 @@ def deft_user_name(user_dn: str) -> str:
     return user_dn if name in ("", "NULL", None) else name
 
 
-def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: bool = False) -> SubmissionOutcome:
-    params = dict(task_params)
-    params["uniqueTaskName"] = True
+def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: bool = False, params_text: str | None = None) -> SubmissionOutcome:
+    """``params_text``: ``task_params`` already as JSON (the recorded intent), sent as it is with uniqueTaskName added."""
+    text = _unique(params_text) if params_text is not None else None
+    if text is None:
+        text = json.dumps({**task_params, "uniqueTaskName": True})
     try:
-        answer = task_buffer.insertTaskParamsPanda(json.dumps(params), user_dn, production_role, [], properErrorCode=True)
+        answer = task_buffer.insertTaskParamsPanda(text, user_dn, production_role, [], properErrorCode=True)
     except TRANSIENT as exc:  # DB or network trouble on the way to JEDI: the step stays 'submitting' and is retried
         return SubmissionOutcome(False, None, f"insertTaskParamsPanda raised {type(exc).__name__}: {exc}", transient=True)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
@@ -78,6 +80,14 @@ def submit_task(task_buffer, task_params: dict, user_dn: str, production_role: b
     if code == _PARENT_NOT_YET_DEFINED:
         return SubmissionOutcome(False, None, f"JEDI does not know the parent task yet: {message}", transient=True)
     return SubmissionOutcome(False, None, f"JEDI refused the task (code {code}): {message}", refusal_code=_readable_code(code))
+
+
+def _unique(text: str) -> str | None:
+    """A JSON object's text with ``"uniqueTaskName":true`` added (JEDI then adopts a task of the same name instead of
+    making a second one); None when the text may already name that key (then the dict is dumped again)."""
+    if not (text.startswith("{") and text.endswith("}")) or "uniqueTaskName" in text:
+        return None
+    return text[:-1] + ("," if text != "{}" else "") + '"uniqueTaskName":true}'
 
 
 def _readable_code(code) -> int | bool | None:

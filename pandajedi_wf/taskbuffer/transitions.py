@@ -7,7 +7,7 @@ status change itself, so the history can never disagree with the current state.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .connection import WfDatabase
 
@@ -15,8 +15,9 @@ TABLE = "JEDI_WF_TRANSITIONS"
 SEQUENCE = "JEDI_WF_TRANSITION_ID_SEQ"
 
 
-@dataclass(frozen=True)
-class TransitionRecord:
+class TransitionRecord(NamedTuple):
+    """One history row (a tuple: a pass makes tens of thousands of them)."""
+
     entity_type: str  # 'workflow', 'step' or 'staging'
     entity_id: int
     workflow_id: int | None

@@ -23,7 +23,7 @@ final status is decided: cond.cwl whose ``top`` fails and whose ``bottom_NG`` su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from ..core import jedi_statuses
 from .build import Limits
@@ -232,11 +232,11 @@ def _early_parent(node: Node, body: Workflow, by_id: dict[int, Node]) -> int | N
 
 
 class _Walk:
-    def __init__(self, workflow: Workflow, steps: dict[str, StepRecord], ctx: RunContext):
+    def __init__(self, workflow: Workflow, steps: Mapping[str, StepRecord], ctx: RunContext, statuses: Mapping[str, str] | None = None):
         self.workflow = workflow
         self.records = steps
         self.ctx = ctx
-        self.status = {k: r.status for k, r in steps.items()}
+        self.status = dict(statuses) if statuses is not None else {k: r.status for k, r in steps.items()}
         self.actions: list[Action] = []
         index = _Index.of(workflow)
         self.consumed = index.consumed
@@ -601,8 +601,13 @@ class _Walk:
         return build_task_params(spec, self.ctx)
 
 
-def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunContext | None = None) -> list[Action]:
-    """Actions that move ``workflow`` forward given its step rows ``steps`` (keyed by node_key)."""
+def next_actions(workflow: Workflow, steps: Mapping[str, StepRecord], context: RunContext | None = None,
+                 statuses: Mapping[str, str] | None = None) -> list[Action]:
+    """Actions that move ``workflow`` forward given its step rows ``steps`` (keyed by node_key).
+
+    ``statuses``: every step's status (``steps[key].status``) given apart, when the caller has them without the
+    records: the walk reads every status, but a record only to name a step's task or read a junction's results, so
+    ``steps`` may then make its records as they are asked for."""
     ctx = context or RunContext(out_ds=f"user.unknown.{workflow.name}")
     if ctx.workflow_status in ("done", "finished", "failed", "cancelled", "registered"):
         return []
@@ -610,7 +615,7 @@ def next_actions(workflow: Workflow, steps: dict[str, StepRecord], context: RunC
         return _cancel(steps)
     if not workflow.nodes:  # intake refuses it; one stored before would otherwise stay running for ever
         return _unrunnable(ctx, "workflow has no steps")
-    walk = _Walk(workflow, steps, ctx)
+    walk = _Walk(workflow, steps, ctx, statuses)
     top = _Scope(workflow, "", dict(workflow.inputs), (), (), None)
     try:
         statuses = walk.scope(top)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from collections.abc import Mapping
 
 from pandajedi_wf.taskbuffer import workflows
 from pandajedi_wf.workflow import STEP_LIFECYCLE, RunContext, StepRecord, Workflow, jedi_status_to_step_status, next_actions
@@ -87,11 +88,7 @@ def decide(db, wf: dict, rows: list[StepRow], definitions: Definitions, junction
     # 3. decide
     definition, templates = definitions.of(db, wf)
     status = wf["status"]
-    records = {  # (positional: this runs for every step of every workflow of every pass)
-        key: StepRecord(key, int(s.node_id or 0), engine_status(s, status), int(s.iteration or 0), s.scatter_index, s.jedi_task_id,
-                        s.jedi_status, [], s.results, int(s.generation or 0))
-        for key, s in by_key.items()
-    }
+    statuses = {key: engine_status(s, status) for key, s in by_key.items()}
     context = RunContext(
         out_ds=wf["out_ds"],
         user_name=wf["user_name"],
@@ -101,5 +98,27 @@ def decide(db, wf: dict, rows: list[StepRow], definitions: Definitions, junction
         task_templates=templates,
         prod_source_label=wf["prod_source_label"] or "user",
     )
-    apply_actions(plan, by_key, next_actions(definition, records, context), stats, submissions)
+    apply_actions(plan, by_key, next_actions(definition, EngineRecords(by_key, statuses), context, statuses), stats, submissions)
     return plan
+
+
+class EngineRecords(Mapping):
+    """The rows as the engine's step records, each made when the engine asks for it: the walk reads every status
+    (given apart) but a record only to name a step's task or read a junction's results, so a pass over 10,000
+    workflows of 20 steps makes thousands of records, not 200,000."""
+
+    __slots__ = ("_rows", "_statuses")
+
+    def __init__(self, rows: dict[str, StepRow], statuses: dict[str, str]):
+        self._rows, self._statuses = rows, statuses
+
+    def __getitem__(self, key: str) -> StepRecord:
+        s = self._rows[key]
+        return StepRecord(key, int(s.node_id or 0), self._statuses[key], int(s.iteration or 0), s.scatter_index, s.jedi_task_id,
+                          s.jedi_status, [], s.results, int(s.generation or 0))
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)

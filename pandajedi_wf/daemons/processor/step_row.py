@@ -47,6 +47,7 @@ class StepRow:
     retry_pending: bool = False  # our JEDI 'retry' of its task still waits in DEFT
     retry_reset: bool = False  # made a new task by an automatic retry in this pass
     task_params: dict | None = None  # the task to submit (an intent of this pass, or a crash repair)
+    task_params_text: str | None = None  # task_params as the intent recorded them (JSON): what is sent to JEDI
 
     def columns(self) -> dict:
         """The persistent part, as the database row holds it."""
@@ -54,7 +55,7 @@ class StepRow:
 
     def end_pass(self) -> None:
         """Forget what belongs to this pass: the row is then what the database holds."""
-        self.orig = self.jedi_status = self.jedi_dialog = self.task_params = None
+        self.orig = self.jedi_status = self.jedi_dialog = self.task_params = self.task_params_text = None
         self.retry_pending = self.retry_reset = False
 
     def __getitem__(self, name: str):

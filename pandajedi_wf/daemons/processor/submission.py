@@ -20,7 +20,7 @@ def acting_user(wf: dict) -> str:
 def submit_step(wf: dict, s: StepRow, task_buffer, now, stats, errors: dict[int, str]) -> outcomes.StepAnswer | None:
     """Send a step's recorded intent to JEDI; the answer to record, or None when the way to JEDI failed (the step
     stays ``submitting``, the workflow's error says so, and it is sent again next pass)."""
-    outcome = submit_task(task_buffer, s.task_params, acting_user(wf))
+    outcome = submit_task(task_buffer, s.task_params, acting_user(wf), params_text=s.task_params_text)
     stats.add("jedi_submissions")
     if outcome.accepted:
         fault_point("jedi_accepted")

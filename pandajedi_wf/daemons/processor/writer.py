@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pandajedi_wf.taskbuffer import steps, transitions, workflow_data, workflows
-from pandajedi_wf.taskbuffer.connection import WfDatabase
+from pandajedi_wf.taskbuffer.connection import WfDatabase, json_text
 from pandajedi_wf.taskbuffer.transitions import TransitionRecord
 from pandajedi_wf.workflow.taskparams import output_containers
 
@@ -49,7 +49,11 @@ def _write_plans(db: WfDatabase, plans: list[Plan], owner: str, now) -> None:
     steps.reset_for_retry_grouped(db, retries.reset_changes(touched), now)
     steps.count_automatic_retries(db, [int(s.step_id) for p in plans for s in p.retries_started], now)
     base = retries.base_status
-    intents = [(int(s.step_id), base(s), s.task_name, s.task_params) for s in touched if s.status == "submitting"]
+    intents = []
+    for s in touched:
+        if s.status == "submitting":  # serialized once: the same text is recorded and sent to JEDI (submission)
+            s.task_params_text = json_text(s.task_params)
+            intents.append((int(s.step_id), base(s), s.task_name, s.task_params_text))
     moves = [steps.StatusChange(int(s.step_id), base(s), s.status) for s in touched if s.status not in ("submitting", base(s))]
     # the rows in memory stay what the database will hold (kept between passes, see step_cache)
     for s in created:
