@@ -25,7 +25,7 @@ from pandajedi_wf.carousel import lifecycle as staging_lifecycle
 from .connection import WfDatabase, chunks, in_clause, json_value
 from .idds_tables import COLLECTIONS_VIEW, TRANSFORMS_VIEW
 
-MAX_PARENTS = 200
+MAX_PARENTS = 500  # one IN list per statement, as our other reads by key (a batch of 500 workflows: one read)
 RUNNING_JOBS = ("running", "starting", "sent", "holding", "transferring")  # a job holding a slot
 WAITING_JOBS = ("activated", "assigned", "defined", "throttled")  # a job waiting for a slot (or its input)
 # recalls whose data is or will be on the destination: every status but the ones that gave up
