@@ -33,6 +33,20 @@ class ContainerDDM(RefinerDDM):
         return [name]  # the container itself: read as one master dataset, its datasets become in_constituent rows
 
 
+def insert_container_files(pg, tid: int, master_id: int) -> None:
+    """The files of both datasets (three of 30 GB each, named as the tape names them) in the container's master
+    dataset ``master_id``, as ContentsFeeder inserts them for inputPreStaging (``staging``)."""
+    for dataset in DATASETS:
+        for i in range(3):
+            sql(
+                pg,
+                "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
+                "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
+                "'staging', %s, 'mc16', 0, 3, 1)",
+                tid, master_id, f"{dataset}.{i:06d}", 30 * GB,
+            )
+
+
 def test_a_container_is_recalled_dataset_by_dataset_and_its_files_released_into_the_master(jedi_taskbuffer, pg, wfdb):
     from pandajedi_wf_dev.devdb.upstream_agents import LocalDDMInterface, refine_tasks
 
@@ -46,16 +60,7 @@ def test_a_container_is_recalled_dataset_by_dataset_and_its_files_released_into_
     assert [(name, kind, container) for _, name, kind, container in rows] == [
         (CONTAINER, "input", CONTAINER), (DATASETS[0], "in_constituent", CONTAINER), (DATASETS[1], "in_constituent", CONTAINER)
     ]
-    master_id = rows[0][0]
-    for dataset in DATASETS:  # the files of both datasets, in the container's master dataset, as the tape names them
-        for i in range(3):
-            sql(
-                pg,
-                "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
-                "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
-                "'staging', %s, 'mc16', 0, 3, 1)",
-                tid, master_id, f"{dataset}.{i:06d}", 30 * GB,
-            )
+    insert_container_files(pg, tid, rows[0][0])
     sim = simulator([SimDataset(DATASETS[0], (30 * GB,) * 3, ("TAPE_A",)), SimDataset(DATASETS[1], (30 * GB,) * 3, ("TAPE_B",))])
     config = load_config({"stuck_timeout_seconds": 3600})
 

@@ -23,7 +23,7 @@ from pandajedi_wf.ddm.adapter import DDMError
 from pandajedi_wf_dev.simulators.tape import SimDataset
 
 from tests.carousel_db_fixtures import GB, UPSTREAM_ONLY_REFINER, date_back_staged, file_statuses, requests, simulator, sql, task_params, wfdb  # noqa: F401
-from tests.test_carousel_db_containers import CONTAINER, DATASETS, ContainerDDM
+from tests.test_carousel_db_containers import CONTAINER, DATASETS, ContainerDDM, insert_container_files
 
 CONFIG = load_config({"stuck_timeout_seconds": 3600})
 
@@ -67,15 +67,7 @@ def test_a_parked_tasks_container_is_recalled_dataset_by_dataset_and_the_task_ge
     rows = sql(pg, "SELECT datasetid, datasetname, type FROM doma_panda.jedi_datasets WHERE jeditaskid=%s AND type IN ('input', 'in_constituent') ORDER BY datasetid", tid)
     assert [(name, kind) for _, name, kind in rows] == [(CONTAINER, "input"), (DATASETS[0], "in_constituent"), (DATASETS[1], "in_constituent")]
     assert "IS=1" in sql(pg, "SELECT splitrule FROM doma_panda.jedi_tasks WHERE jeditaskid=%s", tid)[0][0]
-    for dataset in DATASETS:  # ContentsFeeder's insert for inputPreStaging: the container's files, in its master dataset
-        for i in range(3):
-            sql(
-                pg,
-                "INSERT INTO doma_panda.jedi_dataset_contents (jeditaskid, datasetid, fileid, creationdate, lfn, type, status, fsize, scope, "
-                "attemptnr, maxattempt, keeptrack) VALUES (%s, %s, nextval('doma_panda.jedi_dataset_cont_fileid_seq'), now(), %s, 'input', "
-                "'staging', %s, 'mc16', 0, 3, 1)",
-                tid, rows[0][0], f"{dataset}.{i:06d}", 30 * GB,
-            )
+    insert_container_files(pg, tid, rows[0][0])  # ContentsFeeder's insert for inputPreStaging
 
     for _ in range(40):
         message = data_carousel.cycle(wfdb, CycleStats(), sim, jedi_taskbuffer, now=sim.now, config=CONFIG, vo="wlcg")
