@@ -56,14 +56,22 @@ def post_process(jedi) -> list[int]:
     return upstream_agents.post_process(jedi.task_buffer, "wlcg", "managed", jedi.ddm_if)
 
 
-def test_a_task_retried_after_its_staging_failed_for_good_is_staged_again_and_ends_ready(jedi, wfdb):
-    ds = "mc16:mc16.e2e.retried.RAW"
+def fed_task_refused_for_good(jedi, tag: str):
+    """A task refined and fed from tape dataset ``mc16:mc16.e2e.<tag>.RAW``, over a simulator whose destination
+    refuses writes (DDM's answer is permanent): ``(dataset, task id, simulator, its own rule creation)``, the last to
+    put back when the operator unblocks the RSE."""
+    ds = f"mc16:mc16.e2e.{tag}.RAW"
     on_tape = jedi.tape_dataset(ds)
-    tid = jedi.submit(dict(task_params("dc.e2e.retried", ds), cloud="DEV"))
+    tid = jedi.submit(dict(task_params(f"dc.e2e.{tag}", ds), cloud="DEV"))
     assert jedi.refine() == [tid] and jedi.feed() == [tid]
     sim = simulator([on_tape])
     unblocked = sim.create_staging_rule
-    refuse(sim, "RSEWriteBlocked", {ds})  # the destination refuses writes: DDM's answer is permanent
+    refuse(sim, "RSEWriteBlocked", {ds})
+    return ds, tid, sim, unblocked
+
+
+def test_a_task_retried_after_its_staging_failed_for_good_is_staged_again_and_ends_ready(jedi, wfdb):
+    ds, tid, sim, unblocked = fed_task_refused_for_good(jedi, "retried")
     assert file_statuses(jedi.pg, tid) == {"staging": N_FILES}
 
     # the request fails for good; the task is told in its errorDialog and finished the JEDI way
@@ -113,13 +121,7 @@ def test_a_task_retried_after_its_staging_failed_for_good_is_staged_again_and_en
 def test_a_task_told_of_a_failure_but_not_retried_is_not_staged_again(jedi, wfdb):
     """The finish the carousel sent is still on its way (PRODSYS_COMM), then done: the task's attempt started before
     it was told, so no request is made for it, whatever its status meanwhile."""
-    ds = "mc16:mc16.e2e.notretried.RAW"
-    on_tape = jedi.tape_dataset(ds)
-    tid = jedi.submit(dict(task_params("dc.e2e.notretried", ds), cloud="DEV"))
-    assert jedi.refine() == [tid] and jedi.feed() == [tid]
-    sim = simulator([on_tape])
-    unblocked = sim.create_staging_rule
-    refuse(sim, "RSEWriteBlocked", {ds})
+    _, tid, sim, unblocked = fed_task_refused_for_good(jedi, "notretried")
     carousel(wfdb, sim, jedi)
     sim.create_staging_rule = unblocked
     carousel(wfdb, sim, jedi)  # the finish not picked up yet: the task still pending with files staging
