@@ -21,22 +21,30 @@ def cfg(**extra):
     return load_config(doc)
 
 
-requests_st = st.lists(
-    st.builds(
-        req,
-        st.integers(1, 10**6),
-        n_files=st.integers(1, 60),
-        n_bytes=st.integers(1, 600),
-        user=st.sampled_from(["u1", "u2", "u3"]),
-        gshare=st.sampled_from(["A", "B"]),
-        sources=st.lists(st.sampled_from(TAPES), min_size=1, max_size=3, unique=True),
-        dest=st.sampled_from(["D1", "D2"]),
-        prio=st.integers(0, 2000),
-        on_disk=st.booleans(),
-    ),
-    max_size=40,
-    unique_by=lambda r: r.request_id,
-)
+def requests_strategy(build, **extra):
+    """Random queues of up to 40 requests with distinct ids, each made by ``build`` (a test module's ``req``) from
+    random sizes, users, shares, source tapes, destinations, priorities and pin-only flags, plus ``extra`` strategies
+    for its other keywords."""
+    return st.lists(
+        st.builds(
+            build,
+            st.integers(1, 10**6),
+            n_files=st.integers(1, 60),
+            n_bytes=st.integers(1, 600),
+            user=st.sampled_from(["u1", "u2", "u3"]),
+            gshare=st.sampled_from(["A", "B"]),
+            sources=st.lists(st.sampled_from(TAPES), min_size=1, max_size=3, unique=True),
+            dest=st.sampled_from(["D1", "D2"]),
+            prio=st.integers(0, 2000),
+            on_disk=st.booleans(),
+            **extra,
+        ),
+        max_size=40,
+        unique_by=lambda r: r.request_id,
+    )
+
+
+requests_st = requests_strategy(req)
 load_st = st.builds(
     lambda t, u, b: CarouselLoad(tapes=t, users=u, buffers=b),
     st.dictionaries(st.sampled_from(TAPES), st.builds(Load, st.integers(0, 100), st.integers(0, 1000))),

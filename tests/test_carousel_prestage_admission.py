@@ -17,8 +17,9 @@ from pandajedi_wf.carousel.prestage_admission import (
 )
 from pandajedi_wf.carousel.state import CarouselLoad, Load, StagingRequest
 
+from tests.test_carousel_admission import requests_strategy
+
 NOW = 1_000_000.0
-TAPES = ["T1", "T2", "T3"]
 
 
 def req(i, n_files=10, n_bytes=100, *, user="u", gshare="A", sources=("T1",), dest="D", prio=1000, created=0.0, on_disk=False,
@@ -117,23 +118,7 @@ def test_with_started_adds_recalls_not_pins():
     assert load.shares == {"A": 20} and load.buffers == {"D": 20}
 
 
-requests_st = st.lists(
-    st.builds(
-        req,
-        st.integers(1, 10**6),
-        n_files=st.integers(1, 60),
-        n_bytes=st.integers(1, 600),
-        user=st.sampled_from(["u1", "u2", "u3"]),
-        gshare=st.sampled_from(["A", "B"]),
-        sources=st.lists(st.sampled_from(TAPES), min_size=1, max_size=3, unique=True),
-        dest=st.sampled_from(["D1", "D2"]),
-        prio=st.integers(0, 2000),
-        on_disk=st.booleans(),
-        need_by=st.one_of(st.none(), st.floats(NOW - 1e5, NOW + 1e5)),
-    ),
-    max_size=40,
-    unique_by=lambda r: r.request_id,
-)
+requests_st = requests_strategy(req, need_by=st.one_of(st.none(), st.floats(NOW - 1e5, NOW + 1e5)))
 
 
 @settings(max_examples=150, deadline=None)
