@@ -5,7 +5,7 @@
 
 Workload: N workflows, each a chain of M prun steps (step i reads step i-1's output) with partial inputs off, so
 a child is submitted only after its parent is done. Ours runs as the JEDI plugin does: passes of ``cycle_all``
-(batches of 500, two workers). JEDI is a FAST FAKE here (``FakeJedi``): its insertTaskParamsPanda assigns a
+(batches of 500, the production default of workers). JEDI is a FAST FAKE here (``FakeJedi``): its insertTaskParamsPanda assigns a
 jediTaskID; for ours the JEDI_Tasks row (status ``running``) is written between passes, as TaskRefiner would
 write it after DEFT took the task, for upstream's engine at once; between passes one UPDATE ends every running
 task ``done``. The fake's time is measured apart and subtracted: the figures are the processor's own cost (our SQL,
@@ -171,7 +171,7 @@ def analyze(pg) -> None:
     conn.close()
 
 
-def run_ours(pg, n_workflows: int, n_steps: int, max_cycles: int, workers: int = 2) -> dict:
+def run_ours(pg, n_workflows: int, n_steps: int, max_cycles: int, workers: int | None = None) -> dict:
     """Passes of ``cycle_all`` (what the JEDI plugin runs each period) with the production settings: batches of 500,
     ``workers`` at once. JEDI is the deferred fake: its rows appear between passes, so the pass's wall time is the
     processor's own (the fake's few microseconds per call are still subtracted). The tables get planner statistics
@@ -185,7 +185,8 @@ def run_ours(pg, n_workflows: int, n_steps: int, max_cycles: int, workers: int =
     db.connect()
     jedi = FakeJedi(pg, deferred=True)
     intake = insert_workflows(db, n_workflows, chain_definition(n_steps), f"n{n_workflows}m{n_steps}w")
-    settings = workflow_processor.ProcessorSettings(batch_size=500, recheck_seconds=0, workers=workers)
+    settings = workflow_processor.ProcessorSettings(batch_size=500, recheck_seconds=0, **({"workers": workers} if workers else {}))
+    workers = settings.workers
     cycles = []
     latencies: list[float] = []
     ended_at = None

@@ -9,12 +9,14 @@ from ..common import int_options
 
 @dataclass
 class ProcessorSettings:
-    batch_size: int = 250  # workflows claimed per statement round (a cycle claims one batch; two workers share a pass of 500)
+    batch_size: int = 250  # workflows claimed per statement round (a cycle claims one batch; the workers share a pass)
     lease_seconds: int = 600  # how long a claim protects a workflow from other processors
     recheck_seconds: int = 60  # back-off of a workflow in which nothing moved
     max_submissions_per_workflow: int = 200  # JEDI submissions per workflow and cycle
     pass_seconds: int = 50  # a JEDI cycle goes batch after batch for at most this long (keep it below the period)
-    workers: int = 2  # batches processed at once, each on its own DB connection (one decides while another waits)
+    # batches processed at once, each on its own DB connection: while one decides (under Python's interpreter lock)
+    # the others wait for the database; with two, both were often waiting or both deciding (steady pass, 2 cores)
+    workers: int = 3
     cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
     wake_overlap_seconds: int = 120  # JEDI's task changes are read again this far back (transactions committing late)
     prestage: int = 1  # 1: a starting workflow's later steps' datasets are planned for pre-staging (prestages.py); 0: not
