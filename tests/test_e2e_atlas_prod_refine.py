@@ -30,7 +30,7 @@ import pytest
 from pandajedi_wf_dev.devdb import panda_home as panda_home_mod
 
 from tests.carousel_db_fixtures import wfdb  # noqa: F401
-from tests.test_e2e_atlas_user_refine import ATLAS_JEDI, DATA_SCOPE, TAPE, atlas_rucio, run_atlas_jedi  # noqa: F401 (module fixtures)
+from tests.test_e2e_atlas_user_refine import ATLAS_JEDI, DATA_SCOPE, TAPE, atlas_queue, atlas_rucio, run_atlas_jedi  # noqa: F401 (module fixtures)
 
 PROD_JEDI = {**ATLAS_JEDI, "taskrefine": {"modConfig": "atlas:managed:pandajedi_wf.jedi_agents.task_refiner:AtlasProdTaskRefiner"}}
 PROD_DN = "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlpilo1/CN=123457/CN=Robot: ATLAS Production"
@@ -44,16 +44,7 @@ def prod_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def atlas_prod_work_queue(pg):
     """A JEDI work queue of vo atlas for managed (production) tasks."""
-    conn = pg.connect("panda", autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO doma_panda.jedi_work_queue (queue_id, queue_name, queue_type, vo, status, queue_order, queue_function) "
-            "VALUES (102, 'atlas_managed', 'managed', 'atlas', 'active', 1, 'Resource') ON CONFLICT DO NOTHING"
-        )
-    yield 102
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM doma_panda.jedi_work_queue WHERE queue_id = 102")
-    conn.close()
+    yield from atlas_queue(pg, 102, "atlas_managed", "managed")
 
 
 def prod_task_params(name: str, dataset: str) -> dict:

@@ -100,19 +100,26 @@ def atlas_home(tmp_path_factory):
     return panda_home_mod.write_panda_home(tmp_path_factory.mktemp("atlas_panda_home"), vo="atlas", jedi_options=ATLAS_JEDI)
 
 
-@pytest.fixture(scope="module")
-def atlas_work_queue(pg):
-    """A JEDI work queue of vo atlas for user tasks (upstream's work-queue map is per VO; the seed has wlcg's)."""
+def atlas_queue(pg, queue_id: int, name: str, queue_type: str):
+    """A JEDI work queue of vo atlas (upstream's work-queue map is per VO; the seed has wlcg's): yields its id, then
+    deletes it (the body of a module fixture)."""
     conn = pg.connect("panda", autocommit=True)
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO doma_panda.jedi_work_queue (queue_id, queue_name, queue_type, vo, status, queue_order, queue_function) "
-            "VALUES (101, 'user', 'user', 'atlas', 'active', 1, 'Resource') ON CONFLICT DO NOTHING"
+            "VALUES (%s, %s, %s, 'atlas', 'active', 1, 'Resource') ON CONFLICT DO NOTHING",
+            (queue_id, name, queue_type),
         )
-    yield 101
+    yield queue_id
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM doma_panda.jedi_work_queue WHERE queue_id = 101")
+        cur.execute("DELETE FROM doma_panda.jedi_work_queue WHERE queue_id = %s", (queue_id,))
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def atlas_work_queue(pg):
+    """A JEDI work queue of vo atlas for user tasks."""
+    yield from atlas_queue(pg, 101, "user", "user")
 
 
 def input_container(rucio, tag: str, n_files: int = 3) -> tuple[str, list[dict]]:
