@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from pandajedi_wf.ddm.adapter import canonical_dataset, spellings
 from pandajedi_wf.taskbuffer import staging_requests
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 
@@ -26,3 +27,9 @@ class DbBook(RequestBook):
 
     def save(self, record: RequestRecord, status: str, **changes) -> RequestRecord:
         return staging_requests.save(self.db, record, status, changes, self.now, self.actor)
+
+
+def active_requests(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
+    """The active request of each canonical dataset name, whichever spelling its row was stored under."""
+    found = staging_requests.active_by_dataset(db, [spelling for d in datasets for spelling in spellings(d)])
+    return {canonical_dataset(name): rec for name, rec in found.items()}

@@ -21,14 +21,14 @@ import datetime
 from typing import Iterable
 
 from pandajedi_wf.carousel.config import CarouselConfig
-from pandajedi_wf.carousel.cycle import RequestRecord
 from pandajedi_wf.carousel.state import StagingRequest
-from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM, canonical_dataset, spellings
+from pandajedi_wf.ddm.adapter import Replica, StagingDDM, canonical_dataset, tape_replicas_or_note
 from pandajedi_wf.taskbuffer import staging_prestages, staging_requests
 from pandajedi_wf.taskbuffer.connection import WfDatabase
 from pandajedi_wf.taskbuffer.staging_prestages import Prestage
 from pandajedi_wf.taskbuffer.staging_requests import to_epoch, to_timestamp
 
+from .carousel_book import active_requests
 from .common import CycleStats
 
 ACTOR = "pandajedi_wf.data_carousel"
@@ -68,15 +68,6 @@ def request_of(dataset: str, prestages: list[Prestage], replicas: list[Replica],
     )
 
 
-def _active(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
-    found = staging_requests.active_by_dataset(db, [spelling for d in datasets for spelling in spellings(d)])
-    return {canonical_dataset(name): rec for name, rec in found.items()}
-
-
-def _failure(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, DDMError) else f"unexpected {type(exc).__name__} from the DDM adapter: {exc}"
-
-
 def take_in(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, stats: CycleStats, errors: list[str]) -> None:
     """Make or join a request for each pre-stage not taken in yet (module doc)."""
     prestages = staging_prestages.untaken(db, TAKE_PER_CYCLE)
@@ -85,14 +76,9 @@ def take_in(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float,
     by_dataset: dict[str, list[Prestage]] = {}
     for p in prestages:
         by_dataset.setdefault(canonical_dataset(p.dataset), []).append(p)
-    active = _active(db, by_dataset)
+    active = active_requests(db, by_dataset)
     new = sorted(d for d in by_dataset if d not in active)
-    replicas: dict[str, list[Replica]] = {}
-    if new:
-        try:
-            replicas = ddm.list_tape_replicas(new)
-        except Exception as exc:  # DDM (or the adapter) failed: taken in next cycle
-            errors.append(f"list_tape_replicas (pre-stages): {_failure(exc)}")
+    replicas = tape_replicas_or_note(ddm, new, errors, "list_tape_replicas (pre-stages)")
     taken_at = to_timestamp(now)
     for dataset, rows in sorted(by_dataset.items()):
         rec, outcome = active.get(dataset), staging_prestages.SHARED
@@ -103,7 +89,7 @@ def take_in(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float,
             if request is not None:
                 request_id = staging_requests.insert(db, request, dataset.split(":", 1)[0], now, ACTOR)
                 if request_id is None:  # another process inserted it between our read and our insert
-                    rec, outcome = _active(db, [dataset]).get(dataset), staging_prestages.SHARED
+                    rec, outcome = active_requests(db, [dataset]).get(dataset), staging_prestages.SHARED
                     if rec is None:
                         continue
                 else:

@@ -27,17 +27,17 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel import task_routing
 from pandajedi_wf.carousel.config import CarouselConfig, CarouselConfigError, load_config
 from pandajedi_wf.carousel.rule_errors import PERMANENT, error_class
 from pandajedi_wf.carousel.cycle import RequestRecord, retire, run_cycle
-from .carousel_book import DbBook
+from .carousel_book import DbBook, active_requests
 from pandajedi_wf.carousel.state import StagingRequest
 from pandajedi_wf.core import jedi_statuses
-from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM, canonical_dataset, spellings
+from pandajedi_wf.ddm.adapter import DDMError, Replica, StagingDDM, canonical_dataset, failure_text, spellings, tape_replicas_or_note
 from pandajedi_wf.taskbuffer import carousel_jedi, jedi_tasks, staging_prestages, staging_relations, staging_requests, tape_stats
 from pandajedi_wf.taskbuffer.carousel_jedi import TaskNeed
 from pandajedi_wf.taskbuffer.connection import WfDatabase
@@ -157,14 +157,9 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
                 wanted.setdefault(dataset, []).append(need)
     if not wanted:
         return
-    active = _active_requests(db, wanted)
+    active = active_requests(db, wanted)
     new = sorted(d for d in wanted if d not in active)
-    replicas: dict[str, list[Replica]] = {}
-    if new:
-        try:
-            replicas = ddm.list_tape_replicas(new)
-        except Exception as exc:  # DDM (or the adapter) failed: the tasks stay waiting and are taken in again next cycle
-            notes.errors.append(f"list_tape_replicas: {_ddm_failure(exc)}")
+    replicas = tape_replicas_or_note(ddm, new, notes.errors)  # on a failure the tasks stay waiting
     for dataset, tasks in sorted(wanted.items()):
         rec = active.get(dataset)
         task_ids = sorted({t.jedi_task_id for t in tasks})
@@ -185,7 +180,7 @@ def intake(db: WfDatabase, ddm: StagingDDM, config: CarouselConfig, now: float, 
                 stats.add("datasets_unavailable")
                 continue
             if request_id is None:  # another process inserted it between our read and our insert
-                rec = _active_requests(db, [dataset]).get(dataset)
+                rec = active_requests(db, [dataset]).get(dataset)
                 if rec is None:
                     continue
                 stats.add("requests_raced")
@@ -208,7 +203,7 @@ def _containers_expanded(ddm: StagingDDM, needs: list[TaskNeed], notes: _Notes) 
     try:
         inside = ddm.expand_containers(names)
     except Exception as exc:  # the parked tasks are taken in again next cycle
-        notes.errors.append(f"expand_containers: {_ddm_failure(exc)}")
+        notes.errors.append(f"expand_containers: {failure_text(exc)}")
         return [need for need in needs if not need.parked]
     return [
         replace(need, datasets=tuple(dict.fromkeys(d for name in need.datasets for d in (inside.get(name) or [name])))) if need.parked else need
@@ -223,12 +218,6 @@ def _again_reason(previous: list[task_routing.FailedStaging]) -> str | None:
     last = max(previous, key=lambda f: f.told_at or 0.0)
     tasks = ", ".join(str(t) for t in sorted({f.jedi_task_id for f in previous}))
     return f"retried task(s) {tasks} need the dataset again; request {last.request_id} failed: {last.error or 'no reason recorded'}"
-
-
-def _active_requests(db: WfDatabase, datasets: Iterable[str]) -> dict[str, RequestRecord]:
-    """The active request of each canonical dataset name, whichever spelling its row was stored under."""
-    found = staging_requests.active_by_dataset(db, [spelling for d in datasets for spelling in spellings(d)])
-    return {canonical_dataset(name): rec for name, rec in found.items()}
 
 
 # ---- release and retire -------------------------------------------------------------------------------------
@@ -271,7 +260,7 @@ def release(db: WfDatabase, ddm: StagingDDM, task_buffer: Any, now: float, stats
             try:
                 arrived = {f.name.split(":")[-1] for f in ddm.list_staged_files(rec.rule_id)}  # file names without scope
             except Exception as exc:  # contained to this request
-                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
+                notes.errors.append(f"{rec.request.dataset}: {failure_text(exc)}")
                 continue
             for tid, files in sorted(waiting.items()):
                 ready = {lfn: (dataset_id, None) for lfn, dataset_id in files.items() if lfn.split(":")[-1] in arrived}
@@ -312,7 +301,7 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
             try:
                 retire(book, ddm, rec)
             except Exception as exc:  # contained to this request: still DONE, retired again next cycle
-                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
+                notes.errors.append(f"{rec.request.dataset}: {failure_text(exc)}")
                 continue
             stats.add("requests_retired")
             continue
@@ -320,7 +309,7 @@ def retire_unused(db: WfDatabase, book: DbBook, ddm: StagingDDM, stats: CycleSta
             try:
                 ddm.delete_rule(rec.rule_id)
             except Exception as exc:  # contained to this request
-                notes.errors.append(f"{rec.request.dataset}: {_ddm_failure(exc)}")
+                notes.errors.append(f"{rec.request.dataset}: {failure_text(exc)}")
                 continue  # keep it staging; cancel once the rule is gone
         book.save(rec, lc.CANCELLED, error="all tasks needing the dataset ended")
         stats.add("requests_cancelled")
@@ -378,10 +367,6 @@ def end_tasks_of_failed(db: WfDatabase, book: DbBook, task_buffer, now: float, s
                 continue
             staging_relations.release_told(db, rec.request.request_id, tid)  # on JEDI's clock: a retry is judged by it
             stats.add("tasks_told_of_failed_staging")
-
-
-def _ddm_failure(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, DDMError) else f"unexpected {type(exc).__name__} from the DDM adapter: {exc}"
 
 
 # ---- the cycle ----------------------------------------------------------------------------------------------

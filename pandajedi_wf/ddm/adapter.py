@@ -46,6 +46,12 @@ class DDMUnavailableError(DDMError):
     """DDM could not be reached or refused to serve; retry next cycle."""
 
 
+def failure_text(exc: Exception) -> str:
+    """What a failed DDM call says in a cycle's notes: a ``DDMError``'s own message, anything else named as the
+    adapter's unexpected failure."""
+    return str(exc) if isinstance(exc, DDMError) else f"unexpected {type(exc).__name__} from the DDM adapter: {exc}"
+
+
 @dataclass(frozen=True)
 class RuleProgress:
     rule_id: str
@@ -176,3 +182,15 @@ class StagingDDM(abc.ABC):
         know, maps to itself (the recall of an unknown one then fails with DDM's answer).  This default knows no
         containers."""
         return {name: [name] for name in names}
+
+
+def tape_replicas_or_note(ddm: StagingDDM, datasets: list[str], errors: list[str], call: str = "list_tape_replicas") -> dict[str, list[Replica]]:
+    """``ddm.list_tape_replicas(datasets)`` (no call for no datasets), or ``{}`` when DDM or the adapter failed: the
+    failure noted in ``errors`` under ``call``, the datasets taken in again next cycle."""
+    if not datasets:
+        return {}
+    try:
+        return ddm.list_tape_replicas(datasets)
+    except Exception as exc:
+        errors.append(f"{call}: {failure_text(exc)}")
+        return {}
