@@ -183,29 +183,33 @@ def steps_of_definition(workflow: Workflow, durations: Mapping[str, float] | Non
     values given to the workflow, through sub-workflow inputs; a loop's first iteration). Whether an input is only on
     tape is DDM's to say: each is listed ``on_tape`` (a candidate) and the carousel finds out when it takes it in.
     ``durations`` gives the estimate of a step type (``prun``, ...), ``bytes_of`` a dataset's size when known."""
-    durations, bytes_of = durations or {}, bytes_of or {}
     found: list[PlannedStep] = []
-
-    def walk(body: Workflow, prefix: str, values: Mapping[str, Any]) -> None:
-        tag = {n.id: f"{prefix}{n.id:03d}" for n in body.nodes}
-        for node in body.nodes:
-            resolved: dict[str, Any] = {}
-            for inp in node.inputs.values():
-                if not inp.sources:
-                    resolved[inp.name] = inp.default
-                    continue
-                outer = [values.get(src) for src, parent in zip(inp.sources, inp.parents or [None] * len(inp.sources)) if parent is None]
-                flat = [d for v in outer for d in (v if isinstance(v, list) else [v])]
-                resolved[inp.name] = flat if inp.is_list or len(flat) != 1 else flat[0]
-            key = tag[node.id]
-            parents = tuple(tag[p] for p in node.parents if p in tag)
-            if node.sub_workflow is not None:
-                found.append(PlannedStep(key, parents, container=True))
-                walk(node.sub_workflow, f"{key}/", {**node.sub_workflow.inputs, **{k: v for k, v in resolved.items() if v is not None}})
-                continue
-            names = dict.fromkeys(d for name in sorted(TAKES_STEP_OUTPUT) for d in _datasets(resolved.get(name)))
-            inputs = tuple(StepInput(d, True, int(bytes_of.get(d, 0))) for d in names)
-            found.append(PlannedStep(key, parents, inputs, durations.get(node.type)))
-
-    walk(workflow, "", workflow.inputs)
+    _walk_body(workflow, "", workflow.inputs, durations or {}, bytes_of or {}, found)
     return found
+
+
+def _walk_body(body: Workflow, prefix: str, values: Mapping[str, Any], durations: Mapping[str, float], bytes_of: Mapping[str, int],
+               found: list[PlannedStep]) -> None:
+    """One body's steps into ``found``, its sub-workflows' after their node. (A module function, not a closure that
+    calls itself: such a closure is a reference cycle holding every step it made, which the processor, running its
+    pass with the cyclic collector off, would keep until its hourly collection.)"""
+    tag = {n.id: f"{prefix}{n.id:03d}" for n in body.nodes}
+    for node in body.nodes:
+        resolved: dict[str, Any] = {}
+        for inp in node.inputs.values():
+            if not inp.sources:
+                resolved[inp.name] = inp.default
+                continue
+            outer = [values.get(src) for src, parent in zip(inp.sources, inp.parents or [None] * len(inp.sources)) if parent is None]
+            flat = [d for v in outer for d in (v if isinstance(v, list) else [v])]
+            resolved[inp.name] = flat if inp.is_list or len(flat) != 1 else flat[0]
+        key = tag[node.id]
+        parents = tuple(tag[p] for p in node.parents if p in tag)
+        if node.sub_workflow is not None:
+            found.append(PlannedStep(key, parents, container=True))
+            _walk_body(node.sub_workflow, f"{key}/", {**node.sub_workflow.inputs, **{k: v for k, v in resolved.items() if v is not None}},
+                       durations, bytes_of, found)
+            continue
+        names = dict.fromkeys(d for name in sorted(TAKES_STEP_OUTPUT) for d in _datasets(resolved.get(name)))
+        inputs = tuple(StepInput(d, True, int(bytes_of.get(d, 0))) for d in names)
+        found.append(PlannedStep(key, parents, inputs, durations.get(node.type)))
