@@ -158,6 +158,29 @@ def test_the_processor_reads_each_change_once(db):
     assert wake() == (1, 1)  # a new change of the task
 
 
+def test_a_wake_with_nothing_new_keeps_what_it_saw_as_it_is(db):
+    """When no task changed since the last look (and no late commit appeared in the overlap), the kept changes are
+    neither filtered nor copied: a quiet pass costs the two index reads, not work per change kept (after a burst the
+    overlap holds thousands). A late change still shows."""
+    from pandajedi_wf.daemons.common import CycleStats
+    from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
+
+    for _ in range(3):
+        backing_off_workflow(db)
+    processor, settings = Processor(), ProcessorSettings()
+    processor.wake_since = SINCE
+    processor.wake(db, WAKE, settings, CycleStats())
+    kept = processor.seen_changes
+    assert len(kept) == 3
+    processor.wake(db, WAKE, settings, CycleStats())
+    assert processor.seen_changes is kept
+    db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET modificationTime=:m WHERE jediTaskID=:t",
+               {":m": CLAIMED + datetime.timedelta(minutes=9), ":t": min(kept)})
+    stats = CycleStats()
+    processor.wake(db, WAKE, settings, stats)
+    assert stats.counters["task_changes_read"] == 1 and processor.seen_changes is not kept
+
+
 def test_realmodificationtime_follows_modificationtime_as_upstreams_trigger_sets_it(db):
     """The dev schema's trigger behaves like upstream's (panda-database patch 0.0.16): a change of modificationTime
     sets realModificationTime to the DB's now; an update that leaves modificationTime alone does not."""

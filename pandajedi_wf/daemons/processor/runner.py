@@ -51,13 +51,18 @@ class Processor:
         self.quiet = QuietBook()
         self.wake_since: datetime.datetime | None = None
         self.seen_changes: dict[int, workflows.TaskChange] = {}  # task id -> its change looked at, in the overlap
+        self.seen_window: tuple[datetime.datetime, datetime.datetime] | None = None  # (read from, newest) of seen_changes
 
     def forget(self) -> None:
         self.definitions.clear()
         self.step_rows.clear()
         self.quiet.clear()
         self.wake_since = None
-        self.seen_changes = {}
+        self._keep_seen({}, None)
+
+    def _keep_seen(self, changes: dict[int, workflows.TaskChange], since: datetime.datetime | None) -> None:
+        self.seen_changes = changes
+        self.seen_window = (since, max(change.changed_at for change in changes.values())) if changes else None
 
     def wake(self, db: WfDatabase, now: datetime.datetime, settings: ProcessorSettings, stats: CycleStats) -> None:
         """Make due the backing-off workflows whose tasks changed since JEDI's changes were last read here.
@@ -70,22 +75,36 @@ class Processor:
         overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
         since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
         changed = self._changes_since(db, since)
+        if changed is self.seen_changes:  # nothing new since the last look (a quiet pass): no work per change kept
+            stats.add("workflows_woken", 0)
+            stats.add("task_changes_read", 0)
+            return
         fresh = {task_id: change for task_id, change in changed.items() if self.seen_changes.get(task_id) != change}
         woken, held = workflows.wake_for_tasks(db, now, fresh) if fresh else (0, set())
-        self.seen_changes = {task_id: change for task_id, change in changed.items() if task_id not in held}
         if changed:
             self.wake_since = max(since, max(change.changed_at for change in changed.values()) - overlap)
+        kept_from = self.wake_since or since  # (the next wake reads from there: kept as its window, nothing to drop then)
+        self._keep_seen({task_id: change for task_id, change in changed.items() if task_id not in held and change.changed_at >= kept_from},
+                        kept_from)
         stats.add("workflows_woken", woken)
         stats.add("task_changes_read", len(fresh))
 
     def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> dict[int, workflows.TaskChange]:
         """JEDI's task changes from ``since`` on: the part after the newest change already seen, and the part up to it
-        as seen before unless its row count differs from what was seen (a late commit), then read again."""
-        seen = {task_id: change for task_id, change in self.seen_changes.items() if change.changed_at >= since}
-        if not seen:
+        as seen before unless its row count differs from what was seen (a late commit), then read again. When nothing
+        is new, the very dict kept (``seen_changes``) is returned, and no work follows per change kept: after a burst
+        (a creation pass submits thousands) the overlap holds them all for its length."""
+        if self.seen_window is None:
             return workflows.changed_tasks(db, since)
-        newest = max(change.changed_at for change in seen.values())
+        seen, (seen_since, newest) = self.seen_changes, self.seen_window
+        if since != seen_since:  # the window moved on: what fell out of it is dropped
+            seen = {task_id: change for task_id, change in seen.items() if change.changed_at >= since}
+            if not seen:
+                return workflows.changed_tasks(db, since)
+            newest = max(change.changed_at for change in seen.values())
         newer = workflows.changed_tasks(db, newest, after=True)
+        if not newer:
+            return seen if workflows.count_changed(db, since, newest) == len(seen) else workflows.changed_tasks(db, since)
         still = {task_id: changed_at for task_id, changed_at in seen.items() if task_id not in newer}
         if workflows.count_changed(db, since, newest) != len(still):
             return workflows.changed_tasks(db, since)
