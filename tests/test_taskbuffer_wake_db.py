@@ -158,10 +158,9 @@ def test_the_processor_reads_each_change_once(db):
     assert wake() == (1, 1)  # a new change of the task
 
 
-def test_a_wake_with_nothing_new_keeps_what_it_saw_as_it_is(db):
-    """When no task changed since the last look (and no late commit appeared in the overlap), the kept changes are
-    neither filtered nor copied: a quiet pass costs the two index reads, not work per change kept (after a burst the
-    overlap holds thousands). A late change still shows."""
+def test_a_wake_with_nothing_new_reads_nothing_again_and_a_new_change_only_is_read(db):
+    """When no task changed since the last look (and no late commit appeared in the overlap), nothing is probed and
+    the kept changes stay as they are; a new change of one task is the only one read, and replaces its old one."""
     from pandajedi_wf.daemons.common import CycleStats
     from pandajedi_wf.daemons.processor import Processor, ProcessorSettings
 
@@ -169,16 +168,21 @@ def test_a_wake_with_nothing_new_keeps_what_it_saw_as_it_is(db):
         backing_off_workflow(db)
     processor, settings = Processor(), ProcessorSettings()
     processor.wake_since = SINCE
-    processor.wake(db, WAKE, settings, CycleStats())
-    kept = processor.seen_changes
-    assert len(kept) == 3
-    processor.wake(db, WAKE, settings, CycleStats())
-    assert processor.seen_changes is kept
+
+    def wake():
+        stats = CycleStats()
+        processor.wake(db, WAKE, settings, stats)
+        return stats.counters["task_changes_read"], dict(processor.seen_changes.by_task)
+
+    read, kept = wake()
+    assert read == 3 and len(kept) == 3
+    assert wake() == (0, kept)
+    task_id = min(kept)
     db.execute(f"UPDATE {db.table('JEDI_Tasks')} SET modificationTime=:m WHERE jediTaskID=:t",
-               {":m": CLAIMED + datetime.timedelta(minutes=9), ":t": min(kept)})
-    stats = CycleStats()
-    processor.wake(db, WAKE, settings, stats)
-    assert stats.counters["task_changes_read"] == 1 and processor.seen_changes is not kept
+               {":m": CLAIMED + datetime.timedelta(minutes=9), ":t": task_id})
+    read, now_kept = wake()
+    assert read == 1 and now_kept.keys() == kept.keys() and now_kept[task_id] != kept[task_id]
+    assert list(now_kept)[-1] == task_id  # kept in the order of the changes: the newest last
 
 
 def test_realmodificationtime_follows_modificationtime_as_upstreams_trigger_sets_it(db):

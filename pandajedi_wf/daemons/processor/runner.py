@@ -34,6 +34,7 @@ from .quiet import Quiet, QuietBook, note_of
 from .reading import load_rows, read_jedi
 from .settings import ProcessorSettings
 from .step_cache import StepRowCache
+from .task_changes import KeptChanges
 from .submission import send_retries, submit_intents
 from .workers import collector_paused, in_workers
 
@@ -50,19 +51,14 @@ class Processor:
         self.step_rows = StepRowCache()
         self.quiet = QuietBook()
         self.wake_since: datetime.datetime | None = None
-        self.seen_changes: dict[int, workflows.TaskChange] = {}  # task id -> its change looked at, in the overlap
-        self.seen_window: tuple[datetime.datetime, datetime.datetime] | None = None  # (read from, newest) of seen_changes
+        self.seen_changes = KeptChanges()  # the changes looked at, in the overlap window
 
     def forget(self) -> None:
         self.definitions.clear()
         self.step_rows.clear()
         self.quiet.clear()
         self.wake_since = None
-        self._keep_seen({}, None)
-
-    def _keep_seen(self, changes: dict[int, workflows.TaskChange], since: datetime.datetime | None) -> None:
-        self.seen_changes = changes
-        self.seen_window = (since, max(change.changed_at for change in changes.values())) if changes else None
+        self.seen_changes = KeptChanges()
 
     def wake(self, db: WfDatabase, now: datetime.datetime, settings: ProcessorSettings, stats: CycleStats) -> None:
         """Make due the backing-off workflows whose tasks changed since JEDI's changes were last read here.
@@ -74,41 +70,36 @@ class Processor:
         an index count says a change committed late has appeared in it."""
         overlap = datetime.timedelta(seconds=settings.wake_overlap_seconds)
         since = self.wake_since or now - datetime.timedelta(seconds=settings.recheck_seconds) - overlap
-        changed = self._changes_since(db, since)
-        if changed is self.seen_changes:  # nothing new since the last look (a quiet pass): no work per change kept
-            stats.add("workflows_woken", 0)
-            stats.add("task_changes_read", 0)
-            return
-        fresh = {task_id: change for task_id, change in changed.items() if self.seen_changes.get(task_id) != change}
+        seen = self.seen_changes
+        seen.drop_before(since)
+        fresh, window = self._changes_since(db, since)
         woken, held = workflows.wake_for_tasks(db, now, fresh) if fresh else (0, set())
-        if changed:
-            self.wake_since = max(since, max(change.changed_at for change in changed.values()) - overlap)
-        kept_from = self.wake_since or since  # (the next wake reads from there: kept as its window, nothing to drop then)
-        self._keep_seen({task_id: change for task_id, change in changed.items() if task_id not in held and change.changed_at >= kept_from},
-                        kept_from)
+        if window is not None:  # the whole window was read again
+            seen.replace({task_id: change for task_id, change in window.items() if task_id not in held})
+        else:
+            seen.add_later({task_id: change for task_id, change in fresh.items() if task_id not in held})
+        seen.forget(held)  # its holder may have read JEDI before the change: looked at again next time
+        newest = max([change.changed_at for change in fresh.values()] + ([seen.newest] if len(seen) else []), default=None)
+        if newest is not None:
+            self.wake_since = max(since, newest - overlap)
         stats.add("workflows_woken", woken)
         stats.add("task_changes_read", len(fresh))
 
-    def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> dict[int, workflows.TaskChange]:
-        """JEDI's task changes from ``since`` on: the part after the newest change already seen, and the part up to it
-        as seen before unless its row count differs from what was seen (a late commit), then read again. When nothing
-        is new, the very dict kept (``seen_changes``) is returned, and no work follows per change kept: after a burst
-        (a creation pass submits thousands) the overlap holds them all for its length."""
-        if self.seen_window is None:
-            return workflows.changed_tasks(db, since)
-        seen, (seen_since, newest) = self.seen_changes, self.seen_window
-        if since != seen_since:  # the window moved on: what fell out of it is dropped
-            seen = {task_id: change for task_id, change in seen.items() if change.changed_at >= since}
-            if not seen:
-                return workflows.changed_tasks(db, since)
-            newest = max(change.changed_at for change in seen.values())
+    def _changes_since(self, db: WfDatabase, since: datetime.datetime) -> tuple[dict[int, workflows.TaskChange], dict | None]:
+        """(changes not looked at yet, the whole window when it had to be read again, else None). Read: the changes
+        after the newest one kept, and an index count of the window up to it, which differs from what is kept when a
+        change committed late (then the whole window is read again). Nothing new costs the two index reads."""
+        seen = self.seen_changes
+        if not len(seen):
+            window = workflows.changed_tasks(db, since)
+            return window, window
+        newest = seen.newest
         newer = workflows.changed_tasks(db, newest, after=True)
-        if not newer:
-            return seen if workflows.count_changed(db, since, newest) == len(seen) else workflows.changed_tasks(db, since)
-        still = {task_id: changed_at for task_id, changed_at in seen.items() if task_id not in newer}
-        if workflows.count_changed(db, since, newest) != len(still):
-            return workflows.changed_tasks(db, since)
-        return still | newer
+        moved = sum(1 for task_id in newer if seen.get(task_id) is not None)  # kept ones whose task changed again
+        if workflows.count_changed(db, since, newest) != len(seen) - moved:
+            window = workflows.changed_tasks(db, since)
+            return {task_id: change for task_id, change in window.items() if seen.get(task_id) != change}, window
+        return newer, None
 
     def cycle(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
               settings: ProcessorSettings | None = None, junction_results=None, wake: bool = True, log=None) -> str:
