@@ -31,8 +31,19 @@ def planned_rows(plan: Plan, definitions: Definitions, db: WfDatabase, now: date
     if plan.workflow_change != STARTS:
         return []
     definition, _ = definitions.of(db, plan.wf)
-    return [PlannedRow(plan.workflow_id, p.dataset, p.step, p.ready_at, p.need_by)
-            for p in plan_prestages(steps_of_definition(definition), now, policy)]
+    steps = _steps_of(definition)
+    if not any(step.inputs for step in steps):  # nothing read from outside the workflow: nothing to pre-stage
+        return []
+    return [PlannedRow(plan.workflow_id, p.dataset, p.step, p.ready_at, p.need_by) for p in plan_prestages(steps, now, policy)]
+
+
+def _steps_of(definition) -> tuple:
+    """The definition's plan steps, made once per parsed definition (the processor shares one among the workflows
+    of the same content, as the engine's index is): thousands of workflows start in a creation pass."""
+    found = definition.__dict__.get("_prestage_steps")
+    if found is None:
+        found = definition.__dict__["_prestage_steps"] = tuple(steps_of_definition(definition))
+    return found
 
 
 def policy_of(settings: ProcessorSettings) -> PrestagePolicy:
