@@ -100,5 +100,4 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
         stats.add("placements_set")
     if chosen:
         for plan in {id(p): p for p, _, _, _ in wanting}.values():
-            plan.history = [(kind, row, old, new, f"{reason}; {chosen[id(row)]}" if new == "submitting" and id(row) in chosen else reason)
-                            for kind, row, old, new, reason in plan.history]
+            plan.explain_submissions(chosen)

@@ -80,6 +80,12 @@ class Plan:
         self.workflow_change = (first, target)
         self.wf["status"] = target
 
+    def explain_submissions(self, why: dict[int, str]) -> None:
+        """Add to the history line of each step going ``submitting`` why its task parameters are what they are
+        (``why``: id of the row -> reason), as the priority and the placement set them after the engine decided."""
+        self.history = [(kind, row, old, new, f"{reason}; {why[id(row)]}" if new == "submitting" and id(row) in why else reason)
+                        for kind, row, old, new, reason in self.history]
+
     def submissions(self) -> list[StepRow]:
         steps_now = {s.node_key: s for s in self.created} | self.touched  # a new step may also have moved
         return [s for s in steps_now.values() if s.status == "submitting"]

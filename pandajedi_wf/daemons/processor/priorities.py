@@ -50,5 +50,4 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
             priority, why_of[id(s)] = step_priority(USER_TASK_PRIORITY, path.slack.get(s.node_key), path.known, policy)
             s.task_params = {**s.task_params, "currentPriority": priority}
             stats.add("priorities_set")
-        plan.history = [(kind, row, old, new, f"{reason}; {why_of[id(row)]}" if new == "submitting" and id(row) in why_of else reason)
-                        for kind, row, old, new, reason in plan.history]
+        plan.explain_submissions(why_of)
