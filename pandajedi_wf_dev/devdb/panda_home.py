@@ -23,6 +23,8 @@ WATCHDOG_PLUGINS = {
 }
 # [jobbroker]: the workflow-aware job broker, wrapping the broker named in its ``wf_inner_modConfig``
 JOB_BROKER_PLUGIN = "pandajedi_wf.jedi_agents.brokers:WorkflowJobBroker"
+# [taskbroker]: the workflow-aware task broker, wrapping the one named in its ``wf_inner_modConfig``
+TASK_BROKER_PLUGIN = "pandajedi_wf.jedi_agents.task_brokers:WorkflowTaskBroker"
 VO = "wlcg"
 # JediMaster forks nProc processes per agent section; these are the sections it knows
 AGENT_SECTIONS = ("taskrefine", "taskbroker", "confeeder", "jobgen", "postprocessor", "tcommando")
@@ -231,7 +233,10 @@ waitForExhausted = 48
 waitForAchieved = 60
 
 [taskbroker]
-modConfig = {vo}:any:pandajedi.jedibrokerage.GenJobBroker:GenJobBroker
+# production tasks (label managed) choose their nucleus through our workflow-aware task broker, wrapping upstream's
+# AtlasProdTaskBroker (pandajedi_wf.jedi_agents.task_brokers): a task of no workflow is brokered by it unchanged
+modConfig = {vo}:managed:{TASK_BROKER_PLUGIN}
+wf_inner_modConfig = {vo}:managed:pandajedi.jedibrokerage.AtlasProdTaskBroker:AtlasProdTaskBroker
 procConfig = {proc("taskbroker")}
 nWorkers = 1
 loopCycle = 60

@@ -317,6 +317,47 @@ CREATE TABLE jobs_share_stats (
     prorated_mem_avg double precision,
     njobs integer,
     hs double precision,
-    vo varchar(32)
+    vo varchar(32),
+    nucleus varchar(52)  -- the task's nucleus (get_num_jobs_with_status_by_nucleus, production brokerage)
 );
 CREATE TABLE jobsdefined_share_stats (LIKE jobs_share_stats);
+
+-- the network statistics per (source, destination) that upstream's task brokerage reads: AtlasProdTaskBroker's
+-- transfer backlog check (getBackloggedNuclei: key 'Production Output_queued' per destination nucleus); written in
+-- production by the network-matrix cron (insertNetworkMatrixData, same columns)
+CREATE TABLE network_matrix_kv (
+    src varchar(256) NOT NULL,
+    dst varchar(256) NOT NULL,
+    key varchar(256) NOT NULL,
+    value double precision,
+    ts timestamp,
+    PRIMARY KEY (src, dst, key)
+);
+
+-- what upstream's production job brokerage (AtlasProdJobBroker, also run by AtlasProdTaskBroker's job check) loads
+-- before it looks at any queue: the software tags per queue (load_sw_map) and the worker-node summaries
+-- (get_architecture_level_map, get_worker_node_gpu_map). Upstream's MV_* are materialized views over its worker-node
+-- tables (refreshed by cron); here plain tables of the columns those reads select, empty: no queue reports any
+CREATE TABLE sw_tags (
+    panda_queue varchar(50) PRIMARY KEY,
+    data text,
+    last_update timestamp
+);
+
+CREATE TABLE mv_worker_node_summary (
+    panda_queue varchar(50),
+    cpu_architecture_level varchar(20),
+    total_logical_cpus bigint,
+    pct_within_pq double precision
+);
+
+CREATE TABLE mv_worker_node_gpu_summary (
+    panda_queue varchar(50),
+    vendor varchar(128),
+    model varchar(128),
+    vram bigint,
+    architecture varchar(128),
+    framework_version varchar(128),
+    driver_version varchar(128),
+    gpus_per_host bigint
+);

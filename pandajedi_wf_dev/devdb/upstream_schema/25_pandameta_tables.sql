@@ -58,3 +58,30 @@ CREATE TABLE users (
 );
 
 CREATE INDEX users_name_idx ON users (name);
+
+-- the pilots' requests per queue (written by the server's updateSiteData); production job brokerage skips a queue
+-- whose pilots have not asked for a job lately (getInactiveSites_JEDI reads site, flag, hours, laststart)
+CREATE TABLE sitedata (
+    site varchar(52) NOT NULL,
+    flag varchar(20) NOT NULL,
+    hours integer NOT NULL,
+    getjob integer,
+    updatejob integer,
+    nojob integer,
+    getjobabs integer,
+    updatejobabs integer,
+    nojobabs integer,
+    lastmod timestamp,
+    laststart timestamp,
+    nstart integer,
+    finished integer,
+    failed integer,
+    defined integer,
+    assigned integer,
+    waiting integer,
+    activated integer,
+    holding integer,
+    running integer,
+    transferring integer,
+    PRIMARY KEY (site, flag, hours)
+);
