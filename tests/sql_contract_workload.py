@@ -75,3 +75,4 @@ def test_monitor_statements(db):
     assert monitoring.latest_commands(db, 1, 5) == [] and monitoring.request_intervals(db, now, 10) == []
     assert monitoring.request_events(db, [1, 2], ["switching", "failed"]) == []
     assert monitoring.find_workflows(db, 10, user_name="dev.user", status="running", name_part="a_b%") == []
+    assert monitoring.prestages_of_workflow(db, 1, 10) == [] and monitoring.prestage_requests(db, now, 10) == []

@@ -33,6 +33,7 @@ class Limits:
     history: int = 300
     troubled_requests: int = 50
     staging: int = 500
+    prestages: int = 500
     commands: int = 20
     found_workflows: int = 200
     history_requests: int = 20000
@@ -150,6 +151,9 @@ def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None =
     keys = {int(r["step_id"]): r["node_key"] for r in rows}
     staging = monitoring.staging_of_workflow(db, workflow_id, limits.staging)
     detail["staging"] = _staging(staging, keys, now)
+    prestages = monitoring.prestages_of_workflow(db, workflow_id, limits.prestages)
+    detail["prestages"] = snapshot.prestage_panel(prestages, now)
+    detail["prestages_truncated"] = len(prestages) >= limits.prestages
     detail["commands"] = [_command(c) for c in monitoring.latest_commands(db, workflow_id, limits.commands)]
     versions = versions if versions is not None else live.LiveVersions()
     detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging), None)
@@ -251,4 +255,7 @@ def carousel_history(db: WfDatabase, vo: str | None, *, hours: float = 24, now: 
     history = plots.series(rows, now, hours=hours, switches=switches)
     history["events"] = plots.switch_events(rows, events, since, limits.troubled_requests)
     history["truncated"] = len(rows) >= limits.history_requests
-    return {"generated_at": snapshot.when(now), "carousel": panel, "history": history}
+    # the requests workflow pre-stages made or joined (active, or released in the period), with their workflows
+    prestaged = monitoring.prestage_requests(db, since, limits.prestages)
+    prestages = {"requests": snapshot.prestage_requests_panel(prestaged, now), "truncated": len(prestaged) >= limits.prestages}
+    return {"generated_at": snapshot.when(now), "carousel": panel, "history": history, "prestages": prestages}

@@ -348,6 +348,67 @@ def staging_section(staging: Mapping[str, list]) -> str:
             f'<th>last error (why switched or re-queued)</th></tr>{"".join(rows)}</table></section>')
 
 
+def _due(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"in {duration(seconds)}" if seconds >= 0 else f"{duration(-seconds)} ago"
+
+
+def prestage_section(prestages: list, truncated: bool = False) -> str:
+    """The "Pre-staging from tape" section: the tape inputs of later steps planned when the workflow started, each
+    with its need-by, its state and the staging request it made or joined (empty when nothing was planned)."""
+    rows = []
+    for p in prestages:
+        if p["request_id"] is not None:
+            how = "joined" if p["joined"] else "made"
+            request = (f'<span class="small">{how} </span>{p["request_id"]} {badge(p["request_status"])}'
+                       f'<div class="small">{esc(p["tape"] or "-")} → {esc(p["destination"] or "-")}</div>')
+            staged = fill_bar(p["bytes_staged"], p["bytes_total"], None, "bytes")
+        else:
+            request, staged = '<span class="muted">none</span>', ""
+        rows.append(
+            f'<tr data-dataset="{esc(p["dataset"])}" data-state="{esc(p["state"])}" data-request="{p["request_id"] or ""}">'
+            f'<td>{esc(_short(p["dataset"], 70))}</td><td class="small">{esc(p["node_key"])}</td>'
+            f'<td class="small">{esc(p["need_by"] or "-")}<div class="muted">{esc(_due(p["due_in_seconds"]))}</div></td>'
+            f'<td class="small">{esc(p["ready_by"] or "-")}</td><td>{badge(p["state"])}</td><td>{request}</td><td>{staged}</td>'
+            f'<td class="small">{esc(p["released"] or "")}</td></tr>'
+        )
+    if not rows:
+        return '<section class="wide" id="prestage-section" hidden></section>'
+    cut = '<p class="warn">Only the earliest pre-stages are shown.</p>' if truncated else ""
+    return (f'<section class="wide" id="prestage-section"><h2>Pre-staging from tape (planned when the workflow started)</h2>'
+            f'<div class="small muted">datasets later steps read from tape, recalled ahead of the step: planned → queued → staging → done, '
+            f'released once the workflow no longer needs them (ended, killed, the step skipped, or its task took the request over). '
+            f'As of the page load.</div>{cut}<table class="stg" id="prestages"><tr><th>dataset</th><th>first read by</th><th>need by (UTC)</th>'
+            f'<th>ready by (UTC)</th><th>state</th><th>staging request</th><th>bytes staged</th><th>released (UTC)</th></tr>{"".join(rows)}</table></section>')
+
+
+def prestage_requests_section(prestages: Mapping) -> str:
+    """For the carousel page: the requests workflow pre-stages made or joined, and for which workflows."""
+    rows = []
+    for r in prestages.get("requests", []):
+        workflows = "".join(
+            f'<div data-workflow="{w["workflow_id"]}"><a href="/workflow/{w["workflow_id"]}">{w["workflow_id"]}</a> '
+            f'{esc(_short(w["name"] or "", 40))} <span class="muted">{esc(w["user_name"] or "")}</span> · step {esc(w["node_key"])} · '
+            f'need by {esc(w["need_by"] or "-")} · {badge(w["state"])}{" <span class=muted>joined</span>" if w["joined"] else ""}</div>'
+            for w in r["workflows"]
+        )
+        rows.append(
+            f'<tr data-request="{r["request_id"]}" data-status="{esc(r["status"] or "")}"><td class="small">{r["request_id"]}</td>'
+            f'<td class="small">{esc(_short(r["dataset"], 60))}</td><td>{badge(r["status"])}</td>'
+            f'<td>{fill_bar(r["bytes_staged"], r["bytes_total"], None, "bytes")}</td>'
+            f'<td class="small">{esc(r["tape"] or "-")} → {esc(r["destination"] or "-")}</td>'
+            f'<td class="small">{esc(r["need_by"] or "-")}</td><td class="small">{workflows}</td></tr>'
+        )
+    cut = '<p class="warn">Only the earliest pre-stages were read.</p>' if prestages.get("truncated") else ""
+    table = (f'<table class="stg" id="prestage-requests"><tr><th>request</th><th>dataset</th><th>status</th><th>bytes staged</th>'
+             f'<th>tape → disk</th><th>need by (UTC)</th><th>pre-stage of workflow</th></tr>{"".join(rows)}</table>'
+             if rows else '<p class="muted">none: no workflow pre-stage is active or was released in the period</p>')
+    return (f'<section class="wide" id="prestage-requests-section"><h2>Workflow pre-stages: requests recalled ahead of a later step</h2>'
+            f'<div class="small muted">a request a task waits on has no need-by; a pre-stage\'s request is admitted behind every waiting '
+            f'task\'s, earliest need-by first. Its workflows: those whose pre-stage made it or joined it.</div>{cut}{table}</section>')
+
+
 def _action_forms(wf_id: int, csrf: str) -> str:
     forms = []
     for command in WORKFLOW_ACTIONS:
@@ -407,6 +468,7 @@ def render_workflow_page(detail: Mapping, identity: Identity | None, csrf: str |
         f'<a href="/workflow/{wf_id}/json">JSON</a></div>'
         f'<div id="dag-wrap">{dag_svg(layout, task_url)}</div><div id="node-panel"></div></section>'
         + staging_section(detail.get("staging") or {})
+        + prestage_section(detail.get("prestages") or [], detail.get("prestages_truncated", False))
         + f'<section class="wide"><h2>Errors of failed steps</h2>'
         + (f'<table><tr><th>key</th><th>step</th><th>status</th><th>JEDI task</th><th>error</th></tr>{errors}</table>' if errors else '<p class="muted">none</p>')
         + '</section><section class="wide"><h2>Commands, newest first</h2><table><thead><tr><th>id</th><th>command</th><th>status</th><th>by</th>'
@@ -485,8 +547,11 @@ def render_carousel(view: Mapping, identity: Identity | None) -> str:
     charts = (f'<section class="wide"><h2>Data carousel over time</h2><div class="small muted">{periods} · from {esc(h["from"])} to '
               f'{esc(h["to"])} UTC, drawn from {h["requests_read"]} staging requests (a request counts in full from its start to '
               f'its last file; one the carousel switched counts on each tape for its time there) · <a href="/carousel/json">JSON</a></div>{cut}<div id="charts">{files}{nbytes}{rate}{buffer}</div></section>')
+    prestaged = {r["request_id"]: r["workflows"] for r in (view.get("prestages") or {}).get("requests", [])}
     events = "".join(
-        f'<tr data-status="{esc(e["status"])}"><td class="small">{esc(e["time"])}</td><td class="small">{e["request_id"]}</td>'
+        f'<tr data-status="{esc(e["status"])}"><td class="small">{esc(e["time"])}</td><td class="small">{e["request_id"]}'
+        + "".join(f' <span class="muted">pre-stage of <a href="/workflow/{w["workflow_id"]}">{w["workflow_id"]}</a></span>' for w in prestaged.get(e["request_id"], []))
+        + '</td>'
         f'<td class="small">{esc(_short(e["dataset"] or "", 60))}</td><td>{badge(e["status"])}</td>'
         f'<td class="small">{esc(e["from_tape"] + " → " + e["to_tape"]) if e["from_tape"] else ""}</td><td class="small">{esc(_short(e["reason"], 300))}</td></tr>'
         for e in h.get("events", [])
@@ -494,5 +559,5 @@ def render_carousel(view: Mapping, identity: Identity | None) -> str:
     moves = (f'<section class="wide"><h2>Switched, re-queued and failed requests in the period, newest first</h2>'
              + (f'<table id="carousel-events"><tr><th>time (UTC)</th><th>request</th><th>dataset</th><th>to</th><th>tape</th><th>why</th></tr>{events}</table>'
                 if events else '<p class="muted">none: no request changed tape, went back to the queue or failed</p>') + '</section>')
-    body = charts + moves + _carousel_section(c).replace("<section>", '<section class="wide">', 1)
+    body = charts + moves + prestage_requests_section(view.get("prestages") or {}) + _carousel_section(c).replace("<section>", '<section class="wide">', 1)
     return _page("data carousel", _header(" › data carousel", identity, view["generated_at"]), body)

@@ -13,6 +13,7 @@ from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import CarouselConfig
 from pandajedi_wf.carousel.source_choice import byte_window, mean_file_bytes
 from pandajedi_wf.carousel.state import Load
+from pandajedi_wf.taskbuffer import staging_prestages
 from pandajedi_wf.workflow.critical_path import (  # noqa: F401 (container_of: the monitor's name for it)
     CriticalPathError,
     container_of,
@@ -355,6 +356,78 @@ def staging_panel(rows: Iterable[Mapping], keys: Mapping[int, str], now: datetim
             "error": r.get("error_dialog"),
         })
     return found
+
+
+# ---- workflow-level pre-staging -----------------------------------------------------------------------------
+
+PLANNED, RELEASED = "planned", "released"
+# a pre-stage's state while its request lives: the request's status, in the words of the pre-stage
+_REQUEST_STATE = {lc.QUEUED: "queued", lc.SUBMITTING: "staging", lc.STAGING: "staging", lc.SWITCHING: "staging", lc.DONE: "done"}
+# taken in without a request: the carousel's finding
+_NO_REQUEST_STATE = {staging_prestages.ON_DISK: "on disk", staging_prestages.UNAVAILABLE: "unavailable"}
+
+
+def prestage_state(row: Mapping) -> str:
+    """planned (not taken in by the carousel yet), then queued / staging / done as its request moves, released once
+    the workflow no longer needs it; "on disk" or "unavailable" when the carousel found nothing to recall, and the
+    request's own status when it gave up (cancelled, failed, retired)."""
+    if row.get("released_time") is not None:
+        return RELEASED
+    if row.get("taken_time") is None:
+        return PLANNED
+    if row.get("request_id") is None:
+        return _NO_REQUEST_STATE.get(row.get("outcome"), str(row.get("outcome") or PLANNED))
+    return _REQUEST_STATE.get(row.get("request_status"), str(row.get("request_status")))
+
+
+def prestage_entry(row: Mapping, now: datetime.datetime) -> dict:
+    size, staged = int(row.get("dataset_size") or 0), int(row.get("staged_size") or 0)
+    need_by = row["need_by_time"]
+    return {
+        "workflow_id": int(row["workflow_id"]),
+        "dataset": row["dataset"],
+        "node_key": row["node_key"],
+        "state": prestage_state(row),
+        "need_by": when(need_by),
+        "ready_by": when(row.get("ready_time")),
+        "due_in_seconds": (need_by - now).total_seconds() if need_by is not None else None,
+        "planned": when(row.get("creation_time")),
+        "taken": when(row.get("taken_time")),
+        "released": when(row.get("released_time")),
+        "request_id": int(row["request_id"]) if row.get("request_id") is not None else None,
+        # made the request, or joined one that existed (another workflow's pre-stage, or a task's)
+        "joined": row.get("outcome") == staging_prestages.SHARED,
+        "outcome": row.get("outcome"),
+        "request_status": row.get("request_status"),
+        "tape": row.get("source_rse"),
+        "destination": row.get("destination_rse"),
+        "files_staged": int(row.get("staged_files") or 0), "files_total": int(row.get("total_files") or 0),
+        "bytes_staged": staged, "bytes_total": size,
+        "request_need_by": when(row.get("request_need_by_time")),
+        "error": row.get("request_error"),
+    }
+
+
+def prestage_panel(rows: Iterable[Mapping], now: datetime.datetime) -> list[dict]:
+    """A workflow's pre-stages as the page shows them, in the order read (earliest need-by first)."""
+    return [prestage_entry(r, now) for r in rows]
+
+
+def prestage_requests_panel(rows: Iterable[Mapping], now: datetime.datetime) -> list[dict]:
+    """Per staging request that pre-stages made or joined: the request and, for each workflow whose pre-stage it
+    serves, that pre-stage (its need-by, state, released or not); earliest need-by first."""
+    found: dict[int, dict] = {}
+    for r in rows:
+        entry = prestage_entry(r, now)
+        request = found.setdefault(entry["request_id"], {
+            "request_id": entry["request_id"], "dataset": r["dataset"], "status": r.get("request_status"), "tape": entry["tape"],
+            "destination": entry["destination"], "bytes_staged": entry["bytes_staged"], "bytes_total": entry["bytes_total"],
+            "need_by": entry["request_need_by"], "workflows": [],
+        })
+        request["workflows"].append({"workflow_id": entry["workflow_id"], "name": r.get("workflow_name"), "user_name": r.get("user_name"),
+                                     "workflow_status": r.get("workflow_status"), "node_key": entry["node_key"], "need_by": entry["need_by"],
+                                     "state": entry["state"], "joined": entry["joined"]})
+    return list(found.values())
 
 
 # ---- data carousel -----------------------------------------------------------------------------------------

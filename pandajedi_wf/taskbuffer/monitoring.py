@@ -21,6 +21,7 @@ TRANSITIONS = "JEDI_WF_TRANSITIONS"
 REQUESTS = "JEDI_DC_REQUESTS"
 RELATIONS = "JEDI_DC_RELATIONS"
 TAPE_STATS = "JEDI_DC_TAPE_STATS"
+PRESTAGES = "JEDI_DC_PRESTAGES"
 
 _WORKFLOW_COLUMNS = "workflow_id, parent_workflow_id, name, user_name, status, language, out_ds, error_dialog, creation_time, status_change_time"
 
@@ -286,4 +287,35 @@ def staging_of_workflow(db: WfDatabase, workflow_id: int, limit: int) -> list[di
         "WHERE s.workflow_id=:wf AND rel.jedi_task_id=s.jedi_task_id AND req.request_id=rel.request_id "
         "ORDER BY s.step_id, req.request_id) WHERE rownum<=:n ",
         {":wf": workflow_id, ":n": limit},
+    )
+
+
+# ---- workflow-level pre-staging (taskbuffer/staging_prestages.py writes JEDI_DC_PRESTAGES) --------------------------
+
+_PRESTAGE_COLUMNS = (
+    "p.workflow_id, p.dataset, p.node_key, p.ready_time, p.need_by_time, p.request_id, p.outcome, p.creation_time, p.taken_time, "
+    "p.released_time, r.status AS request_status, r.source_rse, r.destination_rse, r.total_files, r.staged_files, r.dataset_size, "
+    "r.staged_size, r.need_by_time AS request_need_by_time, r.error_dialog AS request_error"
+)
+
+
+def prestages_of_workflow(db: WfDatabase, workflow_id: int, limit: int) -> list[dict]:
+    """A workflow's planned pre-stages (by its key, JEDI_DC_PRESTAGES' primary key) with the request each made or
+    joined, earliest need-by first; capped."""
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT {_PRESTAGE_COLUMNS} FROM {db.table(PRESTAGES)} p LEFT OUTER JOIN {db.table(REQUESTS)} r "
+        "ON r.request_id=p.request_id WHERE p.workflow_id=:wf ORDER BY p.need_by_time, p.dataset) WHERE rownum<=:n ",
+        {":wf": workflow_id, ":n": limit},
+    )
+
+
+def prestage_requests(db: WfDatabase, since: datetime.datetime, limit: int) -> list[dict]:
+    """The staging requests pre-stages made or joined, with the workflow of each pre-stage: those not released yet or
+    released after ``since`` (index on taken_time, released_time), earliest need-by first; capped."""
+    return db.query_dicts(
+        f"SELECT * FROM (SELECT {_PRESTAGE_COLUMNS}, w.name AS workflow_name, w.user_name, w.status AS workflow_status "
+        f"FROM {db.table(PRESTAGES)} p, {db.table(REQUESTS)} r, {db.table(WORKFLOWS)} w "
+        "WHERE p.taken_time IS NOT NULL AND (p.released_time IS NULL OR p.released_time>=:since) AND r.request_id=p.request_id "
+        "AND w.workflow_id=p.workflow_id ORDER BY p.need_by_time, p.request_id, p.workflow_id) WHERE rownum<=:n ",
+        {":since": since, ":n": limit},
     )
