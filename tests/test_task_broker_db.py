@@ -163,6 +163,19 @@ def same_task_by_hand(db, task_buffer, ddm, task_id: int, tag: str) -> int:
     return alone
 
 
+def broker_log(task_id: int) -> str:
+    """What upstream's task broker (and ours) logged for ``task_id`` in this session (JEDI's log files)."""
+    import os
+    from pathlib import Path
+
+    lines = []
+    for name in ("panda-pandajedi_wf.task_brokers.log", "panda-AtlasProdTaskBroker.log"):
+        path = Path(os.environ["PANDA_HOME"]) / "log" / name
+        if path.exists():
+            lines += [line for line in path.read_text().splitlines() if f"<jediTaskID={task_id}>" in line]
+    return "\n".join(lines)
+
+
 def broker_through_jedi(task_buffer, ddm, task_ids, seed, mod_config=None):
     """Upstream's TaskBroker factory (modConfig of the cfg, or ``mod_config``) and its TaskBrokerThread on
     ``task_ids``, as TaskBroker.start runs them for the tasks getTasksToAssign_JEDI gave; returns the impl."""
@@ -201,7 +214,7 @@ def test_cfg_loads_our_task_broker_wrapping_upstreams_through_factorybase(jedi_t
 
 
 def test_workflow_task_goes_to_the_nucleus_of_its_parents_outputs_and_other_tasks_get_upstreams_choice(
-        db, jedi_taskbuffer, nuclei, production_role, caplog):
+        db, jedi_taskbuffer, nuclei, production_role):
     """The child reads 1 MB written at NUC_A and 4 MB at NUC_B. The same task submitted by hand (no workflow), brokered
     by upstream's AtlasProdTaskBroker alone, draws NUC_A with seed 1 and NUC_B with seed 0 (both pass every check and
     weigh the same); through our plugin such a task gets exactly upstream's draw, and the workflow's child, brokered
@@ -225,13 +238,11 @@ def test_workflow_task_goes_to_the_nucleus_of_its_parents_outputs_and_other_task
         assert task_row(db, ours_id) == task_row(db, upstream_id) == {"status": "ready", "cloud": "WORLD", "nucleus": upstream[seed], "errordialog": None}
     assert upstream == {0: "NUC_B", 1: "NUC_A"}  # upstream's own draw, which the plugin left alone
 
-    caplog.clear()
     broker_through_jedi(jedi_taskbuffer, ddm, [child], 1)
     assert task_row(db, child) == {"status": "ready", "cloud": "WORLD", "nucleus": "NUC_B", "errordialog": None}
-    log = caplog.text
-    assert f"<jediTaskID={child}> upstream's task brokerage among nuclei NUC_B: workflow {workflow_id}: follows the data of parents" in log
-    assert f"<jediTaskID={child}> got 1 candidates" in log and f"<jediTaskID={child}> 1 candidates passed job check" in log
-    assert f"<jediTaskID={child}>   set nucleus=NUC_B" in log
+    log = broker_log(child)
+    assert f"upstream's task brokerage among nuclei NUC_B: workflow {workflow_id}: follows the data of parents" in log
+    assert "got 1 candidates" in log and "1 candidates passed job check" in log and "set nucleus=NUC_B" in log
 
 
 def test_unreadable_workflow_tables_leave_the_task_to_upstream(db, jedi_taskbuffer, nuclei, production_role, monkeypatch, caplog):
@@ -255,3 +266,38 @@ def test_unreadable_workflow_tables_leave_the_task_to_upstream(db, jedi_taskbuff
     assert task_row(db, child)["nucleus"] == task_row(db, twin)["nucleus"] == "NUC_A"  # upstream's draw for seed 1
     assert "workflow nucleus preference skipped, upstream decides: DatabaseError" in caplog.text
     assert brokers.shared_db() is not first
+
+
+def test_a_preferred_nucleus_upstream_rejects_holds_the_task_only_for_the_preference_period(
+        db, pg, jedi_taskbuffer, nuclei, production_role, monkeypatch):
+    """NUC_B (4 of the child's 5 MB) reports its disk full: upstream's job check rejects its queue, so the child waits in
+    assigning with upstream's own "no candidates", as any task none of whose candidates passes; once it has been
+    assigning longer than wf_prefer_minutes it is brokered over every nucleus and goes to NUC_A."""
+    from pandajedi.jediconfig import jedi_config
+    from pandajedi.jedicore.MsgWrapper import MsgWrapper
+
+    from pandajedi_wf_dev.simulators.jedi_ddm import InProcessDDMInterface
+
+    workflow_id, steps, grid = run_fan_in_to_child_assigning(db, jedi_taskbuffer)
+    child = int(steps["reinterpret"]["jedi_task_id"])
+    ddm = InProcessDDMInterface({"any": grid.ddm})
+    conn = pg.connect("panda", autocommit=True)
+    with conn.cursor() as cur:  # what the storage reports (upstream's ddm_endpoint space columns)
+        cur.execute("UPDATE doma_panda.ddm_endpoint SET space_free=0, space_used=space_total WHERE ddm_endpoint_name='NUC_B_DATADISK'")
+    conn.close()
+    jedi_taskbuffer.last_update_site_mapper = None
+    # upstream uploads the brokerage log of a task left without candidates to the PanDA server: not from a test
+    monkeypatch.setattr(MsgWrapper, "uploadLog", lambda self, task_id: "brokerage log (not uploaded by the test)")
+
+    broker_through_jedi(jedi_taskbuffer, ddm, [child], 1)
+    row = task_row(db, child)
+    assert (row["status"], row["nucleus"]) == ("assigning", None)
+    log = broker_log(child)
+    assert "upstream's task brokerage among nuclei NUC_B" in log and "got 1 candidates" in log
+    assert "skip site=NQ_B due to disk shortage at NUC_B_DATADISK" in log and "no sites can run jobs" in log
+
+    monkeypatch.setattr(jedi_config.taskbroker, "wf_prefer_minutes", "0", raising=False)
+    broker_through_jedi(jedi_taskbuffer, ddm, [child], 1)
+    assert task_row(db, child)["nucleus"] == "NUC_A" and task_row(db, child)["status"] == "ready"
+    log = broker_log(child)
+    assert "over 0 min: every nucleus" in log and "set nucleus=NUC_A" in log

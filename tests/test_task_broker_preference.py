@@ -71,6 +71,8 @@ def test_the_preference_ends_after_the_period_in_assigning(tables):
     assert prefer(task(frozen=NOW - datetime.timedelta(minutes=59))).nuclei == ("NUC_B",)
     pref = prefer(task(frozen=NOW - datetime.timedelta(minutes=61)))
     assert pref.nuclei == () and "over 60 min: every nucleus" in pref.reason
+    # a task put back to assigning without the time recorded (frozenTime unset): no limit known, so no preference
+    assert prefer(task(frozen=None)).nuclei == ()
 
 
 def test_nothing_to_follow_leaves_every_nucleus(tables):

@@ -67,6 +67,7 @@ def nucleus_storage(site_mapper, nucleus: str) -> str:
 class NucleusPreference:
     nuclei: tuple[str, ...]  # empty: upstream unchanged
     reason: str
+    of_workflow: bool = False  # the task is a workflow's (its reason goes to JEDI's log at info level)
 
 
 def preference_for(task_spec, site_mapper, db, now: datetime.datetime, period_minutes: float) -> NucleusPreference:
@@ -79,16 +80,16 @@ def preference_for(task_spec, site_mapper, db, now: datetime.datetime, period_mi
     if found is None:
         return NucleusPreference((), "not a workflow task")
     owner, parent_ids = found
-    frozen = task_spec.frozenTime
-    if frozen is not None and now - frozen > datetime.timedelta(minutes=period_minutes):
-        return NucleusPreference((), f"{owner}: in assigning since {frozen:%Y-%m-%d %H:%M}, over {period_minutes:g} min: every nucleus")
+    frozen = task_spec.frozenTime  # set when it entered assigning (ContentsFeeder), kept while it stays there
+    if frozen is None:
+        return NucleusPreference((), f"{owner}: the time it entered assigning is not recorded: every nucleus", True)
+    if now - frozen > datetime.timedelta(minutes=period_minutes):
+        return NucleusPreference((), f"{owner}: in assigning since {frozen:%Y-%m-%d %H:%M}, over {period_minutes:g} min: every nucleus", True)
     rows = placement_inputs.parent_outputs(db, parent_ids)
     parents = placement.parents_at_storages([(r.task_id, r.ended, r.bytes_at_site) for r in rows], lambda s: storage_of(site_mapper, s))
     candidates = {name: nucleus_storage(site_mapper, name) for name in sorted(site_mapper.nuclei)}
     decision = placement.decide(candidates, parents)
-    if not decision.restricted:
-        return NucleusPreference((), f"{owner}: {decision.reason}")
-    return NucleusPreference(decision.chosen, f"{owner}: {decision.reason}")
+    return NucleusPreference(decision.chosen if decision.restricted else (), f"{owner}: {decision.reason}", True)
 
 
 class NucleiView:
@@ -162,7 +163,7 @@ class WorkflowTaskBroker:
                     tmp_log.info(f"upstream's task brokerage among nuclei {','.join(pref.nuclei)}: {pref.reason}")
                     preferred.append((item, pref.nuclei))
                 else:
-                    tmp_log.debug(f"upstream's task brokerage unchanged: {pref.reason}")
+                    (tmp_log.info if pref.of_workflow else tmp_log.debug)(f"upstream's task brokerage unchanged: {pref.reason}")
                     unchanged.append(item)
         except Exception as exc:  # our tables unreadable: upstream decides for every task
             MsgWrapper(logger).error(f"workflow nucleus preference skipped, upstream decides: {type(exc).__name__}: {exc}")
