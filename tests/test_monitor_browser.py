@@ -457,3 +457,37 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
     browser.js("document.getElementById('node-panel').className = ''; document.querySelectorAll('g.node.sel').forEach(x => x.classList.remove('sel'))")
     browser.screenshot(tmp_path / "dag-critical.png", 1280, 760)
     print(f"screenshot: {tmp_path / 'dag-critical.png'}")
+
+
+def test_pre_stages_on_the_workflow_page_and_the_carousel_page(db, pg, jedi_taskbuffer, monitor, browser, tmp_path):
+    """Two workflows pre-stage one tape dataset (rows made by the processor and the carousel cycle, as in
+    tests/test_workflow_prestage_db.py): the workflow page lists the pre-stage with its state and the request it
+    joined, and keeps it while the page polls; the carousel page names the request's workflows."""
+    from test_workflow_prestage_db import LONG_SPEC, SPEC, carousel, config, request_of, start_workflow, tape_simulator
+
+    from pandajedi_wf_dev.simulators.tape import SimDataset
+
+    dataset = "mc16:mc16.browser.RAW"
+    sim = tape_simulator([SimDataset(dataset, (GB,) * 2, ("TAPE_A",))])
+    lead0 = config(prestage_lead_seconds=0)
+    late, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, dataset, "user.dev.browser_late", LONG_SPEC)
+    carousel(db, sim, jedi_taskbuffer, lead0)
+    soon, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, dataset, "user.dev.browser_soon", SPEC)
+    carousel(db, sim, jedi_taskbuffer, lead0)
+    (request,) = request_of(pg, dataset)
+
+    browser.open(f"{monitor.base}/workflow/{soon}")
+    rows = "[...document.querySelectorAll('#prestages tr[data-state]')]"
+    assert browser.js(f"{rows}.map(r => [r.dataset.dataset, r.dataset.state, r.dataset.request])") == [[dataset, "staging", str(request["request_id"])]]
+    text = browser.js(f"{rows}[0].textContent")
+    assert "joined" in text and "TAPE_A" in text and "002" in text, text
+    assert browser.js("!document.getElementById('prestage-section').hidden")
+    browser.wait("document.getElementById('live').textContent.startsWith('updated')", what="a live poll")
+    time.sleep(1.2)  # a few polls: the section stays
+    assert browser.js(f"{rows}.length") == 1
+
+    browser.open(f"{monitor.base}/carousel?hours=24")
+    row = f"document.querySelector('#prestage-requests tr[data-request=\"{request['request_id']}\"]')"
+    assert browser.js(f"[...{row}.querySelectorAll('[data-workflow]')].map(d => Number(d.dataset.workflow))") == [soon, late]
+    assert browser.js(f"{row}.dataset.status") == "staging"
+    browser.screenshot(tmp_path / "prestages.png", 1280, 800)
