@@ -462,7 +462,8 @@ def test_the_critical_path_conditions_and_a_skipped_branch_are_drawn(db, jedi_ta
 def test_pre_stages_on_the_workflow_page_and_the_carousel_page(db, pg, jedi_taskbuffer, monitor, browser, tmp_path):
     """Two workflows pre-stage one tape dataset (rows made by the processor and the carousel cycle, as in
     tests/test_workflow_prestage_db.py): the workflow page lists the pre-stage with its state and the request it
-    joined, and keeps it while the page polls; the carousel page names the request's workflows."""
+    joined, redraws it in place when its request moves, and keeps it while the page polls; the carousel page names
+    the request's workflows."""
     from test_workflow_prestage_db import LONG_SPEC, SPEC, carousel, config, request_of, start_workflow, tape_simulator
 
     from pandajedi_wf_dev.simulators.tape import SimDataset
@@ -472,9 +473,14 @@ def test_pre_stages_on_the_workflow_page_and_the_carousel_page(db, pg, jedi_task
     lead0 = config(prestage_lead_seconds=0)
     late, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, dataset, "user.dev.browser_late", LONG_SPEC)
     carousel(db, sim, jedi_taskbuffer, lead0)
+    browser.open(f"{monitor.base}/workflow/{late}")
+    browser.js("window.__same_page = 'yes'")
+    assert browser.js("document.querySelector('#prestages tr[data-state]').dataset.state") == "queued"  # not due for an hour
     soon, _ = start_workflow(db, jedi_taskbuffer, sim, tmp_path, dataset, "user.dev.browser_soon", SPEC)
-    carousel(db, sim, jedi_taskbuffer, lead0)
+    carousel(db, sim, jedi_taskbuffer, lead0)  # soon's pre-stage joins the request, now due: staging
     (request,) = request_of(pg, dataset)
+    browser.wait("document.querySelector('#prestages tr[data-state]').dataset.state === 'staging'", what="the live update of the pre-stage")
+    assert browser.js("window.__same_page") == "yes"  # redrawn in place, not reloaded
 
     browser.open(f"{monitor.base}/workflow/{soon}")
     rows = "[...document.querySelectorAll('#prestages tr[data-state]')]"

@@ -63,8 +63,13 @@ def test_workflow_and_carousel_pages_follow_pre_stages_from_planned_to_released(
         row = row_of(page, "prestages", "data-dataset", DATASET)
         assert 'data-state="planned"' in row and planned["need_by"] in row and ">003<" in row and "none" in row
 
+        cursor = json.loads(get(f"{base}/workflow/{late}/json"))["cursor"]
+        assert json.loads(get(f"{base}/workflow/{late}/live?since={cursor}"))["prestages"] is None  # nothing moved
+
         # the carousel queues its request (its recall starts in an hour: not due yet)
         carousel(db, sim, jedi_taskbuffer, lead0)
+        moved = json.loads(get(f"{base}/workflow/{late}/live?since={cursor}"))  # the live poll carries the section again
+        assert [p["state"] for p in moved["prestages"]] == ["queued"] and 'data-state="queued"' in moved["prestages_html"]
         (request,) = request_of(pg, DATASET)
         (queued,) = prestages(late)
         assert (queued["state"], queued["request_id"], queued["joined"], queued["request_status"]) == ("queued", request["request_id"], False, "queued")

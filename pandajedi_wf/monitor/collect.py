@@ -156,7 +156,7 @@ def workflow_dag(db: WfDatabase, workflow_id: int, *, opened: list[str] | None =
     detail["prestages_truncated"] = len(prestages) >= limits.prestages
     detail["commands"] = [_command(c) for c in monitoring.latest_commands(db, workflow_id, limits.commands)]
     versions = versions if versions is not None else live.LiveVersions()
-    detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging), None)
+    detail["cursor"], _ = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging, prestages), None)
     return detail
 
 
@@ -172,10 +172,11 @@ def _command(row: dict) -> dict:
     }
 
 
-_CRITICAL, _STAGING = "critical", "staging"  # the live state's items for the critical path and the staging table (steps: ids)
+# the live state's items for the critical path, the staging table and the pre-stages (steps: ids)
+_CRITICAL, _STAGING, _PRESTAGES = "critical", "staging", "prestages"
 
 
-def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping, staging: list[dict]) -> dict:
+def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping, staging: list[dict], prestages: list[dict]) -> dict:
     state: dict = {
         int(r["step_id"]): (r["status"], r.get("jedi_status"), r.get("jedi_task_id"), r.get("error_dialog"), reasons.get(int(r["step_id"])))
         for r in rows
@@ -184,6 +185,8 @@ def _live_state(rows: list[dict], reasons: Mapping[int, str], summary: Mapping, 
     state[_CRITICAL] = ((summary.get("eta") or "")[:16], tuple(summary.get("templates") or ()), summary.get("unknown"), summary.get("error"))
     state[_STAGING] = tuple((r["request_id"], r["jedi_task_id"], r["status"], r.get("staged_files"), r.get("staged_size"), r.get("error_dialog"),
                              r.get("released_time") is not None, r.get("last_progress_time")) for r in staging)
+    state[_PRESTAGES] = tuple((r["dataset"], r.get("request_id"), r.get("outcome"), r.get("taken_time"), r.get("released_time"),
+                               r.get("request_status"), r.get("staged_size"), r.get("request_error")) for r in prestages)
     return state
 
 
@@ -191,7 +194,7 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
                   versions: live.LiveVersions | None = None, now: datetime.datetime | None = None) -> dict:
     """What changed since ``since`` (a cursor of the page or of this function): the workflow's status, only the
     steps whose status, JEDI task, JEDI status, error or skip reason changed (all of them for an unknown cursor),
-    the critical path and the staging of the steps' tasks when they moved, the step count (a new count means new
+    the critical path, the staging of the steps' tasks and the pre-stages when they moved, the step count (a new count means new
     steps: redraw) and the newest commands."""
     now = now or utcnow()
     wf = monitoring.workflow_live(db, workflow_id)
@@ -201,8 +204,9 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
     reasons = monitoring.skip_reasons(db, workflow_id, limits.steps) if any(r["status"] == "skipped" for r in rows) else {}
     summary, _, _ = snapshot.critical_summary(rows, now)
     staging = monitoring.staging_of_workflow(db, workflow_id, limits.staging)
+    prestages = monitoring.prestages_of_workflow(db, workflow_id, limits.prestages)
     versions = versions if versions is not None else live.LiveVersions()
-    cursor, changed = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging), since)
+    cursor, changed = versions.advance(workflow_id, _live_state(rows, reasons, summary, staging, prestages), since)
     wanted = None if changed is None else set(changed)
     steps = [
         {"step_id": int(r["step_id"]), "node_key": r["node_key"], "status": r["status"], "jedi_status": r.get("jedi_status"),
@@ -219,6 +223,7 @@ def workflow_live(db: WfDatabase, workflow_id: int, since: str | None, *, limits
         "steps": steps,
         "critical_path": summary if wanted is None or _CRITICAL in wanted else None,
         "staging": _staging(staging, {int(r["step_id"]): r["node_key"] for r in rows}, now) if wanted is None or _STAGING in wanted else None,
+        "prestages": snapshot.prestage_panel(prestages, now) if wanted is None or _PRESTAGES in wanted else None,
         "truncated": len(rows) >= limits.steps,
         "commands": [_command(c) for c in monitoring.latest_commands(db, workflow_id, 5)],
     }

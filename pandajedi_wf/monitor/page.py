@@ -117,6 +117,7 @@ async function poll(){
     touched.forEach(redrawNode); frames.forEach(redrawFrame);
     if(L.critical_path) applyCritical(L.critical_path);
     if(L.staging&&L.staging_html!==undefined){D.staging=L.staging; const sec=$('staging-section'); if(sec) sec.outerHTML=L.staging_html;}
+    if(L.prestages&&L.prestages_html!==undefined){const sec=$('prestage-section'); if(sec) sec.outerHTML=L.prestages_html;}
     if(touched.size){const all={}; for(const s of Object.values(steps)) all[s.status]=(all[s.status]||0)+1;
       const order=Object.keys(all).sort((a,b)=>AGG.indexOf(a)-AGG.indexOf(b)); const total=Object.values(all).reduce((a,b)=>a+b,0);
       const box=$('wf-steps'); box.querySelector('.counts').textContent=order.map(s=>all[s]+' '+s).join(' · ');
@@ -378,8 +379,7 @@ def prestage_section(prestages: list, truncated: bool = False) -> str:
     cut = '<p class="warn">Only the earliest pre-stages are shown.</p>' if truncated else ""
     return (f'<section class="wide" id="prestage-section"><h2>Pre-staging from tape (planned when the workflow started)</h2>'
             f'<div class="small muted">datasets later steps read from tape, recalled ahead of the step: planned → queued → staging → done, '
-            f'released once the workflow no longer needs them (ended, killed, the step skipped, or its task took the request over). '
-            f'As of the page load.</div>{cut}<table class="stg" id="prestages"><tr><th>dataset</th><th>first read by</th><th>need by (UTC)</th>'
+            f'released once the workflow no longer needs them (ended, killed, the step skipped, or its task took the request over).</div>{cut}<table class="stg" id="prestages"><tr><th>dataset</th><th>first read by</th><th>need by (UTC)</th>'
             f'<th>ready by (UTC)</th><th>state</th><th>staging request</th><th>bytes staged</th><th>released (UTC)</th></tr>{"".join(rows)}</table></section>')
 
 

@@ -144,6 +144,8 @@ class MonitorHandler(BaseHTTPRequestHandler):
                     answer = self.source.live(workflow_id, arg("since"))
                     if answer.get("staging") is not None:  # a request moved: the section again, as the page draws it
                         answer["staging_html"] = page.staging_section(answer["staging"])
+                    if answer.get("prestages") is not None:  # a pre-stage moved: its section again
+                        answer["prestages_html"] = page.prestage_section(answer["prestages"])
                     return HTTPStatus.OK, answer
                 raw_open = arg("open")
                 opened = None if raw_open is None else [k for k in raw_open.split(",") if k and k != "-"]
