@@ -32,8 +32,9 @@ class SiteMapper:
         return self.sites[name]
 
 
-def task(nucleus=None, full_chain=None, frozen=NOW - datetime.timedelta(minutes=5)):
-    return SimpleNamespace(jediTaskID=7, nucleus=nucleus, frozenTime=frozen, get_full_chain=lambda: full_chain)
+def task(nucleus=None, full_chain=None, frozen=NOW - datetime.timedelta(minutes=5), cloud="WORLD"):
+    return SimpleNamespace(jediTaskID=7, nucleus=nucleus, frozenTime=frozen, get_full_chain=lambda: full_chain, cloud=cloud,
+                           useWorldCloud=lambda: cloud == "WORLD")
 
 
 @pytest.fixture
@@ -59,8 +60,9 @@ def test_a_workflow_task_prefers_the_nucleus_holding_most_of_its_parents_outputs
     assert pref.nuclei == ("NUC_B",) and pref.reason.startswith("workflow 3: follows the data of parents 1,2: NUC_B moves 1000 B")
 
 
-def test_upstream_decides_alone_for_a_preset_nucleus_a_full_chain_and_a_task_of_no_workflow(tables):
+def test_upstream_decides_alone_for_a_preset_nucleus_a_full_chain_a_cloud_task_and_a_task_of_no_workflow(tables):
     assert prefer(task(nucleus="NUC_A")).nuclei == ()
+    assert prefer(task(cloud="CERN")).nuclei == ()  # upstream's task broker only assigns WORLD tasks
     assert prefer(task(full_chain="1")).nuclei == ()
     tables["parents"] = None
     pref = prefer(task())

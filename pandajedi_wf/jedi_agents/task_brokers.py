@@ -72,6 +72,8 @@ class NucleusPreference:
 
 def preference_for(task_spec, site_mapper, db, now: datetime.datetime, period_minutes: float) -> NucleusPreference:
     """Which nuclei upstream should choose among for ``task_spec`` (empty: all of them, as without this plugin)."""
+    if not task_spec.useWorldCloud():
+        return NucleusPreference((), f"cloud {task_spec.cloud}, not WORLD: no nucleus to choose")
     if task_spec.nucleus:
         return NucleusPreference((), f"nucleus {task_spec.nucleus} already set")
     if task_spec.get_full_chain():
