@@ -4,12 +4,15 @@ Real: upstream's ``TaskBroker`` (its FactoryBase) reads ``[taskbroker] modConfig
 panda_jedi.cfg (pandajedi_wf_dev.devdb.panda_home) and loads ``WorkflowTaskBroker``, which loads upstream's
 ``AtlasProdTaskBroker`` from ``wf_inner_modConfig`` through FactoryBase too; upstream's ``TaskBrokerThread`` runs the
 brokerage (``getTasksToBeProcessed_JEDI``, ``doBrokerage``), and AtlasProdTaskBroker runs all its checks (nucleus
-status, transfer backlog, endpoints' space, a full ``AtlasProdJobBroker`` job check, data) and sets the nucleus
+status, transfer backlog, endpoints' space, a full ``AtlasProdJobBroker`` job check; its data check has nothing to
+look at: the child's JEDI input is a pseudo dataset, what it reads of its parents reaches it through the workflow,
+so upstream alone draws between the nuclei at even weights) and sets the nucleus
 with ``setCloudToTasks_JEDI``; the sites are upstream's ``SiteMapper`` over schedconfig rows of two nuclei with one
 queue each (and the seeded DEV_SITE); the pilots' requests are recorded by upstream's ``updateSiteData``; the
 workflow (tests/examples/fan_in.cwl, label managed) is run by our processor through upstream's insertTaskParamsPanda,
 TaskRefiner and ContentsFeeder, which puts the child in ``assigning``.
-Simulated: the parents' jobs (grid simulator: each parent's output at the queue the test names) and JEDI's DDM.
+Simulated: the parents' jobs (grid simulator: each parent's output at the queue the test names) and JEDI's DDM (which
+the task brokerage does not ask here).
 Not the processor's own doing: it submits every step without production role (upstream then makes it a user task);
 here the submission is given the production role a production workflow would have.
 """
