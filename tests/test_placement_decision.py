@@ -187,6 +187,42 @@ def test_transfer_waits_behind_the_bytes_already_on_the_link():
     assert transfer_seconds(site, 2 * GB) == 5.0
 
 
+def test_each_source_moves_at_its_links_measured_rate_and_the_sources_share_the_ingress():
+    """The network matrix's rate from a source storage where it has one, the site's WAN rate for the others; the
+    bytes ahead on the link at the WAN rate; the sources' times add up (one ingress)."""
+    site = idle("Q_A", "A_DISK", wan=GB, inbound_bytes=GB, link_bytes_per_second={"B_DISK": 4 * GB})
+    assert site.rate_from("B_DISK") == 4 * GB and site.rate_from("C_DISK") == GB
+    assert transfer_seconds(site, {"B_DISK": 8 * GB}) == pytest.approx(1 + 2)
+    assert transfer_seconds(site, {"B_DISK": 8 * GB, "C_DISK": 3 * GB}) == pytest.approx(1 + 2 + 3)
+    assert transfer_seconds(site, {"B_DISK": 0}) == 0.0
+    assert transfer_seconds(site, 3 * GB) == pytest.approx(4)  # bytes of unknown sources: the WAN rate
+
+
+def test_moved_from_splits_the_moved_bytes_by_source_as_bytes_to_move_counts_them():
+    from pandajedi_wf.placement import moved_from
+
+    finished = done(1, B_DISK=4 * GB, C_DISK=2 * GB, A_DISK=GB)
+    running = ParentOutput(2, running=True, bytes_at={"B_DISK": 3 * GB}, writing_at=frozenset({"A_DISK", "B_DISK", "C_DISK"}))
+    by_source = moved_from("A_DISK", [finished, running])
+    assert by_source == {"B_DISK": 4 * GB + 3 * GB + GB, "C_DISK": 2 * GB + GB}  # the running one's 3 GB more, a third each
+    rng = random.Random(11)
+    for _ in range(300):
+        parents = [ParentOutput(i, running=rng.random() < 0.3, bytes_at={s: rng.randint(0, 9) for s in rng.sample("ABCD", 2)},
+                                writing_at=frozenset(rng.sample("ABCD", rng.randint(0, 3)))) for i in range(rng.randint(1, 4))]
+        for storage in "ABCDE":
+            assert round(sum(moved_from(storage, parents).values())) == bytes_to_move(storage, parents)
+
+
+def test_a_fast_measured_link_makes_the_far_site_end_sooner():
+    parents = [done(1, B_DISK=360 * GB)]
+    default = idle("Q_A", "A_DISK", wan=GB / 10)  # 3600 s of transfer at the default rate
+    measured = idle("Q_A", "A_DISK", wan=GB / 10, link_bytes_per_second={"B_DISK": GB})  # 360 s on the measured link
+    assert expected_completion(default, parents, StepWork(10, HOUR)) == pytest.approx(2 * HOUR)
+    assert expected_completion(measured, parents, StepWork(10, HOUR)) == pytest.approx(360 + HOUR)
+    with pytest.raises(ValueError):
+        idle("Q_A", "A_DISK", link_bytes_per_second={"B_DISK": 0})
+
+
 def test_queue_wait_is_zero_while_free_slots_take_every_job():
     site = SiteLoad("Q_A", "A_DISK", slots=100, running=60, queued=10)
     assert queue_seconds(site, StepWork(30, HOUR)) == 0.0

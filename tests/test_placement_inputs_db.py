@@ -104,3 +104,42 @@ def test_staging_destinations_are_where_our_recalls_land(pg, clean_db, db):
     found = staging_destinations(db, ["data.tape.a", "data.tape.b", "data.tape.c", "data.tape.d", "data.disk.e", ""])
     assert found == {"data.tape.a": ("SITE_A_DATADISK", 40), "data.tape.b": ("SITE_B_DATADISK", 50)}
     assert staging_destinations(db, []) == {}
+
+
+def test_link_rates_come_from_upstreams_network_matrix_as_upstream_reads_it(pg, clean_db, db, jedi_taskbuffer):
+    """network_matrix_kv rows as upstream's configurator writes them (site names, FTS MB/s per window): the rate of
+    a link from an input's endpoint to a queue's default write endpoint is its freshest window; a stale row, another
+    key, a source not asked for and a destination no queue writes to are not read. Upstream's own getNetworkMetrics
+    reads the same rows."""
+    import datetime
+
+    from pandajedi_wf.taskbuffer.placement_inputs import link_rates
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    conn = pg.connect("panda", autocommit=True)
+    endpoints = [("SRC_SITE_DATADISK", "SRC_SITE"), ("DAY_SITE_DATADISK", "DAY_SITE"), ("OLD_SITE_DATADISK", "OLD_SITE"),
+                 ("NOQ_SITE_DATADISK", "NOQ_SITE")]
+    matrix = [("SRC_SITE", "DEV_SITE", "dashb_mbps_1h", 250, now), ("SRC_SITE", "DEV_SITE", "dashb_mbps_1w", 100, now),
+              ("SRC_SITE", "DEV_SITE", "AGIS_closeness", 3, now), ("DAY_SITE", "DEV_SITE", "dashb_mbps_1h", 0, now),
+              ("DAY_SITE", "DEV_SITE", "dashb_mbps_1d", 40, now), ("OLD_SITE", "DEV_SITE", "dashb_mbps_1h", 999, now - datetime.timedelta(hours=2)),
+              ("SRC_SITE", "NOQ_SITE", "dashb_mbps_1h", 500, now), ("NOQ_SITE", "DEV_SITE", "dashb_mbps_1h", 700, now)]
+    with conn.cursor() as cur:  # upstream's table (panda-database pg_PANDA_TABLE.sql), as the dev upstream schema has it
+        cur.execute("CREATE TABLE IF NOT EXISTS doma_panda.network_matrix_kv (src varchar(256) NOT NULL, dst varchar(256) NOT NULL, "
+                    "key varchar(256) NOT NULL, value bigint, ts timestamp, PRIMARY KEY (src, dst, key))")
+        for name, site in endpoints:
+            cur.execute("INSERT INTO doma_panda.ddm_endpoint (ddm_endpoint_name, site_name, type, is_tape) VALUES (%s, %s, 'DATADISK', 'N')", (name, site))
+        for row in matrix:
+            cur.execute("INSERT INTO doma_panda.network_matrix_kv (src, dst, key, value, ts) VALUES (%s, %s, %s, %s, %s)", row)
+    try:
+        rates = link_rates(db, ["SRC_SITE_DATADISK", "DAY_SITE_DATADISK", "OLD_SITE_DATADISK", "UNKNOWN_DISK"], now)
+        assert rates == {("SRC_SITE_DATADISK", "DEV_SITE_DATADISK"): 250e6, ("DAY_SITE_DATADISK", "DEV_SITE_DATADISK"): 40e6}
+        assert link_rates(db, [], now) == {}
+        upstream = jedi_taskbuffer.getNetworkMetrics("DEV_SITE", ["dashb_mbps_1h", "dashb_mbps_1d", "dashb_mbps_1w"])
+        assert upstream["SRC_SITE"] == {"dashb_mbps_1h": 250, "dashb_mbps_1w": 100}
+        assert upstream["DAY_SITE"] == {"dashb_mbps_1h": 0, "dashb_mbps_1d": 40}
+        assert "OLD_SITE" not in upstream
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM doma_panda.ddm_endpoint WHERE ddm_endpoint_name IN %s", (tuple(n for n, _ in endpoints),))
+            cur.execute("DELETE FROM doma_panda.network_matrix_kv")
+        conn.close()

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pandajedi_wf.placement import ParentOutput, SiteLoad, SitePolicy, StepWork, choose_sites, expected_completion, external_input, steer
+from pandajedi_wf.placement import ParentOutput, SiteLoad, SitePolicy, StepWork, choose_sites, expected_completion, external_input, queue_seconds, steer
 from pandajedi_wf.placement.task_sites import (
     EXTERNAL_INPUT,
     SiteChoice,
@@ -155,9 +155,15 @@ def test_estimate_work_is_one_job_per_five_gigabytes():
     assert estimate_work(100 * GB, bytes_per_job=GB, job_seconds=60) == StepWork(100, 60)
 
 
-def test_site_load_takes_the_running_jobs_as_slots_and_an_idle_queue_as_not_full():
-    assert site_load("Q", "S", 400, 12) == SiteLoad("Q", "S", 400, 400, 12)
-    assert site_load("Q", "S", 3, 0).slots == 50
+def test_site_load_takes_the_running_jobs_as_slots_where_jobs_wait_and_a_queue_nothing_waits_at_as_not_full():
+    assert site_load("Q", "S", 400, 12) == SiteLoad("Q", "S", 400, 400, 12)  # jobs wait: full
+    assert site_load("Q", "S", 3, 2).slots == 50  # jobs wait at a small queue: at least the default
+    assert site_load("Q", "S", 0, 0).slots == 50  # idle
+    assert site_load("Q", "S", 400, 0) == SiteLoad("Q", "S", 450, 400, 0)  # busy, nothing waits: not shown full
+    assert queue_seconds(site_load("Q", "S", 400, 0), StepWork(50, HOUR)) == 0.0
+    assert queue_seconds(site_load("Q", "S", 400, 1), StepWork(50, HOUR)) > 0.0
+    assert site_load("Q", "S", 3, 0, links={"T": 2e8}).rate_from("T") == 2e8
+    assert site_load("Q", "S", 3, 0, links=None).link_bytes_per_second == {}
 
 
 def test_with_assigned_adds_a_steps_jobs_to_the_chosen_sites_for_the_next_choice_of_the_pass():

@@ -20,7 +20,7 @@ GB = 1_000_000_000
 class Reads:
     """placement_inputs as the database would answer; records what was asked."""
 
-    def __init__(self, monkeypatch, outputs=None, recalls=None, queues=None, fail=False):
+    def __init__(self, monkeypatch, outputs=None, recalls=None, queues=None, fail=False, rates=None, rates_fail=False):
         self.asked: list = []
         outputs = outputs or {}
 
@@ -39,7 +39,14 @@ class Reads:
             self.asked.append(("site_loads",))
             return queues if queues is not None else [QueueRow(q, q + "_DISK", 0, 0) for q in ("Q_A", "Q_B", "Q_C")]
 
-        for name, fn in (("parent_outputs", parent_outputs), ("staging_destinations", staging_destinations), ("site_loads", site_loads)):
+        def link_rates(db, sources, now):
+            self.asked.append(("link_rates", sorted(sources)))
+            if rates_fail:
+                raise DatabaseError("relation network_matrix_kv does not exist")
+            return {k: v for k, v in (rates or {}).items() if k[0] in sources}
+
+        for name, fn in (("parent_outputs", parent_outputs), ("staging_destinations", staging_destinations), ("site_loads", site_loads),
+                         ("link_rates", link_rates)):
             monkeypatch.setattr(placement.placement_inputs, name, fn)
 
 
@@ -61,7 +68,8 @@ def test_child_gets_included_site_led_by_its_parents_site_and_the_reason_in_its_
     assert stats.counters == {"placements_set": 1}
     (reason,) = [r for kind, row, old, new, r in plan.history if row is child and new == "submitting"]
     assert reason.startswith("submitting JEDI task user.x.bottom; includedSite Q_B,") and "parents 11" in reason
-    assert [a[0] for a in reads.asked] == ["parent_outputs", "staging_destinations", "site_loads"]
+    assert [a[0] for a in reads.asked] == ["parent_outputs", "staging_destinations", "site_loads", "link_rates"]
+    assert reads.asked[-1] == ("link_rates", ["Q_B_DISK"])  # the links from where the inputs are
 
 
 def test_a_step_naming_its_site_costs_no_read(monkeypatch):
@@ -135,3 +143,27 @@ def test_a_batch_with_more_parents_than_one_read_takes_reads_them_all(monkeypatc
 ])
 def test_input_datasets_of_a_steps_task(params, expected):
     assert placement.input_datasets(params) == expected
+
+
+def test_a_fast_measured_link_takes_the_step_off_its_busy_data_site(monkeypatch):
+    """Q_B holds the parent's 400 GB and runs full, a job waiting (its 80 estimated jobs wait 0.8 h for slots); by
+    the default 1 Gb/s every other site would wait for the input longer (0.9 h), so the data's site leads. The network matrix says the link from Q_B's storage to
+    Q_C's runs at 2 GB/s: Q_C, expected to end sooner, leads."""
+    queues = [QueueRow("Q_A", "Q_A_DISK", 0, 0), QueueRow("Q_B", "Q_B_DISK", 100, 1), QueueRow("Q_C", "Q_C_DISK", 0, 0)]
+    reads = Reads(monkeypatch, outputs={11: {"Q_B": 400 * GB}}, queues=queues)
+    plan, rows, child = plan_with_child({"taskName": "user.x.bottom"})
+    placement.apply(None, [plan], rows, NOW, CycleStats())
+    assert child.task_params["includedSite"][0] == "Q_B"
+    reads = Reads(monkeypatch, outputs={11: {"Q_B": 400 * GB}}, queues=queues, rates={("Q_B_DISK", "Q_C_DISK"): 2 * GB})
+    plan, rows, child = plan_with_child({"taskName": "user.x.bottom"})
+    placement.apply(None, [plan], rows, NOW, CycleStats())
+    assert child.task_params["includedSite"][0] == "Q_C"
+
+
+def test_an_unreadable_network_matrix_leaves_the_links_at_the_default_rate(monkeypatch):
+    reads = Reads(monkeypatch, outputs={11: {"Q_B": 40 * GB}}, rates_fail=True)
+    plan, rows, child = plan_with_child({"taskName": "user.x.bottom"})
+    stats = CycleStats()
+    placement.apply(None, [plan], rows, NOW, stats)
+    assert child.task_params["includedSite"][0] == "Q_B"
+    assert stats.counters == {"link_rates_unread": 1, "placements_set": 1}

@@ -15,6 +15,7 @@ from .decision import (
     bytes_to_move,
     decide,
     expected_completion,
+    moved_from,
     parents_at_storages,
     queue_seconds,
     steering_parameters,
@@ -23,5 +24,5 @@ from .decision import (
 from .task_sites import SiteChoice, SitePolicy, choose_sites, external_input, steer
 
 __all__ = ["ParentOutput", "Placement", "SiteChoice", "SiteLoad", "SitePolicy", "StepWork", "bytes_to_move",
-           "choose_sites", "decide", "expected_completion", "external_input", "parents_at_storages", "queue_seconds",
+           "choose_sites", "decide", "expected_completion", "external_input", "moved_from", "parents_at_storages", "queue_seconds",
            "steer", "steering_parameters", "transfer_seconds"]

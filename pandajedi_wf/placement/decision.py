@@ -13,11 +13,11 @@ Fan-in falls out of the sum: the candidate that minimises the bytes of all paren
 
 Without load figures the answer keeps the candidates of least cost in bytes (ties all kept, in upstream's order, so
 upstream's weights still choose among them). With load figures (``SiteLoad`` per candidate) the cost is the expected
-completion of the step there (``expected_completion``: the moved bytes over the site's WAN, overlapped with the wait
-for its slots, plus the run time); the candidates expected to end within ``slack`` of the best are the good ones, and
-of those the answer keeps the ones moving the least: following the data never sends a step to a site whose queue
-it would wait on longer than the data would take to move elsewhere, and a transfer that would not make the step end
-sooner is not made.
+completion of the step there (``expected_completion``: the moved bytes over the site's WAN, each source's at its
+link's measured rate where the network matrix has one, overlapped with the wait for its slots, plus the run time);
+the candidates expected to end within ``slack`` of the best are the good ones, and of those the answer keeps the ones
+moving the least: following the data never sends a step to a site whose queue it would wait on longer than the data
+would take to move elsewhere, and a transfer that would not make the step end sooner is not made.
 Either way it keeps all of upstream's candidates when there is nothing to follow (no parents, or every candidate
 costs the same). It never adds a site upstream rejected: when the storage holding the most input serves none of the
 candidates, the reason says so.
@@ -67,14 +67,21 @@ class SiteLoad:
     slots: int  # job slots it offers (observed: at least the jobs it runs now)
     running: int = 0
     queued: int = 0  # jobs waiting for a slot there (activated, assigned)
-    wan_bytes_per_second: float = DEFAULT_WAN_BYTES_PER_SECOND  # ingress to its storage
+    wan_bytes_per_second: float = DEFAULT_WAN_BYTES_PER_SECOND  # ingress to its storage from a source not measured
     inbound_bytes: int = 0  # bytes already on their way to its storage, ahead of ours on the link
     job_seconds: float | None = None  # how long its jobs run (recent walltime); None: as long as the step's own
+    # source storage -> measured rate from it to this site's storage (the network matrix's FTS throughput)
+    link_bytes_per_second: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if (self.slots < 0 or self.running < 0 or self.queued < 0 or self.inbound_bytes < 0 or self.wan_bytes_per_second <= 0
-            or self.job_seconds is not None and self.job_seconds < 0):
-            raise ValueError(f"site {self.name}: slots, jobs and inbound bytes must be >= 0 and the WAN rate > 0, got {self}")
+            or self.job_seconds is not None and self.job_seconds < 0
+            or any(not rate or rate <= 0 for rate in self.link_bytes_per_second.values())):
+            raise ValueError(f"site {self.name}: slots, jobs and inbound bytes must be >= 0 and the WAN and link rates > 0, got {self}")
+
+    def rate_from(self, source: str) -> float:
+        """Bytes per second from ``source`` to this site's storage: the link's measured rate, else the WAN rate."""
+        return self.link_bytes_per_second.get(source) or self.wan_bytes_per_second
 
 
 @dataclass(frozen=True)
@@ -99,16 +106,24 @@ class Placement:
     completion: Mapping[str, float] = field(default_factory=dict)  # candidate -> expected seconds (with load figures)
 
 
-def _moved_to(storage: str, parents: Sequence[ParentOutput]) -> Fraction:
-    total = Fraction(0)
+def moved_from(storage: str, parents: Sequence[ParentOutput]) -> dict[str, Fraction]:
+    """Source storage -> bytes of ``parents``' output that must come from it to ``storage`` (a running parent's
+    remainder is spread evenly over the storages it writes to; the share written at ``storage`` does not move)."""
+    by_source: dict[str, Fraction] = {}
     for p in parents:
-        total += sum(b for s, b in p.bytes_at.items() if s != storage)
+        for s, b in p.bytes_at.items():
+            if s != storage and b:
+                by_source[s] = by_source.get(s, Fraction(0)) + b
         pending = p.pending_bytes
         if pending:
-            total += pending
-            if storage in p.writing_at:
-                total -= Fraction(pending, len(p.writing_at))
-    return total
+            for s in p.writing_at:
+                if s != storage:
+                    by_source[s] = by_source.get(s, Fraction(0)) + Fraction(pending, len(p.writing_at))
+    return by_source
+
+
+def _moved_to(storage: str, parents: Sequence[ParentOutput]) -> Fraction:
+    return sum(moved_from(storage, parents).values(), Fraction(0))
 
 
 def bytes_to_move(storage: str, parents: Sequence[ParentOutput]) -> int:
@@ -116,11 +131,20 @@ def bytes_to_move(storage: str, parents: Sequence[ParentOutput]) -> int:
     return round(_moved_to(storage, parents))
 
 
-def transfer_seconds(site: SiteLoad, moved_bytes: float) -> float:
-    """Until the step's input is at ``site``: the bytes ahead of it on the site's link, then its own."""
-    if moved_bytes <= 0:
+def transfer_seconds(site: SiteLoad, moved: float | Mapping[str, float]) -> float:
+    """Until the step's input is at ``site``: the bytes ahead of it on the site's link, then its own. ``moved``: the
+    bytes, or the bytes per source storage (``moved_from``), each source's at its link's measured rate
+    (``SiteLoad.rate_from``); the sources share the site's ingress, so their times add up."""
+    by_source = moved if isinstance(moved, Mapping) else {None: moved}
+    by_rate: dict[float, Fraction] = {}
+    for source, n_bytes in by_source.items():
+        if n_bytes > 0:
+            rate = site.wan_bytes_per_second if source is None else site.rate_from(source)
+            by_rate[rate] = by_rate.get(rate, Fraction(0)) + Fraction(n_bytes)
+    if not by_rate:
         return 0.0
-    return (site.inbound_bytes + float(moved_bytes)) / site.wan_bytes_per_second
+    by_rate[site.wan_bytes_per_second] = by_rate.get(site.wan_bytes_per_second, Fraction(0)) + site.inbound_bytes
+    return sum(float(n_bytes) / rate for rate, n_bytes in by_rate.items())
 
 
 def queue_seconds(site: SiteLoad, work: StepWork) -> float:
@@ -140,7 +164,7 @@ def queue_seconds(site: SiteLoad, work: StepWork) -> float:
 def expected_completion(site: SiteLoad, parents: Sequence[ParentOutput], work: StepWork) -> float:
     """Seconds until the step would be done at ``site``: its input moves while its jobs wait for slots (a job starts
     when both are there), then it runs."""
-    return max(transfer_seconds(site, _moved_to(site.storage, parents)), queue_seconds(site, work)) + work.job_seconds
+    return max(transfer_seconds(site, moved_from(site.storage, parents)), queue_seconds(site, work)) + work.job_seconds
 
 
 def within_slack(completion: Mapping[str, float], slack: float) -> set[str]:

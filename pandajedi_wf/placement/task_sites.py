@@ -145,12 +145,20 @@ def estimate_work(input_bytes: int, bytes_per_job: int = BYTES_PER_JOB, job_seco
     return StepWork(max(1, -(-int(input_bytes) // max(1, bytes_per_job))), job_seconds)
 
 
-DEFAULT_SLOTS = 50  # a queue running fewer jobs is taken to have this many slots (an idle queue is not a full one)
+DEFAULT_SLOTS = 50  # slots a queue is taken to have free when nothing shows its limit (an idle queue is not a full one)
 
 
-def site_load(queue: str, storage: str, running: int, waiting: int, min_slots: int = DEFAULT_SLOTS) -> SiteLoad:
-    """A queue's load figures from its job counts: the slots it has are the jobs it runs (at least ``min_slots``)."""
-    return SiteLoad(queue, storage, max(int(running), min_slots), int(running), int(waiting))
+def site_load(queue: str, storage: str, running: int, waiting: int, min_slots: int = DEFAULT_SLOTS,
+              links: Mapping[str, float] | None = None) -> SiteLoad:
+    """A queue's load figures from its job counts. Jobs waiting there show it full: its slots are the jobs it runs
+    (at least ``min_slots``). With none waiting it has shown no limit: it takes every job it gets, so it is taken to
+    have ``min_slots`` free beyond the jobs it runs (an idle queue is not a full one, nor is a busy one that nothing
+    waits at: counting its running jobs as all its slots would make every site that runs something look full, and
+    the site holding a workflow's data is usually busy with the workflow's earlier steps).
+    ``links``: source storage -> measured bytes per second from it to ``storage`` (the network matrix, ``links``)."""
+    running, waiting = int(running), int(waiting)
+    slots = max(running, min_slots) if waiting > 0 else running + min_slots
+    return SiteLoad(queue, storage, slots, running, waiting, link_bytes_per_second=dict(links or {}))
 
 
 def with_assigned(sites: Sequence[SiteLoad], choice: SiteChoice, work: StepWork) -> list[SiteLoad]:

@@ -9,16 +9,20 @@ output dataset per site its jobs run at (``JEDI_Datasets.site``) and records eac
 
 For the processor's task-level choice (``site_loads``, ``staging_destinations``): every online queue with the storage
 it writes to (``panda_ddm_relation`` default write endpoint) and its jobs by status (``jobsActive4``,
-``jobsDefined4``), and where the tape recalls of a step's input datasets land (our carousel's ``JEDI_DC_REQUESTS``).
+``jobsDefined4``), where the tape recalls of a step's input datasets land (our carousel's ``JEDI_DC_REQUESTS``), and
+the measured rate of each link from the storages holding the inputs to the queues' storages (``link_rates``: upstream's
+network matrix, ``network_matrix_kv``, between the sites of the endpoints, ``ddm_endpoint.site_name``).
 
 Bounded: at most ``MAX_PARENTS`` parents are read, in one IN list per statement; datasets in IN lists of 500.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from pandajedi_wf.core import jedi_statuses
+from pandajedi_wf.placement import links
 
 from pandajedi_wf.carousel import lifecycle as staging_lifecycle
 
@@ -32,6 +36,7 @@ WAITING_JOBS = ("activated", "assigned", "defined", "throttled")  # a job waitin
 LANDING = tuple(sorted(set(staging_lifecycle.STAGING_REQUEST.states) - {staging_lifecycle.CANCELLED, staging_lifecycle.FAILED,
                                                                           staging_lifecycle.RETIRED}))
 IDDS_INPUT, IDDS_OUTPUT = 0, 1  # iDDS collection relation types (idds_tables.RELATION_TYPE)
+NETWORK_VALIDITY = datetime.timedelta(minutes=60)  # older network figures are not read (upstream's getNetworkMetrics)
 
 
 @dataclass(frozen=True)
@@ -148,4 +153,26 @@ def staging_destinations(db: WfDatabase, datasets) -> dict[str, tuple[str, int]]
             {**binds, **status_binds})
         for dataset, destination, size in rows:
             found[str(dataset)] = (str(destination), int(size or 0))
+    return found
+
+
+def link_rates(db: WfDatabase, sources, now: datetime.datetime) -> dict[tuple[str, str], float]:
+    """``(source storage, queue storage)`` -> measured bytes per second from each of ``sources`` (storages: DDM
+    endpoints holding a step's input) to every queue's default write endpoint, from upstream's network matrix: its FTS
+    throughput between the endpoints' sites over the last hour, day or week (``placement.links``), rows written within
+    ``NETWORK_VALIDITY`` of ``now`` (naive UTC, as upstream's configurator stamps them). One statement per 500 sources;
+    a link the matrix does not measure is absent (placement takes the site's default rate)."""
+    found: dict[tuple[str, str], float] = {}
+    key_sql, key_binds = in_clause("key", links.FTS_MBPS_KEYS)
+    for part in chunks(sorted({str(s) for s in sources if s}), 500):
+        src_sql, binds = in_clause("src", part)
+        rows = db.query(
+            "SELECT se.ddm_endpoint_name, de.ddm_endpoint_name, m.key, m.value "
+            f"FROM {db.table('network_matrix_kv')} m "
+            f"JOIN {db.table('ddm_endpoint')} se ON se.site_name=m.src "
+            f"JOIN {db.table('ddm_endpoint')} de ON de.site_name=m.dst "
+            f"WHERE se.ddm_endpoint_name IN {src_sql} AND m.key IN {key_sql} AND m.ts>:valid "
+            f"AND de.ddm_endpoint_name IN (SELECT ddm_endpoint_name FROM {db.table('panda_ddm_relation')} WHERE default_write=:yes)",
+            {**binds, **key_binds, ":valid": now - NETWORK_VALIDITY, ":yes": "Y"})
+        found.update(links.link_rates(rows))
     return found

@@ -2,11 +2,13 @@
 
 A step about to be submitted whose parents have JEDI tasks, or whose input datasets are being recalled from tape by
 our carousel, gets ``includedSite`` in its task parameters: a few sites where it is expected to end soonest, given
-where its parents' outputs are (JEDI's output datasets per site), where its tape recall lands, and each queue's jobs.
+where its parents' outputs are (JEDI's output datasets per site), where its tape recall lands, each queue's jobs and
+the measured rate of the links from where the inputs are to each queue's storage (upstream's network matrix).
 Why here and not only in the job broker: see ``pandajedi_wf.placement.task_sites``. The user's own ``site``,
 ``includedSite`` and ``excludedSite`` always win (``placement.steer``). Reads happen only for a batch that submits such
-a step: the parents' outputs and the recalls once per batch, then the queues and their jobs once per batch. A failed read
-never holds a submission back: the step goes without ``includedSite`` and upstream chooses alone. The queues are read
+a step: the parents' outputs and the recalls once per batch, then the queues and their jobs and the links from the
+inputs' storages once per batch. A failed read never holds a submission back: the step goes without ``includedSite``
+and upstream chooses alone; an unread network matrix only leaves every link at the default rate. The queues are read
 only when some parent output or recall was found (a parent's output dataset at a site counts, even before its first
 file: a noWaitParent child follows where its parent runs).
 """
@@ -80,7 +82,17 @@ def apply(db, plans: list[Plan], step_rows: dict[int, list[StepRow]], now: datet
         log.warning("workflow placement skipped for %d steps, upstream chooses: %s", len(wanting), exc)
         return
     storage_of = {q.queue: q.storage for q in queues}
-    loads = [site_load(q.queue, q.storage, q.running, q.waiting) for q in queues]
+    sources = {storage_of.get(site, site) for r in outputs.values() for site in r.bytes_at_site} | {d for d, _ in recalls.values()}
+    try:
+        rates = placement_inputs.link_rates(db, sources, now)
+    except DatabaseError as exc:  # the links at the default rate: the data and the queues still decide
+        stats.add("link_rates_unread")
+        log.warning("network matrix not read, every link taken at the default rate: %s", exc)
+        rates = {}
+    links: dict[str, dict[str, float]] = {}
+    for (source, destination), rate in rates.items():
+        links.setdefault(destination, {})[source] = rate
+    loads = [site_load(q.queue, q.storage, q.running, q.waiting, links=links.get(q.storage)) for q in queues]
     chosen: dict[int, str] = {}
     for plan, s, parents, datasets in wanting:
         rows = [(r.task_id, r.ended, r.bytes_at_site) for t in parents if (r := outputs.get(t)) is not None]
