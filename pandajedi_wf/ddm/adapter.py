@@ -176,6 +176,13 @@ class StagingDDM(abc.ABC):
     def list_tape_replicas(self, datasets: Iterable[str]) -> dict[str, list[Replica]]:
         """Tape and disk replicas of many datasets; unknown datasets map to an empty list."""
 
+    def make_slice_dataset(self, slice_dataset: str, dataset: str, files: list[str]) -> None:
+        """Make ``slice_dataset`` ('scope:name', in a scope the carousel may write) hold ``files`` ('scope:name') of
+        ``dataset``, closed, so that one staging rule on it (``create_staging_rule``) recalls and holds just those
+        files: a rule given a list of file DIDs would be one rule per file. Safe to repeat (a crash between the calls).
+        This default cannot make one."""
+        raise DDMError(f"{type(self).__name__} cannot make slice datasets", "NotImplemented")
+
     def expand_containers(self, names: Iterable[str]) -> dict[str, list[str]]:
         """The datasets ('scope:name') inside each name that is a container (nested containers followed), for a task
         whose parameters name its input before JEDI registered it.  A name that is a dataset, or that DDM does not

@@ -91,6 +91,28 @@ class RucioStagingDDM(StagingDDM):
             raise DDMError(f"add_replication_rule {dataset} -> {destination}: Rucio answered without a rule id ({rule_ids!r})", "NoRuleCreated")
         return rule_ids[0]
 
+    def make_slice_dataset(self, slice_dataset: str, dataset: str, files: list[str]) -> None:
+        """``add_dataset``, ``attach_dids`` of the files not attached yet (``list_files``), ``close``: the files stay in
+        their own dataset too (a file may belong to many). Repeated after a crash it does what is left: an existing
+        slice dataset (DataIdentifierAlreadyExists) and a closed one (``close`` answers UnsupportedOperation) are what
+        was wanted; a closed slice missing files cannot be mended (attaching to it is refused) and raises."""
+        scope, name = split_did(slice_dataset)
+        with _translated(f"add_dataset {slice_dataset}"):
+            try:
+                self.client.add_dataset(scope, name)
+            except rucio_exc.DataIdentifierAlreadyExists:
+                pass
+        with _translated(f"attach_dids {slice_dataset} ({len(files)} files of {dataset})"):
+            attached = {(f["scope"], f["name"]) for f in self.client.list_files(scope, name)}
+            missing = [{"scope": s, "name": n} for s, n in map(split_did, files) if (s, n) not in attached]
+            if missing:
+                self.client.attach_dids(scope, name, missing)
+        with _translated(f"close {slice_dataset}"):
+            try:
+                self.client.close(scope, name)
+            except rucio_exc.UnsupportedOperation:
+                pass  # closed already
+
     def find_staging_rule(self, dataset: str, destination: str) -> str | None:
         scope, name = split_did(dataset)
         with _translated(f"list_did_rules {dataset}"):

@@ -349,6 +349,26 @@ class TapeSimulator(StagingDDM):
     def find_staging_rule(self, dataset: str, destination: str) -> str | None:
         return self._by_target.get((dataset, destination))
 
+    def file_names(self, dataset: str) -> list[str]:
+        """The dataset's file DIDs, in its (tape) order, as ``list_staged_files`` names them."""
+        return [f"sim:{dataset}.{i:06d}" for i in range(len(self.datasets[dataset].file_bytes))]
+
+    def make_slice_dataset(self, slice_dataset: str, dataset: str, files: list[str]) -> None:
+        """A dataset of ``files`` (names of ``file_names(dataset)``) on the same tapes and disks, in their order; a rule on
+        it recalls and holds just those files (they land as files of the slice). Repeating it with the same files is
+        harmless; other files under an existing name are refused, as Rucio refuses attaching to a closed dataset."""
+        if dataset not in self.datasets:
+            raise DatasetNotFoundError(f"dataset {dataset} not found")
+        ds = self.datasets[dataset]
+        index = {name: i for i, name in enumerate(self.file_names(dataset))}
+        unknown = [f for f in files if f not in index]
+        if unknown:
+            raise DDMError(f"{unknown[:3]} are not files of {dataset}", "DataIdentifierNotFound")
+        part = SimDataset(slice_dataset, tuple(ds.file_bytes[index[f]] for f in files), ds.tapes, ds.disks)
+        if self.datasets.get(slice_dataset, part) != part:
+            raise DDMError(f"{slice_dataset} is closed with other files", "UnsupportedOperation")
+        self.datasets[slice_dataset] = part
+
     def get_rules(self, rule_ids: Iterable[str]) -> dict[str, RuleProgress]:
         progress = {}
         for rule_id in rule_ids:
