@@ -34,10 +34,13 @@ Arms compared (same seeds, same workload, same random stream for the brokers' dr
            the parents' outputs and the candidates' load;
          * critical-path priority (control/priority.step_priority over workflow/critical_path): the steps ready in a
            broker pass are brokered, and take their sites' free slots, in task priority order (JEDI serves a site's
-           queued jobs by priority; the simulation gives slots at brokering time, so the order stands for it);
-         * pre-staging (placement/prestage.plan_prestages at the workflow's arrival): each later step's tape input is
-           requested at its need-by time at a lower rule priority than the recalls of steps already waiting (a
-           pre-stage never overtakes a waiting task), raised to theirs when its step becomes ready.
+           queued jobs by priority; the simulation gives slots at brokering time, so the order stands for it); a
+           step's estimate is what production has: the median duration of the workflow's ended steps, none before
+           one has ended (critical_path.estimates);
+         * pre-staging (placement/prestage.plan_prestages at the workflow's arrival, every step at production's
+           default estimate of 1 h): each later step's tape input is requested at its need-by time at a lower rule
+           priority than the recalls of steps already waiting (a pre-stage never overtakes a waiting task), raised
+           to theirs when its step becomes ready.
   ours-monitoring (printed, not in RESULT) ours given better load figures than production reads today: each site's
          real slots, the bytes queued on its link and its current jobs' walltime (and its WAN rate, as ours).
   ours-jobcut (printed, not in RESULT) the job-broker cut alone: what the plugin achieves without the processor's
@@ -64,7 +67,7 @@ import math
 import random
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -76,7 +79,7 @@ from pandajedi_wf.ddm.adapter import RULE_OK  # noqa: E402
 from pandajedi_wf.placement import ParentOutput, SiteLoad, choose_sites, decide, external_input, steer  # noqa: E402
 from pandajedi_wf.placement.prestage import PlannedStep, StepInput, plan_prestages  # noqa: E402
 from pandajedi_wf.placement.task_sites import estimate_work, site_load  # noqa: E402
-from pandajedi_wf.workflow.critical_path import StepTiming, critical_path  # noqa: E402
+from pandajedi_wf.workflow.critical_path import StepTiming, critical_path, estimates  # noqa: E402
 from pandajedi_wf_dev.simulators.tape import SimDataset, TapeEndpoint, TapeSimulator  # noqa: E402
 
 GB = 10**9
@@ -320,24 +323,28 @@ class Simulation:
         return self.pick({n: candidates[n] for n in kept})
 
     # ---- critical-path priority and pre-staging (ours) ---------------------------------------------------
-    def estimate(self, st: Step) -> float:
-        """A step's duration as the processor estimates it before it ran: one wave of its jobs."""
-        return st.job_seconds
-
     def priority(self, wf: Workflow, st: Step) -> int:
+        """control.priority over workflow.critical_path as the processor runs it (priorities.apply -> of_step_rows):
+        an ended step's measured duration, a live one's estimate from what its like took in this workflow
+        (critical_path.estimates: every step here is a prun step), none before any has ended (then the user's bound)."""
         timings = [StepTiming(f"{k:03d}", tuple(f"{p:03d}" for p in s.parents),
-                              {"waiting": "ready", "running": "running", "done": "done"}[s.status],
-                              started=EPOCH + datetime.timedelta(seconds=s.start_at) if s.status == "running" else None,
-                              estimate=self.estimate(s)) for k, s in wf.steps.items()]
-        path = critical_path(timings, EPOCH + datetime.timedelta(seconds=self.now))
+                              {"waiting": "ready", "running": "running", "done": "done"}[s.status], "prun",
+                              duration=s.end - s.start_at if s.status == "done" else None,
+                              started=EPOCH + datetime.timedelta(seconds=s.start_at) if s.status == "running" else None)
+                   for k, s in wf.steps.items()]
+        guessed = estimates(timings)
+        path = critical_path([replace(t, estimate=guessed.get(t.key)) for t in timings], EPOCH + datetime.timedelta(seconds=self.now))
         return step_priority(USER_TASK_PRIORITY, path.slack.get(f"{st.key:03d}"), path.known)[0]
 
     def plan_prestages(self, wf: Workflow) -> None:
+        """placement.prestage as the processor runs it when the workflow starts: no step has run, so each costs the
+        default estimate (wf_processor_prestage_step_seconds, 1 h) and a recall the planned latency (1 h) plus its
+        bytes (the carousel's take-in makes the need-by earlier by them)."""
         planned = []
         for k, s in wf.steps.items():
             tape = [d for d in (s.external, s.extra_tape) if d in self.tape_of]
             planned.append(PlannedStep(f"{k:03d}", tuple(f"{p:03d}" for p in s.parents),
-                                       tuple(StepInput(d, True, self.tape_bytes[d]) for d in tape), self.estimate(s)))
+                                       tuple(StepInput(d, True, self.tape_bytes[d]) for d in tape)))
         start = EPOCH + datetime.timedelta(seconds=self.now)
         for item in plan_prestages(planned, start):
             wf.prestages.append((max(self.now, (item.need_by - EPOCH).total_seconds()), item.dataset))
