@@ -588,3 +588,47 @@ def test_a_definition_that_cannot_make_a_task_raises_step_definition_error(monke
     monkeypatch.setattr(taskparams, "build_task_params", broken)
     with pytest.raises(StepDefinitionError, match=r"step 'top' \(001\) cannot be made into a JEDI task: KeyError: 'jobParameters'"):
         next_actions(cwl("chain.cwl"), {}, sim.ctx)
+
+
+FULL_WALK_CASES = {  # example -> workflow inputs
+    "chain.cwl": {}, "branches.cwl": {}, "fan_in.cwl": {}, "athena.cwl": {}, "ci.cwl": {},
+    "sweep.cwl": {"sample": "sig"}, "iterate.cwl": {}, "iterate_each.cwl": {"datasets": ["s0", "s1"]},
+    "scatter_overlay.cwl": {"signals": ["sA", "sB"], "backgrounds": ["bA", "bB"]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FULL_WALK_CASES))
+@pytest.mark.parametrize("no_wait_parent", [True, False])
+def test_steps_passed_while_their_one_parent_runs_get_the_decisions_of_the_full_walk(name, no_wait_parent):
+    """The walk passes a defined step whose readiness is its one parent's outcome while that parent has none
+    (``_Index.waits_on``) without deciding it: over random JEDI progress and outcomes (loops' junctions asking for two
+    iterations), every pass's actions are those of the walk that decides every such step."""
+    import dataclasses
+    import random
+
+    from pandajedi_wf.workflow import engine
+
+    for seed in range(12):
+        rng = random.Random(seed)
+        sim = Simulation(cwl(name, FULL_WALK_CASES[name]))
+        sim.ctx.no_wait_parent = no_wait_parent
+        full = cwl(name, FULL_WALK_CASES[name])  # the same definition, its index without the shortcut
+        index = engine._Index.of(full)
+        full.__dict__["_engine_index"] = dataclasses.replace(index, waits_on={}, waits_on_no_early={})
+        for _ in range(80):
+            fast = next_actions(sim.workflow, sim.steps, sim.ctx)
+            assert fast == next_actions(full, sim.steps, sim.ctx), (name, seed)
+            sim.apply(fast)
+            if sim.status in ("done", "finished", "failed", "cancelled"):
+                break
+            for key, record in sim.steps.items():  # JEDI moves some tasks, not all, each pass
+                if record.status == "submitting":
+                    sim.set(key, "submitted")
+                elif record.status == "submitted" and rng.random() < 0.5:
+                    sim.set(key, "running")
+                elif record.status == "running" and rng.random() < 0.4:
+                    sim.set(key, rng.choices(["done", "failed", "finished"], [8, 1, 1])[0])
+                    if sim.names[key] == "decide":
+                        record.results = {"to_continue": record.iteration < 2}
+        else:
+            raise AssertionError(f"{name} seed {seed} did not end")

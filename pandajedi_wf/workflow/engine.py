@@ -192,6 +192,10 @@ class _Index:
     cond_parents: dict[int, frozenset[int]]  # node id -> parents its condition names
     early_parents: dict[int, int]  # node id -> the parent whose partial output it may read (noWaitParent)
     tags: dict[int, str]  # node id -> its segment of a node key ("004")
+    # node id -> its one parent, for a node without scatter or condition whose readiness is that parent's outcome
+    # alone: while the parent has none, the node has nothing to decide (the walk passes it without a call)
+    waits_on: dict[int, int]
+    waits_on_no_early: dict[int, int]  # the same without the nodes that may start early (noWaitParent)
 
     @classmethod
     def of(cls, workflow: Workflow) -> "_Index":
@@ -211,9 +215,21 @@ class _Index:
                 nodes_by_id=by_id,
                 consumed=frozenset(p for n in nodes for p in n.parents),
                 cond_parents={n.id: frozenset(n.condition.parent_ids()) if n.condition else frozenset() for n in nodes},
+                waits_on=(waits := {n.id: n.parents[0] for n in nodes if not n.scatter and n.condition is None and len(n.parents) == 1}),
+                waits_on_no_early={k: p for k, p in waits.items() if k not in early},
             )
             workflow.__dict__["_engine_index"] = found
         return found
+
+
+def _walk_rows(body: Workflow, tags: dict[int, str]) -> tuple[tuple, bool]:
+    """A body's nodes as the walk reads them, (node, id, key segment, scattered, leaf), and whether any is scattered:
+    made once per parsed body (the walk visits every node of every workflow of every pass)."""
+    found = body.__dict__.get("_walk_rows")
+    if found is None:
+        rows = tuple((n, n.id, tags[n.id], bool(n.scatter), n.is_leaf) for n in body.nodes)
+        found = body.__dict__["_walk_rows"] = (rows, any(r[3] for r in rows))
+    return found
 
 
 def _early_parent(node: Node, body: Workflow, by_id: dict[int, Node]) -> int | None:
@@ -244,6 +260,7 @@ class _Walk:
         self.cond_parents = index.cond_parents
         self.early_parents = index.early_parents
         self.tags = index.tags
+        self.waits_on = index.waits_on_no_early if ctx.no_wait_parent else index.waits_on
         self.mode = ctx.workflow_status
         self.empty: dict[tuple[str, int], bool] = {}  # may_be_empty of ended nodes, per body instance
 
@@ -259,25 +276,32 @@ class _Walk:
 
         Raises ``_ScatterTooWide`` before anything of the body is created when one of its scatters would be
         wider than ``max_scatter`` (widths depend only on the body's values, known when it opens)."""
-        for node in scope.workflow.nodes:
-            if node.scatter:
-                width = self.scatter_width(node, scope, capped=False)
-                if width > self.ctx.limits.max_scatter:
-                    names = ", ".join(node.scatter)
-                    raise _ScatterTooWide(f"scatter of step {node.name!r} over {names} would make {width} copies; the limit is {self.ctx.limits.max_scatter}")
+        rows, scattered_body = _walk_rows(scope.workflow, self.tags)
+        if scattered_body:
+            for node in scope.workflow.nodes:
+                if node.scatter:
+                    width = self.scatter_width(node, scope, capped=False)
+                    if width > self.ctx.limits.max_scatter:
+                        names = ", ".join(node.scatter)
+                        raise _ScatterTooWide(f"scatter of step {node.name!r} over {names} would make {width} copies; the limit is {self.ctx.limits.max_scatter}")
         statuses: list[str] = []
-        status_of, tags, prefix = self.status, self.tags, scope.prefix
-        for node in scope.workflow.nodes:
-            if node.scatter:
-                keys = scope.keys[node.id] = self.instances(node, scope)
+        status_of, prefix, waits_on, keys_of = self.status, scope.prefix, self.waits_on, scope.keys
+        for node, node_id, tag, scattered, leaf in rows:
+            if scattered:
+                keys = keys_of[node_id] = self.instances(node, scope)
                 for index, key in enumerate(keys):
                     self.step(node, key, index, scope)
                     statuses.append(status_of.get(key, "defined"))
                 continue
-            key = prefix + tags[node.id]
-            scope.keys[node.id] = [key]
+            key = prefix + tag
+            keys_of[node_id] = [key]
             status = status_of.get(key)
-            if status in _UNDECIDED or not node.is_leaf:  # (a task step past 'ready' has nothing to decide: most steps of a pass)
+            if status == "defined" and (parent := waits_on.get(node_id)) is not None:
+                parent_keys = keys_of.get(parent)
+                if parent_keys is not None and len(parent_keys) == 1 and _OUTCOME.get(status_of.get(parent_keys[0])) is None:
+                    statuses.append(status)  # (what ``decide`` finds: its one parent has not ended, nothing to decide)
+                    continue
+            if status in _UNDECIDED or not leaf:  # (a task step past 'ready' has nothing to decide: most steps of a pass)
                 self.step(node, key, None, scope)
                 status = status_of.get(key, "defined")
             statuses.append(status)
