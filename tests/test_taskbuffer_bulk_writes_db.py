@@ -100,6 +100,24 @@ def test_insert_rows_round_trips_microsecond_times_and_big_ints(db):
     assert {r["transition_time"] for r in rows} == {T0}
 
 
+def test_insert_rows_writes_each_datetime_of_one_copy_as_its_own_value(db):
+    """COPY keeps the text of each datetime it already wrote (a batch's rows share one ``now``): equal values share it,
+    the others keep theirs, microseconds included, in rows that mix them with NULLs."""
+    times = [T0, T0 + datetime.timedelta(microseconds=1), datetime.datetime(2030, 1, 2, 3, 4, 5, 678901), T0 - datetime.timedelta(days=400), T0]
+    from pandajedi_wf.taskbuffer import transitions
+
+    ids = db.next_ids(transitions.SEQUENCE, len(times))
+    db.insert_rows(
+        transitions.TABLE,
+        transitions.COLUMNS,
+        [(i, "step", n, None, None, "ready", None, None, t) for n, (i, t) in enumerate(zip(ids, times))],
+    )
+
+    rows = sorted(transition_rows(db), key=lambda r: int(r["entity_id"]))
+
+    assert [r["transition_time"] for r in rows] == times
+
+
 def test_insert_rows_in_a_transaction_that_raises_inserts_nothing(db):
     """COPY takes part in the open transaction: an exception later in the block takes the rows back."""
     with pytest.raises(RuntimeError, match="after the copy"):

@@ -71,18 +71,28 @@ def _copy_field(value: Any) -> str:
     return _copy_text(str(value))
 
 
-def _copy_line(row: Sequence[Any]) -> str:
+def _copy_line(row: Sequence[Any], stamps: dict) -> str:
     """One row in COPY's text format. Most rows need no escaping: their values as ``str`` gives them (a datetime's
     ``str`` is a timestamp PostgreSQL reads, a bool's 'True'/'False' a boolean), joined and checked once in C for a
     backslash, newline or carriage return, and for a tab inside a value (one tab too many). Only a row that fails the
     check is escaped value by value (``_copy_field``): a pass writes tens of thousands of rows of history. A NULL is
-    held by a NUL character until the check (no text value can hold one: PostgreSQL refuses it in text)."""
-    line = "\t".join(["\0" if value is None else str(value) for value in row])  # (NUL: a NULL's place, checked below)
+    held by a NUL character until the check (no text value can hold one: PostgreSQL refuses it in text).
+    ``stamps`` holds the text of each naive datetime already written in this COPY: the rows of a batch share one
+    ``now``, and formatting a datetime was a third of a row's cost (aware ones are not kept: equal instants with
+    different offsets have different texts)."""
+    line = "\t".join(["\0" if value is None else (stamps.get(value) or _stamp(stamps, value)) if value.__class__ is _DATETIME
+                      and value.tzinfo is None else str(value) for value in row])  # (NUL: a NULL's place, checked below)
     if _COPY_SPECIAL_LINE.search(line) is None and line.count("\t") == len(row) - 1 and line.count("\0") == row.count(None):
         return line.replace("\0", "\\N") + "\n"
     return "\t".join(map(_copy_field, row)) + "\n"
 
 
+def _stamp(stamps: dict, value: datetime.datetime) -> str:
+    text = stamps[value] = str(value)
+    return text
+
+
+_DATETIME = datetime.datetime
 _COPY_SPECIAL_LINE = re.compile(r"[\\\n\r]")
 _FORMS_KEPT = 2000  # converted texts kept per connection
 
@@ -592,7 +602,8 @@ class WfDatabase:
 
     def _copy_in(self, target: str, rows: Sequence[Sequence[Any]]) -> None:
         buffer = io.StringIO()
-        buffer.writelines(map(_copy_line, rows))
+        stamps: dict = {}
+        buffer.writelines([_copy_line(row, stamps) for row in rows])
         buffer.seek(0)
         with self._lock, self._statement(f"COPY {target}"):
             self._cur.cur.copy_expert(f"COPY {target} FROM STDIN", buffer)
