@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import sys
 from dataclasses import dataclass
 
 from .connection import WfDatabase, chunks, in_clause, json_text, json_value
@@ -20,6 +21,7 @@ LIGHT_COLUMNS = (
     "parent_keys, jedi_task_id, task_name, attempt_nr, generation, auto_retries, retry_after, results, error_class, error_dialog"
 )
 _LIGHT = tuple(c.strip() for c in LIGHT_COLUMNS.split(","))
+_INTERNED = tuple(_LIGHT.index(c) for c in ("node_key", "name", "step_type", "status", "prev_status"))
 COLUMNS = (
     "step_id, workflow_id, node_key, node_id, name, step_type, status, prev_status, iteration, scatter_index, "
     "parent_keys, condition, jedi_task_id, task_name, attempt_nr, generation, auto_retries, max_attempts, retry_after, task_params, outputs, "
@@ -69,16 +71,22 @@ def load_for_workflows(db: WfDatabase, workflow_ids: list[int], light: bool = Fa
 def load_light(db: WfDatabase, workflow_ids: list[int], make) -> dict[int, list]:
     """The light rows of a batch of workflows, each made by ``make(*values)`` with the values in ``LIGHT_COLUMNS``
     order (``parent_keys`` and ``results`` decoded): the processor's rows without a dict per row on the way."""
-    # (parent lists repeat from workflow to workflow of one shape: decoded once each)
+    # (parent lists repeat from workflow to workflow of one shape: decoded once each; so do node keys, names, types
+    # and statuses: interned, one string each instead of one per row in the rows the processor keeps between passes)
     parents, results, workflow = _LIGHT.index("parent_keys"), _LIGHT.index("results"), _LIGHT.index("workflow_id")
     found: dict[int, list] = {wid: [] for wid in workflow_ids}
+    workflow_of = {wid: wid for wid in found}  # one int object per workflow, not one per row
     for part in chunks(workflow_ids, 500):
         id_sql, binds = in_clause("wf", part)
         for row in db.query(f"SELECT {LIGHT_COLUMNS} FROM {db.table(TABLE)} WHERE workflow_id IN {id_sql} ORDER BY step_id", binds):
             values = list(row)
             values[parents] = _parent_keys(values[parents])
             values[results] = json_value(values[results])
-            found[int(values[workflow])].append(make(*values))
+            values[workflow] = workflow_id = workflow_of[int(values[workflow])]
+            for i in _INTERNED:
+                if values[i] is not None:
+                    values[i] = sys.intern(values[i])
+            found[workflow_id].append(make(*values))
     return found
 
 

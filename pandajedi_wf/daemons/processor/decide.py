@@ -79,11 +79,11 @@ def decide(db, wf: dict, rows: list[StepRow], definitions: Definitions, junction
                     plan.move(s, target, f"JEDI task {s.jedi_task_id} is {task_status}")
                 stats.add("step_transitions")
         # 1b. loops read their junction's results.json (held, with the reason, while it cannot be read)
-        if needs_results(s):
+        if s.step_type == "junction" and needs_results(s):
             junctions.fetch(plan, s, junction_results)
     # 2. retries due, or dropped (once every step followed JEDI: a held step looks at its parents)
     for s in rows:
-        if retries.is_held(s):
+        if s.retry_after is not None and retries.is_held(s):
             retries.handle_held(plan, s, by_key, now)
     # 3. decide
     definition, templates = definitions.of(db, wf)

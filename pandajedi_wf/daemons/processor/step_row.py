@@ -99,9 +99,9 @@ def engine_status(s: StepRow, workflow_status: str) -> str:
     status = s.status
     if status == "submitted" and s.jedi_status is None:
         return "submitting"
-    if needs_results(s):
+    if s.step_type == "junction" and needs_results(s):  # (the type and the retry time first: cheap, and most rows)
         return "running"
-    if workflow_status in HOLDING_WORKFLOW and is_held(s):
+    if s.retry_after is not None and workflow_status in HOLDING_WORKFLOW and is_held(s):
         return "retrying"
     return status
 

@@ -28,7 +28,7 @@ RETRY_COMMANDS = tuple(sorted(c for c, meant in TASK_COMMAND_INTENT.items() if m
 def queue_for_claimed(db: WfDatabase, wf: dict, step_rows: list[StepRow], now: datetime.datetime, stats: CycleStats) -> None:
     """Queue what the user meant by the task commands of a claimed workflow; accepted ones join
     ``wf['queued_commands']`` so the processor executes them in this pass."""
-    wanted = tasks_to_read(wf["status"], step_rows)
+    wanted = tasks_to_read(wf["status"], [s for s in step_rows if s.jedi_status is not None])  # (the followed ones: the rest need no look)
     if not wanted:
         return
     found = intents(wf["status"], step_rows, jedi_tasks.task_commands(db, wanted),
