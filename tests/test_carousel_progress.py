@@ -76,12 +76,23 @@ def test_rule_priority_refuses_a_place_outside_the_queue_and_ageing_can_be_off()
 
 def test_the_rule_nearest_to_release_comes_first_then_task_priority_then_age():
     keys = {
-        "one_file_left": release_order_key(10, 900, 50.0, 4),
-        "urgent_fresh": release_order_key(10**6, 1100, 90.0, 3),
-        "old": release_order_key(10**6, 1000, 10.0, 2),
-        "young": release_order_key(10**6, 1000, 20.0, 1),
+        "one_file_left": release_order_key(10, True, 80.0, 900, 50.0, 4),
+        "urgent_half_read": release_order_key(10**6, True, 95.0, 1100, 90.0, 3),
+        "old_half_read": release_order_key(10**6, True, 60.0, 1000, 10.0, 2),
+        "young_half_read": release_order_key(10**6, True, 60.0, 1000, 20.0, 1),
     }
-    assert sorted(keys, key=keys.get) == ["one_file_left", "urgent_fresh", "old", "young"]
+    assert sorted(keys, key=keys.get) == ["one_file_left", "urgent_half_read", "old_half_read", "young_half_read"]
+
+
+def test_rules_with_nothing_on_disk_keep_their_admission_order_behind_every_landed_one():
+    """A small fresh rule does not overtake one admitted before it (it would starve it into looking hung)."""
+    keys = {
+        "landed_big": release_order_key(10**9, True, 500.0, 900, 400.0, 5),
+        "admitted_first_big": release_order_key(10**9, False, 100.0, 900, 50.0, 4),
+        "admitted_later_small": release_order_key(10, False, 200.0, 1100, 40.0, 3),
+        "admitted_later_urgent": release_order_key(10**6, False, 200.0, 1200, 90.0, 2),
+    }
+    assert sorted(keys, key=keys.get) == ["landed_big", "admitted_first_big", "admitted_later_urgent", "admitted_later_small"]
 
 
 def test_out_of_switches_fails():

@@ -361,7 +361,11 @@ def _prioritise(config: CarouselConfig, book: RequestBook, ddm: StagingDDM, now:
         if rec.rule_id and rec.source:
             by_tape.setdefault(rec.source, []).append(rec)
     for recs in by_tape.values():
-        recs.sort(key=lambda rec: release_order_key(rec.bytes_left, rec.request.task_priority, rec.request.created_at, rec.request.request_id))
+        recs.sort(
+            key=lambda rec: release_order_key(
+                rec.bytes_left, rec.files_done > 0, rec.started_at or now, rec.request.task_priority, rec.request.created_at, rec.request.request_id
+            )
+        )
         for place, rec in enumerate(recs):
             wanted = rule_priority(place, len(recs), now - rec.request.created_at, config)
             if wanted == (rec.rule_priority or 3):

@@ -184,8 +184,13 @@ def updated_throughput(previous: float | None, bytes_done: int, seconds: float, 
     return alpha * sample + (1 - alpha) * previous
 
 
-def release_order_key(bytes_left: int, task_priority: int, created_at: float, request_id: int) -> tuple:
-    """A staging rule's place in its tape's queue: the one that can be consumed and released soonest first (fewest
-    bytes still to come from tape: a rule waiting for a last retried file goes before one just started, so the disk
-    it holds is freed sooner), then task priority and age."""
-    return (bytes_left, -task_priority, created_at, request_id)
+def release_order_key(bytes_left: int, landed: bool, admitted_at: float, task_priority: int, created_at: float, request_id: int) -> tuple:
+    """A staging rule's place in its tape's queue: the one that can be consumed and released soonest first. A rule with
+    files on disk goes before every rule with none, fewest bytes still to come first (a rule waiting for a last retried
+    file goes before one half read, so the disk it holds is freed sooner); the rules with nothing on disk yet hold no
+    disk but their reservation, and keep the order they were admitted in (the queue ahead that the hang detector
+    expects for them, ``stuck_verdict``): put behind every fresh smaller rule, a rule admitted early would wait until it
+    looked hung and moved to another tape, again and again. Then task priority and age."""
+    if landed:
+        return (0, bytes_left, -task_priority, created_at, request_id)
+    return (1, admitted_at, -task_priority, created_at, request_id)

@@ -1,4 +1,4 @@
-"""The data carousel cycle: intake -> admission and rule following (``carousel.cycle.run_cycle``) -> release -> retire.
+"""The data carousel cycle: intake -> retire -> admission and rule following (``carousel.cycle.run_cycle``) -> release.
 
 - intake: JEDI tasks waiting for tape inputs (``taskbuffer.carousel_jedi``) get one ACTIVE request per dataset,
   shared by all tasks needing it (JEDI_DC_RELATIONS); sizes and candidate replicas come from one bulk
@@ -11,9 +11,9 @@
   watchdog does, so TaskRefiner/ContentsFeeder register their files (as ``staging``) while the recall runs.
 - pre-stages (``carousel_prestages``): a workflow's planned pre-stages become requests (admitted behind the tasks'
   ones) and are released when the workflow ends; a request no task and no unreleased pre-stage wants is retired.
-- retire: a done request whose tasks all ended has its rule deleted at once (the disk buffer is freed now; the
-  rule lifetime is only the backstop if the delete fails); a queued/staging request whose tasks all ended is
-  cancelled (and its rule deleted).
+- retire, before admission: a done request whose tasks all ended has its rule deleted at once (the disk buffer is
+  freed now, and admitted into in the same cycle; the rule lifetime is only the backstop if the delete fails); a
+  queued/staging request whose tasks all ended is cancelled (and its rule deleted), so it is not admitted.
 - failed requests: the tasks still waiting on a request that failed for good are ended (``end_tasks_of_failed``).
 An exception from the DDM adapter is contained to the dataset it concerns (recorded, the cycle goes on).
 
@@ -416,10 +416,10 @@ def cycle(
         book = DbBook(db, now, ACTOR)
         intake(db, ddm, config, now, stats, notes)
         carousel_prestages.take_in(db, ddm, config, now, stats, notes.errors)
+        carousel_prestages.release(db, now, stats)
+        retire_unused(db, book, ddm, stats, notes)  # before admission: the disk it frees is used this cycle
         _follow_and_admit(db, book, ddm, config, now, stats, notes)
         release(db, ddm, task_buffer, now, stats, notes)
-        carousel_prestages.release(db, now, stats)
-        retire_unused(db, book, ddm, stats, notes)
         end_tasks_of_failed(db, book, task_buffer, now, stats, notes)
     finally:
         task_buffer.unlockProcess_JEDI(**lock)
