@@ -10,6 +10,7 @@ from pandajedi_wf.carousel import lifecycle as lc
 from pandajedi_wf.carousel.config import TB, load_config
 from pandajedi_wf.carousel.cycle import MemoryBook, current_load, retire, run_cycle
 from pandajedi_wf.carousel.state import StagingRequest
+from pandajedi_wf.ddm.adapter import DDMError
 from pandajedi_wf_dev.simulators.tape import FaultModel, SimDataset, TapeEndpoint, TapeSimulator
 
 TAPES = [TapeEndpoint("FAST", 3, 100.0, 5.0), TapeEndpoint("SLOW", 1, 40.0, 5.0)]
@@ -119,3 +120,58 @@ def test_no_run_of_ours_beats_the_benchmark_bounds(seed):
     makespan = max(obs.done.values())
     assert all(makespan >= bound for bound in bounds.values()), (makespan, bounds)
     assert all(b.peak <= b.capacity for b in sim.buffers.values())
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_no_run_of_ours_in_slices_beats_the_bounds_valid_for_every_policy_and_the_cap_holds(seed):
+    """ours-slices on the same shrunk workload: never below a bound valid for every policy, the cap never exceeded
+    (run_ours asserts it after every cycle), every slice done; the dataset-rule bound is the one it may beat."""
+    datasets, requests = bench.make_workload(30, 3000, 20 * TB, seed)
+    scale = 20 / 1000
+    consume = bench.CONSUME_SECONDS * scale
+    largest = max(d.n_bytes for d in datasets)
+    buffers = {dest: int(max(bench.TIGHT_BUFFER_BYTES * scale, 2 * largest)) for dest in bench.DESTINATIONS}
+    bounds = bench.lower_bounds(datasets, requests, buffers, consume)
+    sim, obs, _, incomplete = bench.run_ours(datasets, requests, seed, 30 * max(bounds.values()), buffers, consume, slice_files=20)
+    n_slices = sum(len(bench.slice_ranges(d.file_bytes, 20)) if not r.on_disk else 1 for d, r in zip(datasets, requests))
+    assert incomplete == 0 and len(obs.done) == n_slices > len(requests)
+    makespan = max(obs.done.values())
+    assert all(makespan >= bound for name, bound in bounds.items() if name not in bench.DATASET_RULES_ONLY), (makespan, bounds)
+    assert makespan >= bench.every_policy_bound(bounds)
+    assert all(b.peak <= b.capacity for b in sim.buffers.values())
+
+
+def test_a_slice_dataset_of_the_simulator_holds_just_its_files_and_is_made_once():
+    sim = TapeSimulator(TAPES, [SimDataset("ds", (10, 20, 30, 40), ("FAST",))], buffers={"D1": None})
+    files = sim.file_names("ds")
+    sim.make_slice_dataset("ds#s1", "ds", files[1:3])
+    sim.make_slice_dataset("ds#s1", "ds", files[1:3])  # replayed after a crash: the same
+    with pytest.raises(DDMError, match="closed with other files"):
+        sim.make_slice_dataset("ds#s1", "ds", files[:1])
+    with pytest.raises(DDMError, match="not files of ds"):
+        sim.make_slice_dataset("ds#s2", "ds", ["sim:other.000001"])
+    rule = sim.create_staging_rule("ds#s1", "FAST", "D1", "Staging", None)
+    sim.advance(100)
+    assert sim.rules[rule].done_at is not None and sim.buffers["D1"].used == 50  # files 1 and 2 only
+    sim.delete_rule(rule)
+    assert sim.buffers["D1"].used == 0
+
+
+def test_slices_cover_each_recall_once_with_its_sizes_and_keep_pins_whole():
+    datasets = [SimDataset("a", (5,) * 45, ("FAST",)), SimDataset("b", (7,) * 3, ("SLOW",)), SimDataset("c", (1,) * 50, ("FAST",), ("D1",))]
+    requests = [StagingRequest(i + 1, d.name, len(d.file_bytes), d.n_bytes, "u", "A", "D1", d.tapes, on_disk=bool(d.disks)) for i, d in enumerate(datasets)]
+    sim = TapeSimulator(TAPES, datasets)
+    slice_requests, dataset_of = bench.sliced(sim, datasets, requests, 20)
+    assert [r.dataset for r in slice_requests] == ["a#slice0000", "a#slice0001", "a#slice0002", "b", "c"]
+    assert sim.datasets["a#slice0001"] == SimDataset("a#slice0001", (5,) * 20, ("FAST",))
+    assert [r.n_files for r in slice_requests] == [20, 20, 5, 3, 50]
+    assert sum(r.n_bytes for r in slice_requests[:3]) == datasets[0].n_bytes
+    assert {dataset_of[r.request_id] for r in slice_requests[:3]} == {1} and len({r.request_id for r in slice_requests}) == 5
+
+
+def test_the_bound_for_every_policy_leaves_out_the_dataset_arrival_term_only():
+    datasets, requests = bench.make_workload(30, 3000, 20 * TB, 3)
+    buffers = {dest: int(0.8 * TB) for dest in bench.DESTINATIONS}
+    bounds = bench.lower_bounds(datasets, requests, buffers, 3600.0)
+    assert bounds["buffer_slices"] <= bounds["buffer_recall"]
+    assert bench.every_policy_bound(bounds) == max(v for k, v in bounds.items() if k != "buffer_recall")
