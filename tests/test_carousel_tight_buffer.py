@@ -106,15 +106,21 @@ def test_least_makespan_fills_the_disk_at_the_landing_rate_first():
     assert bench.least_makespan(0, 100, 10, 5) == 5
 
 
-@pytest.mark.parametrize("seed", [3, 5])
-def test_no_run_of_ours_beats_the_benchmark_bounds(seed):
-    """A shrunk benchmark workload (binding 40 TB-scaled buffers): our makespan is never below any lower bound."""
+def _shrunk_tight_workload(seed: int):
+    """The benchmark's workload shrunk 50x with its binding 40 TB buffers scaled alike: datasets, requests, buffers,
+    the hold after done, the lower bounds."""
     datasets, requests = bench.make_workload(30, 3000, 20 * TB, seed)
     scale = 20 / 1000
     consume = bench.CONSUME_SECONDS * scale
     largest = max(d.n_bytes for d in datasets)
     buffers = {dest: int(max(bench.TIGHT_BUFFER_BYTES * scale, 2 * largest)) for dest in bench.DESTINATIONS}
-    bounds = bench.lower_bounds(datasets, requests, buffers, consume)
+    return datasets, requests, buffers, consume, bench.lower_bounds(datasets, requests, buffers, consume)
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_no_run_of_ours_beats_the_benchmark_bounds(seed):
+    """A shrunk benchmark workload (binding 40 TB-scaled buffers): our makespan is never below any lower bound."""
+    datasets, requests, buffers, consume, bounds = _shrunk_tight_workload(seed)
     sim, obs, _, failed = bench.run_ours(datasets, requests, seed, 30 * max(bounds.values()), buffers, consume)
     assert failed == 0 and len(obs.done) == len(requests)
     makespan = max(obs.done.values())
@@ -126,12 +132,7 @@ def test_no_run_of_ours_beats_the_benchmark_bounds(seed):
 def test_no_run_of_ours_in_slices_beats_the_bounds_valid_for_every_policy_and_the_cap_holds(seed):
     """ours-slices on the same shrunk workload: never below a bound valid for every policy, the cap never exceeded
     (run_ours asserts it after every cycle), every slice done; the dataset-rule bound is the one it may beat."""
-    datasets, requests = bench.make_workload(30, 3000, 20 * TB, seed)
-    scale = 20 / 1000
-    consume = bench.CONSUME_SECONDS * scale
-    largest = max(d.n_bytes for d in datasets)
-    buffers = {dest: int(max(bench.TIGHT_BUFFER_BYTES * scale, 2 * largest)) for dest in bench.DESTINATIONS}
-    bounds = bench.lower_bounds(datasets, requests, buffers, consume)
+    datasets, requests, buffers, consume, bounds = _shrunk_tight_workload(seed)
     sim, obs, _, incomplete = bench.run_ours(datasets, requests, seed, 30 * max(bounds.values()), buffers, consume, slice_files=20)
     n_slices = sum(len(bench.slice_ranges(d.file_bytes, 20)) if not r.on_disk else 1 for d, r in zip(datasets, requests))
     assert incomplete == 0 and len(obs.done) == n_slices > len(requests)
