@@ -232,6 +232,11 @@ def test_a_submission_jedi_refuses_for_now_is_retried_as_a_new_task(db, jedi_tas
     drive(db, busy, grid, wf, now + SECOND, lambda: workflow_row(db, wf)["status"] in ("done", "failed"))
     assert workflow_row(db, wf)["status"] == "done", explain(db, wf)
     assert sorted(deft_counts(db)) == ["user.dev.busy_001_top_r1", "user.dev.busy_002_bottom"]
+    # the containers of each submission, registered once each (the first intent's without a look-up, the retry's with)
+    data = db.query(f"SELECT name, status FROM {db.table('JEDI_WF_DATA')} WHERE workflow_id=:w ORDER BY name", {":w": wf})
+    tasks = {name.rsplit("_", 1)[0] for name, _ in data}
+    assert tasks == {"user.dev.busy_001_top", "user.dev.busy_001_top_r1", "user.dev.busy_002_bottom"}, data
+    assert len({name for name, _ in data}) == len(data)
 
 
 def test_a_kill_drops_a_pending_retry_and_a_pause_holds_it(db, jedi_taskbuffer):

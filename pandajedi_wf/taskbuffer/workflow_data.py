@@ -18,12 +18,15 @@ def for_workflow(db: WfDatabase, workflow_id: int) -> list[dict]:
     )
 
 
-def register_many(db: WfDatabase, rows: list[tuple[int, int, str, str]], now: datetime.datetime) -> None:
+def register_many(db: WfDatabase, rows: list[tuple[int, int, str, str]], now: datetime.datetime,
+                  first_submissions: frozenset[int] | set[int] = frozenset()) -> None:
     """(workflow_id, producer step_id, container, type) for a batch of submissions; names already known are kept
-    (a step submitted again after a transient failure writes the same containers)."""
+    (a step submitted again after a transient failure writes the same containers). The containers of the steps in
+    ``first_submissions`` (submitted for the first time) are not looked up: a container is named after its step's
+    task and registered only with that step's submission, so none can exist yet (the unique key would refuse one)."""
     if not rows:
         return
-    wanted = {(w, n) for w, _, n, _ in rows}
+    wanted = {(w, n) for w, s, n, _ in rows if s not in first_submissions}
     known: set[tuple[int, str]] = set()
     for part in chunks(sorted({w for w, _ in wanted}), 500):  # both lists probe the (workflow_id, name) index
         wf_sql, binds = in_clause("w", part)

@@ -69,10 +69,12 @@ def _write_plans(db: WfDatabase, plans: list[Plan], owner: str, now) -> None:
     steps.set_error_dialogs(db, [(int(s.step_id), text) for p in plans for s, text in p.dialogs], now)
     steps.set_retry_marks(db, [m for p in plans for m in p.marks.values()], now)
     # JEDI_WF_DATA: the containers each submitted step will write, and the outcome of the steps that ended
+    submitted = [(p.workflow_id, s) for p in plans for s in p.submissions()]
     workflow_data.register_many(
         db,
-        [(p.workflow_id, int(s.step_id), name, kind) for p in plans for s in p.submissions() for name, kind in output_containers(s.task_params)],
+        [(w, int(s.step_id), name, kind) for w, s in submitted for name, kind in output_containers(s.task_params)],
         now,
+        {int(s.step_id) for _, s in submitted if s.attempt_nr == 1},  # (their first intent: attempt_nr set above)
     )
     workflow_data.follow_producers(db, [(int(s.workflow_id), int(s.step_id), s.status) for s in touched], now)
     lost = workflows.change_status_grouped(db, [(p.workflow_id, *p.workflow_change) for p in plans if p.workflow_change], now)
