@@ -26,6 +26,7 @@ import re
 
 import pytest
 
+from grid_sites import sites_in_reference_tables
 from wf_db_support import EXAMPLES, TEMPLATES
 
 PROD_TEMPLATES = {kind: {**{k: v for k, v in t.items() if k != "site"}, "taskType": "prod", "cloud": "WORLD"}
@@ -51,43 +52,12 @@ def _queue_json(queue: str, site: str) -> str:
 def nuclei(pg, clean_db, jedi_taskbuffer):
     """Two nuclei (CRIC role ``nucleus``), each with one disk endpoint of 1 PB and one production queue whose pilots
     asked for jobs lately; removed afterwards (clean_db keeps reference tables)."""
-    conn = pg.connect("panda", autocommit=True)
-
-    def remove(cur):
-        for table, column in (("schedconfig_json", "panda_queue"), ("panda_ddm_relation", "panda_site_name"), ("panda_site", "panda_site_name")):
-            cur.execute(f"DELETE FROM doma_panda.{table} WHERE {column} = ANY(%s)", (list(NUCLEI),))
-        cur.execute("DELETE FROM doma_panda.ddm_endpoint WHERE site_name = ANY(%s)", (list(NUCLEI.values()),))
-        cur.execute("DELETE FROM doma_panda.site WHERE site_name = ANY(%s)", (list(NUCLEI.values()),))
-
-    with conn.cursor() as cur:
-        remove(cur)
-        for queue, site in NUCLEI.items():
-            cur.execute("INSERT INTO doma_panda.site (site_name, role, tier_level) VALUES (%s, 'nucleus', 1)", (site,))
-            cur.execute(
-                "INSERT INTO doma_panda.ddm_endpoint (ddm_endpoint_name, site_name, ddm_spacetoken_name, type, is_tape, blacklisted, "
-                "blacklisted_read, blacklisted_write, space_total, space_free, space_used, space_expired, space_timestamp) "
-                "VALUES (%s, %s, 'DATADISK', 'DATADISK', 'N', 'N', 'N', 'N', 1000000000, 900000000, 100000000, 0, now() AT TIME ZONE 'UTC')",
-                (f"{site}_DATADISK", site),
-            )
-            cur.execute(
-                "INSERT INTO doma_panda.panda_site (panda_site_name, site_name, storage_site_name, default_ddm_endpoint, is_local) "
-                "VALUES (%s, %s, %s, %s, 'N')", (queue, site, site, f"{site}_DATADISK"),
-            )
-            cur.execute(
-                "INSERT INTO doma_panda.panda_ddm_relation (panda_site_name, ddm_endpoint_name, roles, is_local, order_read, order_write, "
-                "default_read, default_write, scope) VALUES (%s, %s, 'read_lan,write_lan,read_wan,write_wan', 'Y', 1, 1, 'Y', 'Y', 'default')",
-                (queue, f"{site}_DATADISK"),
-            )
-            cur.execute("INSERT INTO doma_panda.schedconfig_json (panda_queue, data, last_update) VALUES (%s, %s, now() AT TIME ZONE 'UTC')",
-                        (queue, _queue_json(queue, site)))
-    # the pilots of both queues asked for jobs lately, as the server's add_sub script records them
-    assert jedi_taskbuffer.updateSiteData("pandaserver", {q: {"getJob": {"wn1": 3}} for q in NUCLEI}, interval=3) is not False
-    jedi_taskbuffer.last_update_site_mapper = None  # upstream caches its SiteMapper for 10 minutes
-    yield sorted(NUCLEI.values())
-    with conn.cursor() as cur:
-        remove(cur)
-    conn.close()
-    jedi_taskbuffer.last_update_site_mapper = None
+    with sites_in_reference_tables(pg, jedi_taskbuffer, NUCLEI, role="nucleus", tier_level=1, disk_bytes=1_000_000_000,
+                                   ddm_roles="read_lan,write_lan,read_wan,write_wan", queue_json=_queue_json):
+        # the pilots of both queues asked for jobs lately, as the server's add_sub script records them
+        assert jedi_taskbuffer.updateSiteData("pandaserver", {q: {"getJob": {"wn1": 3}} for q in NUCLEI}, interval=3) is not False
+        jedi_taskbuffer.last_update_site_mapper = None
+        yield sorted(NUCLEI.values())
 
 
 @pytest.fixture
