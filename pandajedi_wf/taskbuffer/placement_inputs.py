@@ -90,19 +90,24 @@ def parent_outputs(db: WfDatabase, task_ids: list[int]) -> list[ParentRow]:
     if not ids:
         return []
     id_sql, binds = in_clause("task", ids)
-    statuses = dict(db.query(f"SELECT jediTaskID, status FROM {db.table('JEDI_Tasks')} WHERE jediTaskID IN {id_sql}", binds))
-    sized = db.query(
-        "SELECT d.jediTaskID, d.site, SUM(c.fsize) "
-        f"FROM {db.table('JEDI_Datasets')} d LEFT OUTER JOIN {db.table('JEDI_Dataset_Contents')} c "
-        "ON c.jediTaskID=d.jediTaskID AND c.datasetID=d.datasetID AND c.status=:finished "
-        f"WHERE d.jediTaskID IN {id_sql} AND d.type=:output AND d.site IS NOT NULL "
-        "GROUP BY d.jediTaskID, d.site",
-        {**binds, ":finished": "finished", ":output": "output"},
-    )
+    # one statement (a batch with children pays it): each task's status, and per site of its output datasets the
+    # bytes of their finished files (a task without output datasets comes with a NULL site)
+    statuses: dict[int, str] = {}
     by_task: dict[int, dict[str, int]] = {}
-    for task_id, site, size in sized:
-        at = by_task.setdefault(int(task_id), {})
-        at[site] = at.get(site, 0) + int(size or 0)
+    for task_id, status, site, size in db.query(
+        "SELECT t.jediTaskID, t.status, d.site, SUM(c.fsize) "
+        f"FROM {db.table('JEDI_Tasks')} t LEFT OUTER JOIN {db.table('JEDI_Datasets')} d "
+        "ON d.jediTaskID=t.jediTaskID AND d.type=:output AND d.site IS NOT NULL "
+        f"LEFT OUTER JOIN {db.table('JEDI_Dataset_Contents')} c "
+        "ON c.jediTaskID=d.jediTaskID AND c.datasetID=d.datasetID AND c.status=:finished "
+        f"WHERE t.jediTaskID IN {id_sql} "
+        "GROUP BY t.jediTaskID, t.status, d.site",
+        {**binds, ":finished": "finished", ":output": "output"},
+    ):
+        statuses[int(task_id)] = status
+        if site is not None:
+            at = by_task.setdefault(int(task_id), {})
+            at[site] = at.get(site, 0) + int(size or 0)
     return [
         ParentRow(int(t), str(statuses[t]), by_task.get(int(t), {}), str(statuses[t]) in jedi_statuses.ENDED)
         for t in sorted(statuses)
