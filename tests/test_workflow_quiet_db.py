@@ -62,16 +62,22 @@ def test_a_workflow_due_only_by_its_back_off_is_not_decided_again(db, jedi_taskb
     assert check_after == now + 9 * MINUTE  # backs off like any workflow in which nothing moved
 
 
-def test_a_task_that_changes_status_is_decided_at_once(db, jedi_taskbuffer, chain):
+def test_a_task_that_changes_status_is_decided_at_once(db, jedi_taskbuffer, chain, monkeypatch):
     from pandajedi_wf.core.clock import utcnow
+    from pandajedi_wf.taskbuffer import jedi_tasks
 
     now = utcnow()
     workflow_id, grid = running_chain(db, jedi_taskbuffer, chain, now)
     grid.tick()  # the first task ends in JEDI (finishing, then done)
     grid.tick()
     make_due(db, workflow_id, now + 4 * MINUTE)
+    reads, task_states = [], jedi_tasks.task_states
+    monkeypatch.setattr(jedi_tasks, "task_states", lambda db, ids: reads.append(sorted(ids)) or task_states(db, ids))
     counters = one_pass(db, jedi_taskbuffer, now + 4 * MINUTE)
     assert counters.get("decisions_skipped", 0) == 0 and counters["jedi_submissions"] == 1, counters  # the child goes
+    # the status the claim read to tell the workflow was not quiet is the one the decision follows: read once
+    ((first_task,),) = db.query(f"SELECT jedi_task_id FROM {db.table('JEDI_WF_STEPS')} WHERE workflow_id=:w AND name='top'", {":w": workflow_id})
+    assert sum(ids.count(int(first_task)) for ids in reads) == 1, reads
 
 
 def test_a_queued_command_is_executed_although_nothing_else_changed(db, jedi_taskbuffer, chain):

@@ -15,16 +15,24 @@ def load_rows(db: WfDatabase, workflow_ids: list[int]) -> dict[int, list[StepRow
     return steps.load_light(db, workflow_ids, StepRow)
 
 
-def read_jedi(db: WfDatabase, workflow_status: dict[int, str], step_rows: dict[int, list[StepRow]]) -> None:
+def read_jedi(db: WfDatabase, workflow_status: dict[int, str], step_rows: dict[int, list[StepRow]],
+              read_in_claim: dict[int, tuple[str, str | None]] | None = None) -> None:
     """JEDI's view of the batch: status and errorDialog of every task followed (active steps, steps of a cancelling
-    workflow, steps held for a retry), and whether a retry we asked for is still waiting in PRODSYS_COMM."""
+    workflow, steps held for a retry), and whether a retry we asked for is still waiting in PRODSYS_COMM.
+    ``read_in_claim``: the states the claim read moments ago (``task_states``, to tell quiet workflows apart); those
+    tasks are not read again (a change since has a later change time than the claim: it wakes the workflow again)."""
     followed = [
         s
         for workflow_id, rows in step_rows.items()
         for s in rows
         if s.jedi_task_id and (s.status in STEP_ACTIVE or workflow_status[workflow_id] == "cancelling" or is_held(s))
     ]
-    states = jedi_tasks.task_states(db, [int(s.jedi_task_id) for s in followed])
+    ids = [int(s.jedi_task_id) for s in followed]
+    known = read_in_claim or {}
+    states = {t: known[t] for t in ids if t in known}
+    missing = [t for t in ids if t not in states]
+    if missing:
+        states.update(jedi_tasks.task_states(db, missing))
     for rows in step_rows.values():
         for s in rows:
             s.jedi_status, s.jedi_dialog = states.get(int(s.jedi_task_id), (None, None)) if s.jedi_task_id else (None, None)

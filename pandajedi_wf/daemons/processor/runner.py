@@ -117,7 +117,7 @@ class Processor:
         with db.transaction():  # the due rows stay locked while the quiet ones are told apart
             leases = workflows.lock_due(db, ACTIVE_WORKFLOW_STATUSES, now, settings.lease_seconds, settings.batch_size)
             queued = commands.queued_for(db, list(leases))
-            quiet = self._still_quiet(db, [w for w in leases if w not in queued], leases, now)
+            quiet, states_read = self._still_quiet(db, [w for w in leases if w not in queued], leases, now)
             # nothing changed since a decision that changed nothing: not decided again, not even leased (lock_time
             # stays that decision's claim, which its note and its kept rows are keyed on)
             workflows.back_off(db, _back_off_times(quiet, now, settings))
@@ -136,7 +136,7 @@ class Processor:
         step_rows = {w: kept for w in claimed if (kept := self.step_rows.take(w, leases[w])) is not None}
         stats.add("step_rows_kept", sum(len(r) for r in step_rows.values()))
         step_rows.update(load_rows(db, [w for w in claimed if w not in step_rows]))
-        read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows)
+        read_jedi(db, {w: rows[w]["status"] for w in claimed}, step_rows, states_read)
 
         errors: dict[int, str] = {}
         definition_errors: dict[int, str] = {}  # workflows ended failed because their definition cannot run
@@ -210,15 +210,15 @@ class Processor:
         _release(db, claimed, moved | ended, step_rows, owner, now, settings)
         return f"advanced {len(claimed_all) - len(errors)} workflows ({len(written)} changed), {len(errors)} with errors"
 
-    def _still_quiet(self, db: WfDatabase, candidates: list[int], leases, now) -> dict[int, Quiet]:
+    def _still_quiet(self, db: WfDatabase, candidates: list[int], leases, now) -> tuple[dict[int, Quiet], dict]:
         """Of the claimed workflows without a queued command, those whose last decision changed nothing and for
         which nothing has changed since: no retry due, every followed task in the status it had (one read for the
-        batch). Their rows are not even read."""
+        batch). Their rows are not even read. Returns them and the task states read (the others' JEDI view)."""
         notes = {w: note for w in candidates if (note := self.quiet.take(w, leases[w])) is not None}
         if not notes:
-            return {}
+            return {}, {}
         states = jedi_tasks.task_states(db, sorted({task_id for note in notes.values() for task_id, _ in note.tasks}))
-        return {w: note for w, note in notes.items() if note.unchanged(states, now)}
+        return {w: note for w, note in notes.items() if note.unchanged(states, now)}, states
 
     def run_pass(self, db: WfDatabase, stats: CycleStats, task_buffer, now: datetime.datetime | None = None, owner: str | None = None,
                  settings: ProcessorSettings | None = None, junction_results=None, log=None) -> str:
