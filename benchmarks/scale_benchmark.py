@@ -11,7 +11,7 @@ JEDI is a fast fake (``workflow_benchmark.FakeJedi``): insertTaskParamsPanda ass
 appears between passes, as TaskRefiner would write it; tasks end by an UPDATE of status and modificationTime, as
 upstream's status updates write them (upstream's trigger then sets realModificationTime).
 
-Figures, each the median of three passes (processor settings as in production, back-off 600 s):
+Figures, each the median of five passes (processor settings as in production, back-off 600 s):
   quiet   a pass with the back-off in force and no task changed;
   sparse  a pass after 1% of the running tasks ended (their workflows woken, their next steps submitted);
   due     a pass with every workflow due at once and nothing changed (a recheck storm);
@@ -50,7 +50,7 @@ from workflow_benchmark import FakeJedi, analyze, chain_definition  # noqa: E402
 
 STEPS = 20
 BACKOFF = 600
-SETTINGS = {"recheck_seconds": BACKOFF, "workers": 2}  # the rest as ProcessorSettings' defaults
+SETTINGS = {"recheck_seconds": BACKOFF}  # the rest as ProcessorSettings' defaults (production)
 
 
 def rss_mib() -> tuple[float, float]:
@@ -209,7 +209,7 @@ class Scenario:
                 getattr(self.wp, name).clear()
 
 
-def measure(pg, n: int, period: float, repeats: int = 3) -> dict:
+def measure(pg, n: int, period: float, repeats: int = 5) -> dict:
     import gc
 
     clean(pg)

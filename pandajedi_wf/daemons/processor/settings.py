@@ -17,7 +17,7 @@ class ProcessorSettings:
     # batches processed at once, each on its own DB connection: while one decides (under Python's interpreter lock)
     # the others wait for the database; with two, both were often waiting or both deciding (steady pass, 2 cores)
     workers: int = 3
-    cached_steps: int = 300_000  # step rows kept in memory between passes (see step_cache); 0 reads every pass
+    cached_steps: int = 600_000  # step rows kept in memory between passes (see step_cache; ~450 bytes each); 0 reads every pass
     wake_overlap_seconds: int = 120  # JEDI's task changes are read again this far back (transactions committing late)
     prestage: int = 1  # 1: a starting workflow's later steps' datasets are planned for pre-staging (prestages.py); 0: not
     prestage_step_seconds: int = 3600  # pre-staging: estimated run time of a step (none of the workflow has run yet)

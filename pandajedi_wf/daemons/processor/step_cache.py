@@ -25,7 +25,7 @@ from .step_row import StepRow
 
 
 class StepRowCache:
-    def __init__(self, max_rows: int = 300_000):
+    def __init__(self, max_rows: int = 600_000):
         self.max_rows = max_rows
         self._entries: dict[int, tuple[datetime.datetime, list[StepRow]]] = {}
         self._rows = 0
