@@ -113,7 +113,14 @@ def clean_db(pg):
             )
             tables = [f"{schema}.{name}" for schema, name in cur.fetchall() if name not in _REFERENCE_TABLES]
             if tables:
-                cur.execute(f"TRUNCATE {', '.join(tables)}")
+                # a session a test left idle in a transaction would make TRUNCATE wait for ever: fail, naming it
+                cur.execute("SET lock_timeout = '60s'")
+                try:
+                    cur.execute(f"TRUNCATE {', '.join(tables)}")
+                except Exception as exc:
+                    cur.execute("SELECT pid, usename, state, left(query, 200) FROM pg_stat_activity "
+                                "WHERE state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()")
+                    raise RuntimeError(f"clean_db could not empty the tables ({exc}); sessions idle in a transaction: {cur.fetchall()}") from exc
     finally:
         conn.close()
     yield
