@@ -110,33 +110,52 @@ class IncludedSitesView:
         return getattr(self._mapper, name)
 
 
-class WorkflowJobBroker:
-    """Wraps the job broker ``wf_inner_modConfig`` names for this VO/label; everything but ``doBrokerage`` (and
-    ``refresh``) is the wrapped broker's own."""
+class WrappedUpstreamBroker:
+    """A broker JEDI's factory loads in place of upstream's: it wraps the broker ``wf_inner_modConfig`` of its
+    panda_jedi.cfg section names for this VO/label, loaded by JEDI's own FactoryBase on first use, and everything but
+    what a subclass defines (``doBrokerage``) is the wrapped broker's own."""
 
-    def __init__(self, ddmIF, taskBufferIF):
-        self.ddmIF, self.taskBufferIF = ddmIF, taskBufferIF
+    SECTION = ""  # panda_jedi.cfg section of the broker kind
+
+    def __init__(self):
         self.vo = self.prodSourceLabel = None  # FactoryBase sets them after construction
-        self._inner = None
+        self._factory = self._inner = None
+
+    def factory_args(self) -> tuple:
+        """The interfaces JEDI's factory gives a broker of this kind, in its order."""
+        raise NotImplementedError
 
     @property
     def inner(self):
         if self._inner is None:
-            factory = FactoryBase(self.vo, self.prodSourceLabel, logger, inner_mod_config())
-            factory.initializeMods(self.ddmIF, self.taskBufferIF)
+            factory = FactoryBase(self.vo, self.prodSourceLabel, logger, inner_mod_config(self.SECTION))
+            factory.initializeMods(*self.factory_args())
             inner = factory.getImpl(self.vo, self.prodSourceLabel, doRefresh=False)
             if inner is None:
-                raise ValueError(f"[jobbroker] {INNER_OPTION} has no broker for vo={self.vo} label={self.prodSourceLabel}")
-            self._inner = inner
+                raise ValueError(f"[{self.SECTION}] {INNER_OPTION} has no broker for vo={self.vo} label={self.prodSourceLabel}")
+            self._factory, self._inner = factory, inner
         return self._inner
 
-    def __getattr__(self, name):  # setLiveCounter, setLockID, getBaseLockID, setTestMode, set_task_common_dict, ...
+    def __getattr__(self, name):  # setLiveCounter, setLockID, doCheck, SC_* codes, ...
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
     def refresh(self):
         self.inner.refresh()
+
+
+class WorkflowJobBroker(WrappedUpstreamBroker):
+    """Wraps the job broker ``wf_inner_modConfig`` names for this VO/label."""
+
+    SECTION = "jobbroker"
+
+    def __init__(self, ddmIF, taskBufferIF):
+        super().__init__()
+        self.ddmIF, self.taskBufferIF = ddmIF, taskBufferIF
+
+    def factory_args(self) -> tuple:
+        return self.ddmIF, self.taskBufferIF
 
     def doBrokerage(self, taskSpec, cloudName, inputChunk, taskParamMap):
         tmp_log = MsgWrapper(logger, f"<jediTaskID={taskSpec.jediTaskID}>")

@@ -35,14 +35,13 @@ import datetime
 from dataclasses import dataclass
 
 from pandacommon.pandalogger.PandaLogger import PandaLogger
-from pandajedi.jedicore.FactoryBase import FactoryBase
 from pandajedi.jedicore.MsgWrapper import MsgWrapper
 
 from pandajedi_wf import placement
 from pandajedi_wf.core.clock import utcnow
 from pandajedi_wf.taskbuffer import placement_inputs
 
-from .brokers import drop_shared_db, inner_mod_config, shared_db, storage_of, workflow_parents
+from .brokers import WrappedUpstreamBroker, drop_shared_db, shared_db, storage_of, workflow_parents
 
 SECTION = "taskbroker"
 PREFER_OPTION = "wf_prefer_minutes"
@@ -118,33 +117,17 @@ class TaskBufferWithNuclei:
         return getattr(self._task_buffer, name)
 
 
-class WorkflowTaskBroker:
-    """Wraps the task broker ``wf_inner_modConfig`` names for this VO/label; everything but ``doBrokerage`` (and
-    ``refresh``) is the wrapped broker's own."""
+class WorkflowTaskBroker(WrappedUpstreamBroker):
+    """Wraps the task broker ``wf_inner_modConfig`` names for this VO/label."""
+
+    SECTION = SECTION
 
     def __init__(self, taskBufferIF, ddmIF):
+        super().__init__()
         self.taskBufferIF, self.ddmIF = taskBufferIF, ddmIF
-        self.vo = self.prodSourceLabel = None  # FactoryBase sets them after construction
-        self._factory = self._inner = None
 
-    @property
-    def inner(self):
-        if self._inner is None:
-            factory = FactoryBase(self.vo, self.prodSourceLabel, logger, inner_mod_config(SECTION))
-            factory.initializeMods(self.taskBufferIF, self.ddmIF)
-            inner = factory.getImpl(self.vo, self.prodSourceLabel, doRefresh=False)
-            if inner is None:
-                raise ValueError(f"[{SECTION}] wf_inner_modConfig has no broker for vo={self.vo} label={self.prodSourceLabel}")
-            self._factory, self._inner = factory, inner
-        return self._inner
-
-    def __getattr__(self, name):  # doCheck, SC_* codes, ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def refresh(self):
-        self.inner.refresh()
+    def factory_args(self) -> tuple:
+        return self.taskBufferIF, self.ddmIF
 
     def restricted_broker(self, nuclei):
         """The wrapped broker once more, made by JEDI's factory, over a TaskBuffer whose SiteMapper lists only ``nuclei``."""
