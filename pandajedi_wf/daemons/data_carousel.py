@@ -12,7 +12,7 @@
 - pre-stages (``carousel_prestages``): a workflow's planned pre-stages become requests (admitted behind the tasks'
   ones) and are released when the workflow ends; a request no task and no unreleased pre-stage wants is retired.
 - retire, before admission: a done request whose tasks all ended has its rule deleted at once (the disk buffer is
-  freed now, and admitted into in the same cycle; the rule lifetime is only the backstop if the delete fails); a
+  freed now, and used by admission in this same cycle; the rule lifetime is only the backstop if the delete fails); a
   queued/staging request whose tasks all ended is cancelled (and its rule deleted), so it is not admitted.
 - failed requests: the tasks still waiting on a request that failed for good are ended (``end_tasks_of_failed``).
 An exception from the DDM adapter is contained to the dataset it concerns (recorded, the cycle goes on).

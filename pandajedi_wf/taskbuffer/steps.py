@@ -150,17 +150,16 @@ def change_status_grouped(db: WfDatabase, changes: list[StatusChange], now: date
         raise StaleStepStatus([c for c in changes if c.step_id in lost])
 
 
-def record_submit_intents(db: WfDatabase, intents: list[tuple[int, str, str, dict | str]], now: datetime.datetime) -> None:
-    """(step_id, from_status, task_name, task_params as a dict or its JSON text): the step goes ``submitting`` with
-    what will be sent to JEDI."""
+def record_submit_intents(db: WfDatabase, intents: list[tuple[int, str, str, str]], now: datetime.datetime) -> None:
+    """(step_id, from_status, task_name, task_params as JSON text, the very text sent to JEDI): the step goes
+    ``submitting`` with what will be sent."""
     changed = db.update_rows(
         TABLE,
         "status='submitting', prev_status=status, task_name=:task_name, task_params=:task_params, submit_intent_time=:now, "
         "status_change_time=:now, modification_time=:now, attempt_nr=attempt_nr+1",
         "step_id=:step_id AND status=:from_status",
         {":task_name": "task_name", ":task_params": "task_params", ":now": "modification_time", ":step_id": "step_id", ":from_status": "status"},
-        [{":task_name": n, ":task_params": p if isinstance(p, str) else json_text(p), ":now": now, ":step_id": i, ":from_status": f}
-         for i, f, n, p in intents],
+        [{":task_name": n, ":task_params": p, ":now": now, ":step_id": i, ":from_status": f} for i, f, n, p in intents],
     )
     if changed != len(intents):
         raise StaleStepStatus([StatusChange(i, f, "submitting") for i, f, _, _ in intents])

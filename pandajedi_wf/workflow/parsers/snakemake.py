@@ -85,10 +85,10 @@ class _Evaluator:
     Every value taken from the config and every string built counts against the workflow's ``Budget``:
     ``[config["big"], config["big"], ...]`` costs nothing to evaluate but would be gigabytes once stored."""
 
-    def __init__(self, config: dict, rule_names: set[str], budget: Budget | None = None, file: str | None = None):
+    def __init__(self, config: dict, rule_names: set[str], budget: Budget, file: str | None = None):
         self.config = config
         self.rule_names = rule_names
-        self.budget = budget or Budget(Limits())
+        self.budget = budget
         self.file = file
 
     def __call__(self, node: ast.AST) -> Any:
